@@ -1,0 +1,1 @@
+"""One module per `cimsdk` subcommand; each exports a click command named `command`."""
