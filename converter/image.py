@@ -1,0 +1,308 @@
+"""The weight image (.cimg): one versioned binary that the firmware loads and the host golden model runs.
+
+Spec: docs/image-format.md. This module is the single host-side implementation (writer and parser);
+the C side is firmware/runtime. Constants here generate firmware/include/cimg_format.h.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from cimconv.errors import UserError
+from cimconv.opspec import BY_CODE, OPS
+
+MAGIC = b"CIMG"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER_SIZE = 64
+SECTION_ENTRY_SIZE = 16
+SECTION_ALIGN = 8
+SHA256_SIZE = 32
+TENSOR_RECORD_SIZE = 36
+MATRIX_RECORD_SIZE = 32
+TILE_RECORD_SIZE = 28
+QUANT_RECORD_SIZE = 12
+OP_HEADER_SIZE = 8
+MAX_RANK = 4
+
+# Section ids
+SEC_META = 1
+SEC_TENSORS = 2
+SEC_PROGRAM = 3
+SEC_MATRICES = 4
+SEC_TILES = 5
+SEC_CELLS = 6
+SEC_QUANT = 7
+SEC_CONST = 8
+SEC_IO = 9
+SECTION_NAMES = {
+    SEC_META: "meta", SEC_TENSORS: "tensors", SEC_PROGRAM: "program", SEC_MATRICES: "matrices",
+    SEC_TILES: "tiles", SEC_CELLS: "cells", SEC_QUANT: "quant", SEC_CONST: "const", SEC_IO: "io",
+}
+
+# Tensor dtype codes
+DTYPES = {"int8": 1, "int16": 2, "int32": 3, "uint8": 4, "float32": 5, "int64": 6, "bool": 7}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+# Tensor storage
+STORE_ARENA = 0
+STORE_CONST = 1
+
+# Matrix kinds
+MATRIX_DENSE = 0
+MATRIX_DEPTHWISE = 1
+
+# Op flags
+OPF_CIM = 1
+
+# IO record: u8 direction(0 in, 1 out), u8 edge dtype code, u16 tensor, f32 scale, i32 zero point
+IO_RECORD_SIZE = 12
+
+_HEADER = struct.Struct("<4sHHIIIIIIIHHHHI16s")
+_SECTION = struct.Struct("<IIII")
+_TENSOR = struct.Struct("<BBBB4iIIif")
+_MATRIX = struct.Struct("<IIIIIIII")
+_TILE = struct.Struct("<HHHHHHIIII")
+_OPHDR = struct.Struct("<HHBBBB")
+_IO = struct.Struct("<BBHfi")
+assert _HEADER.size == HEADER_SIZE and _TENSOR.size == TENSOR_RECORD_SIZE
+assert _MATRIX.size == MATRIX_RECORD_SIZE and _TILE.size == TILE_RECORD_SIZE and _IO.size == IO_RECORD_SIZE
+
+
+@dataclass
+class TensorRec:
+    dtype: str
+    shape: tuple[int, ...]
+    storage: int  # STORE_ARENA or STORE_CONST
+    offset: int  # arena offset or CONST section offset
+    nbytes: int
+    zero_point: int = 0
+    scale: float = 0.0
+
+
+@dataclass
+class OpRec:
+    opcode: str
+    inputs: list[int]
+    outputs: list[int]
+    params: dict[str, int]
+    cim: bool = False
+    source_index: int = -1  # operator index in the TFLite model (kept in META)
+
+    def param_list(self) -> list[int]:
+        return [int(self.params[name]) for name in OPS[self.opcode].params]
+
+
+@dataclass
+class TileRec:
+    matrix: int
+    macro: int
+    array: int
+    row0: int
+    col0: int
+    k0: int
+    k_len: int
+    n0: int
+    n_len: int
+
+
+@dataclass
+class MatrixRec:
+    kind: int
+    rows: int  # K
+    cols: int  # N
+    weights: np.ndarray  # int8 (N, K): column-major cell contents, each output column's K weights contiguous
+    bias: np.ndarray  # int32 (N,), input zero point folded in
+    mult: np.ndarray  # int32 (N,)
+    shift: np.ndarray  # int32 (N,)
+    tiles: list[TileRec] = field(default_factory=list)
+
+
+@dataclass
+class IORec:
+    direction: int  # 0 input, 1 output
+    tensor: int
+    edge_dtype: str  # dtype the model's user sees (int8, or float32 when QUANTIZE/DEQUANTIZE ran on the host)
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class Image:
+    target: str
+    target_id: int
+    arena_size: int
+    tensors: list[TensorRec]
+    ops: list[OpRec]
+    matrices: list[MatrixRec]
+    io: list[IORec]
+    const: bytes = b""
+    meta: dict = field(default_factory=dict)
+    sha256: str = ""
+
+    @property
+    def input_tensor(self) -> int:
+        return next(r.tensor for r in self.io if r.direction == 0)
+
+    @property
+    def output_tensor(self) -> int:
+        return next(r.tensor for r in self.io if r.direction == 1)
+
+    def const_array(self, t: int) -> np.ndarray:
+        rec = self.tensors[t]
+        raw = self.const[rec.offset : rec.offset + rec.nbytes]
+        return np.frombuffer(raw, dtype=rec.dtype).reshape(rec.shape)
+
+
+def _align(n: int, a: int = SECTION_ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+def _pack_program(ops: list[OpRec]) -> bytes:
+    out = bytearray()
+    for op in ops:
+        spec = OPS[op.opcode]
+        tids = list(op.inputs) + list(op.outputs)
+        tid_bytes = struct.pack(f"<{len(tids)}H", *tids)
+        tid_bytes += b"\0" * (_align(len(tid_bytes), 4) - len(tid_bytes))
+        params = op.param_list()
+        body = tid_bytes + struct.pack(f"<{len(params)}i", *params)
+        size = OP_HEADER_SIZE + len(body)
+        out += _OPHDR.pack(spec.code, size, len(op.inputs), len(op.outputs), len(params), OPF_CIM if op.cim else 0)
+        out += body
+    return bytes(out)
+
+
+def write_image(img: Image) -> bytes:
+    """Serialize; returns the bytes (header, section table, sections, SHA-256 trailer)."""
+    tensors = b"".join(
+        _TENSOR.pack(DTYPES[t.dtype], len(t.shape), t.storage, 0,
+                     *(list(t.shape) + [1] * (MAX_RANK - len(t.shape))),
+                     t.offset, t.nbytes, t.zero_point, t.scale)
+        for t in img.tensors
+    )
+    cells = bytearray()
+    quant = bytearray()
+    matrices = bytearray()
+    tiles = bytearray()
+    n_tiles = 0
+    for mi, m in enumerate(img.matrices):
+        cells_off = len(cells)
+        w = np.ascontiguousarray(m.weights, dtype=np.int8)
+        assert w.shape == (m.cols, m.rows)
+        cells += w.tobytes()
+        cells += b"\0" * (_align(len(cells), 4) - len(cells))
+        q = np.stack([m.bias, m.mult, m.shift], axis=1).astype("<i4")
+        quant_off = len(quant)
+        quant += q.tobytes()
+        matrices += _MATRIX.pack(m.kind, m.rows, m.cols, cells_off, quant_off, n_tiles, len(m.tiles), 0)
+        for t in m.tiles:
+            tiles += _TILE.pack(mi, t.macro, t.array, t.row0, t.col0, 0, t.k0, t.k_len, t.n0, t.n_len)
+        n_tiles += len(m.tiles)
+    io = b"".join(_IO.pack(r.direction, DTYPES[r.edge_dtype], r.tensor, r.scale, r.zero_point) for r in img.io)
+    meta = dict(img.meta)
+    meta["source_ops"] = [op.source_index for op in img.ops]
+    sections = [
+        (SEC_META, json.dumps(meta, sort_keys=True).encode()),
+        (SEC_TENSORS, tensors),
+        (SEC_PROGRAM, _pack_program(img.ops)),
+        (SEC_MATRICES, bytes(matrices)),
+        (SEC_TILES, bytes(tiles)),
+        (SEC_CELLS, bytes(cells)),
+        (SEC_QUANT, bytes(quant)),
+        (SEC_CONST, bytes(img.const)),
+        (SEC_IO, io),
+    ]
+    table_off = HEADER_SIZE
+    pos = _align(table_off + SECTION_ENTRY_SIZE * len(sections))
+    placed = []
+    for sid, data in sections:
+        placed.append((sid, pos, data))
+        pos = _align(pos + len(data))
+    out = bytearray(pos)
+    for i, (sid, off, data) in enumerate(placed):
+        _SECTION.pack_into(out, table_off + i * SECTION_ENTRY_SIZE, sid, off, len(data), zlib.crc32(data))
+        out[off : off + len(data)] = data
+    total = len(out) + SHA256_SIZE
+    name = img.target.encode()[:16]
+    header = _HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, total, img.target_id, 0,
+                          len(sections), table_off, img.arena_size, len(img.tensors), len(img.ops),
+                          img.input_tensor, img.output_tensor, 0, name)
+    out[:HEADER_SIZE] = header
+    out += hashlib.sha256(out).digest()
+    return bytes(out)
+
+
+class ImageError(UserError):
+    """The weight image is corrupt, truncated or of another format version."""
+
+
+def parse_image(data: bytes, where: str = "image") -> Image:
+    """Parse and verify (magic, version, sizes, per-section CRC32, SHA-256); raise ImageError otherwise."""
+    if len(data) < HEADER_SIZE + SHA256_SIZE:
+        raise ImageError(f"{where}: {len(data)} bytes is too short for a .cimg image; convert the model again")
+    (magic, vmaj, vmin, hsize, total, target_id, _flags, nsec, table_off, arena, _nt, _no,
+     in_t, out_t, _r0, tname) = _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise ImageError(f"{where}: not a cimsdk weight image (magic {magic!r}, expected b'CIMG')")
+    if vmaj != VERSION_MAJOR:
+        raise ImageError(f"{where}: image format {vmaj}.{vmin}, this cimsdk reads {VERSION_MAJOR}.x; "
+                         "convert the model again with this cimsdk")
+    if total != len(data):
+        raise ImageError(f"{where}: header says {total} bytes, file has {len(data)} (truncated or padded)")
+    digest = hashlib.sha256(data[:-SHA256_SIZE]).digest()
+    if digest != data[-SHA256_SIZE:]:
+        raise ImageError(f"{where}: SHA-256 mismatch, the image is corrupt; convert or copy it again")
+    secs: dict[int, bytes] = {}
+    for i in range(nsec):
+        sid, off, size, crc = _SECTION.unpack_from(data, table_off + i * SECTION_ENTRY_SIZE)
+        if off + size > total - SHA256_SIZE:
+            raise ImageError(f"{where}: section {sid} lies past the end of the image")
+        blob = data[off : off + size]
+        if zlib.crc32(blob) != crc:
+            raise ImageError(f"{where}: CRC32 mismatch in section {SECTION_NAMES.get(sid, sid)}")
+        secs[sid] = blob
+    meta = json.loads(secs[SEC_META].decode()) if SEC_META in secs else {}
+    tensors = []
+    tb = secs[SEC_TENSORS]
+    for i in range(len(tb) // TENSOR_RECORD_SIZE):
+        (dt, rank, storage, _f, d0, d1, d2, d3, off, nbytes, zp, scale) = _TENSOR.unpack_from(
+            tb, i * TENSOR_RECORD_SIZE)
+        tensors.append(TensorRec(DTYPE_NAMES[dt], (d0, d1, d2, d3)[:rank], storage, off, nbytes, zp, scale))
+    ops = []
+    pb = secs[SEC_PROGRAM]
+    pos = 0
+    source_ops = meta.get("source_ops", [])
+    while pos < len(pb):
+        code, size, nin, nout, npar, flags = _OPHDR.unpack_from(pb, pos)
+        spec = BY_CODE[code]
+        tids = struct.unpack_from(f"<{nin + nout}H", pb, pos + OP_HEADER_SIZE)
+        poff = pos + OP_HEADER_SIZE + _align(2 * (nin + nout), 4)
+        params = struct.unpack_from(f"<{npar}i", pb, poff)
+        src = source_ops[len(ops)] if len(ops) < len(source_ops) else -1
+        ops.append(OpRec(spec.name, list(tids[:nin]), list(tids[nin:]), dict(zip(spec.params, params, strict=True)),
+                         bool(flags & OPF_CIM), src))
+        pos += size
+    matrices = []
+    mb, tl, cb, qb = secs[SEC_MATRICES], secs[SEC_TILES], secs[SEC_CELLS], secs[SEC_QUANT]
+    all_tiles = [TileRec(*(lambda v: (v[0], v[1], v[2], v[3], v[4], v[6], v[7], v[8], v[9]))(
+        _TILE.unpack_from(tl, i * TILE_RECORD_SIZE))) for i in range(len(tl) // TILE_RECORD_SIZE)]
+    for i in range(len(mb) // MATRIX_RECORD_SIZE):
+        kind, rows, cols, coff, qoff, t0, nt, _r = _MATRIX.unpack_from(mb, i * MATRIX_RECORD_SIZE)
+        w = np.frombuffer(cb, dtype=np.int8, count=rows * cols, offset=coff).reshape(cols, rows)
+        q = np.frombuffer(qb, dtype="<i4", count=3 * cols, offset=qoff).reshape(cols, 3)
+        matrices.append(MatrixRec(kind, rows, cols, w, q[:, 0].astype(np.int32), q[:, 1].astype(np.int32),
+                                  q[:, 2].astype(np.int32), all_tiles[t0 : t0 + nt]))
+    io = []
+    ib = secs.get(SEC_IO, b"")
+    for i in range(len(ib) // IO_RECORD_SIZE):
+        d, dt, t, s, zp = _IO.unpack_from(ib, i * IO_RECORD_SIZE)
+        io.append(IORec(d, t, DTYPE_NAMES[dt], s, zp))
+    del in_t, out_t, hsize
+    return Image(tname.rstrip(b"\0").decode(), target_id, arena, tensors, ops, matrices, io,
+                 secs.get(SEC_CONST, b""), meta, digest.hex())

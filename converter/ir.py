@@ -1,0 +1,79 @@
+"""Graph IR: what the reader produces and every later stage reads (tensors, quantization, operators)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point); per-channel along `axis` when len(scale) > 1."""
+
+    scale: np.ndarray  # float32, shape (C,) or (1,)
+    zero_point: np.ndarray  # int64, shape (C,) or (1,)
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+    @property
+    def s(self) -> float:
+        return float(self.scale[0])
+
+    @property
+    def zp(self) -> int:
+        return int(self.zero_point[0])
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name: int8, int16, int32, int64, uint8, float32, bool
+    quant: Quant | None = None
+    data: np.ndarray | None = None  # constant contents, else None
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Operator:
+    index: int
+    opcode: str  # TFLite builtin name, e.g. "CONV_2D"
+    inputs: list[int]  # tensor indices; -1 for an omitted optional input
+    outputs: list[int]
+    options: dict = field(default_factory=dict)
+    version: int = 1
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: list[Tensor]
+    operators: list[Operator]
+    inputs: list[int]
+    outputs: list[int]
+    description: str = ""
+
+    def producer(self, tensor: int) -> Operator | None:
+        for op in self.operators:
+            if tensor in op.outputs:
+                return op
+        return None
+
+    def consumers(self, tensor: int) -> list[Operator]:
+        return [op for op in self.operators if tensor in op.inputs]

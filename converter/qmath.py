@@ -1,0 +1,51 @@
+"""TFLite/TFLM quantization helpers computed at convert time (double precision, as TFLM's Prepare does)."""
+
+from __future__ import annotations
+
+import math
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLM QuantizeMultiplier: real = q * 2^(shift-31) with q in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = int(math.floor(q * (1 << 31) + 0.5))  # std::round (half away from zero); q > 0 here
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:
+        shift = 30
+        q_fixed = (1 << 31) - 1
+    return q_fixed, shift
+
+
+def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
+    return quantize_multiplier(real)
+
+
+def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
+    q, shift = quantize_multiplier(real)
+    return q, shift
+
+
+def activation_range(act: str, scale: float, zero_point: int, qmin: int = INT8_MIN, qmax: int = INT8_MAX
+                     ) -> tuple[int, int]:
+    """TFLM CalculateActivationRangeQuantized for a fused activation."""
+
+    def q(x: float) -> int:
+        return zero_point + int(round(x / scale))
+
+    if act in ("NONE", None):
+        return qmin, qmax
+    if act == "RELU":
+        return max(qmin, q(0.0)), qmax
+    if act == "RELU6":
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    if act == "RELU_N1_TO_1":
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
+    raise ValueError(act)
