@@ -1,0 +1,63 @@
+"""Counts of macro operations, and the energy and latency they cost on a target (docs/energy-model.md).
+
+One function turns a CiM op's tiles into counts; the converter's report, the emulated coprocessor and
+the emulated power meter all use it, so their figures agree by construction of the same model.
+"""
+
+from __future__ import annotations
+
+from cimconv.image import MATRIX_DEPTHWISE, TileRec
+from cimconv.target import Target
+
+COUNT_KEYS = ("macs", "tile_ops", "adc_conversions", "input_bit_pulses", "digital_ops")
+
+
+def cim_counts(kind: int, tiles: list[TileRec], positions: int, t: Target) -> dict[str, int]:
+    """Macro operations for `positions` matrix-vector products through all tiles of one matrix."""
+    macs = adc = pulses = digital = 0
+    for tile in tiles:
+        rows = tile.k_len * (tile.n_len if kind == MATRIX_DEPTHWISE else 1)
+        groups = t.row_groups(tile.k_len)
+        planes = tile.n_len * t.cells_per_weight * t.sign_factor * t.input_cycles
+        macs += tile.k_len * tile.n_len
+        pulses += rows * t.input_cycles
+        if t.adc_bits:
+            adc += planes * groups
+        digital += planes * (groups if t.adc_bits else 1) + tile.n_len
+    return {
+        "macs": macs * positions,
+        "tile_ops": len(tiles) * positions,
+        "adc_conversions": adc * positions,
+        "input_bit_pulses": pulses * positions,
+        "digital_ops": digital * positions,
+    }
+
+
+def cim_cycles(kind: int, tiles: list[TileRec], positions: int, t: Target) -> int:
+    """Macro clock cycles: tiles on different arrays run in parallel, tiles sharing an array in turn."""
+    per_array: dict[tuple[int, int], int] = {}
+    for tile in tiles:
+        groups = 1 if t.adc_bits == 0 else t.row_groups(tile.k_len)
+        key = (tile.macro, tile.array)
+        per_array[key] = per_array.get(key, 0) + t.input_cycles * groups
+    return positions * max(per_array.values(), default=0)
+
+
+def cim_energy_pj(counts: dict[str, int], t: Target) -> float:
+    e = t.energy
+    return (counts["macs"] * e.get("pj_per_mac", 0.0)
+            + counts["adc_conversions"] * e.get("pj_per_adc_conversion", 0.0)
+            + counts["input_bit_pulses"] * e.get("pj_per_input_bit", 0.0)
+            + counts["digital_ops"] * e.get("pj_per_digital_op", 0.0))
+
+
+def cpu_cycles(elements: int, t: Target) -> int:
+    return int(elements * t.timing.get("cpu_cycles_per_element", 4))
+
+
+def cpu_energy_pj(cycles: int, t: Target) -> float:
+    return cycles * t.energy.get("pj_per_cpu_cycle", 20.0)
+
+
+def leakage_pj(latency_us: float, t: Target) -> float:
+    return t.energy.get("leakage_uw", 0.0) * latency_us  # uW x us = pJ

@@ -1,0 +1,67 @@
+"""Lowering: each supported TFLite op becomes a program op with integer params (and a matrix for CiM ops).
+
+One module per op (`cimconv.lowering.<opcode lowercased>`), each exporting `lower(graph, op)`; CiM ops
+return a `Lowered` with a `MatrixSpec`, CPU ops a dict of params (and `PARAM_INPUTS`, the inputs folded
+into params).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+from cimconv.errors import ModelError
+from cimconv.ir import Graph, Operator
+from cimconv.opspec import OPS
+
+
+@dataclass
+class MatrixSpec:
+    """The logical matrix a CiM op multiplies by: weights (N, K), column c contiguous."""
+
+    kind: int
+    weights: np.ndarray  # int8 (N, K)
+    bias: np.ndarray  # int32 (N,), input zero point folded in
+    mult: np.ndarray  # int32 (N,)
+    shift: np.ndarray  # int32 (N,)
+    kernel: tuple[int, int] = (1, 1)
+
+    @property
+    def rows(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def cols(self) -> int:
+        return int(self.weights.shape[0])
+
+
+@dataclass
+class Lowered:
+    opcode: str
+    inputs: list[int]
+    outputs: list[int]
+    params: dict[str, int]
+    matrix: MatrixSpec | None
+    source_index: int
+
+    @property
+    def cim(self) -> bool:
+        return self.matrix is not None
+
+
+def lower_op(graph: Graph, op: Operator) -> Lowered:
+    spec = OPS.get(op.opcode)
+    if spec is None:
+        raise ModelError(f"unsupported op {op.opcode} at operator {op.index}; "
+                         "`cimsdk convert --supported-ops` lists what runs")
+    module = importlib.import_module(f"cimconv.lowering.{op.opcode.lower()}")
+    result = module.lower(graph, op)
+    if isinstance(result, Lowered):
+        return result
+    folded = set(getattr(module, "PARAM_INPUTS", ()))
+    inputs = [t for i, t in enumerate(op.inputs) if i not in folded and t >= 0]
+    missing = set(spec.params) - set(result)
+    if missing:
+        raise ModelError(f"internal: lowering of {op.opcode} at operator {op.index} lacks {sorted(missing)}")
+    return Lowered(op.opcode, inputs, list(op.outputs), {k: int(result[k]) for k in spec.params}, None, op.index)

@@ -1,0 +1,69 @@
+"""Activation memory planner: one arena, buffers reused once their tensor is dead (greedy by size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cimconv.ir import Graph
+from cimconv.lowering import Lowered
+
+ALIGN = 4
+
+
+@dataclass
+class Plan:
+    offsets: dict[int, int]  # tensor -> arena offset
+    arena_size: int
+    lifetimes: dict[int, tuple[int, int]]
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def plan(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int) -> Plan:
+    # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
+    first: dict[int, int] = {input_tensor: -1}
+    last: dict[int, int] = {}
+    alias: dict[int, int] = {}  # RESHAPE output -> its input buffer (same bytes, same place)
+    for i, op in enumerate(ops):
+        for t in op.inputs:
+            if graph.tensors[t].data is None:
+                last[t] = i
+        for t in op.outputs:
+            first.setdefault(t, i)
+            last.setdefault(t, i)
+    last[output_tensor] = len(ops)
+    for i, op in enumerate(ops):
+        src = op.inputs[0] if op.inputs else -1
+        if op.opcode == "RESHAPE" and src >= 0 and last.get(src) == i and src != input_tensor:
+            alias[op.outputs[0]] = src
+
+    def root(t: int) -> int:
+        while t in alias:
+            t = alias[t]
+        return t
+
+    spans: dict[int, tuple[int, int]] = {}
+    for t in first:
+        r = root(t)
+        lo, hi = spans.get(r, (first[t], last.get(t, first[t])))
+        spans[r] = (min(lo, first[t]), max(hi, last.get(t, first[t])))
+    order = sorted(spans, key=lambda t: (-graph.tensors[t].nbytes, spans[t][0]))
+    placed: list[tuple[int, int, int, int, int]] = []  # (offset, size, lo, hi, tensor)
+    offsets: dict[int, int] = {}
+    for t in order:
+        size = _align(graph.tensors[t].nbytes)
+        lo, hi = spans[t]
+        clashes = sorted((o, s) for o, s, a, b, _ in placed if not (hi < a or b < lo))
+        off = 0
+        for o, s in clashes:
+            if off + size <= o:
+                break
+            off = max(off, _align(o + s))
+        offsets[t] = off
+        placed.append((off, size, lo, hi, t))
+    for t in alias:
+        offsets[t] = offsets[root(t)]
+    arena = max((o + s for o, s, *_ in placed), default=0)
+    return Plan(offsets, arena, spans)
