@@ -43,6 +43,10 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: the model has no operators")
     if _is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
+    for op in g.operators:
+        if op.opcode not in OPS:
+            raise ModelError(f"{g.name}: unsupported op {op.opcode} at operator {op.index}; "
+                             "`cimsdk convert --supported-ops` lists what runs")
     ops = list(g.operators)
     inputs, outputs = [], []
     for t in g.inputs:
@@ -74,7 +78,7 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: {len(inputs)} inputs and {len(outputs)} outputs; cimsdk supports models "
                          "with one input and one output")
     for op in ops:
-        if op.opcode not in OPS or op.opcode in ("DEQUANTIZE",):
-            raise ModelError(f"{g.name}: unsupported op {op.opcode} at operator {op.index}; "
-                             "`cimsdk convert --supported-ops` lists what runs")
+        if op.opcode == "DEQUANTIZE":
+            raise ModelError(f"{g.name}: DEQUANTIZE at operator {op.index} inside the graph; only a DEQUANTIZE "
+                             "feeding the model output runs (on the host)")
     return Prepared(g, ops, inputs, outputs)

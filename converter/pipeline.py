@@ -88,7 +88,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
           IORec(1, remap[out_t], prep.outputs[0].dtype, prep.outputs[0].scale, prep.outputs[0].zero_point)]
     src_hash = hashlib.sha256(model.read_bytes()).hexdigest()
     meta = {"model": graph.name, "target": tgt.name, "converter": f"cimconv {__version__}",
-            "model_sha256": src_hash}
+            "model_sha256": src_hash, "source_tensors": used}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data[:-32]).hexdigest()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 INT8_MIN, INT8_MAX = -128, 127
 
 
@@ -38,7 +40,9 @@ def activation_range(act: str, scale: float, zero_point: int, qmin: int = INT8_M
     """TFLM CalculateActivationRangeQuantized for a fused activation."""
 
     def q(x: float) -> int:
-        return zero_point + int(round(x / scale))
+        # TFLM: zero_point + TfLiteRound(f / scale) in float32, rounding half away from zero
+        v = float(np.float32(x) / np.float32(scale))
+        return zero_point + int(math.copysign(math.floor(abs(v) + 0.5), v))
 
     if act in ("NONE", None):
         return qmin, qmax

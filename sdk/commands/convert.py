@@ -1,0 +1,77 @@
+"""`cimsdk convert`: model.tflite -> OUTDIR/{model.cimg, report.json, report.txt, firmware.json}."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cimconv.errors import UserError
+
+
+def _print_supported() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cimconv.opspec import supported_table
+
+    t = Table(title="Supported TFLite ops")
+    for col in ("op", "runs on", "constraints"):
+        t.add_column(col)
+    for row in supported_table():
+        t.add_row(*row)
+    Console().print(t)
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(path_type=Path))
+@click.option("--target", "-t", default="nor-acim", show_default=True,
+              help="CiM target: a name from converter/targets (sram-dcim, nor-acim) or a .toml file")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="output folder (default: named after the model)")
+@click.option("--supported-ops", is_flag=True, help="print the supported ops table and exit")
+@click.option("--json", "as_json", is_flag=True, help="print report.json instead of the table")
+@click.option("--quiet", "-q", is_flag=True, help="print only the output folder")
+@click.option("--quantize", is_flag=True, help="quantize a float model first (needs TensorFlow and --calib)")
+@click.option("--calib", type=click.Path(path_type=Path), help="representative inputs for --quantize / ADC calibration")
+def command(model: Path | None, target: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
+            quantize: bool, calib: Path | None) -> None:
+    """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
+    if supported_ops:
+        _print_supported()
+        return
+    if model is None:
+        raise UserError("convert: give a MODEL.tflite (or --supported-ops); e.g. `cimsdk convert kws.tflite`")
+    if quantize:
+        raise UserError("--quantize: quantizing a float .tflite file needs the original Keras/SavedModel model; "
+                        "quantize it with TFLiteConverter (int8, representative dataset) and convert the result")
+    from cimconv.atomic import output_dir
+    from cimconv.pipeline import convert
+    from cimsdk.report_view import layer_table, render_text, summary_lines
+
+    conv = convert(model, target)
+    out = output or Path(model.stem)
+    firmware = {
+        "image": "model.cimg", "target": conv.target.name, "arena_size": conv.plan.arena_size,
+        "ops": sorted({op.opcode for op in conv.image.ops}), "image_sha256": conv.image.sha256,
+        "input": {"shape": list(conv.image.tensors[conv.image.input_tensor].shape),
+                  "scale": conv.image.io[0].scale, "zero_point": conv.image.io[0].zero_point},
+    }
+    with output_dir(out) as tmp:
+        (tmp / "model.cimg").write_bytes(conv.image_bytes)
+        (tmp / "report.json").write_text(json.dumps(conv.report, indent=2) + "\n")
+        (tmp / "report.txt").write_text(render_text(conv.report))
+        (tmp / "firmware.json").write_text(json.dumps(firmware, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(conv.report, indent=2))
+        return
+    if quiet:
+        click.echo(str(out))
+        return
+    from cimsdk.console import console as _console
+
+    console = _console()
+    console.print(layer_table(conv.report))
+    for line in summary_lines(conv.report):
+        console.print(line)
+    console.print(f"wrote {out}/model.cimg ({len(conv.image_bytes):,} B), report.json, report.txt, firmware.json")

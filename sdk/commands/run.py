@@ -1,0 +1,58 @@
+"""`cimsdk run IMAGE --input X -o Y.npy`: the host golden model, batched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from cimconv.errors import UserError
+
+
+def load_image(path: Path):
+    from cimconv.image import parse_image
+
+    if not path.exists():
+        raise UserError(f"{path}: no such file; give a .cimg weight image made by `cimsdk convert`")
+    return parse_image(path.read_bytes(), where=str(path))
+
+
+def load_model_input(img, path: Path) -> np.ndarray:
+    """Any --input (npy, wav, image) as the int8 batch the program takes."""
+    from cimsdk.inputs import InputSpec, load_input
+
+    rec = img.tensors[img.input_tensor]
+    io = img.io[0]
+    spec = InputSpec(shape=tuple(rec.shape), dtype=rec.dtype, scale=io.scale, zero_point=io.zero_point)
+    x = load_input(path, spec)
+    if x.dtype != np.int8:
+        raise UserError(f"{path}: input is {x.dtype}; the model takes int8")
+    return x.reshape((-1, *rec.shape[1:]))
+
+
+@click.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--input", "-i", "inputs", multiple=True, required=True, type=click.Path(path_type=Path),
+              help=".npy (batch allowed), .wav, or an image file; repeatable")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="write outputs (B, ...) int8 to this .npy")
+def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
+    """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
+    img = load_image(image)
+    x = np.concatenate([load_model_input(img, p) for p in inputs], axis=0)
+    from cimsdk.golden import Executor
+
+    y = Executor(img).run(x)
+    if output:
+        import io
+
+        from cimconv.atomic import write_bytes
+
+        buf = io.BytesIO()
+        np.save(buf, y)
+        write_bytes(output, buf.getvalue())
+    labels = img.meta.get("labels")
+    for i, row in enumerate(y.reshape(y.shape[0], -1)):
+        top = int(np.argmax(row))
+        name = f" ({labels[top]})" if labels and top < len(labels) else ""
+        click.echo(f"{i}: top-1 {top}{name}  {row.tolist() if row.size <= 16 else ''}")

@@ -1,0 +1,52 @@
+"""Human views of a conversion report: the per-layer table printed by `convert` and saved as report.txt."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _shape(s: list[int]) -> str:
+    return "x".join(str(d) for d in s) if s else "-"
+
+
+def layer_table(report: dict) -> Table:
+    t = Table(title=f"{report['model']} on {report['target']}", title_justify="left")
+    for col, just in [("#", "right"), ("op", "left"), ("input", "left"), ("output", "left"), ("MACs", "right"),
+                      ("runs on", "left"), ("tiles", "right"), ("util", "right"), ("weights B", "right"),
+                      ("latency us", "right"), ("energy uJ", "right")]:
+        t.add_column(col, justify=just)
+    for row in report["layers"]:
+        t.add_row(str(row["index"]), row["op"], _shape(row["input_shape"]), _shape(row["output_shape"]),
+                  f"{row['macs']:,}", row["runs_on"], str(row["tiles"]) if row["tiles"] else "-",
+                  f"{row['utilization']:.0%}" if row["runs_on"] == "cim" else "-",
+                  f"{row['weight_bytes']:,}" if row["weight_bytes"] else "-", f"{row['latency_us']:.1f}",
+                  f"{row['energy_uj']:.4f}")
+    tot = report["totals"]
+    t.add_section()
+    t.add_row("", "total", "", "", f"{tot['macs']:,}", f"{tot['cim_macs'] / max(tot['macs'], 1):.1%} cim",
+              "", f"{tot['utilization']:.0%}", f"{tot['weight_bytes']:,}", f"{tot['latency_us']:.1f}",
+              f"{tot['energy_uj']:.4f}")
+    return t
+
+
+def summary_lines(report: dict) -> list[str]:
+    tot = report["totals"]
+    return [
+        f"MACs {tot['macs']:,} ({tot['cim_macs']:,} on CiM), weights {tot['weight_bytes']:,} B, "
+        f"activation RAM {tot['activation_ram_bytes']:,} B (peak of the planned arena)",
+        f"arrays {tot['arrays_used']}/{tot['arrays_available']} on {tot['macros_used']} macro(s), "
+        f"utilization {tot['utilization']:.1%}, latency {tot['latency_us']:.1f} us, "
+        f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
+    ]
+
+
+def render_text(report: dict, width: int = 140) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, no_color=True, force_terminal=False)
+    console.print(layer_table(report))
+    for line in summary_lines(report):
+        console.print(line)
+    return buf.getvalue()
