@@ -20,7 +20,16 @@ import numpy as np
 
 from cimconv.errors import ModelError, UserError
 
-_TFLITE_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8", 10: "float64"}
+_TFLITE_TYPES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    7: "int16",
+    9: "int8",
+    10: "float64",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,9 @@ class InputSpec:
         except Exception as exc:  # a corrupt flatbuffer raises anything from struct to IndexError
             raise ModelError(f"{path}: corrupt TFLite flatbuffer ({exc}); re-export the model") from exc
         if ttype not in _TFLITE_TYPES:
-            raise ModelError(f"{path}: input tensor type {ttype} is not supported; use an int8 or float32 model")
+            raise ModelError(
+                f"{path}: input tensor type {ttype} is not supported; use an int8 or float32 model"
+            )
         return cls(shape=shape, dtype=_TFLITE_TYPES[ttype], scale=scale, zero_point=zp)
 
     @property
@@ -96,9 +107,7 @@ def _load_npy(path: Path, spec: InputSpec) -> np.ndarray:
         )
     item = spec.item_shape
     shp = tuple(x.shape)
-    ok = shp in (item, spec.shape) or (
-        len(shp) >= 1 and (shp[1:] == item or shp[1:] == spec.shape)
-    )
+    ok = shp in (item, spec.shape) or (len(shp) >= 1 and (shp[1:] == item or shp[1:] == spec.shape))
     if not ok:
         raise UserError(
             f"{path}: array shape {list(shp)} does not match the model input {list(spec.shape)} "
@@ -114,7 +123,9 @@ def _micro_speech(preprocessor: str | None):
     return MicroSpeechFrontend(preprocessor)
 
 
-def audio_to_input(samples: np.ndarray, spec: InputSpec, preprocessor: str | Path | None = None) -> np.ndarray:
+def audio_to_input(
+    samples: np.ndarray, spec: InputSpec, preprocessor: str | Path | None = None
+) -> np.ndarray:
     """int16 clips [n] or [batch, n] at 16 kHz to model inputs [batch, *item_shape]."""
     route = spec.audio_frontend
     if route == "mfcc":
@@ -155,6 +166,11 @@ def load_input(path: str | Path, spec: InputSpec, preprocessor: str | Path | Non
             )
         return audio_to_input(read_wav_16k(path), spec, preprocessor)
     if suffix in IMAGE_SUFFIXES:
+        if spec.audio_frontend is not None:
+            raise UserError(
+                f"{path}: this model takes audio features (input {list(spec.shape)}), not a vision model's "
+                f"image; give a .wav or .npy file"
+            )
         if len(spec.item_shape) != 3:
             raise UserError(
                 f"{path}: an image needs a vision model (input [1,H,W,C]); this model's input is {list(spec.shape)}"

@@ -32,6 +32,17 @@
 #define CIM_OP_GET_COUNTERS 0x30u
 #define CIM_OP_SET_MARKER 0x31u
 
+/* BootOpcode: Bootloader commands (0x40-0x5F, docs/bootloader.md); PING, INFO and RESET are shared with the console. */
+#define CIM_OP_BL_SLOTS 0x40u
+#define CIM_OP_BL_BEGIN 0x41u
+#define CIM_OP_BL_WRITE 0x42u
+#define CIM_OP_BL_WRITE_Z 0x43u
+#define CIM_OP_BL_FINISH 0x44u
+#define CIM_OP_BL_HASH 0x45u
+#define CIM_OP_BL_BAUD 0x46u
+#define CIM_OP_BL_BOOT 0x47u
+#define CIM_OP_BL_ERASE 0x48u
+
 /* Status: Status byte of a response: 0 is ACK, anything else is a NAK saying why. */
 #define CIM_ST_OK 0x00u
 #define CIM_ST_ERR_CRC 0x01u
@@ -45,6 +56,8 @@
 #define CIM_ST_ERR_IMAGE 0x09u
 #define CIM_ST_ERR_RUNTIME 0x0Au
 #define CIM_ST_ERR_UNSUPPORTED 0x0Bu
+#define CIM_ST_ERR_SIGNATURE 0x0Cu
+#define CIM_ST_ERR_FLASH 0x0Du
 
 /* InfoTag: INFO reply: a list of (tag u8, length u8, value). Unknown tags are skipped by readers. */
 #define CIM_INFO_PROTO_VERSION 0x01u
@@ -62,6 +75,11 @@
 #define CIM_INFO_OUTPUT_SIZE 0x0Du
 #define CIM_INFO_ARENA_USED 0x0Eu
 #define CIM_INFO_IMAGE_TARGET 0x0Fu
+#define CIM_INFO_SIGNED_ONLY 0x10u
+#define CIM_INFO_FLASH_SECTOR 0x11u
+#define CIM_INFO_TARGETS 0x12u
+#define CIM_INFO_APP_ENTRY 0x13u
+#define CIM_INFO_SLOT_COUNT 0x14u
 
 /* CounterTag: GET_COUNTERS / COMMIT reply: TLV list like INFO. */
 #define CIM_CNT_CYCLES 0x01u

@@ -8,7 +8,7 @@ static const uint32_t crc_nibble[16] = {
     0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
 };
 
-uint32_t cim_crc32_update(uint32_t crc, const uint8_t *data, uint32_t n) {
+uint32_t cim_proto_crc32_update(uint32_t crc, const uint8_t *data, uint32_t n) {
     crc = ~crc;
     for (uint32_t i = 0; i < n; i++) {
         crc ^= data[i];
@@ -18,7 +18,7 @@ uint32_t cim_crc32_update(uint32_t crc, const uint8_t *data, uint32_t n) {
     return ~crc;
 }
 
-uint32_t cim_crc32(const uint8_t *data, uint32_t n) { return cim_crc32_update(0, data, n); }
+uint32_t cim_proto_crc32(const uint8_t *data, uint32_t n) { return cim_proto_crc32_update(0, data, n); }
 
 void cim_frame_rx_reset(cim_frame_rx_t *rx) {
     rx->len = 0;
@@ -55,7 +55,7 @@ static int frame_end(cim_frame_rx_t *rx, cim_frame_t *out) {
         const uint8_t *b = rx->buf;
         uint32_t body = rx->len - CIM_CRC_SIZE;
         header_fields(rx, out);
-        if (cim_crc32(b, body) != cim_get_u32(b + body)) {
+        if (cim_proto_crc32(b, body) != cim_get_u32(b + body)) {
             result = -(int)CIM_ST_ERR_CRC;
         } else if (cim_get_u16(b + 4) != rx->len - CIM_MIN_FRAME) {
             result = -(int)CIM_ST_ERR_FRAME;
@@ -121,14 +121,14 @@ void cim_frame_tx_begin(cim_frame_tx_t *tx, cim_putc_fn putc, void *ctx, uint8_t
     tx->putc = putc;
     tx->ctx = ctx;
     tx->remaining = length;
-    tx->crc = cim_crc32(h, sizeof h);
+    tx->crc = cim_proto_crc32(h, sizeof h);
     putc(ctx, CIM_SLIP_END);
     put_escaped(tx, h, sizeof h);
 }
 
 void cim_frame_tx_write(cim_frame_tx_t *tx, const uint8_t *data, uint32_t n) {
     if (n > tx->remaining) n = tx->remaining;
-    tx->crc = cim_crc32_update(tx->crc, data, n);
+    tx->crc = cim_proto_crc32_update(tx->crc, data, n);
     tx->remaining -= n;
     put_escaped(tx, data, n);
 }

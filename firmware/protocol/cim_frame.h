@@ -40,8 +40,8 @@ typedef struct {
     uint8_t overflow;
 } cim_frame_rx_t;
 
-uint32_t cim_crc32_update(uint32_t crc, const uint8_t *data, uint32_t n);
-uint32_t cim_crc32(const uint8_t *data, uint32_t n);
+uint32_t cim_proto_crc32_update(uint32_t crc, const uint8_t *data, uint32_t n);
+uint32_t cim_proto_crc32(const uint8_t *data, uint32_t n);
 
 void cim_frame_rx_init(cim_frame_rx_t *rx, uint8_t *buf, uint32_t cap);
 void cim_frame_rx_reset(cim_frame_rx_t *rx);

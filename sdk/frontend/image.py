@@ -34,7 +34,9 @@ def load_image(path: str | Path, height: int, width: int, channels: int) -> np.n
 
     path = Path(path)
     if channels not in (1, 3):
-        raise UserError(f"{path}: the model wants {channels} image channels; only 1 (gray) and 3 (RGB) are supported")
+        raise UserError(
+            f"{path}: the model wants {channels} image channels; only 1 (gray) and 3 (RGB) are supported"
+        )
     try:
         with Image.open(path) as img:
             img = img.convert("L" if channels == 1 else "RGB")
@@ -60,7 +62,9 @@ def quantize_pixels(pixels: np.ndarray, scale: float, zero_point: int, dtype: st
     return quantize(f, scale, zero_point, dtype)
 
 
-def image_input(path: str | Path, shape: tuple[int, ...], scale: float, zero_point: int, dtype: str) -> np.ndarray:
+def image_input(
+    path: str | Path, shape: tuple[int, ...], scale: float, zero_point: int, dtype: str
+) -> np.ndarray:
     """One image as a model input of `shape` ([1, H, W, C] or [H, W, C]) and the model's dtype."""
     if len(shape) == 4:
         h, w, c = shape[1:]

@@ -24,11 +24,18 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read WAV file {path}: {exc.strerror}; check the path") from exc
+    return parse_wav(data, str(path))
+
+
+def parse_wav(data: bytes, path: str = "<bytes>") -> tuple[np.ndarray, int]:
+    """Like `read_wav` for WAV bytes (e.g. espeak-ng's --stdout, whose size fields are not filled in)."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise UserError(f"{path} is not a WAV file (no RIFF/WAVE header); give a .wav recording")
     pos, fmt, pcm = 12, None, None
     while pos + 8 <= len(data):
         cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if cid == b"data":
+            size = min(size, len(data) - pos - 8)  # streamed WAVs carry a placeholder size
         body = data[pos + 8 : pos + 8 + size]
         if cid == b"fmt ":
             if len(body) < 16:

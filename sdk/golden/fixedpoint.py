@@ -49,6 +49,27 @@ def mbqm(x: np.ndarray | int, mult: np.ndarray | int, shift: np.ndarray | int) -
 
 def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int, act_min: int, act_max: int
                ) -> np.ndarray:
-    """int32 accumulators to int8 outputs: the last stage of every CiM op."""
-    out = mbqm(acc, mult, shift) + out_zp
-    return np.clip(out, act_min, act_max).astype(np.int8)
+    """int32 accumulators (last axis = channel) to int8 outputs: the last stage of every CiM op.
+
+    Same result as `mbqm` for non-negative multipliers (all QuantizeMultiplier produces), in fewer
+    in-place passes: SaturatingRoundingDoublingHighMul is floor((a*b + 2^30) / 2^31) when b >= 0, and
+    RoundingDivideByPOT(t, r) is floor((t + 2^(r-1) - [t < 0]) / 2^r) for r >= 1.
+    """
+    mult = np.asarray(mult, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    t = np.array(acc, dtype=np.int64, copy=True)
+    if left.any():
+        t <<= left
+    t *= mult
+    t += 1 << 30
+    t >>= 31
+    half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    neg = t < 0
+    t += half
+    np.subtract(t, neg, out=t, casting="unsafe", where=right > 0)
+    t >>= right
+    t += out_zp
+    np.clip(t, act_min, act_max, out=t)
+    return t.astype(np.int8)

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
 from cimconv.errors import UserError
 from cimsdk.power.trace import Trace
 
 MARKER_MODES = ("level", "edges")
+#: Samples this close to an inference window are neither window nor idle.
+IDLE_GUARD_S = 1e-4
 
 
 @dataclass
@@ -55,6 +56,17 @@ def sample_durations(trace: Trace) -> np.ndarray:
             return np.full(n, nominal)
         return np.append(dt, np.median(dt))
     return np.array([1.0 / trace.sample_rate_hz if trace.sample_rate_hz else 0.0])
+
+
+def _dilate(mask: np.ndarray, k: int) -> np.ndarray:
+    """Grow True runs by k samples on both sides."""
+    if k <= 0 or not mask.any():
+        return mask.copy()
+    c = np.concatenate([[0], np.cumsum(mask.astype(np.int64))])
+    n = len(mask)
+    idx = np.arange(n)
+    lo, hi = np.maximum(idx - k, 0), np.minimum(idx + k + 1, n)
+    return (c[hi] - c[lo]) > 0
 
 
 def find_windows(marker: np.ndarray, mode: str = "level") -> list[tuple[int, int]]:
@@ -106,9 +118,17 @@ def analyse(trace: Trace, *, rate_hz: float = 1.0, marker_mode: str = "level") -
     total_s = float(dt.sum())
     energy_j = float(np.dot(p_w, dt))
     charge_c = float(np.dot(trace.current_a, dt))
+    # Idle: outside every window and marker low (a run cut by the capture's end is not idle),
+    # and clear of the edges by a guard: meters smooth range switches (PPK2 spike filter) and
+    # boards settle after waking, neither of which is idle power.
+    busy = inside | (trace.marker != 0)
+    guard = max(3, int(round(IDLE_GUARD_S * trace.sample_rate_hz))) if trace.sample_rate_hz else 3
+    idle = ~_dilate(busy, guard)
+    if not idle.any():
+        idle = ~busy
     idle_mw: float | None = None
-    if (~inside).any():
-        idle_mw = float(np.dot(p_w[~inside], dt[~inside]) / dt[~inside].sum() * 1e3)
+    if idle.any():
+        idle_mw = float(np.dot(p_w[idle], dt[idle]) / dt[idle].sum() * 1e3)
 
     report: dict = {
         "meter": trace.meter,

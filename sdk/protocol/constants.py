@@ -58,6 +58,20 @@ class Opcode(IntEnum):
     SET_MARKER = 0x31  # on u8: drives the power-profiling marker by hand
 
 
+class BootOpcode(IntEnum):
+    """Bootloader commands (0x40-0x5F, docs/bootloader.md); PING, INFO and RESET are shared with the console."""
+
+    BL_SLOTS = 0x40  # reply: one 56-byte slot record per slot (docs/bootloader.md)
+    BL_BEGIN = 0x41  # kind u8, flags u8, 0 u16, size u32, sha256[32], [ed25519 sig 64]; reply: slot u8, 0[3], next u32, chunk u32
+    BL_WRITE = 0x42  # offset u32, data; sequential, erase as you go; reply: next u32
+    BL_WRITE_Z = 0x43  # offset u32, raw_len u32, raw-deflate data of one chunk; reply: next u32
+    BL_FINISH = 0x44  # - ; hash (+ signature) check, commit, install; reply: slot u8, state u8
+    BL_HASH = 0x45  # slot u8, 0[3], offset u32, length u32; reply: sha256 of that slot range
+    BL_BAUD = 0x46  # baud u32; ACK at the old rate, then both sides switch
+    BL_BOOT = 0x47  # - ; ACK, then boot the installed application
+    BL_ERASE = 0x48  # slot u8; invalidate (erase) a slot that is not the booting one
+
+
 class Status(IntEnum):
     """Status byte of a response: 0 is ACK, anything else is a NAK saying why."""
 
@@ -73,6 +87,8 @@ class Status(IntEnum):
     ERR_IMAGE = 9  # runtime rejected the image; payload: runtime code i32
     ERR_RUNTIME = 10  # inference failed; payload: runtime code i32
     ERR_UNSUPPORTED = 11  # command known but not built into this firmware
+    ERR_SIGNATURE = 12  # bootloader: image unsigned or its ed25519 signature does not verify
+    ERR_FLASH = 13  # bootloader: flash erase/program failed (status register error or read-back mismatch)
 
 
 class InfoTag(IntEnum):
@@ -93,6 +109,12 @@ class InfoTag(IntEnum):
     OUTPUT_SIZE = 0x0D  # u32
     ARENA_USED = 0x0E  # u32
     IMAGE_TARGET = 0x0F  # str: target named in the image header (when the image carries one)
+    # Bootloader only.
+    SIGNED_ONLY = 0x10  # u8: 1 when the bootloader refuses unsigned images
+    FLASH_SECTOR = 0x11  # u32: erase granularity
+    TARGETS = 0x12  # str: comma-separated CiM targets the application accepts ("" = any)
+    APP_ENTRY = 0x13  # u32: address an application must be linked for (primary slot, after its header)
+    SLOT_COUNT = 0x14  # u8
 
 
 class CounterTag(IntEnum):
@@ -121,4 +143,6 @@ STATUS_HINTS: dict[Status, str] = {
     Status.ERR_IMAGE: "the firmware runtime rejected the image; was it converted for this target and board?",
     Status.ERR_RUNTIME: "the inference failed on the device",
     Status.ERR_UNSUPPORTED: "this firmware was built without that feature",
+    Status.ERR_SIGNATURE: "the board only boots signed images; sign it with `cimsdk sign --key KEY.pem FILE`",
+    Status.ERR_FLASH: "flash erase/program failed on the device; retry, then check the flash part",
 }

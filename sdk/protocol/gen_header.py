@@ -33,6 +33,7 @@ _SCALARS = [
 
 _ENUMS: list[tuple[type[IntEnum], str]] = [
     (c.Opcode, "CIM_OP_"),
+    (c.BootOpcode, "CIM_OP_"),
     (c.Status, "CIM_ST_"),
     (c.InfoTag, "CIM_INFO_"),
     (c.CounterTag, "CIM_CNT_"),

@@ -16,6 +16,10 @@ toolchain_dir = platform.get_package_dir("toolchain-riscv-cimsdk")
 if toolchain_dir:
     env.PrependENVPath("PATH", join(toolchain_dir, "bin"))
 
+# firmware.elf / firmware.bin, as cimsdk and its docs name them (PlatformIO's default is "program").
+if env.get("PROGNAME", "program") == "program":
+    env.Replace(PROGNAME="firmware")
+
 prefix = "riscv64-unknown-elf-"
 env.Replace(
     AR=prefix + "gcc-ar",
@@ -35,9 +39,9 @@ env.Replace(
 )
 
 machine_flags = [
-    "-march=%s" % board.get("build.march"),
-    "-mabi=%s" % board.get("build.mabi"),
-    "-mcmodel=%s" % board.get("build.mcmodel", "medlow"),
+    f"-march={board.get('build.march')}",
+    f"-mabi={board.get('build.mabi')}",
+    f"-mcmodel={board.get('build.mcmodel', 'medlow')}",
 ]
 
 env.Append(
@@ -52,7 +56,7 @@ env.Append(
         "-nostartfiles",
         "-Wl,--gc-sections",
         "-Wl,--no-warn-rwx-segments",
-        "-Wl,-Map,%s" % join("$BUILD_DIR", "${PROGNAME}.map"),
+        "-Wl,-Map," + join("$BUILD_DIR", "${PROGNAME}.map"),
     ],
     LIBS=["c", "gcc"],
 )

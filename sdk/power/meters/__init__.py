@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from cimconv.errors import UserError
 from cimsdk.power.trace import Trace
 
@@ -41,10 +40,10 @@ class Meter(ABC):
     #: Nominal sample rate; 0 when the meter timestamps each sample itself.
     sample_rate_hz: float = 0.0
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 - optional hook
         """Connect to the instrument (idempotent); the default has nothing to do."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release the instrument."""
 
     @abstractmethod

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from cimconv.errors import UserError
 from cimsdk.power.meters import Meter, SampleBlock
 
@@ -234,19 +233,20 @@ class PPK2Meter(Meter):
     def from_spec(cls, arg: str | None, **opts: str) -> PPK2Meter:
         if not arg:
             raise UserError("--meter ppk2 needs the kit's serial port: --meter ppk2:/dev/ttyACM0")
+        known = {"voltage_mv", "mode", "marker_bit", "spike_filter"}
+        unknown = set(opts) - known
+        if unknown:
+            raise UserError(f"ppk2 does not know option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         try:
             return cls(
                 arg,
-                voltage_mv=int(float(opts.pop("voltage_mv", "3300"))),
-                mode=opts.pop("mode", "source"),
-                marker_bit=int(opts.pop("marker_bit", "0")),
-                spike_filter=opts.pop("spike_filter", "1") not in ("0", "false", "no"),
+                voltage_mv=int(float(opts.get("voltage_mv", "3300"))),
+                mode=opts.get("mode", "source"),
+                marker_bit=int(opts.get("marker_bit", "0")),
+                spike_filter=opts.get("spike_filter", "1").lower() not in ("0", "false", "no", "off"),
             )
         except ValueError as exc:
             raise UserError(f"--meter-opt for ppk2 is not a number ({exc})") from None
-        finally:
-            if opts:
-                raise UserError(f"ppk2 does not know option(s) {', '.join(opts)}; known: voltage_mv, mode, marker_bit, spike_filter")
 
     def _write(self, *cmd: int) -> None:
         assert self.ser is not None

@@ -19,7 +19,6 @@ import time
 import tty
 
 import numpy as np
-
 from cimsdk.power.meters.ppk2 import (
     SAMPLE_RATE_HZ,
     Cmd,
@@ -33,7 +32,7 @@ from cimsdk.power.meters.ppk2 import (
 SIM_CALIBRATION: dict[str, list[float]] = {
     "R": [1021.37, 100.93, 10.087, 0.9512, 0.04412],
     "GS": [0.012, 0.0021, -0.0034, 0.0008, 0.0],
-    "GI": [1.0213, 0.9871, 1.0092, 0.9957, 1.0031],
+    "GI": [1.0413, 0.9671, 1.0392, 0.9757, 1.0231],
     "O": [61.2, 57.9, 55.3, 60.8, 74.1],
     "S": [1.1e-8, 2.3e-8, -4.0e-8, 2.2e-7, 0.0],
     "I": [-2.1e-8, 1.3e-7, 2.5e-6, -1.9e-5, 1.4e-4],

@@ -1,0 +1,26 @@
+"""ADD lowering: TFLM add_common Prepare for int8 (left_shift 20, inputs rescaled to twice the max scale)."""
+
+from __future__ import annotations
+
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import f32, fail, fused_range, int8, tensor
+from cimconv.qmath import quantize_multiplier
+
+PARAM_INPUTS: tuple[int, ...] = ()
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    a, b = tensor(graph, op, 0), tensor(graph, op, 1)
+    y = tensor(graph, op, 0, output=True)
+    int8(op, a, b, y)
+    if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
+        raise fail(op, "tensors of more than 4 dimensions are not supported")
+    left_shift = 20
+    twice_max = 2.0 * max(f32(a.quant.s), f32(b.quant.s))
+    m1, s1 = quantize_multiplier(f32(a.quant.s) / twice_max)
+    m2, s2 = quantize_multiplier(f32(b.quant.s) / twice_max)
+    mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * f32(y.quant.s)))
+    lo, hi = fused_range(op, y)
+    return {"in1_offset": -a.quant.zp, "in2_offset": -b.quant.zp, "out_offset": y.quant.zp,
+            "left_shift": left_shift, "in1_mult": m1, "in1_shift": s1, "in2_mult": m2, "in2_shift": s2,
+            "out_mult": mo, "out_shift": so, "act_min": lo, "act_max": hi}

@@ -1,0 +1,19 @@
+"""QUANTIZE lowering inside the graph: int8 -> int8 requantization (TFLM Requantize)."""
+
+from __future__ import annotations
+
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import f32, fail, int8, tensor
+from cimconv.qmath import quantize_multiplier
+
+PARAM_INPUTS: tuple[int, ...] = ()
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    x = tensor(graph, op, 0)
+    y = tensor(graph, op, 0, output=True)
+    if x.dtype == "float32":
+        raise fail(op, "float32 -> int8 QUANTIZE is only supported at the model input (the host converts)")
+    int8(op, x, y)
+    mult, shift = quantize_multiplier(f32(x.quant.s) / f32(y.quant.s))
+    return {"in_zp": x.quant.zp, "out_zp": y.quant.zp, "mult": mult, "shift": shift}

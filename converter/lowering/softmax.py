@@ -1,0 +1,38 @@
+"""SOFTMAX lowering: TFLM CalculateSoftmaxParams for int8 -> int8 (PreprocessSoftmaxScaling, input radius)."""
+
+from __future__ import annotations
+
+import math
+
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import f32, fail, int8, tensor
+from cimconv.qmath import quantize_multiplier
+
+PARAM_INPUTS: tuple[int, ...] = ()
+
+SCALED_DIFF_INTEGER_BITS = 5
+
+
+def calculate_input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLM CalculateInputRadius: the largest |input diff| whose rescaled value stays in range."""
+    max_rescaled = (1.0 * ((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits))
+                    / (1 << left_shift))
+    return int(math.floor(max_rescaled))
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    x = tensor(graph, op, 0)
+    y = tensor(graph, op, 0, output=True)
+    int8(op, x, y)
+    if y.quant.zp != -128:
+        raise fail(op, f"output zero point {y.quant.zp}; TFLM's int8 SOFTMAX needs -128 (scale 1/256)")
+    if len(x.shape) < 1 or x.shape != y.shape:
+        raise fail(op, f"input {x.shape} and output {y.shape} must have the same shape")
+    beta = float(op.options.get("beta", 1.0))
+    # PreprocessSoftmaxScaling (double rounding build): min(beta * s * 2^(31-5), 2^31 - 1)
+    real = min(beta * f32(x.quant.s) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
+    mult, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise fail(op, f"input scale {x.quant.s} * beta {beta} is too small for TFLM's softmax scaling")
+    diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
+    return {"input_mult": mult, "input_left_shift": shift, "diff_min": diff_min}

@@ -1,0 +1,41 @@
+/* NS16550A UART (QEMU virt at 0x10000000, byte-wide registers). QEMU ignores the divisor; it is set
+ * anyway so the driver is right for real 16550s clocked at BOARD_UART_CLOCK_HZ. */
+#include "board.h"
+
+#if defined(BOARD_UART_NS16550A)
+
+#ifndef BOARD_UART_CLOCK_HZ
+#define BOARD_UART_CLOCK_HZ 3686400u
+#endif
+
+#define REG(off) (*(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + (off)))
+#define RBR 0x00u /* receive buffer (read) / THR transmit (write) */
+#define IER 0x01u
+#define FCR 0x02u
+#define LCR 0x03u
+#define LSR 0x05u
+#define LSR_DR 0x01u
+#define LSR_THRE 0x20u
+
+void board_uart_init(void) {
+    uint32_t div = BOARD_UART_CLOCK_HZ / (16u * BOARD_UART_BAUD);
+    REG(IER) = 0x00u;
+    REG(LCR) = 0x80u; /* DLAB */
+    REG(0x00u) = (uint8_t)(div & 0xFFu);
+    REG(0x01u) = (uint8_t)(div >> 8);
+    REG(LCR) = 0x03u; /* 8N1 */
+    REG(FCR) = 0x07u; /* FIFOs on and cleared */
+}
+
+void board_uart_putc(uint8_t c) {
+    while ((REG(LSR) & LSR_THRE) == 0u) {
+    }
+    REG(RBR) = c;
+}
+
+int board_uart_poll(void) {
+    if ((REG(LSR) & LSR_DR) == 0u) return -1;
+    return REG(RBR);
+}
+
+#endif

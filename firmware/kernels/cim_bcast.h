@@ -1,0 +1,21 @@
+/* 4-D broadcasting strides for the elementwise kernels (TFLM NdArrayDesc for 4-D shapes). */
+#ifndef CIM_BCAST_H
+#define CIM_BCAST_H
+
+#include <stdint.h>
+
+#include "cim_kernel.h"
+
+/* Element strides of `t` when broadcast to `out`; returns nonzero when shapes are incompatible. */
+static inline int cim_bcast_strides(const cim_tensor_t *t, const cim_tensor_t *out, int32_t s[4]) {
+    int32_t stride = 1;
+    for (int d = 3; d >= 0; --d) {
+        if (t->dims[d] == out->dims[d]) s[d] = stride;
+        else if (t->dims[d] == 1) s[d] = 0;
+        else return 1;
+        stride *= t->dims[d];
+    }
+    return 0;
+}
+
+#endif /* CIM_BCAST_H */

@@ -1,0 +1,468 @@
+/* Weight-image loader and layer-program executor (docs/runtime.md, docs/image-format.md).
+ *
+ * cim_rt_load checks everything the executor later relies on, so cim_rt_invoke runs without
+ * re-validating: header, section table, per-section CRC32, tensor records inside the arena or the
+ * CONST section, every op record (size, tensor ids, parameter count, linked kernel), matrix records
+ * inside CELLS/QUANT and consistent with the op's shapes, and the arena size. Nothing is copied:
+ * records are read in place from the image. */
+#include "cim_runtime.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "cim_hal.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the weight image is little-endian; this runtime reads it in place"
+#endif
+
+/* Header field offsets (converter/image.py _HEADER "<4sHHIIIIIIIHHHHI16s"). */
+#define H_MAGIC 0
+#define H_VMAJOR 4
+#define H_HSIZE 8
+#define H_TOTAL 12
+#define H_NSEC 24
+#define H_TABLE 28
+#define H_ARENA 32
+#define H_NTENSORS 36
+#define H_NOPS 38
+#define H_INPUT 40
+#define H_OUTPUT 42
+/* Tensor record "<BBBB4iIIif". */
+#define T_DTYPE 0
+#define T_RANK 1
+#define T_STORAGE 2
+#define T_DIMS 4
+#define T_OFFSET 20
+#define T_NBYTES 24
+#define T_ZP 28
+/* Matrix record "<IIIIIIII": kind, rows, cols, cells_off, quant_off, tile0, n_tiles, reserved. */
+
+static int8_t arena[CIM_ARENA_SIZE] __attribute__((aligned(16)));
+
+static struct {
+    const uint8_t *image;
+    uint32_t size;
+    const uint8_t *tensors, *program, *matrices, *tiles, *cells, *quant, *cnst;
+    uint32_t program_size, matrices_size, tiles_size, cells_size, quant_size, const_size;
+    uint32_t n_tensors, n_ops, n_matrices, arena_size, input, output;
+    /* decode cache: cim_rt_get_op(i) is O(1) for the op the executor is running */
+    uint32_t cur_index, cur_offset;
+    uint32_t last_op, cim_ops_run;
+    cim_rt_op_hook_fn hook;
+    void *hook_ctx;
+} rt;
+
+static inline uint32_t rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, __builtin_assume_aligned(p, 4), 4);
+    return v;
+}
+static inline uint16_t rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, __builtin_assume_aligned(p, 2), 2);
+    return v;
+}
+
+/* --- CRC-32 (zlib polynomial, reflected), 16-entry nibble table: 64 bytes of rodata ------------ */
+static const uint32_t crc_nibble[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
+};
+
+uint32_t cim_crc32(const uint8_t *data, uint32_t len, uint32_t crc) {
+    crc = ~crc;
+    for (uint32_t i = 0; i < len; i++) {
+        crc ^= data[i];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+    }
+    return ~crc;
+}
+
+/* --- records ---------------------------------------------------------------------------------- */
+static uint32_t dtype_size(uint8_t dt) {
+    switch (dt) {
+    case CIMG_DTYPE_INT8: case CIMG_DTYPE_UINT8: case CIMG_DTYPE_BOOL: return 1;
+    case CIMG_DTYPE_INT16: return 2;
+    case CIMG_DTYPE_INT32: case CIMG_DTYPE_FLOAT32: return 4;
+    case CIMG_DTYPE_INT64: return 8;
+    default: return 0;
+    }
+}
+
+static const uint8_t *tensor_rec(uint32_t tid) { return rt.tensors + tid * CIMG_TENSOR_RECORD_SIZE; }
+
+static void view(uint32_t tid, cim_tensor_t *t) {
+    const uint8_t *r = tensor_rec(tid);
+    const uint8_t rank = r[T_RANK];
+    t->dtype = r[T_DTYPE];
+    t->rank = rank;
+    for (int i = 0; i < 4; i++) t->dims[i] = 1;
+    for (uint32_t i = 0; i < rank; i++) t->dims[4 - rank + i] = (int32_t)rd32(r + T_DIMS + 4 * i);
+    t->nbytes = rd32(r + T_NBYTES);
+    t->zero_point = (int32_t)rd32(r + T_ZP);
+    const uint32_t off = rd32(r + T_OFFSET);
+    t->data = r[T_STORAGE] == CIMG_STORE_CONST ? (void *)(uintptr_t)(rt.cnst + off) : (void *)(arena + off);
+}
+
+static int check_tensor(uint32_t tid, uint32_t n_tensors, const uint8_t *tensors) {
+    const uint8_t *r = tensors + tid * CIMG_TENSOR_RECORD_SIZE;
+    const uint32_t es = dtype_size(r[T_DTYPE]);
+    if (es == 0 || r[T_RANK] > CIMG_MAX_RANK || tid >= n_tensors) return CIM_RT_E_TENSOR;
+    uint64_t n = es;
+    for (uint32_t i = 0; i < r[T_RANK]; i++) {
+        const int32_t d = (int32_t)rd32(r + T_DIMS + 4 * i);
+        if (d < 0) return CIM_RT_E_TENSOR;
+        n *= (uint64_t)d;
+        if (n > 0xFFFFFFFFu) return CIM_RT_E_TENSOR;
+    }
+    const uint32_t nbytes = rd32(r + T_NBYTES), off = rd32(r + T_OFFSET);
+    if (n != nbytes) return CIM_RT_E_TENSOR;
+    uint32_t limit;
+    if (r[T_STORAGE] == CIMG_STORE_ARENA) {
+        limit = rt.arena_size;
+        if (off % 4u != 0) return CIM_RT_E_TENSOR; /* int32 operands and word copies need it */
+    } else if (r[T_STORAGE] == CIMG_STORE_CONST) {
+        limit = rt.const_size;
+        if (off % es != 0) return CIM_RT_E_TENSOR;
+    } else {
+        return CIM_RT_E_TENSOR;
+    }
+    if (off > limit || nbytes > limit - off) return CIM_RT_E_TENSOR;
+    return 0;
+}
+
+/* Decode the op record at byte `pos` of the program; checks it lies inside the program. */
+static int decode(uint32_t pos, uint32_t index, cim_op_t *op, const uint16_t **tids, uint32_t *size) {
+    if (pos + CIMG_OP_HEADER_SIZE > rt.program_size) return CIM_RT_E_PROGRAM;
+    const uint8_t *h = rt.program + pos;
+    op->opcode = rd16(h);
+    const uint32_t sz = rd16(h + 2);
+    op->n_inputs = h[4];
+    op->n_outputs = h[5];
+    op->n_params = h[6];
+    op->flags = h[7];
+    op->index = (uint16_t)index;
+    const uint32_t nt = (uint32_t)op->n_inputs + op->n_outputs;
+    const uint32_t tid_bytes = (2u * nt + 3u) & ~3u;
+    if (sz % 4u != 0 || sz != CIMG_OP_HEADER_SIZE + tid_bytes + 4u * op->n_params || sz > rt.program_size - pos)
+        return CIM_RT_E_PROGRAM;
+    *tids = (const uint16_t *)(const void *)(h + CIMG_OP_HEADER_SIZE);
+    op->params = (const int32_t *)(const void *)(h + CIMG_OP_HEADER_SIZE + tid_bytes);
+    *size = sz;
+    return 0;
+}
+
+static void matrix_view(uint32_t index, cim_matrix_t *m) {
+    const uint8_t *r = rt.matrices + index * CIMG_MATRIX_RECORD_SIZE;
+    m->kind = rd32(r);
+    m->rows = rd32(r + 4);
+    m->cols = rd32(r + 8);
+    m->cells = (const int8_t *)(rt.cells + rd32(r + 12));
+    m->quant = (const int32_t *)(const void *)(rt.quant + rd32(r + 16));
+    m->tile0 = rd32(r + 20);
+    m->n_tiles = rd32(r + 24);
+    m->tiles = rt.tiles + m->tile0 * CIMG_TILE_RECORD_SIZE;
+}
+
+static int check_matrix(uint32_t index) {
+    if (index >= rt.n_matrices) return CIM_RT_E_MATRIX;
+    const uint8_t *r = rt.matrices + index * CIMG_MATRIX_RECORD_SIZE;
+    const uint32_t rows = rd32(r + 4), cols = rd32(r + 8), coff = rd32(r + 12), qoff = rd32(r + 16);
+    const uint32_t t0 = rd32(r + 20), nt = rd32(r + 24);
+    const uint64_t ncells = (uint64_t)rows * cols;
+    if (rows == 0 || cols == 0 || coff > rt.cells_size || ncells > rt.cells_size - coff) return CIM_RT_E_MATRIX;
+    if (qoff % 4u != 0 || qoff > rt.quant_size || (uint64_t)cols * CIMG_QUANT_RECORD_SIZE > rt.quant_size - qoff)
+        return CIM_RT_E_MATRIX;
+    if ((uint64_t)t0 + nt > rt.tiles_size / CIMG_TILE_RECORD_SIZE) return CIM_RT_E_MATRIX;
+    const int32_t *q = (const int32_t *)(const void *)(rt.quant + qoff);
+    for (uint32_t c = 0; c < cols; c++) {
+        /* the kernels' rounding shortcut needs multiplier >= 0; shifts as TFLM produces them */
+        if (q[3 * c + 1] < 0 || q[3 * c + 2] < -31 || q[3 * c + 2] > 30) return CIM_RT_E_MATRIX;
+    }
+    return 0;
+}
+
+static int tensor_is(uint32_t tid, uint8_t storage, uint8_t dtype) {
+    const uint8_t *r = tensor_rec(tid);
+    return r[T_STORAGE] == storage && (dtype == 0 || r[T_DTYPE] == dtype);
+}
+
+/* Shapes of a CiM op against its matrix record. */
+static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
+    if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
+        !tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
+        return CIM_RT_E_PROGRAM;
+    const uint32_t mi = (uint32_t)op->params[0];
+    int rc = check_matrix(mi);
+    if (rc != 0) return rc;
+    cim_matrix_t m;
+    matrix_view(mi, &m);
+    cim_tensor_t in, out;
+    view(tids[0], &in);
+    view(tids[1], &out);
+    const int32_t *p = op->params;
+    switch (op->opcode) {
+    case CIM_OP_FULLY_CONNECTED:
+        if (in.nbytes % m.rows != 0 || out.nbytes != in.nbytes / m.rows * m.cols) return CIM_RT_E_MATRIX;
+        return 0;
+    case CIM_OP_CONV_2D:
+        if (in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0] || (uint32_t)out.dims[3] != m.cols ||
+            m.rows != (uint32_t)(p[CIM_P_CONV_2D_KERNEL_H] * p[CIM_P_CONV_2D_KERNEL_W] * in.dims[3]))
+            return CIM_RT_E_MATRIX;
+        return 0;
+    case CIM_OP_DEPTHWISE_CONV_2D:
+        if (in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0] || (uint32_t)out.dims[3] != m.cols ||
+            out.dims[3] != in.dims[3] * p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT] ||
+            m.rows != (uint32_t)(p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H] * p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_W]))
+            return CIM_RT_E_MATRIX;
+        return 0;
+    default:
+        return CIM_RT_E_PROGRAM;
+    }
+}
+
+/* --- load ------------------------------------------------------------------------------------- */
+static int find_sections(const uint8_t *img, uint32_t total) {
+    const uint32_t nsec = rd32(img + H_NSEC), table = rd32(img + H_TABLE);
+    const uint32_t body = total - CIMG_SHA256_SIZE;
+    if (table % 4u != 0 || table < CIMG_HEADER_SIZE || table > body ||
+        (uint64_t)nsec * CIMG_SECTION_ENTRY_SIZE > body - table)
+        return CIM_RT_E_SECTION;
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = img + table + i * CIMG_SECTION_ENTRY_SIZE;
+        const uint32_t id = rd32(e), off = rd32(e + 4), size = rd32(e + 8), crc = rd32(e + 12);
+        if (off % CIMG_SECTION_ALIGN != 0 || off > body || size > body - off) return CIM_RT_E_SECTION;
+        if (cim_crc32(img + off, size, 0) != crc) return CIM_RT_E_CRC;
+        const uint8_t *p = img + off;
+        switch (id) {
+        case CIMG_SEC_TENSORS: rt.tensors = p; rt.n_tensors = size / CIMG_TENSOR_RECORD_SIZE;
+            if (size % CIMG_TENSOR_RECORD_SIZE) return CIM_RT_E_SECTION;
+            break;
+        case CIMG_SEC_PROGRAM: rt.program = p; rt.program_size = size; break;
+        case CIMG_SEC_MATRICES: rt.matrices = p; rt.matrices_size = size;
+            rt.n_matrices = size / CIMG_MATRIX_RECORD_SIZE;
+            if (size % CIMG_MATRIX_RECORD_SIZE) return CIM_RT_E_SECTION;
+            break;
+        case CIMG_SEC_TILES: rt.tiles = p; rt.tiles_size = size; break;
+        case CIMG_SEC_CELLS: rt.cells = p; rt.cells_size = size; break;
+        case CIMG_SEC_QUANT: rt.quant = p; rt.quant_size = size; break;
+        case CIMG_SEC_CONST: rt.cnst = p; rt.const_size = size; break;
+        default: break; /* META, IO and future sections are host-side information */
+        }
+    }
+    if (rt.tensors == NULL || rt.program == NULL) return CIM_RT_E_SECTION;
+    return 0;
+}
+
+static int check_program(void) {
+    uint32_t pos = 0, index = 0;
+    while (pos < rt.program_size) {
+        cim_op_t op;
+        const uint16_t *tids;
+        uint32_t size;
+        int rc = decode(pos, index, &op, &tids, &size);
+        if (rc != 0) return rc;
+        if (op.n_outputs != 1 || op.n_inputs < 1 || op.n_inputs > CIM_RT_MAX_INPUTS ||
+            cim_dispatch_nparams(op.opcode) != (int)op.n_params)
+            return CIM_RT_E_PROGRAM;
+        for (uint32_t i = 0; i < (uint32_t)op.n_inputs + 1u; i++)
+            if (tids[i] >= rt.n_tensors) return CIM_RT_E_PROGRAM;
+        if (!tensor_is(tids[op.n_inputs], CIMG_STORE_ARENA, 0)) return CIM_RT_E_PROGRAM;
+        const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
+        if (!cim_dispatch_supported(op.opcode, is_cim)) return CIM_RT_E_OP_MISSING;
+        if (is_cim) {
+            rc = check_cim_op(&op, tids);
+            if (rc != 0) return rc;
+        } else if (op.opcode == CIM_OP_RESHAPE) {
+            const uint8_t *a = tensor_rec(tids[0]), *b = tensor_rec(tids[1]);
+            if (rd32(a + T_NBYTES) != rd32(b + T_NBYTES)) return CIM_RT_E_PROGRAM;
+        }
+        pos += size;
+        index++;
+    }
+    return index == rt.n_ops ? 0 : CIM_RT_E_PROGRAM;
+}
+
+int cim_rt_load(const uint8_t *image, uint32_t size) {
+    cim_rt_unload();
+    if (image == NULL || ((uintptr_t)image & 3u) != 0) return CIM_RT_E_ALIGN;
+    if (size < CIMG_HEADER_SIZE + CIMG_SHA256_SIZE) return CIM_RT_E_TRUNCATED;
+    if (rd32(image + H_MAGIC) != CIMG_MAGIC) return CIM_RT_E_MAGIC;
+    if (rd16(image + H_VMAJOR) != CIMG_VERSION_MAJOR) return CIM_RT_E_VERSION;
+    const uint32_t total = rd32(image + H_TOTAL);
+    if (rd32(image + H_HSIZE) != CIMG_HEADER_SIZE || total > size || total < CIMG_HEADER_SIZE + CIMG_SHA256_SIZE)
+        return CIM_RT_E_TRUNCATED;
+    int rc = find_sections(image, total);
+    if (rc == 0) {
+        rt.arena_size = rd32(image + H_ARENA);
+        rt.n_ops = rd16(image + H_NOPS);
+        rt.input = rd16(image + H_INPUT);
+        rt.output = rd16(image + H_OUTPUT);
+        if (rt.arena_size > CIM_ARENA_SIZE) rc = CIM_RT_E_ARENA;
+        else if (rd16(image + H_NTENSORS) != rt.n_tensors) rc = CIM_RT_E_TENSOR;
+    }
+    for (uint32_t t = 0; rc == 0 && t < rt.n_tensors; t++) rc = check_tensor(t, rt.n_tensors, rt.tensors);
+    if (rc == 0 && (rt.input >= rt.n_tensors || rt.output >= rt.n_tensors ||
+                    !tensor_is(rt.input, CIMG_STORE_ARENA, 0) || !tensor_is(rt.output, CIMG_STORE_ARENA, 0)))
+        rc = CIM_RT_E_TENSOR;
+    if (rc == 0) rc = check_program();
+    if (rc == 0 && cim_hal_init(image, total) != 0) rc = CIM_RT_E_HAL;
+    if (rc != 0) {
+        cim_rt_unload();
+        return rc;
+    }
+    rt.image = image;
+    rt.size = total;
+    return 0;
+}
+
+void cim_rt_unload(void) {
+    cim_rt_op_hook_fn hook = rt.hook;
+    void *ctx = rt.hook_ctx;
+    memset(&rt, 0, sizeof rt);
+    rt.hook = hook;
+    rt.hook_ctx = ctx;
+}
+
+int cim_rt_loaded(void) { return rt.image != NULL; }
+
+/* --- accessors -------------------------------------------------------------------------------- */
+int8_t *cim_rt_input(uint32_t *size) {
+    if (rt.image == NULL) {
+        if (size) *size = 0;
+        return NULL;
+    }
+    cim_tensor_t t;
+    view(rt.input, &t);
+    if (size) *size = t.nbytes;
+    return (int8_t *)t.data;
+}
+
+const int8_t *cim_rt_output(uint32_t *size) {
+    if (rt.image == NULL) {
+        if (size) *size = 0;
+        return NULL;
+    }
+    cim_tensor_t t;
+    view(rt.output, &t);
+    if (size) *size = t.nbytes;
+    return (const int8_t *)t.data;
+}
+
+uint32_t cim_rt_arena_used(void) { return rt.image ? rt.arena_size : 0; }
+uint32_t cim_rt_last_op(void) { return rt.last_op; }
+uint32_t cim_rt_cim_ops_run(void) { return rt.cim_ops_run; }
+uint32_t cim_rt_num_ops(void) { return rt.n_ops; }
+uint32_t cim_rt_num_tensors(void) { return rt.n_tensors; }
+uint32_t cim_rt_num_matrices(void) { return rt.n_matrices; }
+int8_t *cim_rt_arena(void) { return arena; }
+
+const uint8_t *cim_rt_image(uint32_t *size) {
+    if (size) *size = rt.size;
+    return rt.image;
+}
+
+void cim_rt_set_op_hook(cim_rt_op_hook_fn fn, void *ctx) {
+    rt.hook = fn;
+    rt.hook_ctx = ctx;
+}
+
+int cim_rt_get_op(uint32_t index, cim_op_t *op, const uint16_t **tids) {
+    if (rt.image == NULL) return CIM_RT_E_NOT_LOADED;
+    if (index >= rt.n_ops) return CIM_E_PARAM;
+    if (index < rt.cur_index) {
+        rt.cur_index = 0;
+        rt.cur_offset = 0;
+    }
+    uint32_t size;
+    for (;;) {
+        int rc = decode(rt.cur_offset, rt.cur_index, op, tids, &size);
+        if (rc != 0) return rc;
+        if (rt.cur_index == index) return 0;
+        rt.cur_offset += size;
+        rt.cur_index++;
+    }
+}
+
+int cim_rt_tensor(uint32_t tid, cim_tensor_t *t) {
+    if (rt.image == NULL) return CIM_RT_E_NOT_LOADED;
+    if (tid >= rt.n_tensors) return CIM_E_PARAM;
+    view(tid, t);
+    return 0;
+}
+
+int cim_rt_matrix(uint32_t index, cim_matrix_t *m) {
+    if (rt.image == NULL) return CIM_RT_E_NOT_LOADED;
+    if (index >= rt.n_matrices) return CIM_E_PARAM;
+    matrix_view(index, m);
+    return 0;
+}
+
+/* --- invoke ----------------------------------------------------------------------------------- */
+static int run_cpu_op(const cim_op_t *op, const uint16_t *tids) {
+    cim_tensor_t in[CIM_RT_MAX_INPUTS], out;
+    const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
+    for (uint32_t i = 0; i < op->n_inputs; i++) {
+        view(tids[i], &in[i]);
+        ins[i] = &in[i];
+    }
+    view(tids[op->n_inputs], &out);
+    if (op->opcode == CIM_OP_RESHAPE) { /* planned in place: same offset, nothing to move */
+        if (out.data != in[0].data) memmove(out.data, in[0].data, out.nbytes);
+        return 0;
+    }
+    cim_kernel_fn fn = cim_dispatch_kernel(op->opcode);
+    return fn ? fn(op, ins, op->n_inputs, &out) : CIM_RT_E_OP_MISSING;
+}
+
+int cim_rt_invoke(void) { return cim_rt_invoke_ops(0, rt.n_ops); }
+
+int cim_rt_invoke_ops(uint32_t first, uint32_t count) {
+    if (rt.image == NULL) return CIM_RT_E_NOT_LOADED;
+    if (first > rt.n_ops || count > rt.n_ops - first) return CIM_E_PARAM;
+    for (uint32_t i = first; i < first + count; i++) {
+        cim_op_t op;
+        const uint16_t *tids;
+        int rc = cim_rt_get_op(i, &op, &tids);
+        if (rc != 0) return rc;
+        rt.last_op = i;
+        const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
+        if (rt.hook) rt.hook(rt.hook_ctx, i, op.opcode, is_cim, 0);
+        if (is_cim) {
+            const uint8_t *ri = tensor_rec(tids[0]), *ro = tensor_rec(tids[1]);
+            rc = cim_hal_run_op(i, (const int8_t *)(arena + rd32(ri + T_OFFSET)), arena + rd32(ro + T_OFFSET));
+            if (rc == 0) rt.cim_ops_run++;
+            else if (rc > 0) rc = CIM_RT_E_HAL;
+        } else {
+            rc = run_cpu_op(&op, tids);
+        }
+        if (rt.hook) rt.hook(rt.hook_ctx, i, op.opcode, is_cim, 1);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+const char *cim_rt_strerror(int rc) {
+    switch (rc) {
+    case 0: return "ok";
+    case CIM_E_UNSUPPORTED: return "kernel does not support this op configuration";
+    case CIM_E_SHAPE: return "tensor shapes do not match the op";
+    case CIM_E_PARAM: return "bad op parameter";
+    case CIM_RT_E_NOT_LOADED: return "no image loaded";
+    case CIM_RT_E_ALIGN: return "image not 4-byte aligned";
+    case CIM_RT_E_TRUNCATED: return "image truncated or header size wrong";
+    case CIM_RT_E_MAGIC: return "not a weight image (bad magic)";
+    case CIM_RT_E_VERSION: return "image format version not supported";
+    case CIM_RT_E_SECTION: return "section table corrupt or section missing";
+    case CIM_RT_E_CRC: return "section CRC32 mismatch";
+    case CIM_RT_E_TENSOR: return "bad tensor record";
+    case CIM_RT_E_PROGRAM: return "bad op record";
+    case CIM_RT_E_OP_MISSING: return "op not linked into this firmware";
+    case CIM_RT_E_MATRIX: return "bad matrix record";
+    case CIM_RT_E_ARENA: return "image arena larger than CIM_ARENA_SIZE";
+    case CIM_RT_E_HAL: return "CiM HAL failed";
+    default: return rc <= -100 ? "CiM HAL error" : "error";
+    }
+}

@@ -1,0 +1,52 @@
+"""`cimsdk emulate`: the emulated board (QEMU + the CiM coprocessor process) in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--board", default="qemu-virt-rv32", show_default=True)
+@click.option("--firmware", type=click.Path(path_type=Path, dir_okay=False),
+              help="firmware ELF (default: build firmware/app for the board into ~/.cache/cimsdk)")
+@click.option("--port", type=int, help="TCP port of the UART (default: a free one)")
+@click.option("--backend", type=click.Choice(["mailbox", "soft"]), help="CiM backend (default: the board's)")
+@click.option("--icount/--no-icount", default=True, show_default=True,
+              help="-icount shift=0: deterministic instruction counts (minstret), 1 instruction = 1 ns")
+@click.option("--flash", type=click.Path(path_type=Path, dir_okay=False), help="pflash0 file (kept between runs)")
+@click.option("--erase", is_flag=True, help="start from an erased flash file")
+@click.option("--no-wait", is_flag=True, help="start the guest at once instead of at the first UART client")
+@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="append QEMU/coprocessor logs here")
+def command(board: str, firmware: Path | None, port: int | None, backend: str | None, icount: bool,
+            flash: Path | None, erase: bool, no_wait: bool, log_file: Path | None) -> None:
+    """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits."""
+    import time
+
+    from cimsdk.build.boards import load_board
+    from cimsdk.emulator import EmulatedBoard
+
+    b = load_board(board)
+    backend = backend or b.default_backend
+    if firmware is None and flash is None:
+        firmware = _default_firmware(board, backend)
+    with EmulatedBoard(board, firmware=firmware, port=port, backend=backend, icount=icount,
+                       wait_for_client=not no_wait, flash=flash, erase=erase, log_file=log_file) as emu:
+        click.echo(f"{board} ({backend}) UART at {emu.url}", err=True)
+        click.echo(f"connect: python -m serial.tools.miniterm {emu.url}", err=True)
+        if not no_wait:
+            click.echo("the guest starts when the first client connects; Ctrl-C stops the board", err=True)
+        while emu.alive:
+            time.sleep(0.2)
+        click.echo(f"board stopped: {emu.exit_reason or 'closed'}", err=True)
+
+
+def _default_firmware(board: str, backend: str) -> Path:
+    """The default app built once per board/backend into the user's cache (rebuilt incrementally)."""
+    import os
+
+    from cimsdk.build import build_firmware
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cimsdk" / "firmware" / f"{board}-{backend}"
+    return build_firmware(cache, board, backend)

@@ -1,0 +1,48 @@
+"""`cimsdk firmware build OUTDIR --board BOARD`: generate a PlatformIO project and build it offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def command() -> None:
+    """Build firmware for a board (PlatformIO, offline)."""
+
+
+@command.command("build")
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("--board", default="qemu-virt-rv32", show_default=True, help="a folder of boards/ (cimsdk firmware boards)")
+@click.option("--backend", type=click.Choice(["mailbox", "soft"]), help="CiM backend (default: the board's)")
+@click.option("--app", type=click.Path(path_type=Path, file_okay=False), help="application sources (default firmware/app)")
+@click.option("--embed-image", type=click.Path(path_type=Path, dir_okay=False), help="link this weight image in as a const array")
+@click.option("--ops", help="comma-separated op names the image uses (link only their kernels)")
+@click.option("--layout", help="memory layout of the board (qemu-virt-rv32: ram or xip)")
+@click.option("--opt", default="-Os", show_default=True, help="optimisation flag")
+@click.option("--quiet", "-q", is_flag=True, help="no progress output")
+def build(outdir: Path, board: str, backend: str | None, app: Path | None, embed_image: Path | None,
+          ops: str | None, layout: str | None, opt: str, quiet: bool) -> None:
+    """Build OUTDIR/firmware/firmware.elf and firmware.bin for BOARD."""
+    from cimsdk.build import build_firmware
+    from cimsdk.build.project import elf_sizes
+
+    op_list = [o.strip() for o in ops.split(",") if o.strip()] if ops else None
+    elf = build_firmware(outdir, board, backend, app=app, embed_image=embed_image, ops=op_list,
+                         layout=layout, opt=opt, quiet=quiet)
+    if not quiet:
+        sizes = elf_sizes(elf)
+        click.echo(f"{elf}  text={sizes.get('text')} data={sizes.get('data')} bss={sizes.get('bss')}")
+        click.echo(f"{elf.with_suffix('.bin')}")
+
+
+@command.command("boards")
+def boards() -> None:
+    """List the boards and whether they run here (emulated) or are built only."""
+    from cimsdk.build import board_names, load_board
+
+    for name in board_names():
+        b = load_board(name)
+        where = "runs here (emulated)" if b.runs_here else "built here, run on the real board"
+        click.echo(f"{name:24s} {b.data['cpu']['march']:10s} backend={b.default_backend:8s} {where}  {b.title}")

@@ -1,0 +1,154 @@
+"""The CiM mailbox register map: the one definition shared by the firmware and the coprocessor.
+
+The mailbox is a fixed window of guest RAM (docs/mailbox.md). The C header
+`firmware/hal/cim_mailbox.h` is generated from this module
+(`python -m cimsdk.emulator.mailbox_map`), and a test checks the committed header is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+MAGIC = 0x424D4943  # "CIMB" read as a little-endian word; written by the coprocessor when attached
+VERSION = 1
+
+# Where the window sits on qemu-virt-rv32 (last 64 KiB of the 64 MiB RAM); boards/<name>/board.toml
+# says where it is on other boards.
+QEMU_RAM_BASE = 0x80000000
+QEMU_RAM_SIZE = 64 * 1024 * 1024
+WINDOW_SIZE = 0x10000
+QEMU_WINDOW_BASE = QEMU_RAM_BASE + QEMU_RAM_SIZE - WINDOW_SIZE
+
+# Registers: (name, byte offset, who writes it, meaning). All little-endian 32-bit words.
+REGISTERS: list[tuple[str, int, str, str]] = [
+    ("MAGIC", 0x000, "coprocessor", "CIM_MB_MAGIC once the coprocessor is attached and serving"),
+    ("VERSION", 0x004, "coprocessor", "mailbox layout version (CIM_MB_VERSION)"),
+    ("DOORBELL", 0x008, "firmware", "sequence number of the posted command; writing it rings the bell"),
+    ("ACCEPTED", 0x00C, "coprocessor", "sequence number of the command the coprocessor has started"),
+    ("DONE", 0x010, "coprocessor", "sequence number of the last finished command; STATUS/RESULT* valid"),
+    ("STATUS", 0x014, "coprocessor", "CIM_MB_OK or a CIM_MB_ERR_* code for command DONE"),
+    ("COMMAND", 0x018, "firmware", "CIM_MB_CMD_* of the posted command"),
+    ("ERROR_DETAIL", 0x01C, "coprocessor", "command-specific detail for a failed command (e.g. bad address)"),
+    ("ARG0", 0x020, "firmware", "command argument 0"),
+    ("ARG1", 0x024, "firmware", "command argument 1"),
+    ("ARG2", 0x028, "firmware", "command argument 2"),
+    ("ARG3", 0x02C, "firmware", "command argument 3"),
+    ("ARG4", 0x030, "firmware", "command argument 4"),
+    ("ARG5", 0x034, "firmware", "command argument 5"),
+    ("ARG6", 0x038, "firmware", "command argument 6"),
+    ("ARG7", 0x03C, "firmware", "command argument 7"),
+    ("RESULT0", 0x040, "coprocessor", "command result 0"),
+    ("RESULT1", 0x044, "coprocessor", "command result 1"),
+    ("RESULT2", 0x048, "coprocessor", "command result 2"),
+    ("RESULT3", 0x04C, "coprocessor", "command result 3"),
+    ("MARKER", 0x050, "firmware", "inference marker: 1 inside an inference, 0 outside (board_marker)"),
+    ("MARKER_SEQ", 0x054, "firmware", "incremented on every marker write, after MARKER"),
+    ("MARKER_INSTRET_LO", 0x058, "firmware", "minstret at the last marker write, low word"),
+    ("MARKER_INSTRET_HI", 0x05C, "firmware", "minstret at the last marker write, high word"),
+    ("HEARTBEAT", 0x060, "coprocessor", "incremented while the coprocessor polls (liveness, diagnostics)"),
+    ("COUNTERS", 0x080, "coprocessor", "COUNTER_COUNT 64-bit counters (lo word first), see CIM_MB_CNT_*"),
+    ("SCRATCH", 0x100, "either", "scratch area to the end of the window (diagnostics, small buffers)"),
+]
+REG = {name: off for name, off, _, _ in REGISTERS}
+
+# Commands: (name, code, arguments, results, meaning).
+COMMANDS: list[tuple[str, int, str, str, str]] = [
+    ("NOP", 0, "-", "-", "does nothing; round-trip latency probe"),
+    ("MEMCPY", 1, "ARG0 src, ARG1 dst, ARG2 length", "RESULT0 CRC-32 of the bytes copied",
+     "diagnostic: the coprocessor copies guest memory and checksums it (tests the data path, not inference)"),
+    ("LOAD_IMAGE", 2, "ARG0 image address, ARG1 image size", "RESULT0 number of ops, RESULT1 number of CiM ops",
+     "the coprocessor reads the weight image from guest memory and keeps its weights resident"),
+    ("RUN_OP", 3, "ARG0 op index, ARG1 input address, ARG2 output address",
+     "RESULT0 output bytes written",
+     "runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; writes int8 outputs"),
+    ("RESET_COUNTERS", 4, "-", "-", "zeroes COUNTERS"),
+]
+CMD = {name: code for name, code, _, _, _ in COMMANDS}
+
+# Status codes (STATUS); the HAL returns them negated.
+ERRORS: list[tuple[str, int, str]] = [
+    ("OK", 0, "success"),
+    ("ERR_UNKNOWN_COMMAND", 1, "COMMAND is not a CIM_MB_CMD_*"),
+    ("ERR_BAD_ADDRESS", 2, "an address/length falls outside guest RAM (ERROR_DETAIL = the address)"),
+    ("ERR_NO_IMAGE", 3, "RUN_OP before a successful LOAD_IMAGE"),
+    ("ERR_BAD_IMAGE", 4, "the image failed to parse"),
+    ("ERR_BAD_OP", 5, "op index out of range or not a CiM op (ERROR_DETAIL = the index)"),
+    ("ERR_INTERNAL", 6, "the coprocessor failed while executing (see its log)"),
+]
+ERR = {name: code for name, code, _ in ERRORS}
+
+# Counter slots (64-bit each at COUNTERS + 8*i). Keys of the golden model's op_counters() map to
+# slots by name; keys without a slot add to "other".
+COUNTER_NAMES: list[str] = [
+    "commands",  # commands executed (any kind)
+    "ops",  # RUN_OP commands executed
+    "macs",  # multiply-accumulates done in the arrays
+    "adc_conversions",
+    "dac_conversions",
+    "array_activations",
+    "row_activations",
+    "weight_bytes",  # weight bytes held resident after LOAD_IMAGE
+    "input_bytes",  # activation bytes read from guest RAM
+    "output_bytes",  # activation bytes written to guest RAM
+    "other",
+]
+COUNTER_COUNT = 16
+assert len(COUNTER_NAMES) <= COUNTER_COUNT
+assert REG["COUNTERS"] + 8 * COUNTER_COUNT <= REG["SCRATCH"]
+SCRATCH_SIZE = WINDOW_SIZE - REG["SCRATCH"]
+
+HEADER_PATH = Path("firmware/hal/cim_mailbox.h")
+
+
+def render_c_header() -> str:
+    """The C view of this module: offsets, commands, status codes, counter slots."""
+    out = [
+        "/* GENERATED by `python -m cimsdk.emulator.mailbox_map` from sdk/emulator/mailbox_map.py: do not edit.",
+        " * The CiM mailbox register map (docs/mailbox.md). Offsets are bytes from the window base. */",
+        "#ifndef CIM_MAILBOX_H",
+        "#define CIM_MAILBOX_H",
+        "",
+        f"#define CIM_MB_MAGIC 0x{MAGIC:08X}u",
+        f"#define CIM_MB_VERSION {VERSION}u",
+        f"#define CIM_MB_WINDOW_SIZE 0x{WINDOW_SIZE:X}u",
+        f"#define CIM_MB_QEMU_WINDOW_BASE 0x{QEMU_WINDOW_BASE:08X}u",
+        "",
+        "/* registers */",
+    ]
+    out += [f"#define CIM_MB_REG_{name} 0x{off:03X}u /* {who}: {what} */" for name, off, who, what in REGISTERS]
+    out += ["", "/* commands (COMMAND) */"]
+    out += [f"#define CIM_MB_CMD_{name} {code}u /* {what} */" for name, code, _, _, what in COMMANDS]
+    out += ["", "/* status codes (STATUS) */"]
+    out += [f"#define CIM_MB_{name} {code}u /* {what} */" for name, code, what in ERRORS]
+    out += ["", "/* 64-bit counter slots at CIM_MB_COUNTERS + 8 * slot */", f"#define CIM_MB_COUNTER_COUNT {COUNTER_COUNT}u"]
+    out += [f"#define CIM_MB_CNT_{name.upper()} {i}u" for i, name in enumerate(COUNTER_NAMES)]
+    out += [f"#define CIM_MB_SCRATCH_SIZE 0x{SCRATCH_SIZE:X}u", "", "#endif /* CIM_MAILBOX_H */", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with --check, verify) the generated header in the checkout."""
+    from cimsdk import project_root
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed header is stale")
+    args = ap.parse_args(argv)
+    path = project_root() / HEADER_PATH
+    text = render_c_header()
+    if args.check:
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            print(f"{path} is stale: run python -m cimsdk.emulator.mailbox_map", file=sys.stderr)
+            return 1
+        return 0
+    from cimconv.atomic import write_text
+
+    write_text(path, text)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

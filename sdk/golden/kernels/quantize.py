@@ -1,0 +1,21 @@
+"""QUANTIZE int8 -> int8 (TFLM reference_ops::Requantize), as a 256-entry table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from cimconv.image import OpRec, TensorRec
+from cimsdk.golden.fixedpoint import mbqm
+from cimsdk.golden.kernels._common import INT8_ALL, apply_lut
+
+
+@lru_cache(maxsize=256)
+def table(in_zp: int, out_zp: int, mult: int, shift: int) -> np.ndarray:
+    return np.clip(mbqm(INT8_ALL - in_zp, mult, shift) + out_zp, -128, 127).astype(np.int8)
+
+
+def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
+    p = op.params
+    return apply_lut(table(p["in_zp"], p["out_zp"], p["mult"], p["shift"]), inputs[0])

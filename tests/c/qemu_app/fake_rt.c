@@ -1,0 +1,2 @@
+/* The host tests' fake runtime, compiled for the board. */
+#include "../fake_runtime.c"
