@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimconv.opspec import BY_CODE, OPS
 

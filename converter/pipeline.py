@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from cimconv import __version__, energy
 from cimconv.errors import ModelError
 from cimconv.image import STORE_ARENA, STORE_CONST, Image, IORec, MatrixRec, OpRec, TensorRec, write_image

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import tflite
+
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator, Quant, Tensor
 

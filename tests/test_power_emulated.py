@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from cimconv.errors import UserError
 from cimsdk.power.analysis import analyse
 from cimsdk.power.energy_model import ActivitySegment, EnergyModel, load_energy_table
@@ -129,9 +130,10 @@ class _SegmentDriver:
 
 
 def test_cli_with_a_registered_driver(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
     from cimsdk.commands.profile import command
     from cimsdk.power import session
-    from click.testing import CliRunner
 
     monkeypatch.setattr(session, "_factories", [])
     session.register_driver("segments", lambda port, meter, inp: _SegmentDriver(meter))

@@ -8,6 +8,7 @@ import time
 import tty
 
 import pytest
+
 from cimsdk.power.analysis import analyse
 from cimsdk.power.meters import create_meter
 from cimsdk.power.meters.ina226 import Ina226Meter, format_line, parse_line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from cimconv.errors import UserError
 from cimsdk.power.meters import create_meter
 

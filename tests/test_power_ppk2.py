@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from cimconv.errors import UserError
 from cimsdk.power.analysis import analyse
 from cimsdk.power.meters import create_meter

@@ -8,11 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from cimconv.errors import UserError
 from cimsdk.power.analysis import analyse, find_windows, parse_rate
 from cimsdk.power.plot import plot_trace
 from cimsdk.power.trace import Trace, read_csv
-from PIL import Image
 
 FS = 10_000.0
 

@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass
 
 import numpy as np
+
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator
 from cimconv.opspec import OPS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator, Tensor
 from cimconv.qmath import activation_range, quantize_multiplier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from cimconv.errors import ModelError
 from cimconv.image import MATRIX_DENSE
 from cimconv.ir import Graph, Operator

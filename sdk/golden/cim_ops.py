@@ -9,6 +9,7 @@ non-idealities by overriding `tile_matvec` / `tile_depthwise`.
 from __future__ import annotations
 
 import numpy as np
+
 from cimconv import energy
 from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec, TileRec
 from cimconv.target import Target, load_target

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimconv.image import STORE_CONST, Image, OpRec, TensorRec, parse_image
 from cimsdk.golden import cim_ops
