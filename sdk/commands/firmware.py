@@ -19,16 +19,23 @@ def command() -> None:
 @click.option("--app", type=click.Path(path_type=Path, file_okay=False), help="application sources (default firmware/app)")
 @click.option("--embed-image", type=click.Path(path_type=Path, dir_okay=False), help="link this weight image in as a const array")
 @click.option("--ops", help="comma-separated op names the image uses (link only their kernels)")
+@click.option("--for-image", type=click.Path(path_type=Path, dir_okay=False),
+              help="link only the kernels this weight image uses (same as --ops with its op list)")
 @click.option("--layout", help="memory layout of the board (qemu-virt-rv32: ram or xip)")
 @click.option("--opt", default="-Os", show_default=True, help="optimisation flag")
 @click.option("--quiet", "-q", is_flag=True, help="no progress output")
 def build(outdir: Path, board: str, backend: str | None, app: Path | None, embed_image: Path | None,
-          ops: str | None, layout: str | None, opt: str, quiet: bool) -> None:
+          ops: str | None, for_image: Path | None, layout: str | None, opt: str, quiet: bool) -> None:
     """Build OUTDIR/firmware/firmware.elf and firmware.bin for BOARD."""
     from cimsdk.build import build_firmware
     from cimsdk.build.project import elf_sizes
 
     op_list = [o.strip() for o in ops.split(",") if o.strip()] if ops else None
+    source = for_image or embed_image
+    if source is not None and op_list is None:
+        from cimsdk.commands.run import load_image
+
+        op_list = sorted({op.opcode for op in load_image(source).ops})
     elf = build_firmware(outdir, board, backend, app=app, embed_image=embed_image, ops=op_list,
                          layout=layout, opt=opt, quiet=quiet)
     if not quiet:
