@@ -146,7 +146,7 @@ def test_embed_image_links_the_bytes(tmp_path: Path):
 def test_ops_become_defines(tmp_path: Path):
     proj = generate_project(tmp_path, load_board("qemu-virt-rv32"), "soft", HELLO, ops=["CONV_2D", "fully_connected"])
     ini = (proj / "platformio.ini").read_text()
-    assert "-DCIM_USE_OP_CONV_2D=1" in ini and "-DCIM_USE_OP_FULLY_CONNECTED=1" in ini
+    assert "-DCIM_USE_CONV_2D=1" in ini and "-DCIM_USE_FULLY_CONNECTED=1" in ini
     assert "-DCIM_BACKEND_SOFT" in ini and "cimsdk flash" in ini
     with pytest.raises(UserError):
         generate_project(tmp_path, load_board("qemu-virt-rv32"), "soft", HELLO, ops=["CONV-2D;rm"])

@@ -25,6 +25,10 @@ void board_uart_init(void) {
     REG(0x01u) = (uint8_t)(div >> 8);
     REG(LCR) = 0x03u; /* 8N1 */
     REG(FCR) = 0x07u; /* FIFOs on and cleared */
+    /* Bytes that reached QEMU before the FIFO reset leave the receiver stalled until RBR is read:
+     * read it once, then drain whatever is still pending. */
+    (void)REG(RBR);
+    while ((REG(LSR) & LSR_DR) != 0u) (void)REG(RBR);
 }
 
 void board_uart_putc(uint8_t c) {

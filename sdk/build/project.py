@@ -131,7 +131,7 @@ def generate_project(
         for op in ops:
             if not re.fullmatch(r"[A-Za-z0-9_]+", op):
                 raise UserError(f"--ops: '{op}' is not an op name (letters, digits, _); e.g. CONV_2D,FULLY_CONNECTED")
-            flags.append(f"-DCIM_USE_OP_{op.upper()}=1")
+            flags.append(f"-DCIM_USE_{op.upper()}=1")
     for key, value in (defines or {}).items():
         flags.append(f"-D{key}={value}" if value != "" else f"-D{key}")
     if embed_image is not None:
@@ -247,7 +247,7 @@ def build_firmware(
 
     backend: "mailbox" or "soft" (default: the board's). app: folder of the application's sources
     (default firmware/app). embed_image: a weight image linked in as a const array. ops: op names
-    the image uses (-DCIM_USE_OP_<NAME>), so kernel dispatch links only those.
+    the image uses (-DCIM_USE_<NAME>), so kernel dispatch links only those.
     """
     b = load_board(board)
     backend = backend or b.default_backend

@@ -253,4 +253,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The stdin watcher thread may sit in a blocking read; a normal interpreter shutdown would then
+    # abort on the buffered stdin lock ("_enter_buffered_busy"). Everything is cleaned up already.
+    os._exit(rc)
