@@ -6,6 +6,10 @@ the emulated power meter all use it, so their figures agree by construction of t
 
 from __future__ import annotations
 
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
 from cimconv.image import MATRIX_DEPTHWISE, TileRec
 from cimconv.target import Target
 
@@ -51,8 +55,29 @@ def cim_energy_pj(counts: dict[str, int], t: Target) -> float:
             + counts["digital_ops"] * e.get("pj_per_digital_op", 0.0))
 
 
-def cpu_cycles(elements: int, t: Target) -> int:
-    return int(elements * t.timing.get("cpu_cycles_per_element", 4))
+_COSTS_FILE = Path(__file__).resolve().parent / "cpu_costs.toml"
+
+
+@lru_cache(maxsize=1)
+def cpu_costs() -> dict:
+    """The firmware runtime's CPU cost model (converter/cpu_costs.toml)."""
+    return tomllib.loads(_COSTS_FILE.read_text())
+
+
+def cpu_op_cycles(opcode: str, cim: bool, input_elements: int, output_elements: int, nbytes: int) -> int:
+    """CPU cycles of one program op on the MCU: dispatch, plus the kernel for a CPU op, or the
+    descriptor set-up for a CiM op (the macro's own time is `cim_cycles`)."""
+    c = cpu_costs()
+    cycles = c["overhead"]["per_op"]
+    if cim:
+        return int(cycles + c["overhead"]["per_cim_op"])
+    op = c["ops"].get(opcode, {"basis": "output_elements", "per_unit": 8})
+    units = {"input_elements": input_elements, "output_elements": output_elements, "bytes": nbytes}[op["basis"]]
+    return int(round(cycles + op.get("fixed", 0) + op["per_unit"] * units))
+
+
+def invoke_cycles() -> int:
+    return int(cpu_costs()["overhead"]["per_invoke"])
 
 
 def cpu_energy_pj(cycles: int, t: Target) -> float:

@@ -102,13 +102,20 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
     layers = []
     tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0, "latency_us": 0.0, "energy_pj": 0.0}
     counts_total = dict.fromkeys(energy.COUNT_KEYS, 0)
-    cpu_cycles_total = 0
+    cpu_clock = t.timing.get("cpu_clock_mhz", 100.0)
+    cpu_cycles_total = energy.invoke_cycles()
+    tot["latency_us"] += cpu_cycles_total / cpu_clock
+    tot["energy_pj"] += energy.cpu_energy_pj(cpu_cycles_total, t)
     for i, low in enumerate(lowered):
         x = graph.tensors[low.inputs[0]] if low.inputs else None
         y = graph.tensors[low.outputs[0]]
         row = {"index": i, "source_op": low.source_index, "op": low.opcode,
                "input_shape": list(x.shape) if x is not None else [], "output_shape": list(y.shape),
                "runs_on": "cim" if low.cim else "cpu"}
+        cyc_cpu = energy.cpu_op_cycles(low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes)
+        cpu_cycles_total += cyc_cpu
+        lat = cyc_cpu / cpu_clock
+        e = energy.cpu_energy_pj(cyc_cpu, t)
         if low.cim:
             m = low.matrix
             mi = low.params["matrix"]
@@ -116,8 +123,8 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             pos = positions(graph, low)
             counts = energy.cim_counts(m.kind, tiles, pos, t)
             cyc = energy.cim_cycles(m.kind, tiles, pos, t)
-            lat = cyc / t.timing.get("clock_mhz", 100.0)
-            e = energy.cim_energy_pj(counts, t)
+            lat += cyc / t.timing.get("clock_mhz", 100.0)
+            e += energy.cim_energy_pj(counts, t)
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))
             occupied = sum(tl.k_len * tl.n_len for tl in tiles)
@@ -129,13 +136,9 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             tot["cim_macs"] += macs
             tot["weight_bytes"] += m.rows * m.cols
         else:
-            elements = max(y.size, x.size if x is not None else 0)
-            cyc = energy.cpu_cycles(elements, t)
-            cpu_cycles_total += cyc
-            lat = cyc / t.timing.get("cpu_clock_mhz", 100.0)
-            e = energy.cpu_energy_pj(cyc, t)
             macs = 0
-            row.update({"macs": 0, "tiles": 0, "utilization": 0.0, "weight_bytes": 0, "cpu_cycles": cyc})
+            row.update({"macs": 0, "tiles": 0, "utilization": 0.0, "weight_bytes": 0})
+        row["cpu_cycles"] = cyc_cpu
         row["latency_us"] = lat
         row["energy_uj"] = e / 1e6
         tot["macs"] += macs

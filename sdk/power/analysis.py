@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.trace import Trace
 

@@ -19,16 +19,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from cimconv.errors import UserError
 
 #: Board keys (the `[power]` table of boards/<name>/board.toml, or a target's `[energy]`).
 BOARD_KEYS = ("pj_per_cycle", "idle_mw", "voltage_v", "clock_hz")
-#: CiM keys: pj_per_<op> for each counted operation, plus static leakage.
-CIM_OP_KEYS = {
+#: CiM keys: pj_per_<op> for each counted operation, plus static leakage. The plural names are
+#: the converter's and the coprocessor's count keys (`cimconv.energy.COUNT_KEYS`); None = no energy
+#: of its own (a tile operation's cost is in its MACs, conversions and pulses).
+CIM_OP_KEYS: dict[str, str | None] = {
     "mac": "pj_per_mac",
     "adc_conversion": "pj_per_adc_conversion",
     "input_bit": "pj_per_input_bit",
     "digital_op": "pj_per_digital_op",
+    "macs": "pj_per_mac",
+    "adc_conversions": "pj_per_adc_conversion",
+    "input_bit_pulses": "pj_per_input_bit",
+    "digital_ops": "pj_per_digital_op",
+    "tile_ops": None,
 }
 
 #: Defaults when no board is given: WCH CH32V203 (RISC-V, Qingke V4B) run mode 44.65 uA/MHz
@@ -97,13 +105,13 @@ def load_energy_table(source: str | os.PathLike | dict | None, kind: str) -> dic
     else:
         text = str(source)
         path = Path(text)
-        if not path.exists() and kind == "target":
+        if not path.is_file() and kind == "target":
             path = _target_path(text)
             if path is None:
                 if text in DEFAULT_TARGETS:
                     return dict(DEFAULT_TARGETS[text])
                 raise UserError(f"target {text!r} has no energy table; known: {', '.join(DEFAULT_TARGETS)} or a TOML path")
-        if not path.exists() and kind == "board":
+        if not path.is_file() and kind == "board":
             cand = _board_path(text)
             if cand is None:
                 raise UserError(f"board {text!r} not found; pass a board name under boards/ or a TOML/JSON path")
@@ -163,6 +171,8 @@ class EnergyModel:
 
     def op_pj(self, op: str) -> float:
         key = CIM_OP_KEYS.get(op, f"pj_per_{op}")
+        if key is None:
+            return 0.0
         if key not in self.target:
             if op in CIM_OP_KEYS:
                 return 0.0  # a target that folds this term into pj_per_mac

@@ -6,6 +6,7 @@ import io
 import os
 
 import numpy as np
+
 from cimsdk.power.trace import Trace
 
 _MAX_POINTS = 4000

@@ -5,8 +5,8 @@ client of the firmware). Markers reach the meter by the board's own wiring: a GP
 meter's logic input (PPK2 D0-D7, Joulescope GPI), the marker field of the INA226 console
 lines, or the `marker` flag of the activity segments the emulator feeds to the emulated meter.
 
-Until a driver is registered, `open_driver` raises a UserError that points at
-``cimsdk profile --from``.
+`cimsdk.power.device_driver` (the firmware console client) registers itself on first use;
+without any driver `open_driver` raises a UserError that points at ``cimsdk profile --from``.
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ class InferenceDriver(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional, looked up with getattr: `finish()` runs once after the last run_marked (the
+    # console driver ends the emulated meter's activity stream there), and `describe() -> dict`
+    # adds what the device measured to report.json under "device".
 
-#: factory(port, meter, input_path) -> InferenceDriver. The meter is passed so a driver can
-#: wire markers/activity to it (e.g. EmulatedMeter.activity_address).
-DriverFactory = Callable[[str, "Meter", "str | None"], InferenceDriver]
+
+#: factory(port, meter, input_path, **options) -> InferenceDriver. The meter is passed so a driver
+#: can wire markers/activity to it (e.g. EmulatedMeter.activity_address); options (e.g. `image`,
+#: the weight image the device runs) are only passed when the user gave them.
+DriverFactory = Callable[..., InferenceDriver]
 
 _factories: list[tuple[str, DriverFactory]] = []
 
@@ -46,7 +51,7 @@ def register_driver(name: str, factory: DriverFactory) -> None:
     _factories.append((name, factory))
 
 
-def open_driver(port: str, meter: Meter, input_path: str | None = None) -> InferenceDriver:
+def open_driver(port: str, meter: Meter, input_path: str | None = None, **options: object) -> InferenceDriver:
     """The device driver for `port`; UserError while none is registered."""
     if not _factories:
         _load_builtin_drivers()
@@ -56,7 +61,7 @@ def open_driver(port: str, meter: Meter, input_path: str | None = None) -> Infer
             "available yet: capture with your meter's own tool and analyse with `cimsdk profile --from trace.csv`"
         )
     name, factory = _factories[-1]
-    driver = factory(port, meter, input_path)
+    driver = factory(port, meter, input_path, **options)
     if not isinstance(driver, InferenceDriver):
         raise TypeError(f"device driver {name} returned {type(driver).__name__}, not an InferenceDriver")
     return driver

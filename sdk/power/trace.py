@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from cimconv.errors import UserError
 
 CSV_COLUMNS = ("time_s", "current_a", "voltage_v", "power_w", "marker")

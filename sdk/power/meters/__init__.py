@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.trace import Trace
 

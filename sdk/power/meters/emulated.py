@@ -34,6 +34,7 @@ import threading
 import time
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.energy_model import ActivitySegment, EnergyModel, load_segments, model_from_options
 from cimsdk.power.meters import Meter, SampleBlock
@@ -160,10 +161,13 @@ class EmulatedMeter(Meter):
 
     def __init__(self, address: tuple[str, int] | None = None, *, board: str | None = "qemu-virt-rv32",
                  target: str | None = None, rate_hz: float = DEFAULT_RATE_HZ,
-                 activity_file: str | None = None) -> None:
+                 activity_file: str | None = None, idle_ms: float | None = None) -> None:
         self.address = address
         self.activity_address: tuple[str, int] | None = None
         self.board, self.target, self.rate_hz, self.activity_file = board, target, rate_hz, activity_file
+        #: Idle time a device driver leaves between inferences (None: the driver's default).
+        self.idle_ms = idle_ms
+        self._act_sock: socket.socket | None = None
         self.sample_rate_hz = rate_hz
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
@@ -180,14 +184,25 @@ class EmulatedMeter(Meter):
                 address = (host or "127.0.0.1", int(port))
             except ValueError:
                 raise UserError(f"--meter emulated:{arg}: expected HOST:PORT of a running emulated meter") from None
-        known = {"board", "target", "rate", "activity"}
+        known = {"board", "target", "rate", "activity", "idle_ms"}
         unknown = set(opts) - known
         if unknown:
             raise UserError(f"emulated meter does not know option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        try:
+            rate = float(opts.get("rate", DEFAULT_RATE_HZ))
+            idle_ms = float(opts["idle_ms"]) if "idle_ms" in opts else None
+        except ValueError:
+            raise UserError("emulated meter options rate and idle_ms take numbers (rate=100000, idle_ms=2)") from None
+        if idle_ms is not None and idle_ms <= 0:
+            raise UserError(f"emulated meter idle_ms={idle_ms:g} must be positive")
         return cls(address, board=opts.get("board", "qemu-virt-rv32"), target=opts.get("target"),
-                   rate_hz=float(opts.get("rate", DEFAULT_RATE_HZ)), activity_file=opts.get("activity"))
+                   rate_hz=rate, activity_file=opts.get("activity"), idle_ms=idle_ms)
 
     def open(self) -> None:
+        """Nothing to do yet: the meter process starts in `start`, so a device driver can still
+        choose its energy tables (e.g. the target named in the device's image) before that."""
+
+    def _spawn(self) -> None:
         if self.address is not None or self.proc is not None:
             return
         cmd = [sys.executable, "-m", "cimsdk.power.meters.emulated", "--rate", str(self.rate_hz)]
@@ -211,6 +226,9 @@ class EmulatedMeter(Meter):
             self.activity_address = ("127.0.0.1", int(act_port))
 
     def close(self) -> None:
+        if self._act_sock is not None:
+            self._act_sock.close()
+            self._act_sock = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -226,7 +244,7 @@ class EmulatedMeter(Meter):
             self.proc = None
 
     def start(self) -> None:
-        self.open()
+        self._spawn()
         assert self.address is not None
         deadline = time.monotonic() + 5
         while True:
@@ -279,14 +297,26 @@ class EmulatedMeter(Meter):
         return not self._eof
 
     def send_activity(self, segments: list[ActivitySegment], end: bool = True) -> None:
-        """Feed segments to the meter (what the emulator's counter bridge will do)."""
+        """Feed segments to the meter over one activity connection, kept open until `end`.
+
+        The meter serves one activity connection, so a device driver streams each inference's
+        segments as it measures them and ends the stream once (`end=True` or `end_activity`).
+        """
         if self.activity_address is None:
             raise UserError("this emulated meter reads its activity from a file; it has no activity socket")
-        with socket.create_connection(self.activity_address, timeout=5) as s:
-            payload = "".join(seg.to_json() + "\n" for seg in segments)
-            if end:
-                payload += '{"end": true}\n'
-            s.sendall(payload.encode())
+        if self._act_sock is None:
+            self._act_sock = socket.create_connection(self.activity_address, timeout=5)
+        payload = "".join(seg.to_json() + "\n" for seg in segments)
+        if end:
+            payload += '{"end": true}\n'
+        self._act_sock.sendall(payload.encode())
+        if end:
+            self._act_sock.close()
+            self._act_sock = None
+
+    def end_activity(self) -> None:
+        """Tell the meter no more activity comes; it sends the remaining samples and closes."""
+        self.send_activity([], end=True)
 
 
 if __name__ == "__main__":

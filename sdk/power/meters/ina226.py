@@ -22,6 +22,7 @@ from __future__ import annotations
 import queue
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.meters import Meter, SampleBlock
 

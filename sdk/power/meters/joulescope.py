@@ -13,6 +13,7 @@ import queue
 import threading
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.meters import Meter, SampleBlock
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimsdk.power.meters import Meter, SampleBlock
 

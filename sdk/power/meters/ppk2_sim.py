@@ -19,6 +19,7 @@ import time
 import tty
 
 import numpy as np
+
 from cimsdk.power.meters.ppk2 import (
     SAMPLE_RATE_HZ,
     Cmd,
