@@ -123,7 +123,8 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             pos = positions(graph, low)
             counts = energy.cim_counts(m.kind, tiles, pos, t)
             cyc = energy.cim_cycles(m.kind, tiles, pos, t)
-            lat += cyc / t.timing.get("clock_mhz", 100.0)
+            row["cim_latency_us"] = cyc / t.timing.get("clock_mhz", 100.0)
+            lat += row["cim_latency_us"]
             e += energy.cim_energy_pj(counts, t)
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))

@@ -233,7 +233,7 @@ def test_segments_from_counters(kws) -> None:
     act = ImageActivity.from_image(image.read_bytes())
     conv = json.loads(report.read_text())
     assert act.totals == conv["totals"]["counts"]
-    cim_latency_us = sum(layer["latency_us"] for layer in conv["layers"] if layer["runs_on"] == "cim")
+    cim_latency_us = sum(layer["cim_latency_us"] for layer in conv["layers"] if layer["runs_on"] == "cim")
     assert act.latency_total_s * 1e6 == pytest.approx(cim_latency_us, rel=1e-9)
 
     c = InferenceCounters(cycles=1_000_000, instret=1_000_000, wait_instructions=900_000, cim_ops=act.n_cim_ops)

@@ -88,6 +88,10 @@ uint32_t cim_bl_session_slot(void) { return bl.s.open ? bl.s.slot : NO_SLOT; }
 
 /* Program n bytes (any length) at a 4-aligned flash offset; a short tail is padded with 0xFF
  * (the erased value, so programming it changes nothing). Reads back to catch a failing part. */
+#ifdef CIM_BL_HOST
+int cim_bl_dbg_installing; /* host harness: writes to the primary slot are expected now */
+#endif
+
 static int program(uint32_t off, const uint8_t *p, uint32_t n) {
     uint32_t whole = n & ~3u;
     if (whole && bl.cfg.program(off, p, whole) != 0) return -1;
@@ -218,10 +222,24 @@ static int write_fixed_header(uint32_t slot, uint8_t kind, uint16_t flags, uint3
 /* Copy the verified staging image into the primary slot (the application executes there).
  * Power loss at any point is safe: the primary slot's commit word is written last, the staging
  * slot keeps its image until the DONE word, and the next boot repeats the install. */
+static int install_copy(const header_t *stp);
+
 static int install(void) {
     header_t st;
     read_header(CIM_BL_SLOT_APP_STAGING, &st);
     if (!usable(&st)) return -1;
+#ifdef CIM_BL_HOST
+    cim_bl_dbg_installing = 1;
+#endif
+    int rc = install_copy(&st);
+#ifdef CIM_BL_HOST
+    cim_bl_dbg_installing = 0;
+#endif
+    return rc;
+}
+
+static int install_copy(const header_t *stp) {
+    header_t st = *stp;
     uint32_t dst = CIM_BL_APP_PRIMARY_OFFSET, src = CIM_BL_APP_STAGING_OFFSET;
     uint32_t total = CIM_BL_HEADER_SIZE + st.size;
     uint32_t end = dst + ((total + CIM_BL_SECTOR - 1u) / CIM_BL_SECTOR) * CIM_BL_SECTOR;
@@ -556,6 +574,23 @@ static int dispatch(const cim_frame_t *f) {
     }
     return CIM_BL_ACT_NONE;
 }
+
+#ifdef CIM_BL_HOST
+/* Host harness: 1 when flash offset `off` must not be written by a command right now (the
+ * bootloader itself, the booting application, the running model). */
+int cim_bl_dbg_protected(uint32_t off);
+int cim_bl_dbg_protected(uint32_t off) {
+    if (off < CIM_BL_BOOTLOADER_SIZE) return 1;
+    header_t h;
+    read_header(CIM_BL_SLOT_APP_PRIMARY, &h);
+    if (!cim_bl_dbg_installing && usable(&h) && off >= CIM_BL_APP_PRIMARY_OFFSET &&
+        off < CIM_BL_APP_PRIMARY_OFFSET + CIM_BL_APP_PRIMARY_SIZE)
+        return 1;
+    uint32_t m = active_model();
+    if (m != NO_SLOT && off >= cim_bl_slot_offset(m) && off < cim_bl_slot_offset(m) + cim_bl_slot_size(m)) return 1;
+    return 0;
+}
+#endif
 
 uint32_t cim_bl_new_baud(void) { return pending_baud; }
 int cim_bl_synced(void) { return bl.synced; }

@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+#ifndef CIM_BL_HOST
+#include "board_config.h" /* BOARD_<NAME> selects the flash layout */
+#endif
 #include "cim_bl_layout.h"
 
 #ifdef __cplusplus

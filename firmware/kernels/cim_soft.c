@@ -98,3 +98,62 @@ void cim_soft_matvec(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_
         q += 3;
     }
 }
+
+/* Two input vectors against four columns: each weight load feeds two MACs. */
+static inline void dot4x2(const int8_t *x, const int8_t *y, const int8_t *w0, uint32_t K, int32_t a[8]) {
+    const int8_t *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+    const int8_t *end2 = x + (K & ~1u);
+    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = a[4], b1 = a[5], b2 = a[6], b3 = a[7];
+    while (x != end2) {
+        int32_t x0 = x[0], y0 = y[0], w;
+        w = w0[0]; a0 += x0 * w; b0 += y0 * w;
+        w = w1[0]; a1 += x0 * w; b1 += y0 * w;
+        w = w2[0]; a2 += x0 * w; b2 += y0 * w;
+        w = w3[0]; a3 += x0 * w; b3 += y0 * w;
+        x0 = x[1];
+        y0 = y[1];
+        w = w0[1]; a0 += x0 * w; b0 += y0 * w;
+        w = w1[1]; a1 += x0 * w; b1 += y0 * w;
+        w = w2[1]; a2 += x0 * w; b2 += y0 * w;
+        w = w3[1]; a3 += x0 * w; b3 += y0 * w;
+        x += 2;
+        y += 2;
+        w0 += 2;
+        w1 += 2;
+        w2 += 2;
+        w3 += 2;
+    }
+    if (K & 1u) {
+        const int32_t x0 = *x, y0 = *y;
+        a0 += x0 * *w0; b0 += y0 * *w0;
+        a1 += x0 * *w1; b1 += y0 * *w1;
+        a2 += x0 * *w2; b2 += y0 * *w2;
+        a3 += x0 * *w3; b3 += y0 * *w3;
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+    a[4] = b0; a[5] = b1; a[6] = b2; a[7] = b3;
+}
+
+void cim_soft_matvec2(const int8_t *x, const int8_t *y, const cim_matrix_t *m, const cim_soft_act_t *act,
+                      int8_t *out_x, int8_t *out_y) {
+    const uint32_t K = m->rows, N = m->cols;
+    const int8_t *w = m->cells;
+    const int32_t *q = m->quant;
+    uint32_t c = 0;
+    for (; c + 4 <= N; c += 4) {
+        int32_t acc[8] = {q[0], q[3], q[6], q[9], q[0], q[3], q[6], q[9]};
+        dot4x2(x, y, w, K, acc);
+        for (int j = 0; j < 4; j++) {
+            out_x[c + j] = cim_soft_out(acc[j], q + 3 * j, act);
+            out_y[c + j] = cim_soft_out(acc[4 + j], q + 3 * j, act);
+        }
+        w += 4 * K;
+        q += 12;
+    }
+    for (; c < N; c++) {
+        out_x[c] = cim_soft_out(dot1(x, w, K, q[0]), q, act);
+        out_y[c] = cim_soft_out(dot1(y, w, K, q[0]), q, act);
+        w += K;
+        q += 3;
+    }
+}

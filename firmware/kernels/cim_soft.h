@@ -40,6 +40,9 @@ typedef struct {
 
 /* All N columns of matrix m against one K-vector x: out[0..N) (cim_soft.c). */
 void cim_soft_matvec(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_t *act, int8_t *out);
+/* The same for two input vectors at once (two output pixels): each weight load feeds two MACs. */
+void cim_soft_matvec2(const int8_t *x, const int8_t *y, const cim_matrix_t *m, const cim_soft_act_t *act,
+                      int8_t *out_x, int8_t *out_y);
 
 /* MultiplyByQuantizedMultiplier (TFLM, double rounding), bit-exact with cim_mbqm, inlined into the
  * output loops. SaturatingRoundingDoublingHighMul's truncating division by 2^31 equals

@@ -13,7 +13,7 @@ typedef struct {
     int32_t H, W, C, OH, OW, OC, sh, sw, dh, dw, pt, pl, kh, kw, zp;
 } conv_geom_t;
 
-static void gather_patch(const conv_geom_t *g, const int8_t *img, int32_t oy, int32_t ox, int8_t *patch) {
+static const int8_t *gather_patch(const conv_geom_t *g, const int8_t *img, int32_t oy, int32_t ox, int8_t *patch) {
     const int32_t C = g->C;
     const int32_t ix0 = ox * g->sw - g->pl;
     const int32_t row = g->kw * C;
@@ -38,6 +38,7 @@ static void gather_patch(const conv_geom_t *g, const int8_t *img, int32_t oy, in
                 memcpy(dst + kx * C, src + ix * C, (size_t)C);
         }
     }
+    return patch;
 }
 
 /* Fallback without a patch: column by column, tap by tap. */
@@ -86,22 +87,33 @@ int cim_soft_conv(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t 
     const uint32_t K = m->rows;
     const int direct = g.kh == 1 && g.kw == 1 && g.pt <= 0 && g.pl <= 0 &&
                        (g.OH - 1) * g.sh - g.pt < g.H && (g.OW - 1) * g.sw - g.pl < g.W;
+    const int gather = !direct && K <= CIM_SOFT_PATCH_MAX;
+    const int pairs = direct || 2u * K <= CIM_SOFT_PATCH_MAX; /* two pixels per pass over the weights */
+    const int32_t npix = g.OH * g.OW;
     int8_t patch[CIM_SOFT_PATCH_MAX];
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *img = (const int8_t *)in->data + (size_t)b * (size_t)(g.H * g.W * g.C);
-        int8_t *o = (int8_t *)out->data + (size_t)b * (size_t)(g.OH * g.OW * g.OC);
-        for (int32_t oy = 0; oy < g.OH; oy++) {
-            for (int32_t ox = 0; ox < g.OW; ox++, o += g.OC) {
-                if (direct) {
-                    const int8_t *x = img + ((oy * g.sh - g.pt) * g.W + (ox * g.sw - g.pl)) * g.C;
-                    cim_soft_matvec(x, m, &act, o);
-                } else if (K <= CIM_SOFT_PATCH_MAX) {
-                    gather_patch(&g, img, oy, ox, patch);
-                    cim_soft_matvec(patch, m, &act, o);
-                } else {
-                    pixel_by_taps(&g, img, oy, ox, m, &act, o);
-                }
+        int8_t *o = (int8_t *)out->data + (size_t)b * (size_t)(npix * g.OC);
+        int32_t i = 0;
+        if (pairs) {
+            for (; i + 1 < npix; i += 2) {
+                const int32_t oy0 = i / g.OW, ox0 = i - oy0 * g.OW;
+                const int32_t oy1 = (i + 1) / g.OW, ox1 = i + 1 - oy1 * g.OW;
+                const int8_t *x = direct ? img + ((oy0 * g.sh) * g.W + ox0 * g.sw) * g.C
+                                         : gather_patch(&g, img, oy0, ox0, patch);
+                const int8_t *y = direct ? img + ((oy1 * g.sh) * g.W + ox1 * g.sw) * g.C
+                                         : gather_patch(&g, img, oy1, ox1, patch + K);
+                cim_soft_matvec2(x, y, m, &act, o + i * g.OC, o + (i + 1) * g.OC);
             }
+        }
+        for (; i < npix; i++) {
+            const int32_t oy = i / g.OW, ox = i - oy * g.OW;
+            if (direct)
+                cim_soft_matvec(img + ((oy * g.sh) * g.W + ox * g.sw) * g.C, m, &act, o + i * g.OC);
+            else if (gather)
+                cim_soft_matvec(gather_patch(&g, img, oy, ox, patch), m, &act, o + i * g.OC);
+            else
+                pixel_by_taps(&g, img, oy, ox, m, &act, o + i * g.OC);
         }
     }
     return CIM_OK;

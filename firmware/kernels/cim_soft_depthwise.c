@@ -2,7 +2,7 @@
  * its kh*kw weights (K = kh*kw); output channel oc reads input channel oc / depth_mult.
  * Per output pixel the kernel sets one pointer per tap: into the input pixel, or into a row of in_zp
  * for taps in the padding (the zero point is folded into the bias, so padding must read in_zp). The
- * channel loop then runs without bounds checks; 3x3 kernels keep the nine pointers in registers. */
+ * channel loop then runs without bounds checks, four channels per pass. */
 #include <string.h>
 
 #include "cim_soft.h"
@@ -15,24 +15,68 @@ typedef struct {
     int32_t H, W, C, OH, OW, OC, sh, sw, dh, dw, pt, pl, kh, kw, mult, zp;
 } dw_geom_t;
 
-static void pixel_3x3_m1(const int8_t *const *t, const cim_matrix_t *m, const cim_soft_act_t *act, int8_t *out,
-                         int32_t C) {
-    const int8_t *p0 = t[0], *p1 = t[1], *p2 = t[2], *p3 = t[3], *p4 = t[4], *p5 = t[5], *p6 = t[6],
-                 *p7 = t[7], *p8 = t[8];
+/* depth_mult 1, K = 9 (3x3, the common case): four channels per pass, so one tap pointer serves four
+ * MACs (byte offsets 0..3) and the four columns' weights sit at constant offsets (9, 18, 27). */
+static inline __attribute__((always_inline)) void pixel_m1(const int8_t *const *taps, const int32_t K,
+                                                           const cim_matrix_t *m, const cim_soft_act_t *act,
+                                                           int8_t *out, int32_t C) {
     const int8_t *w = m->cells;
     const int32_t *q = m->quant;
-    for (int32_t c = 0; c < C; c++, w += 9, q += 3) {
-        int32_t acc = q[0];
-        acc += *p0++ * w[0];
-        acc += *p1++ * w[1];
-        acc += *p2++ * w[2];
-        acc += *p3++ * w[3];
-        acc += *p4++ * w[4];
-        acc += *p5++ * w[5];
-        acc += *p6++ * w[6];
-        acc += *p7++ * w[7];
-        acc += *p8++ * w[8];
-        out[c] = cim_soft_out(acc, q, act);
+    int32_t c = 0;
+    for (; c + 4 <= C; c += 4, w += 4 * K, q += 12) {
+        int32_t a0 = q[0], a1 = q[3], a2 = q[6], a3 = q[9];
+#pragma GCC unroll 9
+        for (int32_t t = 0; t < K; t++) {
+            const int8_t *x = taps[t] + c;
+            a0 += x[0] * w[t];
+            a1 += x[1] * w[K + t];
+            a2 += x[2] * w[2 * K + t];
+            a3 += x[3] * w[3 * K + t];
+            /* keeps GCC from hoisting all 4K weight loads ahead (it then spills them on rv32) */
+            __asm__ volatile("" ::: "memory");
+        }
+        out[c] = cim_soft_out(a0, q, act);
+        out[c + 1] = cim_soft_out(a1, q + 3, act);
+        out[c + 2] = cim_soft_out(a2, q + 6, act);
+        out[c + 3] = cim_soft_out(a3, q + 9, act);
+    }
+    for (; c < C; c++, w += K, q += 3) {
+        int32_t a = q[0];
+        for (int32_t t = 0; t < K; t++) a += taps[t][c] * w[t];
+        out[c] = cim_soft_out(a, q, act);
+    }
+}
+
+static void pixel_m1_k9(const int8_t *const *taps, const cim_matrix_t *m, const cim_soft_act_t *act, int8_t *out,
+                        int32_t C) {
+    pixel_m1(taps, 9, m, act, out, C);
+}
+
+/* Any other K: the same four-channel pass without unrolling (code size). */
+static void pixel_m1_any(const int8_t *const *taps, int32_t K, const cim_matrix_t *m, const cim_soft_act_t *act,
+                         int8_t *out, int32_t C) {
+    const int8_t *w = m->cells;
+    const int32_t *q = m->quant;
+    int32_t c = 0;
+    for (; c + 4 <= C; c += 4, w += 4 * K, q += 12) {
+        int32_t a0 = q[0], a1 = q[3], a2 = q[6], a3 = q[9];
+        const int8_t *w0 = w, *w1 = w + K, *w2 = w + 2 * K, *w3 = w + 3 * K;
+        for (int32_t t = 0; t < K; t++) {
+            const int8_t *x = taps[t] + c;
+            a0 += x[0] * *w0++;
+            a1 += x[1] * *w1++;
+            a2 += x[2] * *w2++;
+            a3 += x[3] * *w3++;
+        }
+        out[c] = cim_soft_out(a0, q, act);
+        out[c + 1] = cim_soft_out(a1, q + 3, act);
+        out[c + 2] = cim_soft_out(a2, q + 6, act);
+        out[c + 3] = cim_soft_out(a3, q + 9, act);
+    }
+    for (; c < C; c++, w += K, q += 3) {
+        int32_t a = q[0];
+        for (int32_t t = 0; t < K; t++) a += taps[t][c] * w[t];
+        out[c] = cim_soft_out(a, q, act);
     }
 }
 
@@ -95,7 +139,6 @@ int cim_soft_depthwise(const cim_op_t *op, const cim_matrix_t *m, const cim_tens
     const cim_soft_act_t act = {p[CIM_P_DEPTHWISE_CONV_2D_OUT_ZP], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN],
                                 p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX]};
     const int use_taps = K <= CIM_SOFT_DW_TAPS_MAX && g.C <= CIM_SOFT_PATCH_MAX;
-    const int fast = g.kh == 3 && g.kw == 3 && g.mult == 1;
     int8_t zrow[CIM_SOFT_PATCH_MAX];
     const int8_t *taps[CIM_SOFT_DW_TAPS_MAX];
     if (use_taps) memset(zrow, (int8_t)g.zp, (size_t)g.C);
@@ -117,10 +160,12 @@ int cim_soft_depthwise(const cim_op_t *op, const cim_matrix_t *m, const cim_tens
                                                                               : img + (iy * g.W + ix) * g.C;
                     }
                 }
-                if (fast)
-                    pixel_3x3_m1(taps, m, &act, o, g.C);
-                else
+                if (g.mult != 1)
                     pixel_taps(taps, &g, m, &act, o);
+                else if (K == 9)
+                    pixel_m1_k9(taps, m, &act, o, g.C);
+                else
+                    pixel_m1_any(taps, K, m, &act, o, g.C);
             }
         }
     }

@@ -33,7 +33,9 @@ def _print_supported() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print report.json instead of the table")
 @click.option("--quiet", "-q", is_flag=True, help="print only the output folder")
 @click.option("--quantize", is_flag=True, help="quantize a float model first (needs TensorFlow and --calib)")
-@click.option("--calib", type=click.Path(path_type=Path), help="representative inputs for --quantize / ADC calibration")
+@click.option("--calib", type=click.Path(path_type=Path),
+              help="representative inputs (labelled folder, folder of files, or a file; >= 100 frames): "
+                   "calibrate per-column ADC ranges into the image (analog targets)")
 def command(model: Path | None, target: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
             quantize: bool, calib: Path | None) -> None:
     """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
@@ -50,15 +52,18 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
     from cimsdk.report_view import layer_table, render_text, summary_lines
 
     conv = convert(model, target)
+    image_bytes, image_sha = conv.image_bytes, conv.image.sha256
+    if calib is not None:
+        image_bytes, image_sha = _with_calibration(conv, calib)
     out = output or Path(model.stem)
     firmware = {
         "image": "model.cimg", "target": conv.target.name, "arena_size": conv.plan.arena_size,
-        "ops": sorted({op.opcode for op in conv.image.ops}), "image_sha256": conv.image.sha256,
+        "ops": sorted({op.opcode for op in conv.image.ops}), "image_sha256": image_sha,
         "input": {"shape": list(conv.image.tensors[conv.image.input_tensor].shape),
                   "scale": conv.image.io[0].scale, "zero_point": conv.image.io[0].zero_point},
     }
     with output_dir(out) as tmp:
-        (tmp / "model.cimg").write_bytes(conv.image_bytes)
+        (tmp / "model.cimg").write_bytes(image_bytes)
         (tmp / "report.json").write_text(json.dumps(conv.report, indent=2) + "\n")
         (tmp / "report.txt").write_text(render_text(conv.report))
         (tmp / "firmware.json").write_text(json.dumps(firmware, indent=2) + "\n")
@@ -74,4 +79,23 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
     console.print(layer_table(conv.report))
     for line in summary_lines(conv.report):
         console.print(line)
-    console.print(f"wrote {out}/model.cimg ({len(conv.image_bytes):,} B), report.json, report.txt, firmware.json")
+    if calib is not None:
+        console.print(f"ADC ranges calibrated per column from {calib} (image meta 'adc_calibration')")
+    console.print(f"wrote {out}/model.cimg ({len(image_bytes):,} B), report.json, report.txt, firmware.json")
+
+
+def _with_calibration(conv, calib: Path) -> tuple[bytes, str]:
+    """The image rewritten with per-column ADC full scales calibrated on representative inputs in its META
+    section ("adc_calibration"), which `cimsdk simulate` applies; the macro's weights are unchanged."""
+    from cimconv.image import parse_image, write_image
+    from cimsdk.sim import calibrate as cal
+    from cimsdk.sim.simulate import load_data
+
+    if conv.target.exact or conv.target.adc_bits == 0:
+        raise UserError(f"--calib: target {conv.target.name} is exact digital and has no ADC to calibrate; "
+                        "drop --calib or convert for an analog target (e.g. -t nor-acim)")
+    img = parse_image(conv.image_bytes)
+    x = load_data(img, calib).inputs
+    img.meta["adc_calibration"] = cal.calibrate(img, x, conv.target)
+    data = write_image(img)
+    return data, parse_image(data).sha256

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
 
 import click
+
 from cimconv.errors import UserError
 
 
@@ -35,6 +37,14 @@ def _summary(report: dict, outdir: Path) -> None:
         (f"average at {report['rate_hz']:.4g} inferences/s", f(report["avg_mw_at_rate"], "mW")
          + ("" if report["rate_feasible"] in (None, True) else " (rate exceeds 1/inference time)")),
     ]
+    conv = report.get("converter")
+    if conv:
+        ratio = "" if conv["ratio"] is None else f" (measured/converter {conv['ratio']:.3f})"
+        rows.append(("converter estimate", f(conv["energy_uj"], "uJ") + ratio))
+    dev = report.get("device", {}).get("per_inference")
+    if dev:
+        rows.append(("device counters / inference", f"{dev['cpu_cycles']:.0f} CPU cycles, {dev['cim_ops']:.0f} CiM ops, "
+                                                     f"{dev['wait_instructions']:.0f} wait instructions"))
     for k, v in rows:
         t.add_row(k, v)
     console = Console()
@@ -55,10 +65,12 @@ def _write_outputs(trace, report: dict, outdir: Path) -> None:
 
 
 def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inferences: int | None,
-             duration: float | None, input_path: str | None):
+             duration: float | None, input_path: str | None, image: str | None = None):
+    """The trace, and what the device driver measured (`describe()`, or None)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from cimsdk.power.meters import create_meter, parse_options
     from cimsdk.power.session import open_driver
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     options = parse_options(meter_opts)
     replay = port is None and meter_spec == "emulated" and "activity" in options
@@ -70,9 +82,9 @@ def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inf
                          transient=True) as progress:
         if replay:
             # Recorded activity (emulator counters saved as segments): the meter is the whole source.
-            return meter.capture(during=lambda: None, timeout_s=600)
+            return meter.capture(during=lambda: None, timeout_s=600), None
         assert port is not None
-        driver = open_driver(port, meter, input_path)
+        driver = open_driver(port, meter, input_path, **({"image": image} if image else {}))
         task = progress.add_task(f"capturing with {meter_spec}", total=None)
         enough = threading.Event()
 
@@ -82,16 +94,46 @@ def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inf
                 enough.set()
 
         def run() -> None:
-            if duration is None:
-                driver.run_marked(inferences or 10)
-                return
-            while not enough.is_set():
-                driver.run_marked(1)
+            finish = getattr(driver, "finish", None)
+            try:
+                if duration is None:
+                    driver.run_marked(inferences or 10)
+                else:
+                    while not enough.is_set():
+                        driver.run_marked(1)
+            except BaseException:
+                if finish is not None:
+                    with contextlib.suppress(Exception):
+                        finish()
+                raise
+            if finish is not None:
+                finish()
 
         try:
-            return meter.capture(during=run, duration_s=duration, on_progress=on_progress)
+            trace = meter.capture(during=run, duration_s=duration, on_progress=on_progress)
+            describe = getattr(driver, "describe", None)
+            return trace, (describe() if describe is not None else None)
         finally:
             driver.close()
+
+
+def _compare(report: dict, converter_report: str) -> dict:
+    """Measured energy per inference against the converter's `totals.energy_uj` (same model, target)."""
+    path = Path(converter_report)
+    try:
+        conv = json.loads(path.read_text())
+        predicted = float(conv["totals"]["energy_uj"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--compare {path}: not a converter report.json with totals.energy_uj ({exc})") from None
+    measured = report.get("uj_per_inference_above_idle")
+    return {
+        "report": str(path),
+        "target": conv.get("target"),
+        "energy_uj": predicted,
+        "cpu_cycles": conv["totals"].get("cpu_cycles"),
+        "measured_uj_above_idle": measured,
+        "ratio": None if measured is None or predicted <= 0 else measured / predicted,
+    }
 
 
 @click.command(name="profile")
@@ -104,7 +146,12 @@ def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inf
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="capture this many seconds of meter time instead")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False), default=None,
-              help="input the device runs (file), default: the firmware's built-in input")
+              help="input the device runs (.npy/.wav/image, needs --image), default: the input it holds")
+@click.option("--image", type=click.Path(dir_okay=False), default=None,
+              help="weight image (.cimg) to run: loaded unless the device holds it; the emulated meter "
+                   "reads its macro operations from it")
+@click.option("--compare", "converter_report", type=click.Path(dir_okay=False), default=None,
+              help="converter report.json: put its totals.energy_uj beside the measured energy")
 @click.option("--rate", default="1/s", show_default=True, help="inference rate for the duty-cycled average power")
 @click.option("--marker-mode", type=click.Choice(["level", "edges"]), default="level", show_default=True,
               help="level: marker high during an inference; edges: EnergyRunner falling-edge timestamps")
@@ -112,8 +159,8 @@ def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inf
               help="analyse a saved trace.csv instead of measuring")
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False), required=True, help="output folder")
 def command(port: str | None, meter_spec: str, meter_opts: tuple[str, ...], inferences: int | None,
-            duration: float | None, input_path: str | None, rate: str, marker_mode: str,
-            from_csv: str | None, outdir: str) -> None:
+            duration: float | None, input_path: str | None, image: str | None, converter_report: str | None,
+            rate: str, marker_mode: str, from_csv: str | None, outdir: str) -> None:
     """Measure average/peak power and energy per inference (report.json, trace.csv, trace.png)."""
     from cimsdk.power.analysis import analyse, parse_rate
     from cimsdk.power.trace import read_csv
@@ -125,11 +172,16 @@ def command(port: str | None, meter_spec: str, meter_opts: tuple[str, ...], infe
         if port is not None:
             raise UserError("--from analyses a saved trace; drop --port (or drop --from to measure)")
         trace = read_csv(from_csv)
+        device = None
     else:
-        trace = _capture(meter_spec, meter_opts, port, inferences, duration, input_path)
+        trace, device = _capture(meter_spec, meter_opts, port, inferences, duration, input_path, image)
     report = analyse(trace, rate_hz=rate_hz, marker_mode=marker_mode)
     if from_csv is not None:
         report["source"] = str(from_csv)
+    if device is not None:
+        report["device"] = device
+    if converter_report is not None:
+        report["converter"] = _compare(report, converter_report)
     out = Path(outdir)
     _write_outputs(trace, report, out)
     _summary(report, out)

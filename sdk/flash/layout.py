@@ -96,6 +96,7 @@ class FlashLayout:
     sector: int
     bootloader_size: int
     slots: tuple[tuple[SlotRole, SlotKind, int, int], ...]  # role, kind, offset from flash_base, size
+    boot_req_addr: int  # RAM word that survives a reset: BOOT_REQ_MAGIC keeps the bootloader in charge
 
     def slot_base(self, role: SlotRole) -> int:
         return self.flash_base + self.slots[role][2]
@@ -123,6 +124,7 @@ QEMU_VIRT = FlashLayout(
         (SlotRole.MODEL_A, SlotKind.MODEL, 0x00440000, 4 * _MIB),
         (SlotRole.MODEL_B, SlotKind.MODEL, 0x00840000, 4 * _MIB),
     ),
+    boot_req_addr=0x83FEFFF0,  # just below the CiM mailbox window; no image links there
 )
 LAYOUTS = {QEMU_VIRT.board: QEMU_VIRT}
 
@@ -178,6 +180,7 @@ def render() -> str:
             lines.append(f"#define CIM_BL_{role.name}_OFFSET 0x{off:08X}u /* kind {kind.name} */")
             lines.append(f"#define CIM_BL_{role.name}_SIZE 0x{size:08X}u")
         lines.append(f"#define CIM_BL_APP_ENTRY 0x{lay.app_entry:08X}u")
+        lines.append(f"#define CIM_BL_BOOT_REQ_ADDR 0x{lay.boot_req_addr:08X}u")
         lines.append("#endif")
     lines += ["", "#endif /* CIM_BL_LAYOUT_H */", ""]
     return "\n".join(lines)

@@ -24,12 +24,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec
 from cimconv.target import Target
 from cimsdk.golden.cim_ops import CimModel, gather_windows
 from cimsdk.golden.fixedpoint import requantize
-
 from cimsdk.sim.noise import NoiseModel
 
 IN_OFFSET = 128  # inputs are applied offset-binary: x_u = x + 128 in [0, 255]
@@ -131,6 +131,9 @@ class AnalogCimModel(CimModel):
         self.snr_acc: dict[int, list[float]] = {}
         self._rng = np.random.default_rng([self.seed, 1, self.trial0])
         self._x2_lut = self._make_x2_lut()
+        from cimsdk.sim import kernels
+
+        self.fused = kernels.ENABLED  # compiled fused fast mode (kernels.py); False runs the numpy fast path
 
     # -- set-up per matrix --------------------------------------------------------------------------
     def _make_x2_lut(self) -> np.ndarray:
@@ -195,14 +198,15 @@ class AnalogCimModel(CimModel):
         rows = self._tile_rows(m)
         if mi in self.adc_ranges:
             fs = np.asarray(self.adc_ranges[mi], np.float64).reshape(S, P, m.cols)
-            lsb = np.maximum(fs, 1e-9) / (2**t.adc_bits - 1)
+            # a calibrated LSB never goes below one digit: there the integer grid is already lossless
+            lsb = np.maximum(fs / (2**t.adc_bits - 1), 1.0)
         else:
             lsb = np.full((S, P, m.cols), naive_lsb(t, rows))
         qvar = self._quant_var(enc, lsb, m)
         st = _Mat(enc, w_eff, w_corr, s2, lsb, qvar)
         dev = d_eff - enc.digits.astype(np.float32)[None]
-        st.stats["static_var"] = np.mean(dev.astype(np.float64) ** 2, axis=(0, 4))  # (S, P, N)
-        st.stats["read_var"] = np.mean(sig.astype(np.float64) ** 2, axis=3)
+        st.stats["static_cell"] = np.mean(dev**2, axis=0)  # (S, P, N, K) per-cell static variance over chips
+        st.stats["read_cell"] = (sig**2).astype(np.float32)
         if self.mode == "exact":
             st.d_eff, st.sig_d = d_eff, sig.astype(np.float32)
         self.mats[mi] = st
@@ -230,10 +234,12 @@ class AnalogCimModel(CimModel):
     def set_column_calibration(self, mi: int, gain: np.ndarray, bias: np.ndarray) -> None:
         st = self.setup(mi)
         st.gain, st.bias = gain.astype(np.float32), bias.astype(np.float32)
+        st.stats.pop("fused", None)
 
     def set_clip_stats(self, mi: int, mean: np.ndarray, std: np.ndarray) -> None:
         st = self.setup(mi)
         st.clip_mean, st.clip_std = mean.astype(np.float32), std.astype(np.float32)
+        st.stats.pop("fused", None)
 
     @property
     def exact_ideal(self) -> bool:
@@ -258,42 +264,52 @@ class AnalogCimModel(CimModel):
                 y += st.bias[:, None, :]
         return y
 
-    def _round_stats(self, st: _Mat, mi: int, m1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _round_stats(self, st: _Mat, mi: int, xs: np.ndarray, depthwise: bool) -> tuple[np.ndarray, np.ndarray]:
         """Per column: kappa (how much static error survives ADC rounding) and the fresh output variance.
 
-        Each conversion's analog error e ~ N(0, s2) (static programming error + read noise + comparator
-        noise). On an integer grid (lossless LSB of 1 digit) the ADC rounds small errors away: the output
-        error is round(e) = kappa e + nu, kappa = Cov(round(e), e) / Var(e) (Stein: Delta sum_k phi(k + 1/2)),
-        Var(nu) = Var(round(e)) - kappa^2 s2. Off the grid (coarser or calibrated LSB) kappa = 1 and
-        rounding adds Delta^2 / 12.
+        Each conversion's analog error e ~ N(0, v) (static programming error + read noise + comparator
+        noise; v from the conversion's actual input bits on sample inputs xs). On an integer grid (lossless
+        LSB of one digit) the ADC rounds small errors away: round(e) = kappa e + nu with
+        kappa = Cov(round(e), e) / v (Stein: sum_k phi(k + 1/2)) and Var(nu) = Var(round(e)) - kappa^2 v.
+        Off the grid (coarser LSB) kappa = 1 and rounding adds LSB^2 / 12.
         """
         t, nz = self.target, self.noise
         m = self.image.matrices[mi]
-        planes = chunk_planes(t)
-        rows = min(t.rows_active, self._tile_rows(m))
-        groups = self._groups(m)
-        sst = st.stats["static_var"]  # (S, P, N) per-cell static variance (digit units)
-        srd = st.stats["read_var"]
         lsb = st.lsb
-        adc2 = (nz.adc_sigma_lsb * nz.level * lsb) ** 2 if nz.adc_sigma_lsb else 0.0
-        coef2 = st.enc.coef[:, :, None] ** 2
+        adc2 = (nz.adc_sigma_lsb * nz.level * lsb) ** 2 if nz.adc_sigma_lsb else np.zeros_like(lsb)
+        coef2 = st.enc.coef ** 2
+        on_grid = t.adc_bits > 0 and np.all(lsb == 1.0)
+        vst_cell, vrd_cell = st.stats["static_cell"], st.stats["read_cell"]  # (S, P, N, K)
+        xu = xs.astype(np.int16) + IN_OFFSET
+        S, P = coef2.shape
         num = np.zeros(m.cols)
         den = np.zeros(m.cols)
         fresh = np.zeros(m.cols)
-        on_grid = t.adc_bits > 0 and np.all(lsb == 1.0)
-        for j, (sh, _mask) in enumerate(planes):
-            e_st = rows * m1[j] * sst
-            e_all = e_st + rows * m1[j] * srd + adc2
-            if t.adc_bits == 0:
-                kap, vr = np.ones_like(e_all), e_all
-            elif on_grid:
-                kap, vr = _round_gauss(e_all)
-            else:
-                kap, vr = np.ones_like(e_all), e_all + lsb**2 / 12.0
-            w = groups * 4.0**sh * coef2
-            num += (w * kap * e_st).sum(axis=(0, 1))
-            den += (w * e_st).sum(axis=(0, 1))
-            fresh += (w * np.maximum(vr - kap**2 * e_st, 0.0)).sum(axis=(0, 1))
+        K = m.rows
+        R = xs.shape[0]
+        for sh, mask in chunk_planes(t):
+            c2 = (((xu >> sh) & mask).astype(np.float32)) ** 2
+            for g0 in range(0, K, t.rows_active):
+                g = slice(g0, min(K, g0 + t.rows_active))
+                for s_ in range(S):
+                    for p_ in range(P):
+                        if depthwise:
+                            v_st = np.einsum("rkn,nk->rn", c2[:, g, :], vst_cell[s_, p_][:, g])
+                            v_rd = np.einsum("rkn,nk->rn", c2[:, g, :], vrd_cell[s_, p_][:, g])
+                        else:
+                            v_st = c2[:, g] @ vst_cell[s_, p_][:, g].T
+                            v_rd = c2[:, g] @ vrd_cell[s_, p_][:, g].T
+                        v = v_st + v_rd + adc2[s_, p_]
+                        if t.adc_bits == 0:
+                            kap, vr = np.ones_like(v), v
+                        elif on_grid:
+                            kap, vr = _round_gauss(v)
+                        else:
+                            kap, vr = np.ones_like(v), v + lsb[s_, p_] ** 2 / 12.0
+                        wgt = 4.0**sh * coef2[s_, p_] / R
+                        num += wgt * (kap * v_st).sum(axis=0)
+                        den += wgt * v_st.sum(axis=0)
+                        fresh += wgt * np.maximum(vr - kap**2 * v_st, 0.0).sum(axis=0)
         kappa = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)
         return kappa.astype(np.float32), fresh.astype(np.float32)
 
@@ -318,19 +334,16 @@ class AnalogCimModel(CimModel):
             o = int(self._rng.integers(0, pool.size - n))
             flat[r0:r1] += sd * pool[o : o + n].reshape(r1 - r0, n_col)
 
-    def _effective(self, mi: int, st: _Mat, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _effective(self, mi: int, st: _Mat, x: np.ndarray, depthwise: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(weights (T, N, K), correction (T, N), fresh sd (N,)) for the fast path on inputs like x."""
         if self.noise.is_ideal and not np.any(st.qvar):
             return st.w_eff, st.w_corr, np.zeros(st.w_eff.shape[1], np.float32)
         if "fast" in st.stats:  # input statistics of the first batch are kept: activations are stationary
             return st.stats["fast"]
-        sub = x[:, : max(1, 4096 // max(1, x.shape[2]))]
-        cnt = np.bincount((np.ascontiguousarray(sub).reshape(-1).view(np.uint8) ^ 0x80), minlength=256
-                          ).astype(np.float64)
-        cnt /= max(cnt.sum(), 1.0)
-        v = np.arange(256)
-        m1 = np.array([float(cnt @ (((v >> sh) & mask) ** 2)) for sh, mask in chunk_planes(self.target)])
-        kappa, fresh = self._round_stats(st, mi, m1)
+        flat = x.reshape(-1, *x.shape[2:])
+        pick = np.random.default_rng([self.seed, 3, mi]).choice(len(flat), min(len(flat), 48), replace=False)
+        kappa, fresh = self._round_stats(st, mi, np.asarray(flat[np.sort(pick)]), depthwise)
         w0 = self.image.matrices[mi].weights.astype(np.float32)
         w = w0 + kappa[None, :, None] * (st.w_eff - w0)
         corr = kappa[None, :] * st.w_corr
@@ -338,7 +351,7 @@ class AnalogCimModel(CimModel):
         return st.stats["fast"]
 
     def _fast(self, mi: int, st: _Mat, x: np.ndarray, depthwise: bool) -> np.ndarray:
-        w, corr, sd = self._effective(mi, st, x)
+        w, corr, sd = self._effective(mi, st, x, depthwise)
         if depthwise:
             y = _depthwise(x, w)
         else:
@@ -416,6 +429,8 @@ class AnalogCimModel(CimModel):
         p = op.params
         mi = p["matrix"]
         m = self.image.matrices[mi]
+        if self.fused and self.mode == "fast" and not self.collect_snr and not self.exact_ideal:
+            return self._fused(mi, op, inputs[0], out_rec)
         if op.opcode == "DEPTHWISE_CONV_2D" and self.mode == "fast" and not self.collect_snr \
                 and p["depth_mult"] == 1:
             y, out_shape = self._fast_depthwise(mi, op, inputs[0], out_rec)
@@ -438,6 +453,81 @@ class AnalogCimModel(CimModel):
         np.clip(y, p["act_min"], p["act_max"], out=y)
         return y.astype(np.int8).reshape(out_shape)
 
+    def _sample_windows(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, bool]:
+        """Windows (1, R, K[, N]) of a few inputs: what `_effective` needs for its per-conversion statistics."""
+        p = op.params
+        m = self.image.matrices[p["matrix"]]
+        x = x[: min(len(x), 4)]
+        if op.opcode == "FULLY_CONNECTED":
+            return x.reshape(1, -1, m.rows), False
+        win = gather_windows(x, p, (out_rec.shape[1], out_rec.shape[2]))
+        if op.opcode == "CONV_2D":
+            return win.reshape(1, -1, m.rows), False
+        win = win.reshape(1, -1, p["kernel_h"] * p["kernel_w"], win.shape[-1])
+        if p["depth_mult"] > 1:
+            win = np.repeat(win, p["depth_mult"], axis=3)
+        return win, True
+
+    def _folded(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per chip: weights, offset and noise scale with the whole digital chain folded in (see kernels.py)."""
+        st = self.setup(mi)
+        got = st.stats.get("fused")
+        if got is not None:
+            return got
+        if "fast" not in st.stats:
+            xs, dw = self._sample_windows(op, x, out_rec)
+            self._effective(mi, st, xs, dw)
+        w, corr, sd = st.stats["fast"]
+        m = self.image.matrices[mi]
+        T, N, K = w.shape
+        scale = m.mult.astype(np.float64) * np.exp2(m.shift.astype(np.float64) - 31)
+        gain = np.ones((T, N)) if st.gain is None else st.gain.astype(np.float64)
+        cal_b = 0.0 if st.bias is None else st.bias.astype(np.float64)
+        cm = 0.0 if st.clip_mean is None else st.clip_mean.astype(np.float64)
+        cs = 0.0 if st.clip_std is None else st.clip_std.astype(np.float64)
+        g = gain * scale
+        wf = w.astype(np.float64) * g[:, :, None]
+        bf = ((corr + cm) * gain + cal_b + m.bias.astype(np.float64)) * scale
+        sf = np.abs(g) * np.sqrt(sd.astype(np.float64) ** 2 + np.asarray(cs) ** 2)
+        sf = np.broadcast_to(sf, (T, N))
+        p = op.params
+        if op.opcode == "DEPTHWISE_CONV_2D":
+            wt = wf.transpose(0, 2, 1).reshape(T, p["kernel_h"], p["kernel_w"], N)
+        else:
+            wt = wf.transpose(0, 2, 1)
+        got = (np.ascontiguousarray(wt, np.float32), np.ascontiguousarray(bf, np.float32),
+               np.ascontiguousarray(sf, np.float32))
+        st.stats["fused"] = got
+        return got
+
+    def _fused(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
+        """The fast noisy mode in one compiled loop per op (kernels.py): dot, noise, requantize, clip."""
+        from cimsdk.golden.cim_ops import pad_input
+        from cimsdk.sim import kernels
+
+        if x.shape[0] % self.trials:
+            raise ValueError(f"batch {x.shape[0]} is not a multiple of {self.trials} trials")
+        wt, bf, sf = self._folded(mi, op, x, out_rec)
+        p = op.params
+        seed = int(self._rng.integers(0, 2**63))
+        pool = getattr(self, "_kpool", None)
+        if pool is None:
+            cols = max(m.cols for m in self.image.matrices)
+            pool = self._kpool = kernels.make_pool(np.random.default_rng([self.seed, 4, self.trial0]), cols)
+        b = x.shape[0]
+        if op.opcode == "FULLY_CONNECTED":
+            m = self.image.matrices[mi]
+            one = dict(p, kernel_h=1, kernel_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1)
+            xp = np.ascontiguousarray(x.reshape(-1, 1, 1, m.rows))
+            y = kernels.conv(xp, wt, bf, sf, one, (1, 1), pool, seed)
+            return y.reshape((b, *out_rec.shape[1:]))
+        oh, ow = out_rec.shape[1], out_rec.shape[2]
+        xp = np.ascontiguousarray(pad_input(x, p, (oh, ow)))
+        if op.opcode == "CONV_2D":
+            return kernels.conv(xp, wt, bf, sf, p, (oh, ow), pool, seed)
+        return kernels.depthwise(xp, wt, bf, sf, p, (oh, ow), pool, seed)
+
     def _fast_depthwise(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, tuple]:
         """Depthwise straight from the padded float input: one multiply-add per kernel tap, no window copy."""
         p = op.params
@@ -445,7 +535,10 @@ class AnalogCimModel(CimModel):
         m = self.image.matrices[mi]
         oh, ow = out_rec.shape[1], out_rec.shape[2]
         T = self.trials
-        w, corr, sd = self._effective(mi, st, x[: min(len(x), 64)].reshape(1, -1, x.shape[-1]))
+        if "fast" not in st.stats:
+            xw = gather_windows(x[: min(len(x), 4)], p, (oh, ow))
+            self._effective(mi, st, xw.reshape(1, -1, p["kernel_h"] * p["kernel_w"], xw.shape[-1]), True)
+        w, corr, sd = st.stats["fast"]
         win = gather_windows(x.astype(np.float32), p, (oh, ow))  # (TB, OH, OW, kh, kw, C) view
         b = x.shape[0]
         win = win.reshape(T, b // T, oh, ow, p["kernel_h"], p["kernel_w"], win.shape[-1])
@@ -484,8 +577,17 @@ class AnalogCimModel(CimModel):
         return super().counters(index, op, batch)
 
 
+def _erf(z: np.ndarray) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), vectorised (numpy has no erf)."""
+    sgn = np.sign(z)
+    a = np.abs(z)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sgn * (1.0 - poly * np.exp(-a * a))
+
+
 def _phi_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(z / math.sqrt(2.0)))
+    return 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
 
 
 def _round_gauss(var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -496,7 +598,7 @@ def _round_gauss(var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     small = sd < 3.0
     if np.any(small):
         s = np.maximum(sd[small], 1e-12)
-        k = np.arange(-12, 13)[:, None]
+        k = np.arange(-9, 10).reshape(-1, *([1] * s.ndim))
         cdf_hi = _phi_cdf((k + 0.5) / s)
         cdf_lo = _phi_cdf((k - 0.5) / s)
         pk = cdf_hi - cdf_lo

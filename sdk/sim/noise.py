@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
 from cimconv.errors import UserError
 from cimconv.target import TARGETS_DIR
 
@@ -40,6 +41,7 @@ class NoiseModel:
     read_sigma_abs: float = 0.0
     stuck_off: float = 0.0
     stuck_on: float = 0.0
+    off_state_exact: bool = False
     drift_t0_s: float = 1.0
     drift_mean_rel: float = 0.0
     drift_sigma_abs: float = 0.0
@@ -103,6 +105,8 @@ class NoiseModel:
             g = self._pcm_program(g_t, rng)
         else:
             sd = np.sqrt((self.prog_sigma_rel * g_t) ** 2 + self.prog_sigma_abs**2) * lv
+            if self.off_state_exact:  # cells left erased/off are not tuned: no tuning error
+                sd = np.where(g_t > self.g_min, sd, 0.0).astype(np.float32)
             g = g_t + sd * rng.standard_normal(g_t.shape, dtype=np.float32)
             dec = math.log10(1.0 + self.equivalent_time_s() / self.drift_t0_s)
             if dec > 0:
@@ -186,6 +190,7 @@ def load_noise(name_or_path: str | Path) -> NoiseModel:
             prog_sigma_rel=float(cell.get("prog_sigma_rel", 0.0)), prog_sigma_abs=float(cell.get("prog_sigma_abs", 0.0)),
             read_sigma_rel=float(cell.get("read_sigma_rel", 0.0)), read_sigma_abs=float(cell.get("read_sigma_abs", 0.0)),
             stuck_off=float(cell.get("stuck_off", 0.0)), stuck_on=float(cell.get("stuck_on", 0.0)),
+            off_state_exact=bool(cell.get("off_state_exact", False)),
             drift_t0_s=float(drift.get("t0_s", 1.0)), drift_mean_rel=float(drift.get("mean_rel_per_decade", 0.0)),
             drift_sigma_abs=float(drift.get("sigma_abs_per_decade", 0.0)), ea_ev=float(drift.get("ea_ev", 1.1)),
             t_ref_c=float(drift.get("t_ref_c", 25.0)),

@@ -34,11 +34,12 @@ def op_defines(ops: list[str] | None) -> list[str]:
     return ["-DCIM_OPS_SELECTED", *(f"-DCIM_USE_{o}=1" for o in sorted(set(ops)))]
 
 
-def kernel_sources(ops: list[str] | None) -> list[Path]:
-    """Runtime + soft CiM kernels + the CPU kernels of the selected ops (+ fixed-point helpers)."""
+def kernel_sources(ops: list[str] | None, all_sources: bool = False) -> list[Path]:
+    """Runtime + soft CiM kernels + the CPU kernels of the selected ops (all of them with
+    `all_sources`: the linker must then drop the unselected ones) + fixed-point helpers."""
     src = [FW / "runtime" / "cim_runtime.c", FW / "runtime" / "cim_dispatch.c",
            *sorted((FW / "kernels").glob("cim_soft*.c")), FW / "hal" / "cim_hal_soft.c"]
-    wanted = set(OPS) if ops is None else set(ops)
+    wanted = set(OPS) if ops is None or all_sources else set(ops)
     for name in sorted(wanted):
         if OPS[name].where == "cpu" and name != "RESHAPE":
             src.append(FW / "kernels" / f"{name.lower()}.c")
@@ -55,10 +56,11 @@ def _run(cmd: list[str]) -> None:
 
 
 def build_host(out_dir: Path, ops: list[str] | None = None, extra: list[str] | None = None,
-               opt: str = "-O2") -> Path:
+               opt: str = "-O2", all_sources: bool = False) -> Path:
     """The cim_host harness (tests/c/cim_host_main.c) linked with the runtime for `ops`."""
-    flags = [*CFLAGS, opt, "-g", "-DCIM_BACKEND_SOFT", *INCLUDES, *op_defines(ops), *(extra or [])]
-    srcs = [*kernel_sources(ops), HERE / "cim_host_main.c"]
+    flags = [*CFLAGS, opt, "-g", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
+             "-DCIM_BACKEND_SOFT", *INCLUDES, *op_defines(ops), *(extra or [])]
+    srcs = [*kernel_sources(ops, all_sources), HERE / "cim_host_main.c"]
     key = hashlib.sha256(repr((flags, [str(s) for s in srcs])).encode()).hexdigest()[:12]
     out = out_dir / f"cim_host_{key}"
     _run(["gcc", *flags, "-o", str(out), *map(str, srcs)])

@@ -38,6 +38,8 @@ class Layer:
     depth_mult: int = 1
     act: tuple[int, int] = (-128, 127)
     scale_boost: float = 1.0  # > 1 produces positive (left) shifts
+    wmax: int = 127  # weights in [-wmax, wmax]; small weights keep left-shifted outputs in range
+    bmax: int = 20000  # biases in [-bmax, bmax]
     params: dict = field(default_factory=dict)
 
 
@@ -85,7 +87,7 @@ def make_image(in_shape: tuple[int, ...], layers: list[Layer], seed: int = 0, in
         if ly.kind == "fc":
             k, n = shape[-1], ly.out_c
             new = (*shape[:-1], n)
-            w = rng.integers(-128, 128, size=(n, k), dtype=np.int8)
+            w = rng.integers(-ly.wmax, ly.wmax + 1, size=(n, k), dtype=np.int8)
             params = {}
             kind = MATRIX_DENSE
         else:
@@ -101,11 +103,11 @@ def make_image(in_shape: tuple[int, ...], layers: list[Layer], seed: int = 0, in
                 params["depth_mult"] = ly.depth_mult
                 kind = MATRIX_DEPTHWISE
             new = (shape[0], oh, ow, n)
-            w = rng.integers(-128, 128, size=(n, k), dtype=np.int8)
+            w = rng.integers(-ly.wmax, ly.wmax + 1, size=(n, k), dtype=np.int8)
         # requantization: aim the accumulators' spread at roughly +-60 output steps
-        real = ly.scale_boost * 60.0 / (5500.0 * math.sqrt(k))
+        real = ly.scale_boost * 60.0 / (43.0 * (ly.wmax + 1) * math.sqrt(k))
         qs = [quantize_multiplier(real * float(rng.uniform(0.5, 1.5))) for _ in range(n)]
-        bias = rng.integers(-20000, 20000, size=n).astype(np.int32)
+        bias = rng.integers(-ly.bmax, ly.bmax + 1, size=n).astype(np.int32)
         mats.append(MatrixRec(kind, k, n, w, bias, np.array([q[0] for q in qs], np.int32),
                               np.array([q[1] for q in qs], np.int32),
                               [TileRec(len(mats), 0, 0, 0, 0, 0, k, 0, n)]))

@@ -1,0 +1,79 @@
+"""Simulate throughput with noise on (KWS inferences per second, 10 chips x 100 inputs, default nor-flash
+preset, calibrated) next to the TFLM interpreter's plain inference rate, run side by side, medians.
+
+    python benchmarks/bench_simulate.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import MODELS, side_by_side  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=100)
+    a = ap.parse_args()
+    from cimconv.pipeline import convert
+    from cimsdk.reference import TFLM
+    from cimsdk.sim import calibrate as cal
+    from cimsdk.sim import simulate as sim
+    from cimsdk.sim.noise import load_noise
+
+    model = MODELS / "kws_ref_model.tflite"
+    c = convert(model, "nor-acim")
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (a.batch, 49, 10, 1)).astype(np.int8)
+    nz = load_noise("nor-flash")
+    cin = cal.layer_inputs(c.image, rng.integers(-128, 128, (128, 49, 10, 1)).astype(np.int8))
+    ranges = cal.adc_ranges(c.image, c.target, cin)
+    n_sim = a.trials * a.batch
+    tflm = TFLM(model)
+    xt = x[:50]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cimsdk.golden import Executor
+
+    t_setup = time.perf_counter()
+    half = a.trials // 2
+    blocks = [(0, half), (half, a.trials - half)]
+    exs = [Executor(c.image, cim=sim.build_model(c.image, c.target, nz, n, 0, t0, True, cin, ranges))
+           for t0, n in blocks]
+    for ex, (_t0, n) in zip(exs, blocks, strict=True):
+        ex.run(np.concatenate([x[:4]] * n))
+    t_setup = time.perf_counter() - t_setup
+    pool = ThreadPoolExecutor(2)
+
+    def run_sim() -> float:
+        """Steady state of `cimsdk simulate`: both workers, each its block of chips x the whole batch."""
+        t = time.perf_counter()
+        list(pool.map(lambda i: exs[i].run(np.concatenate([x] * blocks[i][1])), range(2)))
+        return time.perf_counter() - t
+
+    def run_tflm() -> float:
+        t = time.perf_counter()
+        tflm.run(xt)
+        return time.perf_counter() - t
+
+    run_sim()  # warm-up (BLAS threads, page faults)
+    med = side_by_side(a.runs, simulate=run_sim, tflm=run_tflm)
+    sim_rate = n_sim / med["simulate"]
+    tflm_rate = len(xt) / med["tflm"]
+    print(f"cimsdk simulate, noise on (nor-flash, calibrated, {a.trials} chips x {a.batch} inputs): "
+          f"{sim_rate:,.0f} inferences/s (target >= 1,000)")
+    print(f"TFLM interpreter, plain int8 inference one by one:                    {tflm_rate:,.0f} inferences/s")
+    print(f"one-off set-up (program {a.trials} chips, calibrate, rounding statistics): {t_setup:.1f} s")
+    print(f"ratio simulate / TFLM: {sim_rate / tflm_rate:.2f}x  (medians of {a.runs} runs, side by side)")
+
+
+if __name__ == "__main__":
+    main()

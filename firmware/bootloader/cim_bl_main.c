@@ -1,0 +1,131 @@
+/* The bootloader on the board: boot decision, a short window for a host to take over, then either
+ * jump to the application in the primary slot or serve the serial protocol. Nothing but frames is
+ * ever written to the UART, so a host never has to skip a banner.
+ * Build-time options (cimsdk.flash.build.build_bootloader passes them):
+ *   CIM_BL_PUBKEY        ed25519 public key as 32 comma-separated bytes: check signatures
+ *   CIM_BL_SIGNED_ONLY   with a key: refuse unsigned images
+ *   CIM_BL_TARGETS       CiM targets the application accepts, e.g. "sram-dcim,nor-acim"
+ *   CIM_BL_WINDOW_MS     how long a valid frame can still stop the boot (default 10 ms)
+ *   CIM_BL_WINDOW_POLLS  ... or at most this many UART polls (default 20000): under QEMU -icount every
+ *                        MMIO read is slow in real time, so a tick-only window could last minutes */
+#if defined(CIM_BOOTLOADER)
+
+#include <stdint.h>
+
+#include "board.h"
+#include "cim_bl.h"
+#include "cim_protocol.h"
+
+#ifndef CIM_BL_WINDOW_MS
+#define CIM_BL_WINDOW_MS 10u
+#endif
+#ifndef CIM_BL_WINDOW_POLLS
+#define CIM_BL_WINDOW_POLLS 20000u
+#endif
+#ifndef CIM_BL_TARGETS
+#define CIM_BL_TARGETS ""
+#endif
+
+int cim_bl_cfi_erase(uint32_t off);
+int cim_bl_cfi_program(uint32_t off, const uint8_t *p, uint32_t n);
+
+#ifdef CIM_BL_PUBKEY
+static const uint8_t pubkey[32] = {CIM_BL_PUBKEY};
+#define PUBKEY pubkey
+#else
+#define PUBKEY 0
+#endif
+#ifdef CIM_BL_SIGNED_ONLY
+#define SIGNED_ONLY 1
+#else
+#define SIGNED_ONLY 0
+#endif
+
+static _Alignas(4) uint8_t rx_buf[CIM_MAX_FRAME];
+
+static _Noreturn void reboot(void) {
+#if defined(BOARD_EXIT_SIFIVE_TEST)
+    *(volatile uint32_t *)(uintptr_t)BOARD_EXIT_BASE = 0x7777u; /* QEMU sifive_test: system reset */
+#endif
+    for (;;) {
+    }
+}
+
+static _Noreturn void start_app(void) {
+    void (*entry)(void) = (void (*)(void))(uintptr_t)CIM_BL_APP_ENTRY;
+    __asm__ volatile(".option push\n.option arch, +zifencei\nfence.i\n.option pop" ::: "memory");
+    entry();
+    for (;;) {
+    }
+}
+
+static void set_baud(uint32_t baud) {
+#if defined(BOARD_UART_NS16550A)
+#ifndef BOARD_UART_CLOCK_HZ
+#define BOARD_UART_CLOCK_HZ 3686400u
+#endif
+    volatile uint8_t *u = (volatile uint8_t *)(uintptr_t)BOARD_UART_BASE;
+    uint32_t div = BOARD_UART_CLOCK_HZ / (16u * baud);
+    if (div == 0u) div = 1u;
+    while ((u[5] & 0x40u) == 0u) { /* transmitter empty: the ACK left at the old rate */
+    }
+    u[3] = 0x80u;
+    u[0] = (uint8_t)div;
+    u[1] = (uint8_t)(div >> 8);
+    u[3] = 0x03u;
+#else
+    (void)baud;
+#endif
+}
+
+/* QEMU's 16550 stops taking bytes from its chardev while its receive register is full and only
+ * resumes on a read of RBR; the FIFO reset in board_uart_init() empties it without that read, so a
+ * byte that arrived during reset would block the link for good. One dummy read wakes it up. */
+static void uart_wake(void) {
+#if defined(BOARD_UART_NS16550A)
+    /* FIFO receive trigger at 14 bytes: QEMU hands the FIFO at most "trigger level" bytes per
+     * event loop turn, so the default trigger of 1 byte caps uploads at a few KiB/s. */
+    *(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 2u) = 0xC1u;
+    (void)*(volatile uint8_t *)(uintptr_t)BOARD_UART_BASE;
+#endif
+}
+
+int main(void) {
+    board_init();
+    uart_wake();
+    cim_bl_cfg_t cfg = {
+        .flash = (const volatile uint8_t *)(uintptr_t)CIM_BL_FLASH_BASE,
+        .erase = cim_bl_cfi_erase,
+        .program = cim_bl_cfi_program,
+        .putc = board_uart_putc,
+        .board = BOARD_NAME,
+        .targets = CIM_BL_TARGETS,
+        .pubkey = PUBKEY,
+        .signed_only = SIGNED_ONLY,
+        .rx_buf = rx_buf,
+        .rx_cap = sizeof rx_buf,
+    };
+    cim_bl_init(&cfg);
+    volatile uint32_t *req = (volatile uint32_t *)(uintptr_t)CIM_BL_BOOT_REQ_ADDR;
+    int stay = *req == CIM_BL_BOOT_REQ_MAGIC;
+    *req = 0;
+    int bootable = cim_bl_boot_check();
+    if (bootable && !stay) {
+        uint64_t end = board_ticks() + (uint64_t)board_tick_hz() * CIM_BL_WINDOW_MS / 1000u;
+        for (uint32_t polls = 0; polls < CIM_BL_WINDOW_POLLS && board_ticks() < end && !cim_bl_synced(); polls++) {
+            int c = board_uart_poll();
+            if (c >= 0) (void)cim_bl_feed((uint8_t)c);
+        }
+        if (!cim_bl_synced()) start_app();
+    }
+    for (;;) {
+        int act = cim_bl_feed((uint8_t)board_uart_getc());
+        if (act == CIM_BL_ACT_RESET) reboot();
+        if (act == CIM_BL_ACT_BOOT) {
+            if (cim_bl_boot_check()) start_app();
+        }
+        if (act == CIM_BL_ACT_BAUD) set_baud(cim_bl_new_baud());
+    }
+}
+
+#endif /* CIM_BOOTLOADER */

@@ -1,0 +1,72 @@
+"""`cimsdk simulate IMAGE --data DIR|FILE`: Monte Carlo accuracy of an image on an analog macro with noise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+              help="labelled folder (one sub-folder per label) or an input file (.npy batch, .wav, image)")
+@click.option("--noise", "noise", default=None, help="noise preset name or .toml file (default: the target's)")
+@click.option("--trials", default=10, show_default=True, type=click.IntRange(min=1), help="Monte Carlo chips")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--age", default="0s", show_default=True, help="time since programming, e.g. 1y, 30d, 12h")
+@click.option("--temp", "temp_c", default=25.0, show_default=True, type=float, help="use temperature (C) for drift")
+@click.option("--calib", "calib", type=click.Path(path_type=Path), help="calibration frames (default: 128 of --data)")
+@click.option("--target", "target", default=None, help="override the macro target (name or .toml)")
+@click.option("--mapping-search", "search", is_flag=True, help="also run the noise-aware mapping search")
+@click.option("--max-drop", default=1.0, show_default=True, type=float, help="mapping search: accuracy drop target, pp")
+@click.option("--min-snr", default=None, type=float, help="mapping search: minimum per-layer SNR target, dB")
+@click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
+def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, age: str, temp_c: float,
+            calib: Path | None, target: str | None, search: bool, max_drop: float, min_snr: float | None,
+            sweeps: bool, out: Path | None) -> None:
+    """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips."""
+    from cimconv.target import load_target
+    from cimsdk.commands.run import load_image
+    from cimsdk.sim import simulate as sim
+    from cimsdk.sim.noise import default_preset, load_noise, parse_age
+
+    img = load_image(image)
+    tgt = load_target(target or img.target)
+    nz = load_noise(noise or default_preset(tgt)).aged(parse_age(age), temp_c)
+    ds = sim.load_data(img, data)
+    cal_x = sim.load_data(img, calib).inputs if calib else None
+    res = sim.simulate(img, ds, nz, trials=trials, seed=seed, target=tgt, calib=cal_x, sweeps=sweeps and out is not None)
+    if search:
+        from cimsdk.sim.mapping_search import search as do_search
+
+        res["mapping_search"] = do_search(img, tgt, nz, ds, max_drop, min_snr, seed=seed)
+        ch = res["mapping_search"]
+        click.echo(f"noise-aware mapping: {ch['target_overrides']} -- {ch['why']}")
+    _print(res)
+    if out is not None:
+        from cimconv import atomic
+
+        with atomic.output_dir(out) as d:
+            d = Path(d)
+            (d / "simulate.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
+            sim.plots(res, d)
+        click.echo(f"wrote {out / 'simulate.json'} and plots")
+
+
+def _print(r: dict) -> None:
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    click.echo(f"noise {r['noise']['name']} (level {r['noise']['level']}, age {r['noise']['age_s']:.0f} s), "
+               f"{r['samples']} inputs x {r['trials']} chips")
+    click.echo(f"  int8 reference top-1: {pct(r['reference_accuracy'])}")
+    for name, c in r["configs"].items():
+        acc = "" if c["accuracy_mean"] is None else \
+            f"top-1 {pct(c['accuracy_mean'])} +- {100 * c['accuracy_std']:.2f} pp, "
+        click.echo(f"  {name:<10} {acc}agreement {pct(c['agreement_mean'])} +- {100 * c['agreement_std']:.2f} pp "
+                   f"({c['inferences_per_s']:.0f} inferences/s)")
+    snr = r["layer_snr_db"]
+    click.echo("  per-layer SNR (dB): " + ", ".join(f"{k}:{v:.1f}" for k, v in snr.items()))

@@ -1,0 +1,281 @@
+"""Monte Carlo driver: accuracy and agreement of an image on an analog macro over many chips (trials).
+
+Each trial is one chip (its own programmed conductances); all trials and a batch of samples run as one
+vectorised batch, and trials are split across two worker threads (numpy releases the GIL).
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cimconv.errors import UserError
+from cimconv.image import Image
+from cimconv.target import Target, load_target
+from cimsdk.sim import calibrate as cal
+from cimsdk.sim.analog import AnalogCimModel
+from cimsdk.sim.noise import NoiseModel
+
+CALIB_FRAMES = 128
+
+
+@dataclass
+class Dataset:
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    names: list[str] | None
+
+
+def load_data(image: Image, path: str | Path) -> Dataset:
+    """A labelled folder (one sub-folder per label), a folder of input files, or one input file (.npy batch,
+    .wav, image)."""
+    from cimsdk.inputs import InputSpec, load_input
+
+    rec = image.tensors[image.input_tensor]
+    io = image.io[0]
+    spec = InputSpec(shape=tuple(rec.shape), dtype=rec.dtype, scale=io.scale, zero_point=io.zero_point)
+    path = Path(path)
+    if path.is_dir() and not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+        from cimsdk.data.folder import DATA_SUFFIXES  # a plain folder of input files, no labels
+
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        if not files:
+            raise UserError(f"{path}: no input files ({', '.join(DATA_SUFFIXES)}) and no label sub-folders")
+        x = np.concatenate([np.asarray(load_input(f, spec)).reshape((-1, *rec.shape[1:])) for f in files])
+        labels, names = None, None
+    elif path.is_dir():
+        from cimsdk.data.folder import load_folder
+
+        d = load_folder(path, spec)
+        x, labels, names = d.inputs, d.labels, list(d.names)
+    elif path.is_file():
+        x, labels, names = load_input(path, spec), None, None
+    else:
+        raise UserError(f"--data {path}: no such file or folder; give a labelled folder or an input file")
+    x = np.asarray(x).reshape((-1, *rec.shape[1:]))
+    if x.dtype != np.int8:
+        raise UserError(f"--data {path}: inputs are {x.dtype}; this image takes int8")
+    return Dataset(x, labels, names)
+
+
+def _top1(y: np.ndarray) -> np.ndarray:
+    return y.reshape(y.shape[0], -1).argmax(axis=1)
+
+
+def reference_outputs(image: Image, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The int8 reference: the ideal golden model (bit-exact with TFLM)."""
+    from cimsdk.golden import Executor
+
+    ex = Executor(image)
+    return np.concatenate([ex.run(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def build_model(image: Image, target: Target, noise: NoiseModel, trials: int, seed: int, trial0: int,
+                calibrated: bool, calib_inputs: dict | None, ranges: tuple | None,
+                mode: str = "fast") -> AnalogCimModel:
+    """One chip population; `calibrated` adds ADC ranges and per-chip column gain/offset."""
+    if not calibrated:
+        return AnalogCimModel(image, target, noise, trials, seed, mode, trial0=trial0)
+    adc, clips = ranges
+    model = AnalogCimModel(image, target, noise, trials, seed, mode,
+                           adc_ranges=adc if target.adc_bits else None, trial0=trial0)
+    if mode == "fast" and target.adc_bits:
+        for mi, (mean, sd) in clips.items():
+            if np.any(sd) or np.any(mean):
+                model.set_clip_stats(mi, mean, sd)
+    cal.fit_columns(model, calib_inputs)
+    return model
+
+
+def run_trials(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, trials: int, seed: int,
+               calibrated: bool, calib_inputs: dict | None = None, ranges: tuple | None = None,
+               batch: int = 64, workers: int = 2, progress=None, mode: str = "fast") -> np.ndarray:
+    """Top-1 predictions (trials, N) of every chip on every input."""
+    from cimsdk.golden import Executor
+
+    w = max(1, min(workers, trials))
+    bounds = [round(i * trials / w) for i in range(w + 1)]
+    blocks = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(w) if bounds[i + 1] > bounds[i]]
+    preds = np.zeros((trials, len(x)), np.int64)
+
+    def work(block: tuple[int, int]) -> None:
+        t0, n = block  # chips t0 .. t0+n-1, each seeded by (seed, chip index): same chips for any worker count
+        model = build_model(image, target, noise, n, seed, t0, calibrated, calib_inputs, ranges, mode)
+        ex = Executor(image, cim=model)
+        for i in range(0, len(x), batch):
+            xb = x[i : i + batch]
+            y = ex.run(np.concatenate([xb] * n))
+            preds[t0 : t0 + n, i : i + len(xb)] = _top1(y).reshape(n, len(xb))
+            if progress is not None:
+                progress(len(xb) * n)
+
+    if len(blocks) == 1:
+        work(blocks[0])
+    else:
+        with ThreadPoolExecutor(len(blocks)) as pool:
+            list(pool.map(work, blocks))
+    return preds
+
+
+def layer_snr(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, trials: int, seed: int,
+              calibrated: bool, calib_inputs, ranges) -> dict[int, float]:
+    from cimsdk.golden import Executor
+
+    model = build_model(image, target, noise, trials, seed, 0, calibrated, calib_inputs, ranges)
+    model.collect_snr = True
+    Executor(image, cim=model).run(np.concatenate([x] * trials))
+    return model.snr_db()
+
+
+def summarize(preds: np.ndarray, ref_pred: np.ndarray, labels: np.ndarray | None) -> dict:
+    agree = (preds == ref_pred[None]).mean(axis=1)
+    out = {"agreement_mean": float(agree.mean()), "agreement_std": float(agree.std(ddof=1)) if len(agree) > 1 else 0.0,
+           "agreement_per_trial": [float(a) for a in agree]}
+    if labels is not None:
+        acc = (preds == labels[None]).mean(axis=1)
+        out.update({"accuracy_mean": float(acc.mean()),
+                    "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                    "accuracy_per_trial": [float(a) for a in acc]})
+    else:
+        out.update({"accuracy_mean": None, "accuracy_std": None})
+    return out
+
+
+def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, seed: int = 0,
+             target: Target | None = None, calib: np.ndarray | None = None, configs=("naive", "calibrated"),
+             progress: bool = True, snr_samples: int = 16, sweeps: bool = False) -> dict:
+    """The whole Monte Carlo study: reference, then each config (naive / calibrated), per-layer SNR."""
+    t = target or load_target(image.target)
+    x, labels = data.inputs, data.labels
+    ref = reference_outputs(image, x)
+    ref_pred = _top1(ref)
+    rng = np.random.default_rng([seed, 7])
+    if calib is None:
+        pick = rng.choice(len(x), min(len(x), CALIB_FRAMES), replace=False)
+        calib = x[np.sort(pick)]
+    if len(calib) < cal.MIN_FRAMES and "calibrated" in configs:
+        raise UserError(f"calibration needs at least {cal.MIN_FRAMES} frames and the data has {len(calib)}; "
+                        "give more data or --calib DATA")
+    cin = cal.layer_inputs(image, calib) if "calibrated" in configs else None
+    ranges = cal.adc_ranges(image, t, cin) if cin is not None and t.adc_bits else ({}, {})
+    result: dict = {
+        "image_target": image.target, "model": image.meta.get("model"), "samples": int(len(x)),
+        "trials": trials, "seed": seed, "noise": noise.summary(),
+        "mapping": {"bits_per_cell": t.bits_per_cell, "cells_per_weight": t.cells_per_weight,
+                    "signed_encoding": t.signed_encoding, "input_bits_per_cycle": t.input_bits_per_cycle,
+                    "rows_active": t.rows_active, "adc_bits": t.adc_bits},
+        "calibration_frames": int(len(calib)),
+        "reference_agreement_note": "agreement = top-1 equal to the int8 reference (golden model = TFLM)",
+        "reference_accuracy": float((ref_pred == labels).mean()) if labels is not None else None,
+        "labels": data.names,
+        "configs": {},
+    }
+    total = len(configs) * trials * len(x)
+    bar = None
+    tick = None
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} inferences"),
+                       TimeRemainingColumn(), transient=True)
+        bar.start()
+        task = bar.add_task("sim", total=total)
+
+        def tick(n: int) -> None:
+            bar.advance(task, n)
+    import time
+
+    try:
+        for cfg in configs:
+            c = cfg == "calibrated"
+            t0 = time.perf_counter()
+            preds = run_trials(image, t, noise, x, trials, seed, c, cin, ranges, progress=tick)
+            dt = time.perf_counter() - t0
+            r = summarize(preds, ref_pred, labels)
+            r["inferences_per_s"] = trials * len(x) / dt
+            r["layer_snr_db"] = {str(k): v for k, v in layer_snr(
+                image, t, noise, x[:snr_samples], min(trials, 4), seed, c, cin, ranges).items()}
+            result["configs"][cfg] = r
+    finally:
+        if bar is not None:
+            bar.stop()
+    head = result["configs"].get("calibrated") or result["configs"][configs[0]]
+    for k in ("accuracy_mean", "accuracy_std", "agreement_mean", "agreement_std", "layer_snr_db", "inferences_per_s"):
+        result[k] = head[k]
+    result["headline_config"] = "calibrated" if "calibrated" in result["configs"] else configs[0]
+    if sweeps:
+        result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin)
+    return result
+
+
+def run_sweeps(image: Image, t: Target, noise: NoiseModel, x: np.ndarray, labels, ref_pred, trials: int,
+               seed: int, cin) -> dict:
+    """Accuracy (or agreement) against ADC bits and against noise level, calibrated, on a subset."""
+    pick = np.sort(np.random.default_rng([seed, 9]).permutation(len(x))[:300])  # folders come sorted by label
+    xs = x[pick]
+    lab = labels[pick] if labels is not None else None
+    rp = ref_pred[pick]
+
+    def score(tt: Target, nz: NoiseModel) -> float:
+        rng = cal.adc_ranges(image, tt, cin) if tt.adc_bits else ({}, {})
+        p = run_trials(image, tt, nz, xs, trials, seed, True, cin, rng)
+        s = summarize(p, rp, lab)
+        return s["accuracy_mean"] if lab is not None else s["agreement_mean"]
+
+    adc = {}
+    for bits in range(max(2, t.adc_bits - 5), t.adc_bits + 1):
+        adc[bits] = score(t.with_overrides(adc_bits=bits), noise)
+    lev = {}
+    for level in (0.0, 1.0, 2.0, 4.0, 8.0):
+        lev[level] = score(t, noise.scaled(level))
+    return {"metric": "accuracy" if lab is not None else "agreement", "samples": len(xs), "trials": trials,
+            "adc_bits": {str(k): v for k, v in adc.items()}, "noise_level": {str(k): v for k, v in lev.items()}}
+
+
+def plots(result: dict, out_dir: Path) -> list[Path]:
+    """PNG plots next to simulate.json: per-layer SNR; accuracy against ADC bits and noise level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, r in result["configs"].items():
+        snr = r["layer_snr_db"]
+        ks = sorted(snr, key=int)
+        vals = [min(snr[k], 120.0) if math.isfinite(snr[k]) else 120.0 for k in ks]
+        ax.plot([int(k) for k in ks], vals, "o-", label=name)
+    ax.set_xlabel("CiM layer (matrix index)")
+    ax.set_ylabel("SNR of accumulators (dB)")
+    ax.set_title(f"per-layer SNR, {result['noise']['name']}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out_dir / "layer_snr.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    files.append(p)
+    sw = result.get("sweeps")
+    if sw:
+        fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
+        a = sw["adc_bits"]
+        axs[0].plot([int(k) for k in a], list(a.values()), "o-")
+        axs[0].set_xlabel("ADC bits")
+        axs[0].set_ylabel(sw["metric"])
+        n = sw["noise_level"]
+        axs[1].plot([float(k) for k in n], list(n.values()), "o-")
+        axs[1].set_xlabel(f"noise level (x {result['noise']['name']})")
+        axs[1].set_ylabel(sw["metric"])
+        for ax in axs:
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        p = out_dir / "accuracy_sweeps.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        files.append(p)
+    return files

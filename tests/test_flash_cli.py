@@ -1,0 +1,97 @@
+"""`cimsdk flash` / `cimsdk sign` user errors: one line, exit status 2, through the installed CLI."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flash_helpers import convert
+
+
+def cimsdk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cimsdk.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def kws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert("kws_ref_model.tflite", tmp_path_factory.mktemp("kws") / "kws")
+
+
+def one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_port_missing(kws: Path) -> None:
+    one_line_error(cimsdk("flash", "--port", "/dev/ttyUSB-nope", str(kws)), "does not exist")
+
+
+def test_nothing_listening(kws: Path) -> None:
+    one_line_error(cimsdk("flash", "--port", "socket://127.0.0.1:9", str(kws)), "nothing is listening")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any device file; permission errors cannot happen")
+def test_permission_denied(kws: Path, tmp_path: Path) -> None:
+    dev = tmp_path / "ttyFAKE"
+    dev.write_bytes(b"")
+    dev.chmod(0)
+    one_line_error(cimsdk("flash", "--port", str(dev), str(kws)), "permission denied")
+
+
+def test_device_not_answering(kws: Path) -> None:
+    """A real pty with nobody behind it: the port opens, no frame ever comes back."""
+    master, slave = pty.openpty()
+    try:
+        name = os.ttyname(slave)
+        p = cimsdk("flash", "--port", name, "--timeout", "0.3", "--retries", "1", str(kws), timeout=120)
+        one_line_error(p, "not answering")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_corrupt_and_foreign_images(kws: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.cimg"
+    bad.write_bytes(kws.read_bytes()[:5000])
+    one_line_error(cimsdk("flash", "--port", "/dev/null", str(bad)), "corrupt")
+    flipped = bytearray(kws.read_bytes())
+    flipped[3000] ^= 1
+    bad.write_bytes(bytes(flipped))
+    one_line_error(cimsdk("flash", "--port", "/dev/null", str(bad)), "corrupt")
+    junk = tmp_path / "junk.hex"
+    junk.write_text(":00000001FF\n")
+    one_line_error(cimsdk("flash", "--port", "/dev/null", str(junk)), "not a firmware")
+
+
+@pytest.mark.skipif(shutil.which("riscv64-unknown-elf-gcc") is None, reason="needs the RISC-V toolchain")
+def test_firmware_for_another_board_or_layout(tmp_path: Path) -> None:
+    from cimsdk.flash.build import build_bootloader
+
+    # The bootloader itself is linked for 0x20000000, not for the application slot.
+    elf = build_bootloader(tmp_path / "bl")
+    one_line_error(cimsdk("flash", "--port", "/dev/null", str(elf)), "another board or layout")
+    # A host (x86-64) executable.
+    one_line_error(cimsdk("flash", "--port", "/dev/null", sys.executable if Path(sys.executable).read_bytes()[:4]
+                          == b"\x7fELF" else "/bin/ls"), "board")
+
+
+def test_package_for_another_board(kws: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kws.cpkg"
+    key = tmp_path / "k.pem"
+    assert cimsdk("sign", "--gen-key", str(key)).returncode == 0
+    assert len(key.with_suffix(".pub").read_text().strip()) == 64
+    p = cimsdk("sign", str(kws), "--key", str(key), "--board", "sipeed-longan-nano", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    one_line_error(cimsdk("flash", "--port", "/dev/null", str(out)), "sipeed-longan-nano")
+    one_line_error(cimsdk("sign", "--gen-key", str(key)), "exists")
+    one_line_error(cimsdk("sign", str(kws), "--key", str(tmp_path / "none.pem")), "does not exist")
