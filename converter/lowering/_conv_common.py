@@ -60,3 +60,30 @@ def fold_bias(bias: np.ndarray, weights: np.ndarray, in_zp: int) -> np.ndarray:
 def act_params(op: Operator, out: Tensor) -> dict[str, int]:
     lo, hi = activation_range(op.options.get("fused_activation_function", "NONE"), out.quant.s, out.quant.zp)
     return {"out_zp": out.quant.zp, "act_min": lo, "act_max": hi}
+
+
+def operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
+    """(input, constant filter, output) of a conv-like op, checked to be int8 4-D."""
+    x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+    y = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, x, w, y)
+    if w.data is None:
+        raise ModelError(f"{op.opcode} at operator {op.index}: filter is not constant")
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise ModelError(f"{op.opcode} at operator {op.index}: expected 4-D input and filter")
+    return x, w, y
+
+
+def window_params(op: Operator, x: Tensor, y: Tensor, kh: int, kw: int) -> dict[str, int]:
+    """Strides, dilations and TFLite padding of a conv-like op, as program params."""
+    o = op.options
+    sh, sw = o.get("stride_h", 1), o.get("stride_w", 1)
+    dh = o.get("dilation_h_factor", o.get("dilation_hfactor", 1))
+    dw = o.get("dilation_w_factor", o.get("dilation_wfactor", 1))
+    pad = o.get("padding", "SAME")
+    return {
+        "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw,
+        "pad_top": same_padding(x.shape[1], kh, sh, dh, y.shape[1], pad),
+        "pad_left": same_padding(x.shape[2], kw, sw, dw, y.shape[2], pad),
+        "kernel_h": kh, "kernel_w": kw,
+    }

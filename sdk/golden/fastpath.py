@@ -19,25 +19,28 @@ ENABLED = numba is not None
 
 if ENABLED:
 
+    @numba.njit(cache=True, inline="always")
+    def _rq(x, mult, shift, zp, lo, hi):  # pragma: no cover - compiled
+        """bias-added accumulator -> int8: MultiplyByQuantizedMultiplier + zero point + clamp (see fixedpoint)."""
+        if shift > 0:
+            x = x << shift
+        t = (x * np.int64(mult) + np.int64(1 << 30)) >> 31
+        if shift < 0:
+            r = -shift
+            t = (t + (np.int64(1) << (r - 1)) - (1 if t < 0 else 0)) >> r
+        t += zp
+        if t < lo:
+            t = lo
+        elif t > hi:
+            t = hi
+        return t
+
     @numba.njit(cache=True, parallel=True, fastmath=False)
     def _requant(acc, bias, mult, shift, zp, lo, hi, out):  # pragma: no cover - compiled
         rows, cols = acc.shape
         for i in numba.prange(rows):
             for c in range(cols):
-                x = np.int64(acc[i, c]) + np.int64(bias[c])
-                s = shift[c]
-                if s > 0:
-                    x = x << s
-                t = (x * np.int64(mult[c]) + np.int64(1 << 30)) >> 31
-                if s < 0:
-                    r = -s
-                    t = (t + (np.int64(1) << (r - 1)) - (1 if t < 0 else 0)) >> r
-                t += zp
-                if t < lo:
-                    t = lo
-                elif t > hi:
-                    t = hi
-                out[i, c] = t
+                out[i, c] = _rq(np.int64(acc[i, c]) + np.int64(bias[c]), mult[c], shift[c], zp, lo, hi)
 
     @numba.njit(cache=True, parallel=True)
     def _depthwise(xp, w, bias, mult, shift, zp, lo, hi, sh, sw, dh, dw, dm, out):  # pragma: no cover
@@ -62,20 +65,7 @@ if ENABLED:
                                 for j in range(dm):
                                     acc[ci * dm + j] += v * w[ky, kx, ci * dm + j]
                 for c in range(n):
-                    x = np.int64(acc[c]) + bias[c]
-                    s = shift[c]
-                    if s > 0:
-                        x = x << s
-                    t = (x * mult[c] + np.int64(1 << 30)) >> 31
-                    if s < 0:
-                        r = -s
-                        t = (t + (np.int64(1) << (r - 1)) - (1 if t < 0 else 0)) >> r
-                    t += zp
-                    if t < lo:
-                        t = lo
-                    elif t > hi:
-                        t = hi
-                    out[bi, oy, ox, c] = t
+                    out[bi, oy, ox, c] = _rq(np.int64(acc[c]) + bias[c], mult[c], shift[c], zp, lo, hi)
 
 
 if ENABLED:
@@ -100,20 +90,7 @@ if ENABLED:
                     acc = np.int32(0)
                     for j in range(k):
                         acc += win[j] * np.int32(w[c, j])
-                    x = np.int64(acc) + bias[c]
-                    s = shift[c]
-                    if s > 0:
-                        x = x << s
-                    t = (x * mult[c] + np.int64(1 << 30)) >> 31
-                    if s < 0:
-                        r = -s
-                        t = (t + (np.int64(1) << (r - 1)) - (1 if t < 0 else 0)) >> r
-                    t += zp
-                    if t < lo:
-                        t = lo
-                    elif t > hi:
-                        t = hi
-                    out[bi, oy, ox, c] = t
+                    out[bi, oy, ox, c] = _rq(np.int64(acc) + bias[c], mult[c], shift[c], zp, lo, hi)
 
 
 def conv(xp: np.ndarray, w: np.ndarray, bias, mult, shift, p: dict[str, int], out_hw: tuple[int, int]
