@@ -61,7 +61,7 @@ def measure(backend: str, img: bytes, xs: np.ndarray, tmp: Path) -> dict:
             wait.append(after.get("wait_insns", 0) - before.get("wait_insns", 0))
             cim.append(after.get("cim_ops", 0) - before.get("cim_ops", 0))
     text = subprocess.run(["riscv64-unknown-elf-size", "-B", "-d", str(elf)], capture_output=True, text=True)
-    return {"instret": statistics.median(instret), "cpu": statistics.median(i - w for i, w in zip(instret, wait)),
+    return {"instret": statistics.median(instret), "cpu": statistics.median(i - w for i, w in zip(instret, wait, strict=True)),
             "cim_ops": statistics.median(cim), "runtime_code": code_size(elf),
             "elf_text": int(text.stdout.splitlines()[1].split()[0])}
 

@@ -1,5 +1,7 @@
 """Simulate throughput with noise on (KWS inferences per second, 10 chips x 100 inputs, default nor-flash
-preset, calibrated) next to the TFLM interpreter's plain inference rate, run side by side, medians.
+preset, calibrated, two worker threads on the 2 cores) next to the TFLM interpreter's plain inference rate, run
+side by side, medians. The fast mode runs compiled fused kernels (sdk/sim/kernels.py); `--numpy` times the
+numpy fast path instead. The load average is printed: the machine is shared, compare the ratio.
 
     python benchmarks/bench_simulate.py [--runs 5]
 """
@@ -21,7 +23,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--numpy", action="store_true", help="time the numpy fast path, not the fused kernels")
     a = ap.parse_args()
+    import os
+
+    load0 = os.getloadavg()
     from cimconv.pipeline import convert
     from cimsdk.reference import TFLM
     from cimsdk.sim import calibrate as cal
@@ -49,6 +55,7 @@ def main() -> None:
     exs = [Executor(c.image, cim=sim.build_model(c.image, c.target, nz, n, 0, t0, True, cin, ranges))
            for t0, n in blocks]
     for ex, (_t0, n) in zip(exs, blocks, strict=True):
+        ex.cim.fused = ex.cim.fused and not a.numpy
         ex.run(np.concatenate([x[:4]] * n))
     t_setup = time.perf_counter() - t_setup
     pool = ThreadPoolExecutor(2)
@@ -68,11 +75,13 @@ def main() -> None:
     med = side_by_side(a.runs, simulate=run_sim, tflm=run_tflm)
     sim_rate = n_sim / med["simulate"]
     tflm_rate = len(xt) / med["tflm"]
-    print(f"cimsdk simulate, noise on (nor-flash, calibrated, {a.trials} chips x {a.batch} inputs): "
+    path = "numpy fast path" if a.numpy else "fused kernels"
+    print(f"cimsdk simulate, noise on (nor-flash, calibrated, {path}, {a.trials} chips x {a.batch} inputs): "
           f"{sim_rate:,.0f} inferences/s (target >= 1,000)")
     print(f"TFLM interpreter, plain int8 inference one by one:                    {tflm_rate:,.0f} inferences/s")
     print(f"one-off set-up (program {a.trials} chips, calibrate, rounding statistics): {t_setup:.1f} s")
     print(f"ratio simulate / TFLM: {sim_rate / tflm_rate:.2f}x  (medians of {a.runs} runs, side by side)")
+    print(f"load average (1 min) before / after: {load0[0]:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
