@@ -25,7 +25,7 @@ from cimsdk.build.boards import BACKENDS, Board, board_config_header, load_board
 
 ENV_NAME = "firmware"  # PlatformIO env: outputs land in <build_dir>/firmware/
 # firmware/ folders that are not components linked into every app.
-NOT_COMPONENTS = {"include", "examples", "app"}
+NOT_COMPONENTS = {"include", "examples", "app", "bootloader"}
 DEFAULT_FLAGS = ["-Wall", "-Wextra", "-Werror", "-fno-common", "-ffreestanding"]
 
 

@@ -31,6 +31,9 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
     backend = backend or b.default_backend
     if firmware is None and flash is None:
         firmware = _default_firmware(board, backend)
+    if flash is not None and firmware is None:
+        flash = _flash_with_bootloader(board, flash, erase)
+        erase = False
     with EmulatedBoard(board, firmware=firmware, port=port, backend=backend, icount=icount,
                        wait_for_client=not no_wait, flash=flash, erase=erase, log_file=log_file) as emu:
         click.echo(f"{board} ({backend}) UART at {emu.url}", err=True)
@@ -40,6 +43,18 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
         while emu.alive:
             time.sleep(0.2)
         click.echo(f"board stopped: {emu.exit_reason or 'closed'}", err=True)
+
+
+def _flash_with_bootloader(board: str, flash: Path, erase: bool) -> Path:
+    """A new or erased flash file gets the bootloader at its start (as a factory programmer would);
+    the slots keep what was flashed before, so images survive QEMU restarts."""
+    import os
+
+    from cimsdk.flash.build import build_bootloader, prepare_flash
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cimsdk" / "bootloader" / board
+    elf = build_bootloader(cache, board)
+    return prepare_flash(flash, elf.with_suffix(".bin"), erase=erase, board=board)
 
 
 def _default_firmware(board: str, backend: str) -> Path:
