@@ -84,7 +84,7 @@ def test_fast_mode_matches_exact_statistics(kws, adc_bits):
 
 
 def _agreement(kws, x, ref_pred, t, nz, trials=4, calibrated=False, seed=0):
-    cin = cal.layer_inputs(kws.image, x) if calibrated else None
+    cin = cal.layer_inputs(kws.image, x, max_rows=1024) if calibrated else None
     rng = cal.adc_ranges(kws.image, t, cin) if calibrated else None
     p = sim.run_trials(kws.image, t, nz, x, trials, seed, calibrated, cin, rng)
     return float((p == ref_pred[None]).mean())
@@ -109,7 +109,7 @@ def test_calibration_never_worse_same_seed(kws, kws_data, preset, level):
     x, lab = ds.inputs, ds.labels
     nz = load_noise(preset).scaled(level)
     t = kws.target
-    cin = cal.layer_inputs(kws.image, x[:110])
+    cin = cal.layer_inputs(kws.image, x[:110], max_rows=1024)
     rng = cal.adc_ranges(kws.image, t, cin)
     naive = sim.run_trials(kws.image, t, nz, x, 4, 21, False)
     calib = sim.run_trials(kws.image, t, nz, x, 4, 21, True, cin, rng)

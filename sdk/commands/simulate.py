@@ -20,13 +20,16 @@ import click
 @click.option("--calib", "calib", type=click.Path(path_type=Path), help="calibration frames (default: 128 of --data)")
 @click.option("--target", "target", default=None, help="override the macro target (name or .toml)")
 @click.option("--mapping-search", "search", is_flag=True, help="also run the noise-aware mapping search")
-@click.option("--max-drop", default=1.0, show_default=True, type=float, help="mapping search: accuracy drop target, pp")
+@click.option("--max-drop", default=1.0, show_default=True, type=float,
+              help="mapping search: largest top-1 drop (or agreement loss without labels) from int8, pp")
 @click.option("--min-snr", default=None, type=float, help="mapping search: minimum per-layer SNR target, dB")
+@click.option("--max-evals", default=8, show_default=True, type=click.IntRange(min=1),
+              help="mapping search: candidate mappings simulated at most (besides the target's)")
 @click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
 def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, age: str, temp_c: float,
             calib: Path | None, target: str | None, search: bool, max_drop: float, min_snr: float | None,
-            sweeps: bool, out: Path | None) -> None:
+            max_evals: int, sweeps: bool, out: Path | None) -> None:
     """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips."""
     from cimconv.target import load_target
     from cimsdk.commands.run import load_image
@@ -38,13 +41,19 @@ def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, 
     nz = load_noise(noise or default_preset(tgt)).aged(parse_age(age), temp_c)
     ds = sim.load_data(img, data)
     cal_x = sim.load_data(img, calib).inputs if calib else None
-    res = sim.simulate(img, ds, nz, trials=trials, seed=seed, target=tgt, calib=cal_x, sweeps=sweeps and out is not None)
+    found = None
     if search:
         from cimsdk.sim.mapping_search import search as do_search
 
-        res["mapping_search"] = do_search(img, tgt, nz, ds, max_drop, min_snr, seed=seed)
-        ch = res["mapping_search"]
-        click.echo(f"noise-aware mapping: {ch['target_overrides']} -- {ch['why']}")
+        found = do_search(img, tgt, nz, ds, max_drop, min_snr, seed=seed, max_evals=max_evals)
+        ch = found["chosen"]
+        click.echo(f"noise-aware mapping ({found['goal']}, {found['samples']} inputs x {found['trials']} chips, "
+                   f"{len(found['candidates'])} candidates simulated): " + _mapping_text(ch["mapping"]))
+        click.echo(f"  why: {found['why']}")
+    res = sim.simulate(img, ds, nz, trials=trials, seed=seed, target=tgt, calib=cal_x,
+                       sweeps=sweeps and out is not None, mapping=found["target_overrides"] if found else None)
+    if found:
+        res["mapping_search"] = found
     _print(res)
     if out is not None:
         from cimconv import atomic
@@ -53,7 +62,18 @@ def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, 
             d = Path(d)
             (d / "simulate.json").write_text(json.dumps(res, indent=1, default=float) + "\n")
             sim.plots(res, d)
-        click.echo(f"wrote {out / 'simulate.json'} and plots")
+            if found:
+                from cimsdk.sim.mapping_search import target_toml
+
+                (d / "mapping.toml").write_text(target_toml(tgt, found["target_overrides"]))
+        extra = " and mapping.toml (convert with -t it)" if found else ""
+        click.echo(f"wrote {out / 'simulate.json'}, plots{extra}")
+
+
+def _mapping_text(m: dict) -> str:
+    return (f"{m['bits_per_cell']}-bit cells x {m['cells_per_weight']}, {m['signed_encoding']}, "
+            f"{m['rows_active']} rows at once, {m['input_bits_per_cycle']} input bit(s)/cycle, "
+            f"{m['adc_bits']}-bit ADC")
 
 
 def _print(r: dict) -> None:
@@ -63,10 +83,13 @@ def _print(r: dict) -> None:
     click.echo(f"noise {r['noise']['name']} (level {r['noise']['level']}, age {r['noise']['age_s']:.0f} s), "
                f"{r['samples']} inputs x {r['trials']} chips")
     click.echo(f"  int8 reference top-1: {pct(r['reference_accuracy'])}")
+    if r.get("adc_calibration_source"):
+        click.echo(f"  ADC ranges from: {r['adc_calibration_source']}")
     for name, c in r["configs"].items():
         acc = "" if c["accuracy_mean"] is None else \
             f"top-1 {pct(c['accuracy_mean'])} +- {100 * c['accuracy_std']:.2f} pp, "
-        click.echo(f"  {name:<10} {acc}agreement {pct(c['agreement_mean'])} +- {100 * c['agreement_std']:.2f} pp "
+        click.echo(f"  {name:<11} {acc}agreement {pct(c['agreement_mean'])} +- {100 * c['agreement_std']:.2f} pp "
                    f"({c['inferences_per_s']:.0f} inferences/s)")
-    snr = r["layer_snr_db"]
-    click.echo("  per-layer SNR (dB): " + ", ".join(f"{k}:{v:.1f}" for k, v in snr.items()))
+        click.echo(f"  {'':<11} mapping: {_mapping_text(c['mapping'])}")
+        click.echo(f"  {'':<11} per-layer SNR (dB): "
+                   + ", ".join(f"{k}:{v:.1f}" for k, v in c["layer_snr_db"].items()))

@@ -163,7 +163,8 @@ class AnalogCimModel(CimModel):
         p_i = np.arange(p_n)[None, :, None, None]
         col_phys = cols[None, None] * per + s_i * t.sign_factor + p_i
         rf = np.clip(rows / max(t.rows - 1, 1), 0, 1)
-        cf = np.clip(col_phys / max(t.cols - 1, 1), 0, 1)
+        # a mapping with more cells per weight than the image was tiled for continues on the next array
+        cf = np.clip((col_phys % t.cols) / max(t.cols - 1, 1), 0, 1)
         return np.broadcast_to(rf, col_phys.shape), cf
 
     def _tile_rows(self, m: MatrixRec) -> int:
@@ -475,10 +476,11 @@ class AnalogCimModel(CimModel):
         got = st.stats.get("fused")
         if got is not None:
             return got
-        if "fast" not in st.stats:
+        if "fast" in st.stats:
+            w, corr, sd = st.stats["fast"]
+        else:  # (noise-free models skip the statistics and store nothing)
             xs, dw = self._sample_windows(op, x, out_rec)
-            self._effective(mi, st, xs, dw)
-        w, corr, sd = st.stats["fast"]
+            w, corr, sd = self._effective(mi, st, xs, dw)
         m = self.image.matrices[mi]
         T, N, K = w.shape
         scale = m.mult.astype(np.float64) * np.exp2(m.shift.astype(np.float64) - 31)

@@ -59,20 +59,39 @@ def layer_inputs(image: Image, x: np.ndarray, max_rows: int = 4096, seed: int = 
 
 
 def conversion_sums(w: np.ndarray, xs: np.ndarray, dw: bool, t: Target):
-    """Ideal analog partial sums of every conversion: yields (shift, slice, polarity, sums (R, N))."""
+    """Ideal analog partial sums of every conversion, all row groups at once: yields
+    (shift, slice, polarity, sums (G, R, N), encoding) for each input plane, slice and polarity."""
     enc = encode_weights(w, t)
     xu = xs.astype(np.int16) + IN_OFFSET
     K = w.shape[1]
+    ra = t.rows_active
+    G = -(-K // ra)
+    pad = G * ra - K
     S, P = enc.coef.shape
+    digits = {}
+    for s in range(S):
+        for p in range(P):
+            d = enc.digits[s, p].astype(np.float32)  # (N, K)
+            if pad:
+                d = np.pad(d, ((0, 0), (0, pad)))
+            # dense: (G, ra, N) for a batched matmul; depthwise: (N, G, ra)
+            digits[s, p] = d.reshape(-1, G, ra) if dw else np.ascontiguousarray(
+                d.reshape(-1, G, ra).transpose(1, 2, 0))
     for sh, mask in chunk_planes(t):
-        c = ((xu >> sh) & mask).astype(np.float32)
-        for g0 in range(0, K, t.rows_active):
-            g = slice(g0, min(K, g0 + t.rows_active))
-            for s in range(S):
-                for p in range(P):
-                    d = enc.digits[s, p][:, g].astype(np.float32)
-                    a = np.einsum("rkn,nk->rn", c[:, g, :], d) if dw else c[:, g] @ d.T
-                    yield sh, s, p, a, enc
+        c = ((xu >> sh) & mask).astype(np.float32)  # (R, K) or (R, K, N)
+        if pad:
+            c = np.pad(c, ((0, 0), (0, pad)) + (((0, 0),) if dw else ()))
+        if dw:
+            cg = c.reshape(c.shape[0], G, ra, c.shape[-1])  # (R, G, ra, N)
+        else:
+            cg = np.ascontiguousarray(c.reshape(c.shape[0], G, ra).transpose(1, 0, 2))  # (G, R, ra)
+        for s in range(S):
+            for p in range(P):
+                if dw:
+                    a = np.einsum("rgkn,ngk->grn", cg, digits[s, p], optimize=True)
+                else:
+                    a = np.matmul(cg, digits[s, p])  # (G, R, N)
+                yield sh, s, p, a, enc
 
 
 def adc_ranges(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool]],
@@ -88,7 +107,7 @@ def adc_ranges(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool
         peak = conversion_peak(t, rows)
         per: dict[tuple[int, int], list[np.ndarray]] = {}
         for _sh, s, p, a, _enc in conversion_sums(m.weights, xs, dw, t):
-            per.setdefault((s, p), []).append(np.percentile(a, percentile, axis=0))
+            per.setdefault((s, p), []).append(np.percentile(a, percentile, axis=1).max(axis=0))
         S, P = encode_weights(m.weights, t).coef.shape
         fs = np.zeros((S, P, m.cols))
         for (s, p), vals in per.items():
@@ -97,7 +116,7 @@ def adc_ranges(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool
         ranges[mi] = fs
         err = np.zeros((len(xs), m.cols))
         for sh, s, p, a, enc in conversion_sums(m.weights, xs, dw, t):
-            err += enc.coef[s, p] * 2.0**sh * (np.minimum(a, fs[s, p]) - a)
+            err += enc.coef[s, p] * 2.0**sh * (np.minimum(a, fs[s, p]) - a).sum(axis=0)
         clips[mi] = (err.mean(axis=0), err.std(axis=0))
     return ranges, clips
 

@@ -1,5 +1,6 @@
 """Noise-aware mapping: pick bits per cell, signed encoding, rows activated at once and input bits per cycle
-that meet an accuracy (or SNR) target at the lowest macro energy, by Monte Carlo on a data subset.
+that meet an accuracy (or per-layer SNR) target at the lowest macro energy, by Monte Carlo on a data subset.
+The ADC resolution is the macro's (hardware), not a choice.
 
 Why search instead of a formula: static errors are rounded away by a lossless ADC only while a conversion's
 error stays under half an LSB, so rows_active, cell bits and the ADC interact non-linearly.
@@ -8,6 +9,7 @@ error stays under half an LSB, so rows_active, cell bits and the ADC interact no
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 
@@ -46,43 +48,119 @@ def macro_energy_uj(image: Image, t: Target) -> float:
     return total / 1e6
 
 
+def _key(t: Target) -> tuple:
+    return (t.bits_per_cell, t.cells_per_weight, t.signed_encoding, t.rows_active, t.input_bits_per_cycle)
+
+
 def search(image: Image, target: Target, noise: NoiseModel, data: sim.Dataset, max_drop_pp: float | None = 1.0,
-           min_snr_db: float | None = None, trials: int = 3, samples: int = 200, seed: int = 0,
-           progress: bool = False) -> dict:
-    """Evaluate every candidate (calibrated) and choose the cheapest that meets the target."""
-    x = data.inputs[:samples]
-    labels = data.labels[:samples] if data.labels is not None else None
+           min_snr_db: float | None = None, trials: int = 2, samples: int = 120, seed: int = 0,
+           max_evals: int = 8, calib_rows: int = 512, progress: bool = False) -> dict:
+    """Choose the cheapest mapping (macro energy per inference) that meets the target; see the module docstring.
+
+    Order of work, so a search simulates about log2(72) candidates, not all: candidates are sorted by macro
+    energy and the target's own mapping is simulated first. If it meets the goal, bisection over the cheaper
+    ones finds the cheapest that also meets it; if it misses, bisection over the costlier ones finds the
+    cheapest that meets it (none: the most accurate one simulated). Bisection assumes accuracy mostly
+    rises with energy, which holds for the knobs searched (fewer rows per conversion, fewer bits per cell or
+    per cycle cost energy and buy SNR); `max_evals` caps the work.
+    Each candidate is calibrated (ADC ranges, column gain/offset) and simulated on `samples` inputs x `trials`
+    chips, the same chips (seed) for every candidate.
+    """
+    if max_drop_pp is None and min_snr_db is None:
+        raise UserError("mapping search needs a target: --max-drop PP and/or --min-snr DB")
+    pick = np.sort(np.random.default_rng([seed, 11]).permutation(len(data.inputs))[:samples])  # all labels
+    x = data.inputs[pick]
+    labels = data.labels[pick] if data.labels is not None else None
     ref_pred = sim._top1(sim.reference_outputs(image, x))
     ref_acc = float((ref_pred == labels).mean()) if labels is not None else 1.0
-    cin = cal.layer_inputs(image, data.inputs[: max(cal.MIN_FRAMES, min(len(data.inputs), 128))])
-    rows = []
-    for cand in candidates(target):
+    cin = cal.layer_inputs(image, data.inputs[: max(cal.MIN_FRAMES, min(len(data.inputs), 128))],
+                           max_rows=calib_rows)
+
+    def evaluate(cand: Target) -> dict:
+        row: dict = {"mapping": _desc(cand), "energy_uj": macro_energy_uj(image, cand),
+                     "adc_lossless": cand.adc_lossless}
         try:
             ranges = cal.adc_ranges(image, cand, cin) if cand.adc_bits else ({}, {})
             preds = sim.run_trials(image, cand, noise, x, trials, seed, True, cin, ranges)
             snr = sim.layer_snr(image, cand, noise, x[:8], 2, seed, True, cin, ranges)
         except UserError as exc:
-            rows.append({"mapping": _desc(cand), "skipped": str(exc)})
-            continue
+            row["skipped"] = str(exc)
+            return row
         s = sim.summarize(preds, ref_pred, labels)
         metric = s["accuracy_mean"] if labels is not None else s["agreement_mean"]
-        rows.append({"mapping": _desc(cand), "metric": metric, "drop_pp": 100 * (ref_acc - metric),
-                     "min_layer_snr_db": float(min(snr.values())), "energy_uj": macro_energy_uj(image, cand),
-                     "adc_lossless": cand.adc_lossless})
-    ok = [r for r in rows if "metric" in r
-          and (max_drop_pp is None or r["drop_pp"] <= max_drop_pp)
-          and (min_snr_db is None or r["min_layer_snr_db"] >= min_snr_db)]
-    if ok:
-        best = min(ok, key=lambda r: (r["energy_uj"], r["drop_pp"]))
-        why = (f"cheapest of {len(ok)} mappings meeting the target "
-               f"(drop <= {max_drop_pp} pp, min layer SNR >= {min_snr_db} dB): {best['energy_uj']:.3f} uJ/inference, "
-               f"drop {best['drop_pp']:.2f} pp, min layer SNR {best['min_layer_snr_db']:.1f} dB")
+        row.update({"metric": metric, "drop_pp": 100 * (ref_acc - metric),
+                    "min_layer_snr_db": float(min(snr.values()))})
+        row["meets"] = bool((max_drop_pp is None or row["drop_pp"] <= max_drop_pp + 1e-9)
+                            and (min_snr_db is None or row["min_layer_snr_db"] >= min_snr_db))
+        return row
+
+    goal = " and ".join(g for g in (f"drop <= {max_drop_pp} pp" if max_drop_pp is not None else "",
+                                    f"min layer SNR >= {min_snr_db} dB" if min_snr_db is not None else "") if g)
+    cands = [target] + [c for c in candidates(target) if _key(c) != _key(target)]
+    cands.sort(key=lambda c: (macro_energy_uj(image, c), c is not target))
+    ib = next(i for i, c in enumerate(cands) if c is target)
+    done: dict[int, dict] = {}
+
+    def ok(i: int) -> bool:
+        if i not in done:
+            done[i] = evaluate(cands[i])
+            if i == ib and "skipped" in done[i]:
+                raise UserError(f"mapping search: the target's own mapping cannot be simulated: {done[i]['skipped']}")
+        return bool(done[i].get("meets"))
+
+    # bisection for the cheapest candidate meeting the goal over candidates sorted by energy; invariant: hi
+    # meets it (or, when the target's mapping misses, hi is the costliest candidate, checked last)
+    base_ok = ok(ib)
+    lo, hi = (-1, ib) if base_ok else (ib, len(cands) - 1)
+    while hi - lo > 1 and len(done) < max_evals + 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    found = ok(hi) if (hi in done or len(done) < max_evals + 1) else False
+    base = done[ib]
+    e0 = base["energy_uj"]
+    rows = [dict(r, role="target mapping") if i == ib else r for i, r in sorted(done.items())]
+    if found and hi == ib:
+        chosen = base
+        why = (f"the target's mapping meets {goal} (drop {base['drop_pp']:.2f} pp, {e0:.3f} uJ/inference) and "
+               f"no cheaper candidate tried does ({len(done) - 1} tried by bisection over energy); kept it")
+    elif found and base_ok:
+        chosen = done[hi]
+        why = (f"the target's mapping meets {goal} (drop {base['drop_pp']:.2f} pp, {e0:.3f} uJ/inference); "
+               f"the cheapest candidate found that also meets it (bisection over energy, {len(done)} simulated): "
+               f"{chosen['energy_uj']:.3f} uJ ({100 * (1 - chosen['energy_uj'] / e0):.0f}% less macro energy), "
+               f"drop {chosen['drop_pp']:.2f} pp, min layer SNR {chosen['min_layer_snr_db']:.1f} dB")
+    elif found:
+        chosen = done[hi]
+        why = (f"the target's mapping misses {goal} (drop {base['drop_pp']:.2f} pp, min layer SNR "
+               f"{base['min_layer_snr_db']:.1f} dB); the cheapest costlier candidate found that meets it "
+               f"(bisection over energy, {len(done)} simulated): drop {chosen['drop_pp']:.2f} pp, min layer SNR "
+               f"{chosen['min_layer_snr_db']:.1f} dB, {chosen['energy_uj']:.3f} uJ/inference "
+               f"(+{100 * (chosen['energy_uj'] / e0 - 1):.0f}%)")
     else:
-        scored = [r for r in rows if "metric" in r]
-        best = min(scored, key=lambda r: r["drop_pp"])
-        why = f"no mapping meets the target; chose the most accurate (drop {best['drop_pp']:.2f} pp)"
-    return {"reference_metric": ref_acc, "chosen": best, "why": why, "candidates": rows,
-            "target_overrides": best["mapping"]}
+        scored = [r for r in done.values() if "metric" in r]
+        chosen = min(scored, key=lambda r: (r["drop_pp"], -r["min_layer_snr_db"], r["energy_uj"]))
+        why = (f"no mapping tried ({len(done)}) meets {goal}; chose the most accurate: drop "
+               f"{chosen['drop_pp']:.2f} pp, {chosen['energy_uj']:.3f} uJ/inference")
+    skipped = len(cands) - len(done)
+    return {"goal": goal, "reference_metric": ref_acc, "metric": "accuracy" if labels is not None else "agreement",
+            "samples": int(len(x)), "trials": trials, "chosen": chosen, "why": why, "candidates": rows,
+            "not_evaluated": skipped, "target_overrides": chosen["mapping"]}
+
+
+def target_toml(target: Target, overrides: dict) -> str:
+    """The target file with the chosen mapping: `cimsdk convert MODEL -t mapping.toml` maps the model with it."""
+    import re
+
+    text = Path(target.path).read_text()
+    for k, v in overrides.items():
+        val = f'"{v}"' if isinstance(v, str) else str(v)
+        text, n = re.subn(rf"(?m)^({k}\s*=\s*)(\"[^\"]*\"|\S+)", lambda m, val=val: m.group(1) + val, text)
+        if not n:
+            text = text.replace("[macro]\n", f"[macro]\n{k} = {val}\n", 1)
+    return "# mapping chosen by cimsdk simulate --mapping-search\n" + text
 
 
 def _desc(t: Target) -> dict:

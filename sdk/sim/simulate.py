@@ -145,11 +145,34 @@ def summarize(preds: np.ndarray, ref_pred: np.ndarray, labels: np.ndarray | None
     return out
 
 
+def _desc(t: Target) -> dict:
+    return {"bits_per_cell": t.bits_per_cell, "cells_per_weight": t.cells_per_weight,
+            "signed_encoding": t.signed_encoding, "input_bits_per_cycle": t.input_bits_per_cycle,
+            "rows_active": t.rows_active, "adc_bits": t.adc_bits}
+
+
+def image_calibration(image: Image, t: Target) -> tuple | None:
+    """ADC ranges stored by `cimsdk convert --calib` (image meta "adc_calibration"), if they fit this mapping."""
+    c = image.meta.get("adc_calibration")
+    if not c or c.get("target") != t.name or c.get("mapping") != _desc(t):
+        return None
+    return cal.ranges_from(c)
+
+
 def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, seed: int = 0,
              target: Target | None = None, calib: np.ndarray | None = None, configs=("naive", "calibrated"),
-             progress: bool = True, snr_samples: int = 16, sweeps: bool = False) -> dict:
-    """The whole Monte Carlo study: reference, then each config (naive / calibrated), per-layer SNR."""
+             progress: bool = True, snr_samples: int = 16, sweeps: bool = False,
+             mapping: dict | None = None) -> dict:
+    """The whole Monte Carlo study: reference, then each config, per-layer SNR.
+
+    Configs: "naive" (target mapping, uncalibrated ADC, no column calibration), "calibrated" (per-column ADC
+    ranges -- from the image when `convert --calib` stored them, else from the calibration frames -- and
+    per-chip column gain/offset), "noise-aware" (the `mapping` overrides, e.g. from the mapping search,
+    calibrated). Every config sees the same chips (seed) and inputs.
+    """
     t = target or load_target(image.target)
+    if mapping and "noise-aware" not in configs:
+        configs = (*configs, "noise-aware")
     x, labels = data.inputs, data.labels
     ref = reference_outputs(image, x)
     ref_pred = _top1(ref)
@@ -160,15 +183,20 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
     if len(calib) < cal.MIN_FRAMES and "calibrated" in configs:
         raise UserError(f"calibration needs at least {cal.MIN_FRAMES} frames and the data has {len(calib)}; "
                         "give more data or --calib DATA")
-    cin = cal.layer_inputs(image, calib) if "calibrated" in configs else None
-    ranges = cal.adc_ranges(image, t, cin) if cin is not None and t.adc_bits else ({}, {})
+    need_cal = "calibrated" in configs or "noise-aware" in configs
+    cin = cal.layer_inputs(image, calib) if need_cal else None
+    from_image = image_calibration(image, t)
+    ranges = ({}, {})
+    if cin is not None and t.adc_bits:
+        ranges = from_image or cal.adc_ranges(image, t, cin)
+    t_na = t.with_overrides(**{k: v for k, v in (mapping or {}).items() if k != "adc_bits"})
     result: dict = {
         "image_target": image.target, "model": image.meta.get("model"), "samples": int(len(x)),
         "trials": trials, "seed": seed, "noise": noise.summary(),
-        "mapping": {"bits_per_cell": t.bits_per_cell, "cells_per_weight": t.cells_per_weight,
-                    "signed_encoding": t.signed_encoding, "input_bits_per_cycle": t.input_bits_per_cycle,
-                    "rows_active": t.rows_active, "adc_bits": t.adc_bits},
+        "mapping": _desc(t),
         "calibration_frames": int(len(calib)),
+        "adc_calibration_source": ("image (convert --calib)" if from_image else "calibration frames") if need_cal
+        else None,
         "reference_agreement_note": "agreement = top-1 equal to the int8 reference (golden model = TFLM)",
         "reference_accuracy": float((ref_pred == labels).mean()) if labels is not None else None,
         "labels": data.names,
@@ -191,14 +219,19 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
 
     try:
         for cfg in configs:
-            c = cfg == "calibrated"
+            c = cfg != "naive"
+            tc, rc = t, ranges
+            if cfg == "noise-aware":
+                tc = t_na
+                rc = cal.adc_ranges(image, tc, cin) if tc.adc_bits else ({}, {})
             t0 = time.perf_counter()
-            preds = run_trials(image, t, noise, x, trials, seed, c, cin, ranges, progress=tick)
+            preds = run_trials(image, tc, noise, x, trials, seed, c, cin, rc, progress=tick)
             dt = time.perf_counter() - t0
             r = summarize(preds, ref_pred, labels)
+            r["mapping"] = _desc(tc)
             r["inferences_per_s"] = trials * len(x) / dt
             r["layer_snr_db"] = {str(k): v for k, v in layer_snr(
-                image, t, noise, x[:snr_samples], min(trials, 4), seed, c, cin, ranges).items()}
+                image, tc, noise, x[:snr_samples], min(trials, 4), seed, c, cin, rc).items()}
             result["configs"][cfg] = r
     finally:
         if bar is not None:
