@@ -7,6 +7,7 @@ import pkgutil
 import sys
 
 import click
+
 from cimconv.errors import UserError
 from cimsdk import commands as _commands_pkg
 
