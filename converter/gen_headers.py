@@ -69,6 +69,26 @@ def headers(root: Path) -> dict[Path, str]:
     return {inc / "cimg_format.h": format_header(), inc / "cimg_ops.h": ops_header()}
 
 
+def header_main(path: Path, text: str, regen: str, argv: list[str] | None = None) -> int:
+    """The command line every header generator shares: write `path`, or with --check exit 1 when the
+    committed file differs from `text` (tests and CI use --check)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=f"generate {path.name}")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed header is stale")
+    args = ap.parse_args(argv)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is stale: run {regen}", file=sys.stderr)
+            return 1
+        return 0
+    from cimconv.atomic import write_text
+
+    write_text(path, text)
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     from cimconv.atomic import write_text
 

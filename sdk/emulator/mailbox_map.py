@@ -7,7 +7,6 @@ The mailbox is a fixed window of guest RAM (docs/mailbox.md). The C header
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -130,25 +129,10 @@ def render_c_header() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, verify) the generated header in the checkout."""
+    from cimconv.gen_headers import header_main
     from cimsdk import project_root
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if the committed header is stale")
-    args = ap.parse_args(argv)
-    path = project_root() / HEADER_PATH
-    text = render_c_header()
-    if args.check:
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            print(f"{path} is stale: run python -m cimsdk.emulator.mailbox_map", file=sys.stderr)
-            return 1
-        return 0
-    from cimconv.atomic import write_text
-
-    write_text(path, text)
-    print(f"wrote {path}")
-    return 0
-
+    return header_main(project_root() / HEADER_PATH, render_c_header(), "python -m cimsdk.emulator.mailbox_map", argv)
 
 if __name__ == "__main__":
     sys.exit(main())

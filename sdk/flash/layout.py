@@ -7,7 +7,6 @@ Slots are whole erase sectors so erasing one never touches another.
 
 from __future__ import annotations
 
-import argparse
 import struct
 import sys
 from dataclasses import dataclass
@@ -187,21 +186,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed header is stale")
-    args = parser.parse_args(argv)
-    path, text = header_path(), render()
-    if args.check:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is stale: run python -m cimsdk.flash.layout", file=sys.stderr)
-            return 1
-        return 0
-    from cimconv.atomic import write_text
+    from cimconv.gen_headers import header_main
 
-    write_text(path, text)
-    print(f"wrote {path}")
-    return 0
-
+    return header_main(header_path(), render(), "python -m cimsdk.flash.layout", argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,6 @@ when the committed header is stale (the test suite runs the same comparison).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -67,24 +66,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed header is stale")
-    parser.add_argument("--output", type=Path, default=None, help="header path (default: the checkout's)")
-    args = parser.parse_args(argv)
-    path = args.output or header_path()
-    text = render()
-    if args.check:
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            print(f"{path} is stale: run python -m cimsdk.protocol.gen_header", file=sys.stderr)
-            return 1
-        return 0
-    from cimconv.atomic import write_text
+    from cimconv.gen_headers import header_main
 
-    write_text(path, text)
-    print(f"wrote {path}")
-    return 0
-
+    return header_main(header_path(), render(), "python -m cimsdk.protocol.gen_header", argv)
 
 if __name__ == "__main__":
     sys.exit(main())
