@@ -9,9 +9,9 @@ from cimconv.ir import Graph, Operator
 from cimconv.opspec import OPS
 
 QUANTIZE_HINT = (
-    "quantize it to int8 first (TFLiteConverter with optimizations=[DEFAULT], a representative_dataset and "
-    "target_spec.supported_ops=[TFLITE_BUILTINS_INT8]), or run `cimsdk convert --quantize --calib DIR` "
-    "with TensorFlow installed"
+    "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
+    "optimizations=[DEFAULT], a representative_dataset, target_spec.supported_ops=[TFLITE_BUILTINS_INT8] "
+    "and int8 inference_input_type/inference_output_type (docs/targets.md)"
 )
 
 

@@ -32,21 +32,17 @@ def _print_supported() -> None:
 @click.option("--supported-ops", is_flag=True, help="print the supported ops table and exit")
 @click.option("--json", "as_json", is_flag=True, help="print report.json instead of the table")
 @click.option("--quiet", "-q", is_flag=True, help="print only the output folder")
-@click.option("--quantize", is_flag=True, help="quantize a float model first (needs TensorFlow and --calib)")
 @click.option("--calib", type=click.Path(path_type=Path),
               help="representative inputs (labelled folder, folder of files, or a file; >= 100 frames): "
                    "calibrate per-column ADC ranges into the image (analog targets)")
 def command(model: Path | None, target: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
-            quantize: bool, calib: Path | None) -> None:
+            calib: Path | None) -> None:
     """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
     if supported_ops:
         _print_supported()
         return
     if model is None:
         raise UserError("convert: give a MODEL.tflite (or --supported-ops); e.g. `cimsdk convert kws.tflite`")
-    if quantize:
-        raise UserError("--quantize: quantizing a float .tflite file needs the original Keras/SavedModel model; "
-                        "quantize it with TFLiteConverter (int8, representative dataset) and convert the result")
     from cimconv.atomic import output_dir
     from cimconv.pipeline import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
