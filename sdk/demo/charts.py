@@ -80,10 +80,10 @@ def utilization_png(conv, layer_names: dict[int, str] | None = None) -> bytes:
                  f"({100.0 * total / t.weight_capacity:.1f}% of all macros)", fontsize=9)
 
     handles = [Patch(color=colour[mi], label=names.get(mi, f"matrix {mi}")) for mi in range(len(img.matrices))]
-    fig.legend(handles=handles, loc="lower center", ncol=min(6, max(1, len(handles))), fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))), fontsize=7, frameon=False)
     fig.suptitle(f"{conv.report['model']} on {t.name}: macro utilization", fontsize=11)
-    fig.subplots_adjust(bottom=0.12 + 0.035 * ((len(handles) + 5) // 6), top=0.84)
+    fig.subplots_adjust(bottom=0.12 + 0.035 * ((len(handles) + 3) // 4), top=0.84)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
