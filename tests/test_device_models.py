@@ -59,3 +59,28 @@ def test_model_on_device_bit_exact(firmware, name):
     device = np.stack(outs)
     assert int((device != golden).sum()) == 0
     assert int((device != tflm).sum()) == 0
+
+
+def test_embedded_image_runs_without_upload(tmp_path):
+    """`firmware build --embed-image` ships one file: the device holds the model at boot, and only the
+    kernels the image uses are linked."""
+    from cimsdk.build import build_firmware
+    from cimsdk.emulator import EmulatedBoard
+
+    conv = convert(MODELS / "kws_ref_model.tflite", "sram-dcim")
+    img = tmp_path / "model.cimg"
+    img.write_bytes(conv.image_bytes)
+    ops = sorted({op.opcode for op in conv.image.ops})
+    elf = build_firmware(tmp_path / "fw", "qemu-virt-rv32", "soft", embed_image=img, ops=ops, quiet=True)
+    xs = np.random.default_rng(5).integers(-128, 128, size=(3, 49, 10, 1)).astype(np.int8)
+    golden = Executor(conv.image_bytes).run(xs)
+    with EmulatedBoard(firmware=elf, backend="soft", wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        info = dev.info()
+        assert info.image_loaded and info.image_target == "sram-dcim"
+        import hashlib
+
+        assert info.image_sha256 == hashlib.sha256(conv.image_bytes).hexdigest()
+        for x, g in zip(xs, golden, strict=True):
+            out, _ = dev.run(x.tobytes(), g.size)
+            assert np.array_equal(np.frombuffer(out, np.int8), g.reshape(-1))
