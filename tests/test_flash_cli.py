@@ -40,12 +40,25 @@ def test_nothing_listening(kws: Path) -> None:
     one_line_error(cimsdk("flash", "--port", "socket://127.0.0.1:9", str(kws)), "nothing is listening")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any device file; permission errors cannot happen")
-def test_permission_denied(kws: Path, tmp_path: Path) -> None:
-    dev = tmp_path / "ttyFAKE"
-    dev.write_bytes(b"")
-    dev.chmod(0)
-    one_line_error(cimsdk("flash", "--port", str(dev), str(kws)), "permission denied")
+def test_permission_denied(kws: Path) -> None:
+    """A real pty the user may not open. As root, the check only bites once root's DAC-override
+    capabilities are dropped (setpriv), which is what a user outside the dialout group meets."""
+    master, slave = pty.openpty()
+    try:
+        name = os.ttyname(slave)
+        os.chmod(name, 0o600)
+        cmd = [sys.executable, "-m", "cimsdk.cli", "flash", "--port", name, str(kws)]
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root without setpriv: cannot take the DAC override away")
+            os.chown(name, 65534, -1)
+            drop = "-dac_override,-dac_read_search"
+            cmd = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *cmd]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        one_line_error(p, "permission denied")
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_device_not_answering(kws: Path) -> None:
