@@ -221,7 +221,7 @@ def test_meter_activity_matches_coprocessor_counters(kws, firmware, tmp_path: Pa
         r = _profile(board.url, image, report, tmp_path / "out", n=3)
         after = board.mailbox()
     fed = r["device"]["macro"]["counts_per_inference"]
-    for name in ("macs", "adc_conversions"):
+    for name in ("macs", "adc_conversions", "input_bit_pulses", "tile_ops", "digital_ops"):
         assert after[f"counter.{name}"] - before[f"counter.{name}"] == 3 * fed[name], name
     assert after["counter.ops"] - before["counter.ops"] == 3 * r["device"]["per_inference"]["cim_ops"]
 

@@ -32,7 +32,7 @@ typedef struct {
     uint64_t ops;               /* CiM ops run */
     uint64_t macs;              /* multiply-accumulates in the arrays (mailbox: counted by the device) */
     uint64_t adc_conversions;
-    uint64_t array_activations;
+    uint64_t tile_ops;
     uint64_t wait_instret;      /* CPU instructions spent waiting for the coprocessor */
     uint64_t wait_cycles;       /* CPU cycles spent waiting for the coprocessor */
     uint64_t device[CIM_MB_COUNTER_COUNT]; /* raw device counter slots (CIM_MB_CNT_*); soft: zeros */

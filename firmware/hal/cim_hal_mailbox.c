@@ -111,7 +111,7 @@ void cim_hal_counters(cim_hal_counters_t *c) {
     c->ops = n_ops;
     c->macs = c->device[CIM_MB_CNT_MACS];
     c->adc_conversions = c->device[CIM_MB_CNT_ADC_CONVERSIONS];
-    c->array_activations = c->device[CIM_MB_CNT_ARRAY_ACTIVATIONS];
+    c->tile_ops = c->device[CIM_MB_CNT_TILE_OPS];
     c->wait_instret = wait_instret;
     c->wait_cycles = wait_cycles;
 }

@@ -83,11 +83,12 @@ ERR = {name: code for name, code, _ in ERRORS}
 COUNTER_NAMES: list[str] = [
     "commands",  # commands executed (any kind)
     "ops",  # RUN_OP commands executed
+    # the macro operations of cimconv.energy.COUNT_KEYS, one slot each:
     "macs",  # multiply-accumulates done in the arrays
     "adc_conversions",
-    "dac_conversions",
-    "array_activations",
-    "row_activations",
+    "input_bit_pulses",  # word-line pulses (DAC / bit-serial inputs)
+    "tile_ops",  # matrix-vector products of one tile
+    "digital_ops",  # shift-adds and requantizations in the digital periphery
     "weight_bytes",  # weight bytes held resident after LOAD_IMAGE
     "input_bytes",  # activation bytes read from guest RAM
     "output_bytes",  # activation bytes written to guest RAM
