@@ -144,7 +144,7 @@ class Image:
     io: list[IORec]
     const: bytes = b""
     meta: dict = field(default_factory=dict)
-    sha256: str = ""
+    sha256: str = ""  # of the whole file, as `sha256sum`, the device's INFO and the flasher report it
 
     @property
     def input_tensor(self) -> int:
@@ -306,4 +306,4 @@ def parse_image(data: bytes, where: str = "image") -> Image:
         io.append(IORec(d, t, DTYPE_NAMES[dt], s, zp))
     del in_t, out_t, hsize
     return Image(tname.rstrip(b"\0").decode(), target_id, arena, tensors, ops, matrices, io,
-                 secs.get(SEC_CONST, b""), meta, digest.hex())
+                 secs.get(SEC_CONST, b""), meta, hashlib.sha256(data).hexdigest())

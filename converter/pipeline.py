@@ -92,7 +92,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
             "model_sha256": src_hash, "source_tensors": used}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
-    img.sha256 = hashlib.sha256(data[:-32]).hexdigest()
+    img.sha256 = hashlib.sha256(data).hexdigest()
     report = build_report(graph, tgt, lowered, mapping, arena, data)
     return Conversion(graph, tgt, lowered, mapping, arena, img, data, report)
 
