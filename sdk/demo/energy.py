@@ -9,9 +9,8 @@ the same model the emulated power meter uses (`cimsdk.power.energy_model`, docs/
 
 `cpu_instructions` excludes the instructions the firmware spent polling the coprocessor: under
 QEMU they count host time (the emulated coprocessor is a host process), and on silicon the core
-would sleep there. MACs and ADC conversions are what the coprocessor counted; row pulses and
-shift-adds are not separate counters on the mailbox, so they come from the converter's model of
-the same tiles (the coprocessor's `other` slot must match their sum, which `check_counts` tests).
+would sleep there. Every macro operation is what the coprocessor counted in its mailbox slot of the
+same name (`check_counts` compares them with the converter's model of the same tiles).
 """
 
 from __future__ import annotations
@@ -40,22 +39,23 @@ def model_for(board: str, target: str):
     return model_from_options(board, target)
 
 
-def cim_ops_from_counters(mailbox_delta: dict[str, int], model_counts: dict[str, int]) -> dict[str, int]:
-    """Energy-model operation counts of one inference: counted where the coprocessor counts them."""
+def cim_ops_from_counters(mailbox_delta: dict[str, int]) -> dict[str, int]:
+    """Energy-model operation counts of one inference, as the coprocessor counted them."""
     return {
         "mac": int(mailbox_delta.get("macs", 0)),
         "adc_conversion": int(mailbox_delta.get("adc_conversions", 0)),
-        "input_bit": int(model_counts.get("input_bit_pulses", 0)),
-        "digital_op": int(model_counts.get("digital_ops", 0)),
+        "input_bit": int(mailbox_delta.get("input_bit_pulses", 0)),
+        "digital_op": int(mailbox_delta.get("digital_ops", 0)),
     }
 
 
 def check_counts(mailbox_delta: dict[str, int], model_counts: dict[str, int]) -> list[str]:
     """Where the coprocessor's counters disagree with the converter's model of the same image."""
+    from cimconv.energy import COUNT_KEYS
+
     problems = []
-    pairs = [("macs", model_counts.get("macs", 0)), ("adc_conversions", model_counts.get("adc_conversions", 0)),
-             ("other", sum(model_counts.get(k, 0) for k in ("tile_ops", "input_bit_pulses", "digital_ops")))]
-    for name, want in pairs:
+    for name in COUNT_KEYS:
+        want = model_counts.get(name, 0)
         got = int(mailbox_delta.get(name, 0))
         if got != want:
             problems.append(f"coprocessor counted {got:,} {name}, the converter's model {want:,}")

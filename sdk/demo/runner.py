@@ -256,7 +256,7 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
                 cim_ops = int(c1.get("cim_ops", 0) - c0.get("cim_ops", 0))
                 if opts.backend == "mailbox":
                     delta = {k: mb1[k] - mb0.get(k, 0) for k in mb1}
-                    ops = energy.cim_ops_from_counters(delta, tot["counts"])
+                    ops = energy.cim_ops_from_counters(delta)
                     problems = energy.check_counts(delta, tot["counts"])
                     est = energy.estimate(em, cpu, ops, cim_lat)
                     macs = int(delta.get("macs", 0))
