@@ -7,61 +7,23 @@ subreaper, so anything the demo leaves running is re-parented to it and shows up
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from leftovers import alive, run_and_find_leftovers
 
 from cimsdk import project_root
 
 SHARED = project_root().parent / "shared"
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def _children(pid: int) -> set[int]:
-    kids: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids |= {int(p) for p in (task / "children").read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    """Running (not a zombie) under this PID."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _run_demo(cwd: Path, *args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess, set[int]]:
     """Run `cimsdk demo` in `cwd`; return its result and the PIDs it left running."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = _children(os.getpid())
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    try:
-        res = subprocess.run([sys.executable, "-m", "cimsdk.cli", "demo", *args], cwd=cwd, capture_output=True,
-                             text=True, timeout=timeout)
-        orphans = _children(os.getpid()) - before
-        left = {pid for pid in orphans if _alive(pid)}
-        for pid in left:  # do not leave them to the next test
-            os.kill(pid, 9)
-        for pid in orphans:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-    finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-    return res, left
+    return run_and_find_leftovers([sys.executable, "-m", "cimsdk.cli", "demo", *args], cwd, timeout)
 
 
 @pytest.mark.qemu
@@ -91,7 +53,7 @@ def test_demo_classifies_on_device(tmp_path: Path, backend: str) -> None:
             assert r["macs"] > 1_000_000 and not r["count_problems"], r
     assert data["device"]["backend"] == backend
     for pid in data["processes"].values():  # the board's own processes, by PID
-        assert pid is None or not _alive(pid)
+        assert pid is None or not alive(pid)
 
     # One printed line per recording, with the device's label.
     lines = res.stdout.splitlines()

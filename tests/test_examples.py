@@ -7,10 +7,8 @@ coffee, chelsea and rocket -> no person (0).
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from leftovers import run_and_find_leftovers
 
 from cimsdk import project_root
 
 ROOT = project_root()
 SHARED = ROOT.parent / "shared"
-PR_SET_CHILD_SUBREAPER = 36
 
 pytestmark = [
     pytest.mark.qemu,
@@ -33,43 +31,10 @@ pytestmark = [
 ]
 
 
-def _children(pid: int) -> set[int]:
-    kids: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids |= {int(p) for p in (task / "children").read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def run_example(name: str, out: Path, timeout: float) -> tuple[subprocess.CompletedProcess, set[int]]:
     """Run examples/NAME/run.py; return the result and any process it left running (by PID)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = _children(os.getpid())
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    try:
-        res = subprocess.run([sys.executable, str(ROOT / "examples" / name / "run.py"), "--out", str(out)],
-                             cwd=out.parent, capture_output=True, text=True, timeout=timeout)
-        orphans = _children(os.getpid()) - before
-        left = {pid for pid in orphans if _alive(pid)}
-        for pid in left:
-            os.kill(pid, 9)
-        for pid in orphans:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-    finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-    return res, left
+    return run_and_find_leftovers([sys.executable, str(ROOT / "examples" / name / "run.py"), "--out", str(out)],
+                                  out.parent, timeout)
 
 
 def test_kws_example(tmp_path: Path) -> None:
