@@ -6,6 +6,7 @@ import numpy as np
 
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator, Tensor
+from cimconv.lowering import Lowered, MatrixSpec
 from cimconv.qmath import activation_range, quantize_multiplier
 
 
@@ -87,3 +88,15 @@ def window_params(op: Operator, x: Tensor, y: Tensor, kh: int, kw: int) -> dict[
         "pad_left": same_padding(x.shape[2], kw, sw, dw, y.shape[2], pad),
         "kernel_h": kh, "kernel_w": kw,
     }
+
+
+def windowed_matrix_op(graph: Graph, op: Operator, x: Tensor, w: Tensor, y: Tensor, weights: np.ndarray,
+                       kind: int, extra: dict[str, int]) -> Lowered:
+    """A CONV_2D-like op as a CiM matrix op: per-channel multipliers, folded bias, window params."""
+    n = weights.shape[0]
+    kh, kw = (w.shape[1], w.shape[2])
+    mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, n)
+    bias = fold_bias(bias_of(graph, op, n), weights, x.quant.zp)
+    params = {"matrix": -1, **window_params(op, x, y, kh, kw), **extra, "in_zp": x.quant.zp, **act_params(op, y)}
+    return Lowered(op.opcode, [op.inputs[0]], list(op.outputs), params,
+                   MatrixSpec(kind, weights, bias, mult, shift, (kh, kw)), op.index)

@@ -5,15 +5,8 @@ from __future__ import annotations
 from cimconv.errors import ModelError
 from cimconv.image import MATRIX_DEPTHWISE
 from cimconv.ir import Graph, Operator
-from cimconv.lowering import Lowered, MatrixSpec
-from cimconv.lowering._conv_common import (
-    act_params,
-    bias_of,
-    conv_multipliers,
-    fold_bias,
-    operands,
-    window_params,
-)
+from cimconv.lowering import Lowered
+from cimconv.lowering._conv_common import operands, windowed_matrix_op
 
 
 def lower(graph: Graph, op: Operator) -> Lowered:
@@ -26,9 +19,4 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     if cout != cin * mult_d:
         raise ModelError(f"DEPTHWISE_CONV_2D at operator {op.index}: {cout} output channels for {cin} inputs")
     weights = w.data.reshape(kh * kw, cout).T.copy().astype("int8")  # (N, K)
-    mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, cout)
-    bias = fold_bias(bias_of(graph, op, cout), weights, x.quant.zp)
-    params = {"matrix": -1, **window_params(op, x, y, kh, kw), "depth_mult": mult_d, "in_zp": x.quant.zp,
-              **act_params(op, y)}
-    m = MatrixSpec(MATRIX_DEPTHWISE, weights, bias, mult, shift, (kh, kw))
-    return Lowered(op.opcode, [op.inputs[0]], list(op.outputs), params, m, op.index)
+    return windowed_matrix_op(graph, op, x, w, y, weights, MATRIX_DEPTHWISE, {"depth_mult": mult_d})
