@@ -1,15 +1,32 @@
-"""The `cimsdk` command line: subcommands are discovered from `cimsdk.commands`, loaded lazily."""
+"""The `cimsdk` command line: subcommands are discovered from `cimsdk.commands`, loaded lazily.
+
+Whatever happens, a user sees one line, never a traceback (`--debug` or CIMSDK_DEBUG=1 shows it):
+
+| what | exit status |
+|---|---|
+| success | 0 |
+| a mismatch found (`compare`, `validate`) | 1 |
+| bad input or environment: a UserError, a file that cannot be read or written | 2 |
+| interrupted: Ctrl-C (SIGINT) 130, SIGTERM 143, SIGHUP 129 | 128 + signal |
+| a bug in cimsdk (anything else) | 70 |
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import signal
 import sys
+import traceback
 
 import click
 
 from cimconv.errors import UserError
 from cimsdk import commands as _commands_pkg
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 70
 
 
 def _command_modules() -> dict[str, str]:
@@ -33,27 +50,86 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="cimsdk")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="CIMSDK_DEBUG", help="Show the traceback of an error.")
+def cli(debug: bool) -> None:
     """cimsdk: deploy int8 TFLite models on compute-in-memory hardware."""
+    if debug:
+        os.environ["CIMSDK_DEBUG"] = "1"
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so every `with` block cleans up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_terminate(signum: int, frame) -> None:  # noqa: ANN001, ARG001
+    raise Terminated(signum)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot use{where}: {exc.strerror or exc}"
+
+
+def _traceback_if_debug() -> None:
+    if os.environ.get("CIMSDK_DEBUG", "") not in ("", "0"):
+        traceback.print_exc()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a UserError becomes one line on stderr and exit status 2, never a traceback."""
+    """Run the CLI; every outcome becomes one line on stderr and a documented exit status."""
+    from cimconv import atomic
+    from cimsdk import janitor
+
+    atomic.add_temp_watcher(janitor.watch_path, janitor.forget_path)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_terminate)
+    status = 0
     try:
         cli.main(args=argv, standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _traceback_if_debug()
+        click.echo(f"error: {_one_line(exc)}", err=True)
+        status = EXIT_USER_ERROR
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        status = 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        status = exc.exit_code
+    except click.exceptions.Exit as exc:
+        status = exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(0)
+        status = 130
+    except Terminated as exc:
+        click.echo(f"terminated ({signal.Signals(exc.signum).name})", err=True)
+        status = 128 + exc.signum
+    except BrokenPipeError:
+        # The reader of our output went away (`cimsdk inspect ... | head`): nothing left to say.
+        sys.stderr.close()
+        os._exit(0)
+    except OSError as exc:
+        _traceback_if_debug()
+        click.echo(f"error: {_one_line(_os_error_message(exc))}", err=True)
+        status = EXIT_USER_ERROR
+    except Exception as exc:  # a bug: one line, the traceback on request
+        _traceback_if_debug()
+        click.echo(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc, 160)}); this is a bug in cimsdk: "
+            "run again with --debug for the traceback and report it",
+            err=True,
+        )
+        status = EXIT_INTERNAL
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,8 @@ def test_cli_ctrl_c_stops_everything(hello_mailbox: Path):
     assert "UART at socket://127.0.0.1:" in line, line
     url = line.split("UART at ", 1)[1].strip()
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(children) == 2
+    commands = sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() for pid in children)
+    assert len(children) == 3, commands  # QEMU, the coprocessor and the janitor
     with serial.serial_for_url(url, timeout=1) as port:
         port.write(b"c")
         _read_until(port, b"counters:")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cimconv.atomic import write_bytes, write_text
 from cimconv.errors import UserError
-from cimsdk import project_root
+from cimsdk import procs, project_root
 from cimsdk.build.boards import BACKENDS, Board, board_config_header, load_board
 
 ENV_NAME = "firmware"  # PlatformIO env: outputs land in <build_dir>/firmware/
@@ -241,16 +241,16 @@ def run_pio(project: Path, log: Path, quiet: bool = False, label: str = "") -> N
     cmd = [sys.executable, "-m", "platformio", "run", "-d", str(project)]
     lines: list[str] = []
     with console.status(f"building {label}") as status:
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_pio_env()
-        )
+        proc = procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_pio_env())
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.match(r"(Compiling|Linking|Building|Archiving)\s+(\S+)", line)
-            if m:
-                status.update(f"building {label}: {m.group(1).lower()} {Path(m.group(2)).name}")
-        rc = proc.wait()
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                m = re.match(r"(Compiling|Linking|Building|Archiving)\s+(\S+)", line)
+                if m:
+                    status.update(f"building {label}: {m.group(1).lower()} {Path(m.group(2)).name}")
+        finally:
+            rc = procs.stop(proc)  # returns at once after a normal exit; stops scons and gcc otherwise
     write_text(log, "".join(lines))
     if rc != 0:
         errors = [ln.strip() for ln in lines if re.search(r"(error|Error|undefined reference)", ln)]

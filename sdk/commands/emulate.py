@@ -17,25 +17,30 @@ import click
               help="-icount shift=0: deterministic instruction counts (minstret), 1 instruction = 1 ns")
 @click.option("--flash", type=click.Path(path_type=Path, dir_okay=False), help="pflash0 file (kept between runs)")
 @click.option("--erase", is_flag=True, help="start from an erased flash file")
+@click.option("--install-bootloader", is_flag=True,
+              help="replace the bootloader already in the flash file with this build's (never done without it)")
 @click.option("--no-wait", is_flag=True, help="start the guest at once instead of at the first UART client")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="append QEMU/coprocessor logs here")
 def command(board: str, firmware: Path | None, port: int | None, backend: str | None, icount: bool,
-            flash: Path | None, erase: bool, no_wait: bool, log_file: Path | None) -> None:
+            flash: Path | None, erase: bool, install_bootloader: bool, no_wait: bool, log_file: Path | None) -> None:
     """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits."""
     import time
 
     from cimsdk.build.boards import load_board
     from cimsdk.emulator import EmulatedBoard
+    from cimsdk.emulator.board import FlashLock
 
     b = load_board(board)
     backend = backend or b.default_backend
     if firmware is None and flash is None:
         firmware = _default_firmware(board, backend)
+    lock = FlashLock(flash) if flash is not None else None  # before anything writes the file
     if flash is not None and firmware is None:
-        flash = _flash_with_bootloader(board, flash, erase)
+        _flash_with_bootloader(board, flash, erase, install_bootloader)
         erase = False
     with EmulatedBoard(board, firmware=firmware, port=port, backend=backend, icount=icount,
-                       wait_for_client=not no_wait, flash=flash, erase=erase, log_file=log_file) as emu:
+                       wait_for_client=not no_wait, flash=flash, erase=erase, flash_lock=lock,
+                       log_file=log_file) as emu:
         click.echo(f"{board} ({backend}) UART at {emu.url}", err=True)
         click.echo(f"connect: python -m serial.tools.miniterm {emu.url}", err=True)
         if not no_wait:
@@ -45,16 +50,30 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
         click.echo(f"board stopped: {emu.exit_reason or 'closed'}", err=True)
 
 
-def _flash_with_bootloader(board: str, flash: Path, erase: bool) -> Path:
+def _flash_with_bootloader(board: str, flash: Path, erase: bool, install: bool) -> None:
     """A new or erased flash file gets the bootloader at its start (as a factory programmer would);
-    the slots keep what was flashed before, so images survive QEMU restarts."""
+    the slots keep what was flashed before, so images survive QEMU restarts. A bootloader already
+    installed is never replaced without `install` (it may be a signed-only build)."""
     import os
 
     from cimsdk.flash.build import build_bootloader, prepare_flash
+    from cimsdk.flash.layout import layout_for
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cimsdk" / "bootloader" / board
     elf = build_bootloader(cache, board)
-    return prepare_flash(flash, elf.with_suffix(".bin"), erase=erase, board=board)
+    blob = elf.with_suffix(".bin").read_bytes()
+    lay = layout_for(board)
+    if not erase and flash.is_file() and flash.stat().st_size == lay.flash_size:
+        with open(flash, "rb") as f:
+            region = f.read(lay.bootloader_size)
+        ours = blob + b"\xff" * (lay.bootloader_size - len(blob))
+        if region == ours:
+            return
+        if region.count(0xFF) != len(region) and not install:
+            click.echo(f"keeping the bootloader installed in {flash} (another build); "
+                       "--install-bootloader replaces it", err=True)
+            return
+    prepare_flash(flash, elf.with_suffix(".bin"), erase=erase, board=board)
 
 
 def _default_firmware(board: str, backend: str) -> Path:

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cimsdk import procs
+
 #: The module issue 5 adds: it registers the console client as the profiler's inference driver.
 DRIVER_MODULE = "cimsdk.power.device_driver"
 
@@ -45,7 +47,7 @@ def capture(url: str, image: Path, input_file: Path, outdir: Path, *, board: str
            "--meter-opt", f"board={board}", "--meter-opt", f"target={target}", "--image", str(image),
            "--input", str(input_file), "-n", str(inferences), "-o", str(out)]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        res = procs.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return PowerResult(None, {}, f"cimsdk profile did not finish within {timeout_s:.0f} s")
     if res.returncode != 0:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,6 +159,7 @@ def run_demo(opts: DemoOptions, console) -> DemoResult:
 def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, steps: _Steps,
          console) -> DemoResult:
     from cimconv.pipeline import convert
+    from cimsdk import janitor
     from cimsdk.build import build_firmware
     from cimsdk.demo import energy
     from cimsdk.device import Device, ensure_image
@@ -197,7 +197,7 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
     with steps.step("firmware", f"building the firmware for {opts.board} ({opts.backend}) with PlatformIO") as note:
         fw_dir = work / "firmware"
         fw_dir.mkdir()
-        with tempfile.TemporaryDirectory(prefix="cimsdk-demo-build-") as build:
+        with janitor.temporary_directory(prefix="cimsdk-demo-build-") as build:
             elf = build_firmware(build, opts.board, opts.backend, quiet=True)
             for f in (elf, elf.with_suffix(".bin"), Path(build) / "build.log"):
                 if f.is_file():

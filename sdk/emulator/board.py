@@ -1,19 +1,20 @@
 """`EmulatedBoard`: QEMU running the firmware, its UART on a TCP socket, and the CiM coprocessor process.
 
 Guest RAM is a memfd shared by QEMU (memory-backend-file with share=on) and the coprocessor; its
-name never appears in /dev/shm, so nothing can be left behind there. Both children get
-PR_SET_PDEATHSIG, so they die with the launcher even when it is SIGKILLed; a watcher thread stops
-one child when the other dies; `close()` (also on Ctrl-C through the context manager) stops both.
+name never appears in /dev/shm, so nothing can be left behind there. Both children are started by
+`cimsdk.procs.spawn`, so they die with the launcher however it dies (a parent-death signal, their
+own process groups, the janitor); a watcher thread stops one child when the other dies; `close()`
+(also on Ctrl-C through the context manager) stops both. A flash file is locked (flock) for the
+board's life, so two emulators never write one flash at once.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
+import fcntl
 import mmap
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -24,18 +25,33 @@ from pathlib import Path
 from typing import IO
 
 from cimconv.errors import UserError
+from cimsdk import procs
 from cimsdk.build.boards import load_board
 from cimsdk.emulator import mailbox_map as mm
 
-_PR_SET_PDEATHSIG = 1
 
+class FlashLock:
+    """An exclusive lock on an emulated board's flash file, held until `release()` (or death)."""
 
-def _die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM when the launcher dies, however it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() == 1:  # the launcher died between fork and prctl
-        os._exit(1)
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UserError(f"cannot open flash file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise UserError(
+                f"flash file {self.path} is in use by another emulated board; stop it or give another --flash"
+            ) from None
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def free_port() -> int:
@@ -90,6 +106,7 @@ class EmulatedBoard:
         wait_for_client: bool = True,
         flash: str | os.PathLike | None = None,
         erase: bool = False,
+        flash_lock: FlashLock | None = None,
         log_file: str | os.PathLike | None = None,
         extra_qemu_args: list[str] | None = None,
         start_timeout: float = 30.0,
@@ -111,6 +128,7 @@ class EmulatedBoard:
         self.port = port or free_port()
         self.icount, self.wait_for_client = icount, wait_for_client
         self.erase = erase
+        self._flash_lock = flash_lock
         self.extra = list(extra_qemu_args or [])
         self.start_timeout = start_timeout
         q = self.board.data["qemu"]
@@ -166,9 +184,8 @@ class EmulatedBoard:
             sys.executable, "-m", "cimsdk.emulator.coprocessor", "--fd", str(self._memfd),
             "--ram-base", hex(self.ram_base), "--ram-size", hex(self.ram_size), "--window", hex(self.window_base),
         ]  # fmt: skip
-        self.coproc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(self._memfd,), preexec_fn=_die_with_parent,
+        self.coproc = procs.spawn(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(self._memfd,),
         )  # fmt: skip
         assert self.coproc.stdout is not None and self.coproc.stderr is not None
         pump = _Pump(self.coproc.stderr, "coprocessor", self._log)
@@ -211,6 +228,8 @@ class EmulatedBoard:
 
     def _prepare_flash(self) -> None:
         assert self.flash is not None
+        if self._flash_lock is None:
+            self._flash_lock = FlashLock(self.flash)
         size = int(self.board.data["qemu"].get("flash0_size", 32 << 20))
         if self.erase or not self.flash.exists():
             self.flash.parent.mkdir(parents=True, exist_ok=True)
@@ -222,9 +241,9 @@ class EmulatedBoard:
     def _start_qemu(self) -> None:
         if self.flash is not None:
             self._prepare_flash()
-        self.qemu = subprocess.Popen(
+        self.qemu = procs.spawn(
             self.qemu_command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(self._memfd,), preexec_fn=_die_with_parent,
+            pass_fds=(self._memfd,),
         )  # fmt: skip
         assert self.qemu.stdout is not None
         pump = _Pump(self.qemu.stdout, "qemu", self._log, trigger="waiting for connection")
@@ -274,19 +293,9 @@ class EmulatedBoard:
             return None
 
     def _terminate_children(self) -> None:
-        procs = [p for p in (self.qemu, self.coproc) if p is not None]
-        for p in procs:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.terminate()
-        deadline = time.monotonic() + 5.0
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    p.kill()
-                p.wait()
+        for p in (self.qemu, self.coproc):
+            if p is not None:
+                procs.stop(p, grace=5.0)
 
     def close(self) -> None:
         """Stop both processes and release the shared RAM; safe to call twice."""
@@ -314,6 +323,9 @@ class EmulatedBoard:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._flash_lock is not None:
+            self._flash_lock.release()
+            self._flash_lock = None
 
     # -- host-side view of the mailbox ----------------------------------------------------------
     def mailbox(self) -> dict[str, int]:

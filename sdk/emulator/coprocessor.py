@@ -6,8 +6,9 @@ code `cimsdk run` uses, so the device's CiM layers are bit-exact to the host emu
 The register map is `mailbox_map` (docs/mailbox.md).
 
 Run as `python -m cimsdk.emulator.coprocessor --fd N ...` by `EmulatedBoard`; it prints `ready` on
-stdout once MAGIC is written, and exits when its stdin closes (the launcher went away), on
-SIGTERM/SIGINT, or when told to by the launcher.
+stdout once MAGIC is written, and exits when its stdin reaches end-of-file (the launcher closed it or
+died; the launcher also gives it a parent-death signal, `cimsdk.procs`) or on SIGTERM/SIGINT/SIGHUP.
+It runs a single thread and leaves through `os._exit`, so no exit can wait on a lock or a read.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import argparse
 import hashlib
 import mmap
 import os
+import select
 import signal
 import struct
 import sys
-import threading
 import time
 import traceback
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from cimsdk.emulator import mailbox_map as mm
@@ -69,7 +71,7 @@ class Coprocessor:
             raise ValueError(f"mailbox window 0x{window_base:08x} outside guest RAM")
         self.executor: Any = None
         self.image_digest = b""
-        self.log = log or (lambda msg: print(f"coprocessor: {msg}", file=sys.stderr, flush=True))
+        self.log = log or (lambda msg: _say(sys.stderr, f"coprocessor: {msg}"))
         self.heartbeat = 0
 
     # -- registers ------------------------------------------------------------------------------
@@ -188,10 +190,12 @@ class Coprocessor:
             self.add_counter(name, n)
         return [len(out)]
 
-    def serve(self, stop: threading.Event) -> None:
-        """Poll until `stop`: spin right after a command (layers come in bursts), then back off."""
+    def serve(self, should_stop: Callable[[], bool]) -> None:
+        """Poll until `should_stop()`: spin right after a command (layers come in bursts), then back off.
+
+        `should_stop` is asked only while idle, at most every few milliseconds."""
         last = time.monotonic()
-        while not stop.is_set():
+        while True:
             if self.poll():
                 last = time.monotonic()
                 continue
@@ -201,10 +205,49 @@ class Coprocessor:
             idle = time.monotonic() - last
             if idle < 0.005:
                 time.sleep(0)
-            elif idle < 1.0:
-                time.sleep(0.0002)
-            else:
-                time.sleep(0.001)
+                continue
+            if should_stop():
+                return
+            time.sleep(0.0002 if idle < 1.0 else 0.001)
+
+
+class _Lifeline:
+    """Why the process should stop: a signal arrived, or the launcher is gone.
+
+    One thread only: the signal handlers set a flag, and the launcher's end of our stdin is checked
+    with a zero-timeout poll (end-of-file means it closed it or died), so there is never a thread
+    blocked in a read, nor a lock held, when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self.signalled = 0
+        self.poller = select.poll()
+        self.poller.register(sys.stdin.fileno(), select.POLLIN | select.POLLHUP)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame) -> None:  # noqa: ANN001, ARG002
+        self.signalled = signum
+
+    def launcher_gone(self) -> bool:
+        for _, events in self.poller.poll(0):
+            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                return True
+            if events & select.POLLIN and not os.read(sys.stdin.fileno(), 4096):
+                return True
+        return False
+
+    def __call__(self) -> bool:
+        return bool(self.signalled) or self.launcher_gone()
+
+
+def _say(stream, text: str) -> None:  # noqa: ANN001
+    """Write to a pipe the launcher may already have closed."""
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,46 +259,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=lambda s: int(s, 0), default=mm.QEMU_WINDOW_BASE)
     args = ap.parse_args(argv)
 
+    lifeline = _Lifeline()
     fd = args.fd if args.fd is not None else os.open(args.path, os.O_RDWR)
     mem = mmap.mmap(fd, args.ram_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-    cop = Coprocessor(mem, args.ram_base, args.ram_size, args.window)
-    stop = threading.Event()
-
-    def on_signal(signum, frame):  # noqa: ARG001
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    def watch_stdin() -> None:
-        # The launcher holds our stdin open; EOF means it is gone (even if SIGKILLed).
-        try:
-            while sys.stdin.buffer.read(1):
-                pass
-        except OSError:
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
+    cop = Coprocessor(mem, args.ram_base, args.ram_size, args.window,
+                      log=lambda msg: _say(sys.stderr, f"coprocessor: {msg}"))
     # Import the golden model now, not inside the guest's first LOAD_IMAGE wait.
     try:
         import cimsdk.golden.executor  # noqa: F401
     except Exception as exc:  # the diagnostic commands still work without it
-        print(f"coprocessor: golden model unavailable ({exc}); LOAD_IMAGE/RUN_OP will fail", file=sys.stderr)
+        cop.log(f"golden model unavailable ({exc}); LOAD_IMAGE/RUN_OP will fail")
+    if lifeline():
+        return 0
     cop.attach()
-    print("ready", flush=True)
+    _say(sys.stdout, "ready")
     try:
-        cop.serve(stop)
+        cop.serve(lifeline)
     finally:
         cop.detach()
-        mem.close()
     return 0
 
 
 if __name__ == "__main__":
-    rc = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The stdin watcher thread may sit in a blocking read; a normal interpreter shutdown would then
-    # abort on the buffered stdin lock ("_enter_buffered_busy"). Everything is cleaned up already.
-    os._exit(rc)
+    # Whatever happens, leave through os._exit: no interpreter shutdown that could wait on anything.
+    status = 1
+    try:
+        status = main()
+    except BaseException:
+        _say(sys.stderr, f"coprocessor: stopped by an error:\n{traceback.format_exc()}")
+    finally:
+        os._exit(status)

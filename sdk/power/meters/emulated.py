@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from cimconv.errors import UserError
+from cimsdk import procs
 from cimsdk.power.energy_model import ActivitySegment, EnergyModel, load_segments, model_from_options
 from cimsdk.power.meters import Meter, SampleBlock
 
@@ -212,7 +213,7 @@ class EmulatedMeter(Meter):
             cmd += ["--target", self.target]
         if self.activity_file:
             cmd += ["--activity", self.activity_file]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith("LISTENING"):
@@ -236,8 +237,8 @@ class EmulatedMeter(Meter):
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+                pass
+            procs.stop(self.proc, grace=2.0)
             for f in (self.proc.stdout, self.proc.stderr):
                 if f:
                     f.close()
