@@ -102,8 +102,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         status = 130
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "cimsdk"
+        click.echo(f"error: {_one_line(exc.format_message())} (see `{where} --help`)", err=True)
+        status = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
         status = exc.exit_code
     except click.exceptions.Exit as exc:
         status = exc.exit_code

@@ -18,14 +18,33 @@ def _tflm():
     return runtime
 
 
+#: The largest arena tried for the TFLM interpreter before giving up.
+MAX_ARENA = 1 << 30
+
+
+def tflm_interpreter(data: bytes, preserve_all: bool = False):
+    """A TFLM interpreter with an arena that fits: the package's default (10x the model's size) is
+    too small for models whose activations dwarf their weights, and more so when every tensor is
+    preserved, so the arena doubles until allocation succeeds."""
+    rt = _tflm()
+    cfg = rt.InterpreterConfig.kPreserveAllTensors if preserve_all else rt.InterpreterConfig.kAllocationRecording
+    size = max(10 * len(data), 1 << 16)
+    while True:
+        try:
+            return rt.Interpreter.from_bytes(data, arena_size=size, intrepreter_config=cfg)
+        except RuntimeError as exc:
+            if size >= MAX_ARENA:
+                raise UserError(f"the TFLM interpreter cannot prepare this model ({exc}); "
+                                "check that TFLM supports all its ops and types") from None
+            size *= 2
+
+
 class TFLM:
     """The `tflite-micro` Python interpreter, one input at a time (it has no batch support)."""
 
     def __init__(self, model: str | Path | bytes, preserve_all: bool = False):
-        rt = _tflm()
-        cfg = rt.InterpreterConfig.kPreserveAllTensors if preserve_all else rt.InterpreterConfig.kAllocationRecording
         data = model if isinstance(model, bytes) else Path(model).read_bytes()
-        self.interp = rt.Interpreter.from_bytes(data, intrepreter_config=cfg)
+        self.interp = tflm_interpreter(data, preserve_all)
         self.input = self.interp.get_input_details(0)
         self.output = self.interp.get_output_details(0)
 

@@ -27,12 +27,12 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
     from rich.table import Table
 
     from cimconv.reader import read_model
-    from cimsdk.commands.run import load_image, load_model_input
     from cimsdk.compare import compare
     from cimsdk.console import console
+    from cimsdk.imagefile import image_input, read_weight_image
 
     read_model(model)  # clear errors for a missing/corrupt model
-    img = load_image(image)
+    img = read_weight_image(image)
     if img.meta.get("model_sha256"):
         import hashlib
 
@@ -40,7 +40,7 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
             raise UserError(f"{image} was converted from another model than {model}; convert {model} again")
     rec = img.tensors[img.input_tensor]
     if files:
-        xs = np.concatenate([load_model_input(img, f) for f in files])
+        xs = np.concatenate([image_input(img, f) for f in files])
     else:
         rng = np.random.default_rng(seed)
         xs = rng.integers(-128, 128, size=(n, *rec.shape[1:]), dtype=np.int64).astype(np.int8)

@@ -88,18 +88,20 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
 
     img = None
     if image is not None:
-        from cimsdk.commands.run import load_image, load_model_input
+        from cimconv.image import parse_image
+        from cimsdk.imagefile import image_input, read_weight_image_bytes
 
-        img = load_image(image)
+        image, image_bytes = read_weight_image_bytes(image)
+        img = parse_image(image_bytes, where=str(image))
     with _open(port, baud) as dev:
         if img is not None:
-            ensure_image(dev, image.read_bytes())
+            ensure_image(dev, image_bytes)
         info = dev.info()
         if not info.image_loaded:
             raise UserError(f"no image is loaded on the device at {port}; pass --image IMAGE "
                             "(or load one with cimsdk validate --port PORT IMAGE)")
         if img is not None:
-            x = np.concatenate([load_model_input(img, p) for p in inputs], axis=0)
+            x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
             out_shape = tuple(img.tensors[img.output_tensor].shape[1:])
         else:
             x = _inputs_without_image(inputs, info.input_size)

@@ -33,9 +33,9 @@ def build(outdir: Path, board: str, backend: str | None, app: Path | None, embed
     op_list = [o.strip() for o in ops.split(",") if o.strip()] if ops else None
     source = for_image or embed_image
     if source is not None and op_list is None:
-        from cimsdk.commands.run import load_image
+        from cimsdk.imagefile import read_weight_image
 
-        op_list = sorted({op.opcode for op in load_image(source).ops})
+        op_list = sorted({op.opcode for op in read_weight_image(source).ops})
     elf = build_firmware(outdir, board, backend, app=app, embed_image=embed_image, ops=op_list,
                          layout=layout, opt=opt, quiet=quiet)
     if not quiet:

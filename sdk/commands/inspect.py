@@ -7,15 +7,12 @@ from pathlib import Path
 
 import click
 
-from cimconv.errors import UserError
-
 
 def describe(path: Path) -> dict:
     from cimconv.image import SECTION_NAMES, parse_image
+    from cimsdk.imagefile import read_weight_image_bytes
 
-    if not path.exists():
-        raise UserError(f"{path}: no such file; give a .cimg weight image made by `cimsdk convert`")
-    data = path.read_bytes()
+    path, data = read_weight_image_bytes(path)
     img = parse_image(data, where=str(path))
     import struct
 

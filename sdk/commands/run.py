@@ -7,29 +7,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from cimconv.errors import UserError
-
-
-def load_image(path: Path):
-    from cimconv.image import parse_image
-
-    if not path.exists():
-        raise UserError(f"{path}: no such file; give a .cimg weight image made by `cimsdk convert`")
-    return parse_image(path.read_bytes(), where=str(path))
-
-
-def load_model_input(img, path: Path) -> np.ndarray:
-    """Any --input (npy, wav, image) as the int8 batch the program takes."""
-    from cimsdk.inputs import InputSpec, load_input
-
-    rec = img.tensors[img.input_tensor]
-    io = img.io[0]
-    spec = InputSpec(shape=tuple(rec.shape), dtype=rec.dtype, scale=io.scale, zero_point=io.zero_point)
-    x = load_input(path, spec)
-    if x.dtype != np.int8:
-        raise UserError(f"{path}: input is {x.dtype}; the model takes int8")
-    return x.reshape((-1, *rec.shape[1:]))
-
 
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path))
@@ -38,8 +15,10 @@ def load_model_input(img, path: Path) -> np.ndarray:
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="write outputs (B, ...) int8 to this .npy")
 def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
     """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
-    img = load_image(image)
-    x = np.concatenate([load_model_input(img, p) for p in inputs], axis=0)
+    from cimsdk.imagefile import image_input, read_weight_image
+
+    img = read_weight_image(image)
+    x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
     from cimsdk.golden import Executor
 
     y = Executor(img).run(x)

@@ -32,11 +32,11 @@ def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, 
             max_evals: int, sweeps: bool, out: Path | None) -> None:
     """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips."""
     from cimconv.target import load_target
-    from cimsdk.commands.run import load_image
+    from cimsdk.imagefile import read_weight_image
     from cimsdk.sim import simulate as sim
     from cimsdk.sim.noise import default_preset, load_noise, parse_age
 
-    img = load_image(image)
+    img = read_weight_image(image)
     tgt = load_target(target or img.target)
     nz = load_noise(noise or default_preset(tgt)).aged(parse_age(age), temp_c)
     ds = sim.load_data(img, data)

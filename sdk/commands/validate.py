@@ -34,20 +34,21 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
     from rich.table import Table
 
     from cimconv.errors import UserError
-    from cimsdk.commands.run import load_image, load_model_input
+    from cimconv.image import parse_image
     from cimsdk.device import Device, ensure_image
     from cimsdk.golden import Executor
+    from cimsdk.imagefile import image_input, read_weight_image_bytes
 
     if n_random < 0:
         raise UserError(f"--inputs {n_random}: give a count >= 0")
-    img = load_image(image)
-    data = image.read_bytes()
+    image, data = read_weight_image_bytes(image)
+    img = parse_image(data, where=str(image))
     golden = Executor(img)
     in_rec = img.tensors[img.input_tensor]
     out_rec = img.tensors[img.output_tensor]
     rng = np.random.default_rng(seed)
     batches = [rng.integers(-128, 128, (n_random, *in_rec.shape[1:]), dtype=np.int8)]
-    batches += [load_model_input(img, p) for p in files]
+    batches += [image_input(img, p) for p in files]
     x = np.concatenate(batches, axis=0)
     if x.shape[0] == 0:
         raise UserError("nothing to validate: give --inputs N > 0 or --input FILE")

@@ -231,7 +231,7 @@ class EmulatedBoard:
         if self._flash_lock is None:
             self._flash_lock = FlashLock(self.flash)
         size = int(self.board.data["qemu"].get("flash0_size", 32 << 20))
-        if self.erase or not self.flash.exists():
+        if self.erase or not self.flash.exists() or self.flash.stat().st_size == 0:  # 0: just made by the lock
             self.flash.parent.mkdir(parents=True, exist_ok=True)
             with open(self.flash, "wb") as f:  # erased NOR flash reads as 0xFF
                 f.write(b"\xff" * size)

@@ -47,10 +47,9 @@ class ConsoleDriver:
         try:
             self.dev.ping()
             if image is not None:
-                path = Path(image)
-                if not path.is_file():
-                    raise UserError(f"--image {image}: no such file; give the .cimg written by `cimsdk convert`")
-                self.image_bytes = path.read_bytes()
+                from cimsdk.imagefile import read_weight_image_bytes
+
+                _, self.image_bytes = read_weight_image_bytes(image)
                 ensure_image(self.dev, self.image_bytes, show_progress=False)
             self.info = self.dev.info()
             if not self.info.image_loaded:
@@ -76,11 +75,11 @@ class ConsoleDriver:
     # -- setup ------------------------------------------------------------------------------------
     def _set_input(self, input_path: str) -> None:
         from cimconv.image import parse_image
-        from cimsdk.commands.run import load_model_input
+        from cimsdk.imagefile import image_input
 
         if self.image_bytes is None:
             raise UserError("--input needs --image (the image tells how to turn the file into the model's input)")
-        x = load_model_input(parse_image(self.image_bytes), Path(input_path))
+        x = image_input(parse_image(self.image_bytes), Path(input_path))
         data = x[:1].tobytes()
         if self.info.input_size and len(data) != self.info.input_size:
             raise UserError(f"--input {input_path} gives {len(data)} bytes, the device takes {self.info.input_size}")

@@ -95,24 +95,28 @@ class Trace:
 
 def read_csv(path: str | os.PathLike) -> Trace:
     """Read a trace written by `Trace.write_csv` (or any CSV with the same named columns)."""
+    from cimsdk.imagefile import read_file
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"trace file {path} does not exist; pass a trace.csv written by `cimsdk profile`")
+    hint = "pass a trace.csv written by `cimsdk profile`"
+    try:
+        text = read_file(path, "trace file", hint).decode()
+    except UnicodeDecodeError:
+        raise UserError(f"trace file {path} is not text; {hint}") from None
     meta: dict[str, str] = {}
     header: list[str] | None = None
     body_start = 0
-    with path.open() as f:
-        for lineno, line in enumerate(f):
-            s = line.strip()
-            if s.startswith("#"):
-                key, _, value = s.lstrip("#").strip().partition("=")
-                meta[key.strip()] = value.strip()
-                continue
-            if not s:
-                continue
-            header = [c.strip() for c in s.split(",")]
-            body_start = lineno + 1
-            break
+    for lineno, line in enumerate(text.splitlines()):
+        s = line.strip()
+        if s.startswith("#"):
+            key, _, value = s.lstrip("#").strip().partition("=")
+            meta[key.strip()] = value.strip()
+            continue
+        if not s:
+            continue
+        header = [c.strip() for c in s.split(",")]
+        body_start = lineno + 1
+        break
     if header is None:
         raise UserError(f"trace file {path} is empty; expected a header line {','.join(CSV_COLUMNS)}")
     required = ("time_s", "current_a", "voltage_v", "marker")
@@ -120,7 +124,7 @@ def read_csv(path: str | os.PathLike) -> Trace:
     if missing:
         raise UserError(f"trace file {path} lacks column(s) {', '.join(missing)}; header is {','.join(header)}")
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=body_start, comments="#", ndmin=2)
+        data = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=body_start, comments="#", ndmin=2)
     except ValueError as exc:
         raise UserError(f"trace file {path} has a malformed row ({exc}); expected numbers in every column") from exc
     if data.shape[0] == 0:
@@ -129,7 +133,10 @@ def read_csv(path: str | os.PathLike) -> Trace:
         raise UserError(f"trace file {path}: rows have {data.shape[1]} columns, header names {len(header)}")
     col = {name: data[:, i] for i, name in enumerate(header)}
     meter = meta.pop("meter", "file")
-    rate = float(meta.pop("sample_rate_hz", "0") or 0)
+    try:
+        rate = float(meta.pop("sample_rate_hz", "0") or 0)
+    except ValueError:
+        raise UserError(f"trace file {path}: sample_rate_hz is not a number") from None
     return Trace(
         col["time_s"],
         col["current_a"],
