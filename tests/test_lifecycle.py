@@ -238,3 +238,28 @@ def test_profile_killed_leaves_no_meter(kws_setup, tmp_path):
                  "--input", str(x), "-n", "50", "-o", str(tmp_path / "prof")], tmp_path, after, signal.SIGKILL)
             assert not left, _describe(left)
             assert not [p for p in tmp_path.iterdir() if p.name.startswith(".prof")]
+
+
+def test_two_boards_at_once(kws_setup):
+    """Two emulated boards side by side (two QEMUs, two coprocessors, two UART ports): interleaved
+    inferences on both equal the golden model, and closing one leaves the other running."""
+    from cimsdk.device import Device, ensure_image
+    from cimsdk.emulator import EmulatedBoard
+    from cimsdk.golden import Executor
+
+    elf, image = kws_setup
+    data = image.read_bytes()
+    xs = np.random.default_rng(4).integers(-128, 128, (6, 49, 10, 1)).astype(np.int8)
+    golden = Executor(data).run(xs).reshape(len(xs), -1)
+    with EmulatedBoard(firmware=elf, wait_for_client=False) as a, EmulatedBoard(firmware=elf, wait_for_client=False) as b:
+        assert a.port != b.port
+        with Device(a.url, timeout=10.0) as da, Device(b.url, timeout=10.0) as db:
+            for dev in (da, db):
+                ensure_image(dev, data, show_progress=False)
+            for i, x in enumerate(xs):
+                dev = (da, db)[i % 2]
+                out, _ = dev.run(x.tobytes(), 12, timeout=60.0)
+                assert np.array_equal(np.frombuffer(out, np.int8), golden[i])
+        qemu_b = b.qemu.pid
+        a.close()
+        assert b.alive and alive(qemu_b)
