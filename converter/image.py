@@ -312,7 +312,8 @@ def _program(pb: bytes, where: str, n_tensors: int, source_ops: list) -> list[Op
         if spec is None:
             raise ImageError(f"{at}: opcode {code} is not one this cimsdk knows; convert the model again")
         tid_len = _align(2 * (nin + nout), 4)
-        if npar != len(spec.params) or size != OP_HEADER_SIZE + tid_len + 4 * npar or pos + size > len(pb):
+        if npar != len(spec.params) or size != OP_HEADER_SIZE + tid_len + 4 * npar or pos + size > len(pb) \
+                or nout != 1 or nin < 1:
             raise ImageError(f"{at}: {spec.name} record of {size} bytes with {nin} inputs, {nout} outputs and "
                              f"{npar} params does not fit (expected {len(spec.params)} params)")
         tids = struct.unpack_from(f"<{nin + nout}H", pb, pos + OP_HEADER_SIZE)

@@ -3,8 +3,7 @@
 `cimconv.image.parse_image` reads the records with bounds checks; this module checks what the golden
 model, the simulators and `inspect` later take for granted: tensors inside the arena or the const section,
 every op's tensors, shapes and parameters as the converter writes them, matrices inside the cells and
-quant sections, tiles that cover their matrix exactly once (and fit the target's arrays), one input and
-one output, and the types of the META fields other code reads. An image that passes cannot make the
+quant sections, tiles that cover their matrix exactly once, one input and one output, and the types of the META fields other code reads. An image that passes cannot make the
 host allocate more than its own size plus a few times its arena per input.
 """
 
@@ -303,8 +302,8 @@ def _pad(img, op, at):
     _in_range(at, p, 0, 1 << 24, *(f"{s}{i}" for s in ("before", "after") for i in range(4)))
     _in_range(at, p, I8_MIN, I8_MAX, "pad_value")
     lead = 4 - rank
-    if p[f"before{lead}"] or p[f"after{lead}"]:
-        raise _fail(at, "padding along the batch dimension")
+    if any(p[f"{s}{i}"] for s in ("before", "after") for i in range(lead + 1)):
+        raise _fail(at, "padding along the batch dimension or beyond the tensor's rank")
     want = tuple(d + p[f"before{lead + i}"] + p[f"after{lead + i}"] for i, d in enumerate(x.shape))
     if want != y.shape:
         raise _fail(at, f"output {list(y.shape)} is not the input {list(x.shape)} padded")
@@ -382,16 +381,6 @@ CHECKS = {
 
 
 # --- matrices and tiles -----------------------------------------------------------------------------------
-def _target_geometry(img):
-    """The shipped target the image names (with its id), else None: custom targets are not checked."""
-    from cimconv.target import available_targets, load_target
-
-    if img.target not in available_targets():
-        return None
-    t = load_target(img.target)
-    return t if t.id == img.target_id else None
-
-
 def _check_tiles(img, mi: int, m, where: str) -> None:
     from cimconv.image import MATRIX_DEPTHWISE
 
@@ -400,7 +389,6 @@ def _check_tiles(img, mi: int, m, where: str) -> None:
         raise _fail(at, "has no tiles")
     dw = m.kind == MATRIX_DEPTHWISE
     cover = np.zeros(m.cols if dw else (m.cols, m.rows), np.int32)
-    t = _target_geometry(img)
     for tile in m.tiles:
         if tile.matrix != mi or tile.k_len < 1 or tile.n_len < 1 or tile.k0 + tile.k_len > m.rows \
                 or tile.n0 + tile.n_len > m.cols or (dw and (tile.k0 != 0 or tile.k_len != m.rows)):
@@ -409,12 +397,6 @@ def _check_tiles(img, mi: int, m, where: str) -> None:
             cover[tile.n0 : tile.n0 + tile.n_len] += 1
         else:
             cover[tile.n0 : tile.n0 + tile.n_len, tile.k0 : tile.k0 + tile.k_len] += 1
-        if t is not None:
-            h = tile.k_len * tile.n_len if dw else tile.k_len
-            if tile.macro >= t.macros or tile.array >= t.arrays_per_macro or tile.row0 + h > t.rows \
-                    or tile.col0 + tile.n_len > t.weight_cols:
-                raise _fail(at, f"tile at macro {tile.macro} array {tile.array} rows {tile.row0}+{h} "
-                                f"columns {tile.col0}+{tile.n_len} does not fit target {t.name}")
     if not (cover == 1).all():
         raise _fail(at, "tiles do not cover every weight exactly once")
     if (m.mult < 0).any() or (m.shift < SHIFT_MIN).any() or (m.shift > SHIFT_MAX).any():
