@@ -42,6 +42,8 @@ class Site:
     pos: int  # absolute byte position of the value
     fmt: str  # struct format of the value
     ref: int = 0  # a count the value relates to (tensors, buffers, opcodes, vector length)
+    owner: int = -1  # index of the tensor / operator the field belongs to (-1: model or subgraph)
+    element: int = 0  # position inside a vector field
 
 
 def _field(tab, slot: int) -> int | None:
@@ -58,14 +60,14 @@ def _vector(tab, slot: int) -> tuple[int, int] | None:
     return start - 4, tab.VectorLen(o)
 
 
-def _vector_sites(tab, slot: int, kind: str, fmt: str, ref: int) -> list[Site]:
+def _vector_sites(tab, slot: int, kind: str, fmt: str, ref: int, owner: int = -1) -> list[Site]:
     v = _vector(tab, slot)
     if v is None:
         return []
     lpos, n = v
     size = struct.calcsize(fmt)
-    out = [Site(kind + "_len", lpos, "<I", n)]
-    out += [Site(kind, lpos + 4 + i * size, fmt, ref) for i in range(n)]
+    out = [Site(kind + "_len", lpos, "<I", n, owner)]
+    out += [Site(kind, lpos + 4 + i * size, fmt, ref, owner, i) for i in range(n)]
     return out
 
 
@@ -107,30 +109,30 @@ def model_sites(data: bytes) -> list[Site]:
     for i in range(nt):
         t = sg.Tensors(i)
         tab = t._tab
-        sites += _vector_sites(tab, 4, "shape", "<i", 0)
+        sites += _vector_sites(tab, 4, "shape", "<i", 0, i)
         for slot, kind, fmt, ref in ((6, "ttype", "<b", 0), (8, "tbuffer", "<I", nbuf)):
             p = _field(tab, slot)
             if p is not None:
-                sites.append(Site(kind, p, fmt, ref))
+                sites.append(Site(kind, p, fmt, ref, i))
         name = _vector(tab, 10)
         if name is not None:
-            sites.append(Site("name_len", name[0], "<I", name[1]))
+            sites.append(Site("name_len", name[0], "<I", name[1], i))
         q = t.Quantization()
         if q is not None:
             qt = q._tab
-            sites += _vector_sites(qt, 8, "scale", "<f", 0)
-            sites += _vector_sites(qt, 10, "zp", "<q", 0)
+            sites += _vector_sites(qt, 8, "scale", "<f", 0, i)
+            sites += _vector_sites(qt, 10, "zp", "<q", 0, i)
             p = _field(qt, 16)
             if p is not None:
-                sites.append(Site("qdim", p, "<i", len(t.ShapeAsNumpy()) if t.ShapeLength() else 0))
+                sites.append(Site("qdim", p, "<i", len(t.ShapeAsNumpy()) if t.ShapeLength() else 0, i))
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
         tab = op._tab
         p = _field(tab, 4)
         if p is not None:
-            sites.append(Site("opcode_index", p, "<I", nops_codes))
-        sites += _vector_sites(tab, 6, "op_in", "<i", nt)
-        sites += _vector_sites(tab, 8, "op_out", "<i", nt)
+            sites.append(Site("opcode_index", p, "<I", nops_codes, i))
+        sites += _vector_sites(tab, 6, "op_in", "<i", nt, i)
+        sites += _vector_sites(tab, 8, "op_out", "<i", nt, i)
         p = _field(tab, 10)
         if p is not None:
             sites.append(Site("opt_type", p, "<B"))
@@ -206,6 +208,14 @@ def mutate_field(data: bytearray, sites: list[Site], rng: np.random.Generator) -
     new = _new_value(site, old, rng)
     data[site.pos : site.pos + size] = _pack(site.fmt, new)
     return f"{kind}@{site.pos}: {old!r} -> {new!r}"
+
+
+def set_field(data: bytes, kind: str, owner: int, value, element: int = 0) -> bytes:
+    """A copy of a model with one field (of tensor/operator `owner`) set: the regression tests' edits."""
+    site = next(s for s in model_sites(data) if s.kind == kind and s.owner == owner and s.element == element)
+    out = bytearray(data)
+    out[site.pos : site.pos + struct.calcsize(site.fmt)] = _pack(site.fmt, value)
+    return bytes(out)
 
 
 def mutate_bytes(data: bytearray, rng: np.random.Generator) -> tuple[bytearray, str]:

@@ -286,6 +286,19 @@ def test_resealing_reaches_the_parser(models_dir: Path) -> None:
     assert "arena" in msg and "CRC" not in msg and "SHA" not in msg and "\n" not in msg
 
 
+def test_run_with_empty_npy_input(models_dir: Path, tmp_path: Path) -> None:
+    """`cimsdk run IMAGE --input empty.npy`: was "aborted", exit 130; now one error line, exit status 2."""
+    img = tmp_path / "m.cimg"
+    img.write_bytes(base_images(models_dir)[0][1])
+    for shape in [(0,), (0, 1)]:
+        np.save(tmp_path / "x.npy", np.zeros(shape, np.int8))
+        res = subprocess.run([sys.executable, "-m", "cimsdk.cli", "run", str(img), "--input", str(tmp_path / "x.npy")],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2, (res.returncode, res.stderr)
+        err = res.stderr.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and "empty" in err, err
+
+
 # --- firmware: the C runtime's loader under ASan/UBSan ------------------------------------------------------
 def _runtime_build():
     spec = importlib.util.spec_from_file_location("runtime_build", HERE / "c" / "runtime_build.py")

@@ -48,7 +48,8 @@ def lower(graph: Graph, op: Operator) -> Lowered:
         mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, n)
     else:
         # GetQuantizedConvolutionMultipler: the input x filter product is taken in float, then divided in double.
-        real = float(np.float32(x.quant.s) * np.float32(w.quant.s)) / float(np.float32(y.quant.s))
+        with np.errstate(over="ignore"):  # an overflow to inf is rejected by quantize_multiplier
+            real = float(np.float32(x.quant.s) * np.float32(w.quant.s)) / float(np.float32(y.quant.s))
         m0, s0 = quantize_multiplier(real)
         mult, shift = np.full(n, m0, np.int32), np.full(n, s0, np.int32)
     bias = fold_bias(op, bias_of(graph, op, n), weights, x.quant.zp)
