@@ -10,25 +10,32 @@ host allocate more than its own size plus a few times its arena per input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from cimconv.errors import UserError
+from cimconv.image import (
+    MATRIX_DENSE,
+    MATRIX_DEPTHWISE,
+    STORE_ARENA,
+    STORE_CONST,
+    Image,
+    ImageError,
+    MatrixRec,
+    OpRec,
+    TensorRec,
+)
 
 I8_MIN, I8_MAX = -128, 127
 SHIFT_MIN, SHIFT_MAX = -31, 30  # what QuantizeMultiplier produces, and what the kernels handle
 
 
-def _fail(where: str, what: str) -> UserError:
-    from cimconv.image import ImageError
-
+def _fail(where: str, what: str) -> ImageError:
     return ImageError(f"{where}: {what}; the image is damaged, convert the model again")
 
 
-def check_image(img, where: str, max_arena: int) -> None:
+def check_image(img: Image, where: str, max_arena: int) -> None:
     """Raise ImageError on the first inconsistency of a parsed image."""
-    from cimconv.image import STORE_ARENA
-
     if img.arena_size > max_arena:
         raise _fail(where, f"arena of {img.arena_size:,} bytes, more than the {max_arena:,} an image may ask for")
     for i, t in enumerate(img.tensors):
@@ -60,9 +67,7 @@ def check_image(img, where: str, max_arena: int) -> None:
 
 
 # --- records ---------------------------------------------------------------------------------------------
-def _check_tensor(img, i: int, t, where: str) -> None:
-    from cimconv.image import STORE_ARENA, STORE_CONST
-
+def _check_tensor(img: Image, i: int, t: TensorRec, where: str) -> None:
     at = f"{where}: tensor {i}"
     if any(d < 1 for d in t.shape):
         raise _fail(at, f"shape {list(t.shape)} has a dimension below 1")
@@ -83,9 +88,7 @@ def _check_tensor(img, i: int, t, where: str) -> None:
         raise _fail(at, f"storage {t.storage} is neither arena (0) nor const (1)")
 
 
-def _check_io(img, where: str) -> None:
-    from cimconv.image import STORE_ARENA
-
+def _check_io(img: Image, where: str) -> None:
     dirs = sorted(r.direction for r in img.io)
     if dirs != [0, 1]:
         raise _fail(where, f"io records of directions {dirs[:4]}; expected one input (0) and one output (1)")
@@ -104,7 +107,7 @@ def _check_io(img, where: str) -> None:
         raise _fail(where, "the input and output are the same tensor")
 
 
-def _check_meta(img, where: str) -> None:
+def _check_meta(img: Image, where: str) -> None:
     meta = img.meta
     for key in ("model", "target", "converter", "model_sha256"):
         if key in meta and not isinstance(meta[key], str):
@@ -123,14 +126,14 @@ def _check_meta(img, where: str) -> None:
 
 
 # --- ops --------------------------------------------------------------------------------------------------
-def _recs(img, op, at: str, n_in: tuple[int, int]):
+def _recs(img: Image, op: OpRec, at: str, n_in: tuple[int, int]) -> tuple[list[TensorRec], TensorRec]:
     lo, hi = n_in
     if not lo <= len(op.inputs) <= hi or len(op.outputs) != 1:
         raise _fail(at, f"{len(op.inputs)} inputs, {len(op.outputs)} outputs")
     return [img.tensors[t] for t in op.inputs], img.tensors[op.outputs[0]]
 
 
-def _int8(at: str, *recs) -> None:
+def _int8(at: str, *recs: TensorRec) -> None:
     for r in recs:
         if r.dtype != "int8":
             raise _fail(at, f"a {r.dtype} tensor where the kernel takes int8")
@@ -153,7 +156,7 @@ def _act(at: str, p: dict) -> None:
         raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
 
 
-def _same_shape(at: str, x, y) -> None:
+def _same_shape(at: str, x: TensorRec, y: TensorRec) -> None:
     if x.shape != y.shape:
         raise _fail(at, f"input {list(x.shape)} and output {list(y.shape)} differ")
 
@@ -169,7 +172,7 @@ def _window(at: str, size: int, out: int, k: int, stride: int, dil: int, pad: in
                         f"stride {stride}, dilation {dil}")
 
 
-def _matrix(img, op, at: str, kind: int):
+def _matrix(img: Image, op: OpRec, at: str, kind: int) -> MatrixRec:
     mi = op.params["matrix"]
     if not 0 <= mi < len(img.matrices):
         raise _fail(at, f"matrix {mi} of {len(img.matrices)}")
@@ -179,13 +182,11 @@ def _matrix(img, op, at: str, kind: int):
     return m
 
 
-def _cim_common(img, op, at: str, kind: int):
+def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, TensorRec, MatrixRec, dict]:
     if not op.cim:
         raise _fail(at, "a CiM op without the CiM flag")
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
-    from cimconv.image import STORE_ARENA
-
     if x.storage != STORE_ARENA:
         raise _fail(at, "the input of a CiM op must be an activation")
     p = op.params
@@ -194,9 +195,7 @@ def _cim_common(img, op, at: str, kind: int):
     return x, y, _matrix(img, op, at, kind), p
 
 
-def _conv_like(img, op, at: str, kind: int) -> None:
-    from cimconv.image import MATRIX_DEPTHWISE
-
+def _conv_like(img: Image, op: OpRec, at: str, kind: int) -> None:
     x, y, m, p = _cim_common(img, op, at, kind)
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D with the same batch")
@@ -216,21 +215,15 @@ def _conv_like(img, op, at: str, kind: int) -> None:
         raise _fail(at, f"matrix rows {m.rows} != {p['kernel_h']}x{p['kernel_w']}x{x.shape[3]}")
 
 
-def _conv(img, op, at):
-    from cimconv.image import MATRIX_DENSE
-
+def _conv(img: Image, op: OpRec, at: str) -> None:
     _conv_like(img, op, at, MATRIX_DENSE)
 
 
-def _depthwise(img, op, at):
-    from cimconv.image import MATRIX_DEPTHWISE
-
+def _depthwise(img: Image, op: OpRec, at: str) -> None:
     _conv_like(img, op, at, MATRIX_DEPTHWISE)
 
 
-def _fully_connected(img, op, at):
-    from cimconv.image import MATRIX_DENSE
-
+def _fully_connected(img: Image, op: OpRec, at: str) -> None:
     x, y, m, _p = _cim_common(img, op, at, MATRIX_DENSE)
     per_x, per_y = math.prod(x.shape[1:]), math.prod(y.shape[1:])
     if per_x % m.rows or per_y != per_x // m.rows * m.cols:
@@ -238,7 +231,7 @@ def _fully_connected(img, op, at):
                         "per batch item")
 
 
-def _pool(img, op, at):
+def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     p = op.params
@@ -251,7 +244,7 @@ def _pool(img, op, at):
     _act(at, p)
 
 
-def _binary(img, op, at):
+def _binary(img: Image, op: OpRec, at: str) -> None:
     (a, b), y = _recs(img, op, at, (2, 2))
     _int8(at, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
@@ -276,13 +269,13 @@ def _binary(img, op, at):
         _requant(at, p, "out_mult", "out_shift")
 
 
-def _reshape(img, op, at):
+def _reshape(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     if x.dtype != y.dtype or x.nbytes != y.nbytes or x.shape[:1] != y.shape[:1]:
         raise _fail(at, f"{x.dtype} {list(x.shape)} -> {y.dtype} {list(y.shape)} is not a reshape keeping the batch")
 
 
-def _softmax(img, op, at):
+def _softmax(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     _same_shape(at, x, y)
@@ -292,7 +285,7 @@ def _softmax(img, op, at):
     _in_range(at, p, -(1 << 31), 0, "diff_min")
 
 
-def _pad(img, op, at):
+def _pad(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     p = op.params
@@ -309,7 +302,7 @@ def _pad(img, op, at):
         raise _fail(at, f"output {list(y.shape)} is not the input {list(x.shape)} padded")
 
 
-def _concatenation(img, op, at):
+def _concatenation(img: Image, op: OpRec, at: str) -> None:
     xs, y = _recs(img, op, at, (1, 10))
     _int8(at, y, *xs)
     rank = len(y.shape)
@@ -323,7 +316,7 @@ def _concatenation(img, op, at):
         raise _fail(at, f"inputs do not add up to output {list(y.shape)} along axis {axis}")
 
 
-def _mean(img, op, at):
+def _mean(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     p = op.params
@@ -339,7 +332,7 @@ def _mean(img, op, at):
     _requant(at, p, "mult", "shift")
 
 
-def _logistic(img, op, at):
+def _logistic(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     _same_shape(at, x, y)
@@ -349,7 +342,7 @@ def _logistic(img, op, at):
     _requant(at, p, "input_mult", "input_left_shift")
 
 
-def _quantize(img, op, at):
+def _quantize(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     _same_shape(at, x, y)
@@ -358,14 +351,14 @@ def _quantize(img, op, at):
     _requant(at, p, "mult", "shift")
 
 
-def _dequantize(img, op, at):
+def _dequantize(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
     _int8(at, x, y)
     _same_shape(at, x, y)
 
 
-def _cpu(fn):
-    def check(img, op, at):
+def _cpu(fn: Callable[[Image, OpRec, str], None]) -> Callable[[Image, OpRec, str], None]:
+    def check(img: Image, op: OpRec, at: str) -> None:
         if op.cim:
             raise _fail(at, "a CPU op with the CiM flag")
         fn(img, op, at)
@@ -381,9 +374,7 @@ CHECKS = {
 
 
 # --- matrices and tiles -----------------------------------------------------------------------------------
-def _check_tiles(img, mi: int, m, where: str) -> None:
-    from cimconv.image import MATRIX_DEPTHWISE
-
+def _check_tiles(img: Image, mi: int, m: MatrixRec, where: str) -> None:
     at = f"{where}: matrix {mi}"
     if not m.tiles:
         raise _fail(at, "has no tiles")
