@@ -30,6 +30,7 @@ TILE_RECORD_SIZE = 28
 QUANT_RECORD_SIZE = 12
 OP_HEADER_SIZE = 8
 MAX_RANK = 4
+MAX_ARENA_SIZE = 64 << 20  # activation bytes an image may ask for: far above any MCU, small for a host
 
 # Section ids
 SEC_META = 1
@@ -243,11 +244,127 @@ class ImageError(UserError):
     """The weight image is corrupt, truncated or of another format version."""
 
 
+MAX_SECTIONS = 64  # far more than v1 writes (9); bounds the section table a reader walks
+
+
+def _section_table(data: bytes, where: str, nsec: int, table_off: int) -> dict[int, bytes]:
+    body = len(data) - SHA256_SIZE
+    if nsec > MAX_SECTIONS or table_off < HEADER_SIZE or table_off % 4 or \
+            table_off + nsec * SECTION_ENTRY_SIZE > body:
+        raise ImageError(f"{where}: section table of {nsec} entries at offset {table_off} does not fit the "
+                         "image; the image is damaged, convert the model again")
+    secs: dict[int, bytes] = {}
+    for i in range(nsec):
+        sid, off, size, crc = _SECTION.unpack_from(data, table_off + i * SECTION_ENTRY_SIZE)
+        name = SECTION_NAMES.get(sid, sid)
+        if off % SECTION_ALIGN or off < table_off + nsec * SECTION_ENTRY_SIZE or off + size > body:
+            raise ImageError(f"{where}: section {name} at [{off}, {off + size}) lies outside the image body "
+                             f"[{table_off + nsec * SECTION_ENTRY_SIZE}, {body}) or is not 8-byte aligned")
+        if sid in secs:
+            raise ImageError(f"{where}: section {name} appears twice")
+        blob = data[off : off + size]
+        if zlib.crc32(blob) != crc:
+            raise ImageError(f"{where}: CRC32 mismatch in section {name}")
+        secs[sid] = blob
+    for sid in (SEC_META, SEC_TENSORS, SEC_PROGRAM, SEC_IO):
+        if sid not in secs:
+            raise ImageError(f"{where}: no {SECTION_NAMES[sid]} section; convert the model again")
+    for sid, rec in ((SEC_TENSORS, TENSOR_RECORD_SIZE), (SEC_MATRICES, MATRIX_RECORD_SIZE),
+                     (SEC_TILES, TILE_RECORD_SIZE), (SEC_IO, IO_RECORD_SIZE)):
+        if len(secs.get(sid, b"")) % rec:
+            raise ImageError(f"{where}: section {SECTION_NAMES[sid]} of {len(secs[sid])} bytes is not a whole "
+                             f"number of {rec}-byte records")
+    return secs
+
+
+def _meta(blob: bytes, where: str) -> dict:
+    try:
+        meta = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ImageError(f"{where}: META section is not UTF-8 JSON; the image is damaged, convert the model again"
+                         ) from None
+    if not isinstance(meta, dict):
+        raise ImageError(f"{where}: META section is not a JSON object; convert the model again")
+    return meta
+
+
+def _tensors(tb: bytes, where: str) -> list[TensorRec]:
+    tensors = []
+    for i in range(len(tb) // TENSOR_RECORD_SIZE):
+        (dt, rank, storage, _f, d0, d1, d2, d3, off, nbytes, zp, scale) = _TENSOR.unpack_from(
+            tb, i * TENSOR_RECORD_SIZE)
+        if dt not in DTYPE_NAMES or rank > MAX_RANK:
+            raise ImageError(f"{where}: tensor {i} has dtype code {dt} and rank {rank}; the image is damaged, "
+                             "convert the model again")
+        tensors.append(TensorRec(DTYPE_NAMES[dt], (d0, d1, d2, d3)[:rank], storage, off, nbytes, zp, scale))
+    return tensors
+
+
+def _program(pb: bytes, where: str, n_tensors: int, source_ops: list) -> list[OpRec]:
+    ops: list[OpRec] = []
+    pos = 0
+    while pos < len(pb):
+        at = f"{where}: op {len(ops)} (byte {pos} of the program)"
+        if pos + OP_HEADER_SIZE > len(pb):
+            raise ImageError(f"{at}: record header runs past the program section")
+        code, size, nin, nout, npar, flags = _OPHDR.unpack_from(pb, pos)
+        spec = BY_CODE.get(code)
+        if spec is None:
+            raise ImageError(f"{at}: opcode {code} is not one this cimsdk knows; convert the model again")
+        tid_len = _align(2 * (nin + nout), 4)
+        if npar != len(spec.params) or size != OP_HEADER_SIZE + tid_len + 4 * npar or pos + size > len(pb) \
+                or nout != 1 or nin < 1:
+            raise ImageError(f"{at}: {spec.name} record of {size} bytes with {nin} inputs, {nout} outputs and "
+                             f"{npar} params does not fit (expected {len(spec.params)} params)")
+        tids = struct.unpack_from(f"<{nin + nout}H", pb, pos + OP_HEADER_SIZE)
+        bad = [t for t in tids if t >= n_tensors]
+        if bad:
+            raise ImageError(f"{at}: {spec.name} refers to tensor {bad[0]}; the image has {n_tensors}")
+        if bool(flags & OPF_CIM) != (spec.where == "cim"):
+            raise ImageError(f"{at}: {spec.name} flagged to run on the {'CiM macros' if flags & OPF_CIM else 'CPU'}")
+        params = struct.unpack_from(f"<{npar}i", pb, pos + OP_HEADER_SIZE + tid_len)
+        src = source_ops[len(ops)] if len(ops) < len(source_ops) else -1
+        ops.append(OpRec(spec.name, list(tids[:nin]), list(tids[nin:]), dict(zip(spec.params, params, strict=True)),
+                         bool(flags & OPF_CIM), src if isinstance(src, int) else -1))
+        pos += size
+    return ops
+
+
+def _matrices(secs: dict[int, bytes], where: str) -> list[MatrixRec]:
+    mb, tl = secs.get(SEC_MATRICES, b""), secs.get(SEC_TILES, b"")
+    cb, qb = secs.get(SEC_CELLS, b""), secs.get(SEC_QUANT, b"")
+    all_tiles = []
+    for i in range(len(tl) // TILE_RECORD_SIZE):
+        v = _TILE.unpack_from(tl, i * TILE_RECORD_SIZE)
+        all_tiles.append(TileRec(v[0], v[1], v[2], v[3], v[4], v[6], v[7], v[8], v[9]))
+    matrices = []
+    for i in range(len(mb) // MATRIX_RECORD_SIZE):
+        kind, rows, cols, coff, qoff, t0, nt, _r = _MATRIX.unpack_from(mb, i * MATRIX_RECORD_SIZE)
+        if kind not in (MATRIX_DENSE, MATRIX_DEPTHWISE) or rows < 1 or cols < 1 \
+                or coff + rows * cols > len(cb) or qoff % 4 or qoff + QUANT_RECORD_SIZE * cols > len(qb) \
+                or t0 + nt > len(all_tiles):
+            raise ImageError(f"{where}: matrix {i} (kind {kind}, {rows}x{cols}, cells at {coff}, quant at {qoff}, "
+                             f"tiles {t0}+{nt}) does not fit the cells/quant/tiles sections; the image is damaged, "
+                             "convert the model again")
+        w = np.frombuffer(cb, dtype=np.int8, count=rows * cols, offset=coff).reshape(cols, rows)
+        q = np.frombuffer(qb, dtype="<i4", count=3 * cols, offset=qoff).reshape(cols, 3)
+        matrices.append(MatrixRec(kind, rows, cols, w, q[:, 0].astype(np.int32), q[:, 1].astype(np.int32),
+                                  q[:, 2].astype(np.int32), all_tiles[t0 : t0 + nt]))
+    return matrices
+
+
 def parse_image(data: bytes, where: str = "image") -> Image:
-    """Parse and verify (magic, version, sizes, per-section CRC32, SHA-256); raise ImageError otherwise."""
+    """Parse and verify an image; raise ImageError on anything a reader or runner could trip over.
+
+    Checks run before anything is allocated from the file's numbers: magic, version, sizes, SHA-256, the
+    section table and per-section CRC32, every record against its section, then (cimconv.image_check) the
+    program's tensors, shapes, parameters, matrices, tiles, io and META against each other.
+    """
+    from cimconv.image_check import check_image
+
     if len(data) < HEADER_SIZE + SHA256_SIZE:
         raise ImageError(f"{where}: {len(data)} bytes is too short for a .cimg image; convert the model again")
-    (magic, vmaj, vmin, hsize, total, target_id, _flags, nsec, table_off, arena, _nt, _no,
+    (magic, vmaj, vmin, hsize, total, target_id, _flags, nsec, table_off, arena, n_tensors, n_ops,
      in_t, out_t, _r0, tname) = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise ImageError(f"{where}: not a cimsdk weight image (magic {magic!r}, expected b'CIMG')")
@@ -256,54 +373,36 @@ def parse_image(data: bytes, where: str = "image") -> Image:
                          "convert the model again with this cimsdk")
     if total != len(data):
         raise ImageError(f"{where}: header says {total} bytes, file has {len(data)} (truncated or padded)")
+    if hsize != HEADER_SIZE:
+        raise ImageError(f"{where}: header size {hsize}, expected {HEADER_SIZE}; the image is damaged")
     digest = hashlib.sha256(data[:-SHA256_SIZE]).digest()
     if digest != data[-SHA256_SIZE:]:
         raise ImageError(f"{where}: SHA-256 mismatch, the image is corrupt; convert or copy it again")
-    secs: dict[int, bytes] = {}
-    for i in range(nsec):
-        sid, off, size, crc = _SECTION.unpack_from(data, table_off + i * SECTION_ENTRY_SIZE)
-        if off + size > total - SHA256_SIZE:
-            raise ImageError(f"{where}: section {sid} lies past the end of the image")
-        blob = data[off : off + size]
-        if zlib.crc32(blob) != crc:
-            raise ImageError(f"{where}: CRC32 mismatch in section {SECTION_NAMES.get(sid, sid)}")
-        secs[sid] = blob
-    meta = json.loads(secs[SEC_META].decode()) if SEC_META in secs else {}
-    tensors = []
-    tb = secs[SEC_TENSORS]
-    for i in range(len(tb) // TENSOR_RECORD_SIZE):
-        (dt, rank, storage, _f, d0, d1, d2, d3, off, nbytes, zp, scale) = _TENSOR.unpack_from(
-            tb, i * TENSOR_RECORD_SIZE)
-        tensors.append(TensorRec(DTYPE_NAMES[dt], (d0, d1, d2, d3)[:rank], storage, off, nbytes, zp, scale))
-    ops = []
-    pb = secs[SEC_PROGRAM]
-    pos = 0
-    source_ops = meta.get("source_ops", [])
-    while pos < len(pb):
-        code, size, nin, nout, npar, flags = _OPHDR.unpack_from(pb, pos)
-        spec = BY_CODE[code]
-        tids = struct.unpack_from(f"<{nin + nout}H", pb, pos + OP_HEADER_SIZE)
-        poff = pos + OP_HEADER_SIZE + _align(2 * (nin + nout), 4)
-        params = struct.unpack_from(f"<{npar}i", pb, poff)
-        src = source_ops[len(ops)] if len(ops) < len(source_ops) else -1
-        ops.append(OpRec(spec.name, list(tids[:nin]), list(tids[nin:]), dict(zip(spec.params, params, strict=True)),
-                         bool(flags & OPF_CIM), src))
-        pos += size
-    matrices = []
-    mb, tl, cb, qb = secs[SEC_MATRICES], secs[SEC_TILES], secs[SEC_CELLS], secs[SEC_QUANT]
-    all_tiles = [TileRec(*(lambda v: (v[0], v[1], v[2], v[3], v[4], v[6], v[7], v[8], v[9]))(
-        _TILE.unpack_from(tl, i * TILE_RECORD_SIZE))) for i in range(len(tl) // TILE_RECORD_SIZE)]
-    for i in range(len(mb) // MATRIX_RECORD_SIZE):
-        kind, rows, cols, coff, qoff, t0, nt, _r = _MATRIX.unpack_from(mb, i * MATRIX_RECORD_SIZE)
-        w = np.frombuffer(cb, dtype=np.int8, count=rows * cols, offset=coff).reshape(cols, rows)
-        q = np.frombuffer(qb, dtype="<i4", count=3 * cols, offset=qoff).reshape(cols, 3)
-        matrices.append(MatrixRec(kind, rows, cols, w, q[:, 0].astype(np.int32), q[:, 1].astype(np.int32),
-                                  q[:, 2].astype(np.int32), all_tiles[t0 : t0 + nt]))
+    try:
+        target = tname.rstrip(b"\0").decode("ascii")
+    except UnicodeDecodeError:
+        raise ImageError(f"{where}: target name {tname!r} is not ASCII; the image is damaged") from None
+    secs = _section_table(data, where, nsec, table_off)
+    meta = _meta(secs[SEC_META], where)
+    tensors = _tensors(secs[SEC_TENSORS], where)
+    if n_tensors != len(tensors):
+        raise ImageError(f"{where}: header counts {n_tensors} tensors, the tensors section holds {len(tensors)}")
+    source_ops = meta.get("source_ops")
+    ops = _program(secs[SEC_PROGRAM], where, len(tensors), source_ops if isinstance(source_ops, list) else [])
+    if n_ops != len(ops):
+        raise ImageError(f"{where}: header counts {n_ops} ops, the program holds {len(ops)}")
+    matrices = _matrices(secs, where)
     io = []
-    ib = secs.get(SEC_IO, b"")
+    ib = secs[SEC_IO]
     for i in range(len(ib) // IO_RECORD_SIZE):
         d, dt, t, s, zp = _IO.unpack_from(ib, i * IO_RECORD_SIZE)
+        if dt not in DTYPE_NAMES:
+            raise ImageError(f"{where}: io record {i} has dtype code {dt}; the image is damaged")
         io.append(IORec(d, t, DTYPE_NAMES[dt], s, zp))
-    del in_t, out_t, hsize
-    return Image(tname.rstrip(b"\0").decode(), target_id, arena, tensors, ops, matrices, io,
-                 secs.get(SEC_CONST, b""), meta, hashlib.sha256(data).hexdigest())
+    img = Image(target, target_id, arena, tensors, ops, matrices, io, secs.get(SEC_CONST, b""), meta,
+                hashlib.sha256(data).hexdigest())
+    check_image(img, where, MAX_ARENA_SIZE)
+    if (img.input_tensor, img.output_tensor) != (in_t, out_t):
+        raise ImageError(f"{where}: header input/output tensors ({in_t}, {out_t}) differ from the io records "
+                         f"({img.input_tensor}, {img.output_tensor}); the image is damaged")
+    return img

@@ -6,6 +6,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+LABEL_MAX = 40  # characters of a tensor name an error message quotes
+
+
+def clip_text(text: str, limit: int = LABEL_MAX) -> str:
+    """Text from a model as it may appear in a one-line message: printable, at most `limit` characters."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+def shape_text(shape: tuple[int, ...], limit: int = 6) -> str:
+    """A shape for a message, its dims after the first `limit` elided."""
+    dims = ", ".join(str(d) for d in shape[:limit])
+    return f"[{dims}, ... ({len(shape)} dims)]" if len(shape) > limit else f"[{dims}]"
+
 
 @dataclass
 class Quant:
@@ -38,6 +52,11 @@ class Tensor:
     data: np.ndarray | None = None  # constant contents, else None
 
     @property
+    def label(self) -> str:
+        """How error messages name the tensor: its (clipped) name and index."""
+        return f"'{clip_text(self.name)}' (tensor {self.index})"
+
+    @property
     def is_const(self) -> bool:
         return self.data is not None
 
@@ -58,6 +77,7 @@ class Operator:
     outputs: list[int]
     options: dict = field(default_factory=dict)
     version: int = 1
+    options_type: str = ""  # name of the flatbuffer's builtin options table ("" when it has none)
 
 
 @dataclass

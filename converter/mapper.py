@@ -105,9 +105,10 @@ def place(lowered: list[Lowered], t: Target) -> Mapping:
     if unplaced:
         need = sum(c for c, _ in unplaced)
         layers = sorted({mats[tile.matrix].source_index for _, tile in unplaced})
+        shown = ", ".join(map(str, layers[:8])) + (f", ... ({len(layers)} in all)" if len(layers) > 8 else "")
         total = sum(low.matrix.rows * low.matrix.cols for low in mats)
         raise FitError(
             f"model does not fit {t.name}: {total:,} weights need more than the {t.arrays} arrays "
-            f"({t.weight_capacity:,} weights); {need:,} weights of operators {layers} have no array left "
+            f"({t.weight_capacity:,} weights); {need:,} weights of operators [{shown}] have no array left "
             f"(short by at least {need:,} weights); use a larger target or a smaller model")
     return Mapping(tiles, len(free), cells, t.rows * t.weight_cols, per_matrix)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cimconv.errors import FitError, ModelError
+from cimconv.image import MAX_ARENA_SIZE
 from cimconv.ir import Graph
 from cimconv.lowering import Lowered
 
@@ -21,7 +23,27 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int) -> None:
+    """Every op reads constants or tensors already written, and writes a new tensor; the output gets written."""
+    ready = {input_tensor}
+    for op in ops:
+        where = f"{graph.name}: {op.opcode} at operator {op.source_index}"
+        for t in op.inputs:
+            if graph.tensors[t].data is None and t not in ready:
+                raise ModelError(f"{where} reads {graph.tensors[t].label}, which no earlier operator writes "
+                                 "(operators out of order or a broken graph)")
+        for t in op.outputs:
+            if graph.tensors[t].data is not None or t in ready:
+                kind = "a constant" if graph.tensors[t].data is not None else "already written"
+                raise ModelError(f"{where} writes {graph.tensors[t].label}, which is {kind}")
+            ready.add(t)
+    if output_tensor not in ready:
+        raise ModelError(f"{graph.name}: no supported operator writes the model output "
+                         f"{graph.tensors[output_tensor].label}")
+
+
 def plan(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int) -> Plan:
+    check_dataflow(graph, ops, input_tensor, output_tensor)
     # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
     first: dict[int, int] = {input_tensor: -1}
     last: dict[int, int] = {}
@@ -66,4 +88,7 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int
     for t in alias:
         offsets[t] = offsets[root(t)]
     arena = max((o + s for o, s, *_ in placed), default=0)
+    if arena > MAX_ARENA_SIZE:
+        raise FitError(f"{graph.name}: activations need a {arena:,}-byte arena, more than the "
+                       f"{MAX_ARENA_SIZE:,} bytes a weight image may ask for; use a smaller model")
     return Plan(offsets, arena, spans)

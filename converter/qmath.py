@@ -9,8 +9,14 @@ import numpy as np
 INT8_MIN, INT8_MAX = -128, 127
 
 
+class QuantRangeError(ValueError):
+    """A rescaling factor that no TFLM multiplier represents (from damaged scales); the lowering names the op."""
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLM QuantizeMultiplier: real = q * 2^(shift-31) with q in [2^30, 2^31)."""
+    if not math.isfinite(real) or real < 0.0:
+        raise QuantRangeError(f"rescaling factor {real} (from the tensors' scales) is not a finite number >= 0")
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
@@ -41,7 +47,10 @@ def activation_range(act: str, scale: float, zero_point: int, qmin: int = INT8_M
 
     def q(x: float) -> int:
         # TFLM: zero_point + TfLiteRound(f / scale) in float32, rounding half away from zero
-        v = float(np.float32(x) / np.float32(scale))
+        with np.errstate(over="ignore", divide="ignore"):
+            v = float(np.float32(x) / np.float32(scale))
+        if not math.isfinite(v):  # a tiny scale: the bound lies far outside any int8 value
+            v = math.copysign(float(1 << 40), v)
         return zero_point + int(math.copysign(math.floor(abs(v) + 0.5), v))
 
     if act in ("NONE", None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import tflite
 
 from cimconv.errors import ModelError
-from cimconv.ir import Graph, Operator, Quant, Tensor
+from cimconv.ir import Graph, Operator, Quant, Tensor, clip_text, shape_text
 
 _TYPES = {
     tflite.TensorType.FLOAT32: "float32",
@@ -58,26 +59,48 @@ def _decode_options(op: tflite.Operator) -> dict:
             out[_snake(name)] = [] if isinstance(value, int) else [int(v) for v in value]
         elif not params:
             out[_snake(name)] = fn()
+    # Values the schema does not define stay visible, so the lowering rejects them by name.
     if "fused_activation_function" in out:
-        out["fused_activation_function"] = _ACTIVATIONS.get(out["fused_activation_function"], "NONE")
+        v = out["fused_activation_function"]
+        out["fused_activation_function"] = _ACTIVATIONS.get(v, f"undefined activation {v}")
     if "padding" in out:
-        out["padding"] = _PADDINGS.get(out["padding"], "SAME")
+        out["padding"] = _PADDINGS.get(out["padding"], f"undefined padding {out['padding']}")
     return out
 
 
-def _quant(t: tflite.Tensor) -> Quant | None:
+# Zero points a tensor of each dtype can hold (TFLite writes 0 for float tensors' unused ones).
+_ZP_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(1 << 31), (1 << 31) - 1),
+             "int64": (-(1 << 31), (1 << 31) - 1)}
+MAX_ELEMENTS = 1 << 31  # elements of one tensor; anything larger cannot be a microcontroller model
+
+
+def _quant(t: tflite.Tensor, where: str, dtype: str, shape: tuple[int, ...]) -> Quant | None:
+    """The tensor's quantization, checked: finite positive scales, zero points in range, per-channel lengths."""
     q = t.Quantization()
     if q is None or q.ScaleLength() == 0:
         return None
     scale = np.asarray(q.ScaleAsNumpy(), dtype=np.float32).reshape(-1)
-    if q.ZeroPointLength():
+    bad = scale[~(np.isfinite(scale) & (scale > 0))]
+    if bad.size:
+        raise ModelError(f"{where}: quantization scale {float(bad[0])} is not a positive finite number")
+    nzp = q.ZeroPointLength()
+    if nzp:
         zp = np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1)
     else:
         zp = np.zeros_like(scale, dtype=np.int64)
     if zp.size == 1 and scale.size > 1:
         zp = np.repeat(zp, scale.size)
-    return Quant(scale=scale, zero_point=zp, axis=int(q.QuantizedDimension()))
-
+    if zp.size != scale.size:
+        raise ModelError(f"{where}: {scale.size} quantization scales but {nzp} zero points")
+    lo, hi = _ZP_RANGE.get(dtype, (-(1 << 31), (1 << 31) - 1))
+    out = zp[(zp < lo) | (zp > hi)]
+    if out.size:
+        raise ModelError(f"{where}: zero point {int(out[0])} is outside the {dtype} range [{lo}, {hi}]")
+    axis = int(q.QuantizedDimension())
+    if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
+        raise ModelError(f"{where}: {scale.size} per-channel scales along dimension {axis} do not fit shape "
+                         f"{shape_text(shape)}")
+    return Quant(scale=scale, zero_point=zp, axis=axis)
 
 def read_model(path: str | Path) -> Graph:
     """Read a .tflite file; every failure becomes a ModelError naming the file and what to do."""
@@ -98,57 +121,86 @@ def parse_model(data: bytes, name: str = "model", where: str = "<bytes>") -> Gra
     except ModelError:
         raise
     except Exception as exc:  # a truncated or corrupt flatbuffer fails deep inside the generated code
-        raise ModelError(
-            f"{where}: corrupt or truncated TFLite flatbuffer ({type(exc).__name__}: {exc}); re-export the model"
-        ) from None
+        raise ModelError(f"{where}: corrupt or truncated TFLite flatbuffer ({type(exc).__name__}: "
+                         f"{clip_text(str(exc), 80)}); re-export the model") from None
+
+
+def _opcodes(model: tflite.Model, name: str) -> list[tuple[str, int]]:
+    out = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == tflite.BuiltinOperator.CUSTOM:
+            custom = oc.CustomCode()
+            out.append(("CUSTOM:" + clip_text(custom.decode(errors="replace") if custom else "?"), oc.Version()))
+        elif code in tflite.BUILTIN_OPCODE2NAME:
+            out.append((tflite.opcode2name(code), oc.Version()))
+        else:
+            raise ModelError(f"{name}: operator code {i} is builtin op {code}, which TFLite does not define "
+                             "(corrupt model?)")
+    return out
+
+
+def _tensor(model: tflite.Model, data: bytes, t: tflite.Tensor, i: int, name: str) -> Tensor:
+    tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
+    where = f"{name}: tensor '{clip_text(tname)}' (tensor {i})"
+    dtype = _TYPES.get(t.Type(), f"type{t.Type()}")
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    if any(d < 0 for d in shape):
+        raise ModelError(f"{where}: shape {shape_text(shape)} has a negative dimension")
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise ModelError(f"{where}: shape {shape_text(shape)} has {count:,} elements, more than a model can use")
+    if t.Buffer() >= model.BuffersLength():
+        raise ModelError(f"{where}: refers to buffer {t.Buffer()}; the model has {model.BuffersLength()}")
+    buf = model.Buffers(t.Buffer())
+    raw = None
+    if buf.DataLength() > 0:
+        raw = buf.DataAsNumpy().tobytes()
+    elif buf.Offset() > 1:
+        off, size = buf.Offset(), buf.Size()
+        raw = data[off : off + size]
+        if len(raw) != size:
+            raise ModelError(f"{where}: data lies past the end of the file (truncated?)")
+    const = None
+    if raw is not None and dtype in _TYPES.values():
+        item = np.dtype(dtype).itemsize
+        if len(raw) != count * item:
+            raise ModelError(f"{where}: shape {shape_text(shape)} needs {count * item:,} bytes of {dtype}, its buffer "
+                             f"{t.Buffer()} holds {len(raw):,}")
+        const = np.frombuffer(raw, dtype=np.dtype(dtype)).copy().reshape(shape)
+    return Tensor(i, tname, shape, dtype, _quant(t, where, dtype, shape), const)
+
+
+def _indices(values, n: int, what: str, optional: bool = False) -> list[int]:
+    out = [int(v) for v in values]
+    for v in out:
+        if not (0 <= v < n or (optional and v == -1)):
+            raise ModelError(f"{what} refers to tensor {v}; the subgraph has {n} tensors (0..{n - 1})")
+    return out
 
 
 def _parse(data: bytes, name: str) -> Graph:
     model = tflite.Model.GetRootAsModel(data, 0)
     if model.SubgraphsLength() < 1:
         raise ModelError(f"{name}: the model has no subgraph")
-    opcodes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        if code == tflite.BuiltinOperator.CUSTOM:
-            custom = oc.CustomCode()
-            opcodes.append(("CUSTOM:" + (custom.decode() if custom else "?"), oc.Version()))
-        else:
-            opcodes.append((tflite.opcode2name(code), oc.Version()))
+    opcodes = _opcodes(model, name)
     sg = model.Subgraphs(0)
-    tensors: list[Tensor] = []
-    for i in range(sg.TensorsLength()):
-        t = sg.Tensors(i)
-        dtype = _TYPES.get(t.Type())
-        if dtype is None:
-            dtype = f"type{t.Type()}"
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        const = None
-        buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-        if buf is not None and buf.DataLength() > 0 and dtype in _TYPES.values():
-            raw = buf.DataAsNumpy().tobytes()
-            const = np.frombuffer(raw, dtype=np.dtype(dtype)).copy()
-            const = const.reshape(shape) if shape and const.size == int(np.prod(shape)) else const
-        elif buf is not None and buf.Offset() > 1:
-            size = buf.Size()
-            raw = data[buf.Offset() : buf.Offset() + size]
-            if len(raw) != size:
-                raise ModelError(f"{name}: tensor {i} data lies past the end of the file (truncated?)")
-            const = np.frombuffer(raw, dtype=np.dtype(dtype)).copy().reshape(shape)
-        tname = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
-        tensors.append(Tensor(i, tname, shape, dtype, _quant(t), const))
+    tensors = [_tensor(model, data, sg.Tensors(i), i, name) for i in range(sg.TensorsLength())]
+    nt = len(tensors)
     ops: list[Operator] = []
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
+        if op.OpcodeIndex() >= len(opcodes):
+            raise ModelError(f"{name}: operator {i} uses operator code {op.OpcodeIndex()}; the model has "
+                             f"{len(opcodes)}")
         opcode, version = opcodes[op.OpcodeIndex()]
-        ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
-        outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        for t in ins + outs:
-            if t >= len(tensors):
-                raise ModelError(f"{name}: operator {i} ({opcode}) refers to tensor {t}, which does not exist")
-        ops.append(Operator(i, opcode, ins, outs, _decode_options(op), version))
-    inputs = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
-    outputs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        where = f"{name}: operator {i} ({opcode})"
+        ins = _indices(op.InputsAsNumpy() if op.InputsLength() else [], nt, f"{where} input", optional=True)
+        outs = _indices(op.OutputsAsNumpy() if op.OutputsLength() else [], nt, f"{where} output")
+        options_type = _OPTION_CLASSES.get(op.BuiltinOptionsType(), "") if op.BuiltinOptionsType() else ""
+        ops.append(Operator(i, opcode, ins, outs, _decode_options(op), version, options_type))
+    inputs = _indices(sg.InputsAsNumpy() if sg.InputsLength() else [], nt, f"{name}: model input")
+    outputs = _indices(sg.OutputsAsNumpy() if sg.OutputsLength() else [], nt, f"{name}: model output")
     desc = model.Description().decode(errors="replace") if model.Description() else ""
     return Graph(name, tensors, ops, inputs, outputs, desc)

@@ -101,6 +101,8 @@ def _load_npy(path: Path, spec: InputSpec) -> np.ndarray:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read {path} as a .npy array ({exc}); save it with numpy.save") from exc
+    if x.size == 0:
+        raise UserError(f"{path}: the array is empty (shape {list(x.shape)}); save at least one model input in it")
     if x.dtype != np.dtype(spec.dtype):
         raise UserError(
             f"{path}: array dtype {x.dtype} but the model input is {spec.dtype}; convert it (x.astype) first"

@@ -15,6 +15,9 @@ import numpy as np
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator
 from cimconv.opspec import OPS
+from cimconv.qmath import QuantRangeError
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 @dataclass
@@ -57,7 +60,15 @@ def lower_op(graph: Graph, op: Operator) -> Lowered:
         raise ModelError(f"unsupported op {op.opcode} at operator {op.index}; "
                          "`cimsdk convert --supported-ops` lists what runs")
     module = importlib.import_module(f"cimconv.lowering.{op.opcode.lower()}")
-    result = module.lower(graph, op)
+    try:
+        result = module.lower(graph, op)
+    except QuantRangeError as exc:
+        raise ModelError(f"{op.opcode} at operator {op.index}: {exc}; check the model's quantization") from None
+    params = result.params if isinstance(result, Lowered) else result
+    for name, value in params.items():
+        if not I32_MIN <= int(value) <= I32_MAX:
+            raise ModelError(f"{op.opcode} at operator {op.index}: parameter {name} = {value} does not fit the "
+                             "image's int32 parameters")
     if isinstance(result, Lowered):
         return result
     folded = set(getattr(module, "PARAM_INPUTS", ()))

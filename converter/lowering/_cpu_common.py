@@ -25,12 +25,12 @@ def int8(op: Operator, *tensors: Tensor) -> None:
     """Every tensor must be int8 with per-tensor quantization."""
     for t in tensors:
         if t.dtype != "int8":
-            raise fail(op, f"tensor '{t.name}' is {t.dtype}; only int8 is supported on the CPU "
+            raise fail(op, f"tensor {t.label} is {t.dtype}; only int8 is supported on the CPU "
                            "(quantize the model to int8)")
         if t.quant is None:
-            raise fail(op, f"tensor '{t.name}' has no quantization parameters")
+            raise fail(op, f"tensor {t.label} has no quantization parameters")
         if t.quant.per_channel:
-            raise fail(op, f"tensor '{t.name}' is per-channel quantized; this op takes per-tensor scales")
+            raise fail(op, f"tensor {t.label} is per-channel quantized; this op takes per-tensor scales")
 
 
 def f32(x: float) -> float:
@@ -57,6 +57,16 @@ def batch_axis_ok(op: Operator, t: Tensor, axis: int, what: str) -> None:
     """Dim 0 is the batch the host model runs over; ops may not mix data across it."""
     if axis == 0 and len(t.shape) > 0:
         raise fail(op, f"{what} along dimension 0 (the batch dimension) is not supported")
+
+
+def broadcast_ok(op: Operator, a: Tensor, b: Tensor, y: Tensor) -> None:
+    """The output of a binary op must have the broadcast shape of its inputs, batch included."""
+    try:
+        want = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise fail(op, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if tuple(want) != tuple(y.shape):
+        raise fail(op, f"output {list(y.shape)} is not the broadcast shape {list(want)} of the inputs")
 
 
 def compute_out_and_pad(padding: str, in_size: int, filt: int, stride: int, dilation: int = 1

@@ -16,6 +16,8 @@ def lower_pool(graph: Graph, op: Operator) -> dict[str, int]:
     fh, fw = int(o.get("filter_height", 1)), int(o.get("filter_width", 1))
     sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
     padding = o.get("padding", "VALID")
+    if padding not in ("SAME", "VALID"):
+        raise fail(op, f"{padding}; TFLite pads SAME or VALID")
     if min(fh, fw, sh, sw) < 1:
         raise fail(op, f"filter {fh}x{fw}, stride {sh}x{sw}: must be positive")
     oh, pt = compute_out_and_pad(padding, x.shape[1], fh, sh)

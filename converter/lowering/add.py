@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import f32, fail, fused_range, int8, tensor
+from cimconv.lowering._cpu_common import broadcast_ok, f32, fail, fused_range, int8, tensor
 from cimconv.qmath import quantize_multiplier
 
 PARAM_INPUTS: tuple[int, ...] = ()
@@ -15,6 +15,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     int8(op, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise fail(op, "tensors of more than 4 dimensions are not supported")
+    broadcast_ok(op, a, b, y)
     left_shift = 20
     twice_max = 2.0 * max(f32(a.quant.s), f32(b.quant.s))
     m1, s1 = quantize_multiplier(f32(a.quant.s) / twice_max)

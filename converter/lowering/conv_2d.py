@@ -15,4 +15,4 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     if x.shape[3] != cin:
         raise ModelError(f"CONV_2D at operator {op.index}: grouped convolution is not supported")
     weights = w.data.reshape(cout, kh * kw * cin).astype("int8")
-    return windowed_matrix_op(graph, op, x, w, y, weights, MATRIX_DENSE, {})
+    return windowed_matrix_op(graph, op, x, w, y, weights, MATRIX_DENSE, {}, filter_axis=0)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cimconv.errors import ModelError
 from cimconv.image import MATRIX_DENSE
 from cimconv.ir import Graph, Operator
 from cimconv.lowering import Lowered, MatrixSpec
-from cimconv.lowering._conv_common import act_params, bias_of, conv_multipliers, fold_bias, require_int8
+from cimconv.lowering._conv_common import (
+    act_params,
+    bias_of,
+    conv_multipliers,
+    fold_bias,
+    require_filter_quant,
+    require_int8,
+    require_per_tensor,
+)
+from cimconv.lowering._cpu_common import fail
 from cimconv.qmath import quantize_multiplier
 
 
@@ -16,22 +27,32 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     y = graph.tensors[op.outputs[0]]
     require_int8(graph, op, x, w, y)
+    require_per_tensor(op, x, y)
     if w.data is None:
         raise ModelError(f"FULLY_CONNECTED at operator {op.index}: weights are not constant")
     if op.options.get("weights_format", 0) != 0:
         raise ModelError(f"FULLY_CONNECTED at operator {op.index}: shuffled weights format is not supported")
+    if len(w.shape) != 2:
+        raise fail(op, f"weights {w.label} have shape {list(w.shape)}; expected 2-D [units, depth]")
     n, k = w.shape
     if x.size % k:
         raise ModelError(f"FULLY_CONNECTED at operator {op.index}: input size {x.size} is not a multiple of {k}")
+    if len(x.shape) < 2 or len(y.shape) < 2 or x.shape[0] != y.shape[0] or math.prod(x.shape[1:]) % k:
+        raise fail(op, f"input {list(x.shape)} -> output {list(y.shape)} mixes rows of {k} across dimension 0 "
+                       "(the batch dimension); not supported")
+    if y.size != x.size // k * n or y.shape[-1] != n:
+        raise fail(op, f"output {list(y.shape)} does not hold {x.size // k} rows of {n} units")
+    require_filter_quant(op, w, n, axis=0)
     weights = w.data.reshape(n, k).astype("int8")
     if w.quant.per_channel:
         mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, n)
     else:
         # GetQuantizedConvolutionMultipler: the input x filter product is taken in float, then divided in double.
-        real = float(np.float32(x.quant.s) * np.float32(w.quant.s)) / float(np.float32(y.quant.s))
+        with np.errstate(over="ignore"):  # an overflow to inf is rejected by quantize_multiplier
+            real = float(np.float32(x.quant.s) * np.float32(w.quant.s)) / float(np.float32(y.quant.s))
         m0, s0 = quantize_multiplier(real)
         mult, shift = np.full(n, m0, np.int32), np.full(n, s0, np.int32)
-    bias = fold_bias(bias_of(graph, op, n), weights, x.quant.zp)
+    bias = fold_bias(op, bias_of(graph, op, n), weights, x.quant.zp)
     params = {"matrix": -1, "in_zp": x.quant.zp, **act_params(op, y)}
     m = MatrixSpec(MATRIX_DENSE, weights, bias, mult, shift)
     return Lowered(op.opcode, [op.inputs[0]], list(op.outputs), params, m, op.index)

@@ -17,6 +17,8 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
     int8(op, x, y)
+    if x.shape != y.shape:
+        raise fail(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape")
     if y.quant.zp != -128:
         raise fail(op, f"output zero point {y.quant.zp}; TFLM's int8 LOGISTIC needs -128 (scale 1/256)")
     real = f32(x.quant.s) * float(1 << (31 - INPUT_INTEGER_BITS))

@@ -15,5 +15,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     if x.dtype == "float32":
         raise fail(op, "float32 -> int8 QUANTIZE is only supported at the model input (the host converts)")
     int8(op, x, y)
+    if x.shape != y.shape:
+        raise fail(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape")
     mult, shift = quantize_multiplier(f32(x.quant.s) / f32(y.quant.s))
     return {"in_zp": x.quant.zp, "out_zp": y.quant.zp, "mult": mult, "shift": shift}

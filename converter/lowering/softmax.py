@@ -29,6 +29,8 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     if len(x.shape) < 1 or x.shape != y.shape:
         raise fail(op, f"input {x.shape} and output {y.shape} must have the same shape")
     beta = float(op.options.get("beta", 1.0))
+    if not (math.isfinite(beta) and beta > 0):
+        raise fail(op, f"beta {beta}; must be a positive finite number")
     # PreprocessSoftmaxScaling (double rounding build): min(beta * s * 2^(31-5), 2^31 - 1)
     real = min(beta * f32(x.quant.s) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)), (1 << 31) - 1.0)
     mult, shift = quantize_multiplier(real)

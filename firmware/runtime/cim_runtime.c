@@ -107,13 +107,14 @@ static void view(uint32_t tid, cim_tensor_t *t) {
 }
 
 static int check_tensor(uint32_t tid, uint32_t n_tensors, const uint8_t *tensors) {
+    if (tid >= n_tensors) return CIM_RT_E_TENSOR;
     const uint8_t *r = tensors + tid * CIMG_TENSOR_RECORD_SIZE;
     const uint32_t es = dtype_size(r[T_DTYPE]);
-    if (es == 0 || r[T_RANK] > CIMG_MAX_RANK || tid >= n_tensors) return CIM_RT_E_TENSOR;
+    if (es == 0 || r[T_RANK] > CIMG_MAX_RANK) return CIM_RT_E_TENSOR;
     uint64_t n = es;
     for (uint32_t i = 0; i < r[T_RANK]; i++) {
         const int32_t d = (int32_t)rd32(r + T_DIMS + 4 * i);
-        if (d < 0) return CIM_RT_E_TENSOR;
+        if (d < 1) return CIM_RT_E_TENSOR; /* kernels loop over dims and divide by them */
         n *= (uint64_t)d;
         if (n > 0xFFFFFFFFu) return CIM_RT_E_TENSOR;
     }
@@ -175,7 +176,20 @@ static int check_matrix(uint32_t index) {
     if (rows == 0 || cols == 0 || coff > rt.cells_size || ncells > rt.cells_size - coff) return CIM_RT_E_MATRIX;
     if (qoff % 4u != 0 || qoff > rt.quant_size || (uint64_t)cols * CIMG_QUANT_RECORD_SIZE > rt.quant_size - qoff)
         return CIM_RT_E_MATRIX;
-    if ((uint64_t)t0 + nt > rt.tiles_size / CIMG_TILE_RECORD_SIZE) return CIM_RT_E_MATRIX;
+    if (nt == 0 || (uint64_t)t0 + nt > rt.tiles_size / CIMG_TILE_RECORD_SIZE) return CIM_RT_E_MATRIX;
+    const uint32_t kind = rd32(r);
+    if (kind != CIMG_MATRIX_DENSE && kind != CIMG_MATRIX_DEPTHWISE) return CIM_RT_E_MATRIX;
+    /* tiles inside the matrix, adding up to it (the mailbox HAL hands them to the coprocessor) */
+    uint64_t covered = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        const uint8_t *t = rt.tiles + (t0 + i) * CIMG_TILE_RECORD_SIZE;
+        const uint32_t k0 = rd32(t + 12), kl = rd32(t + 16), n0 = rd32(t + 20), nl = rd32(t + 24);
+        if (rd16(t) != index || kl == 0 || nl == 0 || k0 > rows || kl > rows - k0 || n0 > cols || nl > cols - n0)
+            return CIM_RT_E_MATRIX;
+        if (kind == CIMG_MATRIX_DEPTHWISE && (k0 != 0 || kl != rows)) return CIM_RT_E_MATRIX;
+        covered += (uint64_t)kl * nl;
+    }
+    if (covered != ncells) return CIM_RT_E_MATRIX;
     const int32_t *q = (const int32_t *)(const void *)(rt.quant + qoff);
     for (uint32_t c = 0; c < cols; c++) {
         /* the kernels' rounding shortcut needs multiplier >= 0; shifts as TFLM produces them */
@@ -189,7 +203,32 @@ static int tensor_is(uint32_t tid, uint8_t storage, uint8_t dtype) {
     return r[T_STORAGE] == storage && (dtype == 0 || r[T_DTYPE] == dtype);
 }
 
-/* Shapes of a CiM op against its matrix record. */
+/* --- op checks: what the kernels take for granted (docs/image-format.md, "Validation") ------------ */
+#define IN_RANGE(v, lo, hi) ((int64_t)(v) >= (int64_t)(lo) && (int64_t)(v) <= (int64_t)(hi))
+#define I8(v) IN_RANGE(v, -128, 127)
+
+static int same_dims(const cim_tensor_t *a, const cim_tensor_t *b) {
+    return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof a->dims) == 0;
+}
+
+/* Output size and padding of one window axis are TFLite's SAME or VALID ones. */
+static int window_ok(int32_t size, int32_t out, int32_t k, int32_t stride, int32_t dil, int32_t pad) {
+    if (!IN_RANGE(k, 1, 65536) || !IN_RANGE(stride, 1, 65536) || !IN_RANGE(dil, 1, 65536) || !IN_RANGE(pad, 0, 65536))
+        return 0;
+    const int64_t eff = (int64_t)(k - 1) * dil + 1;
+    const int64_t same_out = ((int64_t)size + stride - 1) / stride;
+    int64_t same_pad = (same_out - 1) * stride + eff - size;
+    same_pad = same_pad > 0 ? same_pad / 2 : 0;
+    const int64_t valid_num = (int64_t)size + stride - eff;
+    const int64_t valid_out = valid_num >= 0 ? valid_num / stride : -1;
+    return (out == same_out && pad == same_pad) || (out == valid_out && pad == 0);
+}
+
+static int requant_ok(int32_t mult, int32_t shift) { return mult >= 0 && IN_RANGE(shift, -31, 30); }
+
+static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi; }
+
+/* Shapes and parameters of a CiM op against its matrix record. */
 static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
         !tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
@@ -205,18 +244,152 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     const int32_t *p = op->params;
     switch (op->opcode) {
     case CIM_OP_FULLY_CONNECTED:
-        if (in.nbytes % m.rows != 0 || out.nbytes != in.nbytes / m.rows * m.cols) return CIM_RT_E_MATRIX;
+        if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_FULLY_CONNECTED_IN_ZP]) ||
+            !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
+            !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX]))
+            return CIM_RT_E_PROGRAM;
+        if (in.nbytes % m.rows != 0 || (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols)
+            return CIM_RT_E_MATRIX;
         return 0;
     case CIM_OP_CONV_2D:
+        if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_CONV_2D_IN_ZP]) || !I8(p[CIM_P_CONV_2D_OUT_ZP]) ||
+            !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX]) ||
+            !window_ok(in.dims[1], out.dims[1], p[CIM_P_CONV_2D_KERNEL_H], p[CIM_P_CONV_2D_STRIDE_H],
+                       p[CIM_P_CONV_2D_DIL_H], p[CIM_P_CONV_2D_PAD_TOP]) ||
+            !window_ok(in.dims[2], out.dims[2], p[CIM_P_CONV_2D_KERNEL_W], p[CIM_P_CONV_2D_STRIDE_W],
+                       p[CIM_P_CONV_2D_DIL_W], p[CIM_P_CONV_2D_PAD_LEFT]))
+            return CIM_RT_E_PROGRAM;
         if (in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0] || (uint32_t)out.dims[3] != m.cols ||
-            m.rows != (uint32_t)(p[CIM_P_CONV_2D_KERNEL_H] * p[CIM_P_CONV_2D_KERNEL_W] * in.dims[3]))
+            (uint64_t)m.rows != (uint64_t)p[CIM_P_CONV_2D_KERNEL_H] * (uint64_t)p[CIM_P_CONV_2D_KERNEL_W] *
+                                    (uint64_t)in.dims[3])
             return CIM_RT_E_MATRIX;
         return 0;
     case CIM_OP_DEPTHWISE_CONV_2D:
+        if (m.kind != CIMG_MATRIX_DEPTHWISE || !I8(p[CIM_P_DEPTHWISE_CONV_2D_IN_ZP]) ||
+            !I8(p[CIM_P_DEPTHWISE_CONV_2D_OUT_ZP]) ||
+            !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX]) ||
+            !IN_RANGE(p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT], 1, 65536) ||
+            !window_ok(in.dims[1], out.dims[1], p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H],
+                       p[CIM_P_DEPTHWISE_CONV_2D_STRIDE_H], p[CIM_P_DEPTHWISE_CONV_2D_DIL_H],
+                       p[CIM_P_DEPTHWISE_CONV_2D_PAD_TOP]) ||
+            !window_ok(in.dims[2], out.dims[2], p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_W],
+                       p[CIM_P_DEPTHWISE_CONV_2D_STRIDE_W], p[CIM_P_DEPTHWISE_CONV_2D_DIL_W],
+                       p[CIM_P_DEPTHWISE_CONV_2D_PAD_LEFT]))
+            return CIM_RT_E_PROGRAM;
         if (in.rank != 4 || out.rank != 4 || in.dims[0] != out.dims[0] || (uint32_t)out.dims[3] != m.cols ||
-            out.dims[3] != in.dims[3] * p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT] ||
-            m.rows != (uint32_t)(p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H] * p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_W]))
+            (int64_t)out.dims[3] != (int64_t)in.dims[3] * p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT] ||
+            (uint64_t)m.rows != (uint64_t)p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H] *
+                                    (uint64_t)p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_W])
             return CIM_RT_E_MATRIX;
+        return 0;
+    default:
+        return CIM_RT_E_PROGRAM;
+    }
+}
+
+/* Output of a broadcasting binary op: each 4-D dim is the inputs' common extent (1 broadcasts). */
+static int broadcast_ok(const cim_tensor_t *a, const cim_tensor_t *b, const cim_tensor_t *out) {
+    if (out->rank != (a->rank > b->rank ? a->rank : b->rank)) return 0;
+    for (int d = 0; d < 4; d++) {
+        const int32_t x = a->dims[d], y = b->dims[d], o = out->dims[d];
+        if ((x != o && x != 1) || (y != o && y != 1) || o != (x > y ? x : y)) return 0;
+    }
+    return 1;
+}
+
+/* Shapes, dtypes and parameters of a CPU op, as the converter writes them. */
+static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
+    cim_tensor_t in[CIM_RT_MAX_INPUTS], out;
+    for (uint32_t i = 0; i < op->n_inputs; i++) view(tids[i], &in[i]);
+    view(tids[op->n_inputs], &out);
+    const int32_t *p = op->params;
+    const int one_in = op->n_inputs == 1;
+    int int8_io = out.dtype == CIMG_DTYPE_INT8;
+    for (uint32_t i = 0; i < op->n_inputs; i++) int8_io = int8_io && in[i].dtype == CIMG_DTYPE_INT8;
+    switch (op->opcode) {
+    case CIM_OP_RESHAPE:
+        return one_in && in[0].dtype == out.dtype && in[0].nbytes == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
+    case CIM_OP_DEQUANTIZE:
+        return one_in && int8_io && same_dims(&in[0], &out) ? 0 : CIM_RT_E_PROGRAM;
+    case CIM_OP_AVERAGE_POOL_2D:
+    case CIM_OP_MAX_POOL_2D: /* same parameter layout */
+        if (!one_in || !int8_io || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
+            in[0].dims[3] != out.dims[3] ||
+            !window_ok(in[0].dims[1], out.dims[1], p[CIM_P_MAX_POOL_2D_FILTER_H], p[CIM_P_MAX_POOL_2D_STRIDE_H], 1,
+                       p[CIM_P_MAX_POOL_2D_PAD_TOP]) ||
+            !window_ok(in[0].dims[2], out.dims[2], p[CIM_P_MAX_POOL_2D_FILTER_W], p[CIM_P_MAX_POOL_2D_STRIDE_W], 1,
+                       p[CIM_P_MAX_POOL_2D_PAD_LEFT]) ||
+            !act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX]))
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    case CIM_OP_ADD:
+        if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
+            !IN_RANGE(p[CIM_P_ADD_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_ADD_IN2_OFFSET], -127, 128) ||
+            !I8(p[CIM_P_ADD_OUT_OFFSET]) || !IN_RANGE(p[CIM_P_ADD_LEFT_SHIFT], 0, 20) ||
+            !requant_ok(p[CIM_P_ADD_IN1_MULT], p[CIM_P_ADD_IN1_SHIFT]) ||
+            !requant_ok(p[CIM_P_ADD_IN2_MULT], p[CIM_P_ADD_IN2_SHIFT]) ||
+            !requant_ok(p[CIM_P_ADD_OUT_MULT], p[CIM_P_ADD_OUT_SHIFT]) ||
+            !act_ok(p[CIM_P_ADD_ACT_MIN], p[CIM_P_ADD_ACT_MAX]))
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    case CIM_OP_MUL:
+        if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
+            !IN_RANGE(p[CIM_P_MUL_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_MUL_IN2_OFFSET], -127, 128) ||
+            !I8(p[CIM_P_MUL_OUT_OFFSET]) || !requant_ok(p[CIM_P_MUL_OUT_MULT], p[CIM_P_MUL_OUT_SHIFT]) ||
+            !act_ok(p[CIM_P_MUL_ACT_MIN], p[CIM_P_MUL_ACT_MAX]))
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    case CIM_OP_SOFTMAX:
+        if (!one_in || !int8_io || !same_dims(&in[0], &out) || p[CIM_P_SOFTMAX_INPUT_MULT] < 0 ||
+            !IN_RANGE(p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT], 0, 30) || p[CIM_P_SOFTMAX_DIFF_MIN] > 0)
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    case CIM_OP_PAD: {
+        if (!one_in || !int8_io || in[0].rank != out.rank || !I8(p[CIM_P_PAD_PAD_VALUE])) return CIM_RT_E_PROGRAM;
+        const int lead = 4 - (int)in[0].rank;
+        for (int d = 0; d < 4; d++) {
+            const int32_t b = p[CIM_P_PAD_BEFORE0 + d], a = p[CIM_P_PAD_AFTER0 + d];
+            if (!IN_RANGE(b, 0, 1 << 24) || !IN_RANGE(a, 0, 1 << 24) || (d <= lead && (a || b)) ||
+                (int64_t)in[0].dims[d] + b + a != out.dims[d])
+                return CIM_RT_E_PROGRAM;
+        }
+        return 0;
+    }
+    case CIM_OP_CONCATENATION: {
+        const int32_t axis = p[CIM_P_CONCATENATION_AXIS];
+        if (!int8_io || !IN_RANGE(axis, 1, (int32_t)out.rank - 1)) return CIM_RT_E_PROGRAM;
+        const int a4 = axis + 4 - (int)out.rank;
+        int64_t total = 0;
+        for (uint32_t i = 0; i < op->n_inputs; i++) {
+            if (in[i].rank != out.rank) return CIM_RT_E_PROGRAM;
+            for (int d = 0; d < 4; d++)
+                if (d != a4 && in[i].dims[d] != out.dims[d]) return CIM_RT_E_PROGRAM;
+            total += in[i].dims[a4];
+        }
+        return total == out.dims[a4] ? 0 : CIM_RT_E_PROGRAM;
+    }
+    case CIM_OP_MEAN: {
+        const int32_t mask = p[CIM_P_MEAN_AXIS_MASK];
+        const uint32_t rank = in[0].rank;
+        if (!one_in || !int8_io || rank < 1 || !IN_RANGE(mask, 0, (1 << rank) - 1) ||
+            !IN_RANGE(p[CIM_P_MEAN_KEEP_DIMS], 0, 1) || !I8(p[CIM_P_MEAN_IN_ZP]) || !I8(p[CIM_P_MEAN_OUT_ZP]) ||
+            !requant_ok(p[CIM_P_MEAN_MULT], p[CIM_P_MEAN_SHIFT]))
+            return CIM_RT_E_PROGRAM;
+        uint64_t kept = 1;
+        for (uint32_t a = 0; a < rank; a++)
+            if (!((mask >> a) & 1)) kept *= (uint32_t)in[0].dims[4 - rank + a];
+        return kept == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
+    }
+    case CIM_OP_LOGISTIC:
+        if (!one_in || !int8_io || !same_dims(&in[0], &out) || !I8(p[CIM_P_LOGISTIC_IN_ZP]) ||
+            p[CIM_P_LOGISTIC_INPUT_RANGE_RADIUS] < 0 ||
+            !requant_ok(p[CIM_P_LOGISTIC_INPUT_MULT], p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT]))
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    case CIM_OP_QUANTIZE:
+        if (!one_in || !int8_io || !same_dims(&in[0], &out) || !I8(p[CIM_P_QUANTIZE_IN_ZP]) ||
+            !I8(p[CIM_P_QUANTIZE_OUT_ZP]) || !requant_ok(p[CIM_P_QUANTIZE_MULT], p[CIM_P_QUANTIZE_SHIFT]))
+            return CIM_RT_E_PROGRAM;
         return 0;
     default:
         return CIM_RT_E_PROGRAM;
@@ -272,13 +445,8 @@ static int check_program(void) {
         if (!tensor_is(tids[op.n_inputs], CIMG_STORE_ARENA, 0)) return CIM_RT_E_PROGRAM;
         const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
         if (!cim_dispatch_supported(op.opcode, is_cim)) return CIM_RT_E_OP_MISSING;
-        if (is_cim) {
-            rc = check_cim_op(&op, tids);
-            if (rc != 0) return rc;
-        } else if (op.opcode == CIM_OP_RESHAPE) {
-            const uint8_t *a = tensor_rec(tids[0]), *b = tensor_rec(tids[1]);
-            if (rd32(a + T_NBYTES) != rd32(b + T_NBYTES)) return CIM_RT_E_PROGRAM;
-        }
+        rc = is_cim ? check_cim_op(&op, tids) : check_cpu_op(&op, tids);
+        if (rc != 0) return rc;
         pos += size;
         index++;
     }
