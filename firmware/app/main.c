@@ -54,6 +54,7 @@ static void uart_tx(uint8_t byte) { board_uart_putc(byte); }
 static uint64_t cycles(void) { return board_cycles(); }
 static uint64_t instret(void) { return board_instret(); }
 static void marker(int on) { board_marker(on); }
+static int uart_poll(void) { return board_uart_poll(); }
 
 #ifdef HAVE_HAL
 static uint64_t hal_ops(void) {
@@ -85,6 +86,7 @@ int main(void) {
         .cim_ops = HAL_OPS,
         .wait_insns = HAL_WAIT,
         .reset = 0,
+        .poll = uart_poll,
         .board = BOARD_NAME,
         .fw_version = CIM_FW_VERSION,
         .backend = BACKEND,
