@@ -79,7 +79,7 @@ def test_first_command_after_restart_reaches_the_application(tmp_path: Path,
     f = _fresh_flash(tmp_path, tmp_path_factory)
     with board(f, "soft") as b:
         flash(b.url, [slot_app(tmp_path_factory, "soft"), kws])
-    restarts = int(os.environ.get("CIMSDK_BOOT_RESTARTS", "6"))
+    restarts = int(os.environ.get("CIMSDK_BOOT_RESTARTS", "4"))
     boot_waits = 0
     for _ in range(restarts):
         with board(f, "soft") as b, Device(b.url, timeout=3.0) as dev:
@@ -267,7 +267,7 @@ def _check(t: dict[str, int], attempts: int, cuts: int) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_flash_faults_and_power_cuts_short(backend: str, tmp_path: Path,
                                            tmp_path_factory: pytest.TempPathFactory) -> None:
-    attempts, cuts = 5, 2
+    attempts, cuts = 4, 2
     _check(campaign(tmp_path_factory, tmp_path, backend, attempts, cuts, seed=11), attempts, cuts)
 
 
