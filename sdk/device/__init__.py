@@ -211,11 +211,12 @@ class Device:
             for item in self._decoder.feed(data):
                 if isinstance(item, FrameError):
                     # A damaged reply (ours, most likely): resend at once.
+                    self.last_reply = time.monotonic()
                     return item
                 if not item.is_response:
                     continue  # our own echo on a loopback, or noise that happened to pass CRC
+                self.last_reply = time.monotonic()  # the device is there, whatever it answered
                 if item.seq == seq and item.opcode == opcode:
-                    self.last_reply = time.monotonic()
                     return item
                 if item.status in _RESEND or item.status == Status.ERR_TOO_LONG:
                     # The device NAKed a damaged frame whose header no longer matches ours.
