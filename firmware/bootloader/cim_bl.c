@@ -27,6 +27,7 @@ static struct {
     session_t s;
     uint32_t baud;
     int synced;
+    int window;
 } bl;
 
 static _Alignas(4) uint8_t work[COPY_BLOCK]; /* read-back, copy and header staging buffer */
@@ -594,11 +595,13 @@ int cim_bl_dbg_protected(uint32_t off) {
 
 uint32_t cim_bl_new_baud(void) { return pending_baud; }
 int cim_bl_synced(void) { return bl.synced; }
+void cim_bl_set_window(int on) { bl.window = on; }
 
 void cim_bl_init(const cim_bl_cfg_t *cfg) {
     bl.cfg = *cfg;
     bl.s.open = 0;
     bl.synced = 0;
+    bl.window = 0;
     cim_frame_rx_init(&bl.rx, cfg->rx_buf, cfg->rx_cap);
 }
 
@@ -612,7 +615,14 @@ int cim_bl_feed(uint8_t byte) {
         return CIM_BL_ACT_NONE;
     }
     if (f.flags & CIM_FLAG_RESPONSE) return CIM_BL_ACT_NONE; /* never answer a response */
+    if (bl.window && (f.opcode < 0x40u || f.opcode > 0x5Fu)) {
+        /* A host talking to the application caught the boot window: say so and boot at once, so
+         * its resend reaches the application (only a bootloader command keeps the bootloader). */
+        reply(&f, CIM_ST_ERR_BOOTING, 0, 0);
+        return CIM_BL_ACT_START;
+    }
     bl.synced = 1;
+    bl.window = 0;
     return dispatch(&f);
 }
 

@@ -36,14 +36,18 @@ typedef struct {
 } cim_bl_cfg_t;
 
 /* What the caller does after cim_bl_feed returned (the reply is already sent). */
-enum { CIM_BL_ACT_NONE = 0, CIM_BL_ACT_RESET = 1, CIM_BL_ACT_BOOT = 2, CIM_BL_ACT_BAUD = 3 };
+enum { CIM_BL_ACT_NONE = 0, CIM_BL_ACT_RESET = 1, CIM_BL_ACT_BOOT = 2, CIM_BL_ACT_BAUD = 3, CIM_BL_ACT_START = 4 };
 
 void cim_bl_init(const cim_bl_cfg_t *cfg);
 /* One received byte; returns CIM_BL_ACT_*. For ACT_BAUD, cim_bl_new_baud() is the rate. */
 int cim_bl_feed(uint8_t byte);
 uint32_t cim_bl_new_baud(void);
-/* Whether any complete, valid frame has been received since init (keeps the boot window open). */
+/* Whether a valid bootloader command (opcode 0x40-0x5F) arrived since init: it keeps the bootloader. */
 int cim_bl_synced(void);
+/* The boot window (docs/bootloader.md): while on, only a bootloader command keeps the bootloader;
+ * a console command (PING, INFO, ...) is answered ERR_BOOTING and cim_bl_feed returns
+ * CIM_BL_ACT_START (start the application now, the host resends to it). */
+void cim_bl_set_window(int on);
 
 /* Boot decision: finish a pending install, check the primary slot (hash, signature), kill bad
  * model slots. Returns 1 when the application may be started at CIM_BL_APP_ENTRY. */

@@ -78,6 +78,14 @@ static void set_baud(uint32_t baud) {
 #endif
 }
 
+/* Let a reply leave the UART before the application re-initialises it. */
+static void uart_drain(void) {
+#if defined(BOARD_UART_NS16550A)
+    while ((*(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 5u) & 0x40u) == 0u) {
+    }
+#endif
+}
+
 /* QEMU's 16550 stops taking bytes from its chardev while its receive register is full and only
  * resumes on a read of RBR; the FIFO reset in board_uart_init() empties it without that read, so a
  * byte that arrived during reset would block the link for good. One dummy read wakes it up. */
@@ -111,17 +119,25 @@ int main(void) {
     *req = 0;
     int bootable = cim_bl_boot_check();
     if (bootable && !stay) {
+        /* Only a bootloader command keeps the bootloader; a console command (a host that wants the
+         * application) is answered ERR_BOOTING and ends the window at once. */
         uint64_t end = board_ticks() + (uint64_t)board_tick_hz() * CIM_BL_WINDOW_MS / 1000u;
+        cim_bl_set_window(1);
         for (uint32_t polls = 0; polls < CIM_BL_WINDOW_POLLS && board_ticks() < end && !cim_bl_synced(); polls++) {
             int c = board_uart_poll();
-            if (c >= 0) (void)cim_bl_feed((uint8_t)c);
+            if (c >= 0 && cim_bl_feed((uint8_t)c) == CIM_BL_ACT_START) break;
         }
-        if (!cim_bl_synced()) start_app();
+        cim_bl_set_window(0);
+        if (!cim_bl_synced()) {
+            uart_drain();
+            start_app();
+        }
     }
     for (;;) {
         int act = cim_bl_feed((uint8_t)board_uart_getc());
         if (act == CIM_BL_ACT_RESET) reboot();
         if (act == CIM_BL_ACT_BOOT) {
+            uart_drain();
             if (cim_bl_boot_check()) start_app();
         }
         if (act == CIM_BL_ACT_BAUD) set_baud(cim_bl_new_baud());

@@ -21,6 +21,7 @@ static struct {
     uint64_t last_cycles;
     uint64_t last_instret;
     uint32_t inferences;
+    int pending; /* a byte that stopped RUN_MARKED, fed to the parser after the reply; -1: none */
 } con;
 
 static void tx_putc(void *ctx, uint8_t b) {
@@ -295,6 +296,11 @@ static void cmd_get_output(const cim_frame_t *f) {
     reply(f->opcode, f->seq, CIM_ST_OK, (const uint8_t *)out + offset, (uint16_t)n);
 }
 
+/* RUN_MARKED: `count` inferences back to back (power profiling). The count is bounded
+ * (CIM_RUN_MARKED_MAX, ERR_BAD_ARG beyond it, payload: the maximum), and the UART is polled between
+ * inferences: any byte from the host stops the run after the current inference with ERR_ABORTED
+ * (payload as OK: done, cycles, instret). The byte is kept and parsed afterwards, so the frame it
+ * starts is still served. */
 static void cmd_run_marked(const cim_frame_t *f) {
     if (!need_image(f)) return;
     if (f->length != 4) {
@@ -302,9 +308,22 @@ static void cmd_run_marked(const cim_frame_t *f) {
         return;
     }
     uint32_t count = cim_get_u32(f->payload);
+    if (count > CIM_RUN_MARKED_MAX) {
+        reply_code(f->opcode, f->seq, CIM_ST_ERR_BAD_ARG, (int32_t)CIM_RUN_MARKED_MAX);
+        return;
+    }
     uint64_t total_cycles = 0, total_instret = 0;
     uint32_t done = 0;
+    uint8_t status = CIM_ST_OK;
     for (; done < count; done++) {
+        if (con.cfg.poll) {
+            int c = con.cfg.poll();
+            if (c >= 0) {
+                con.pending = c;
+                status = CIM_ST_ERR_ABORTED;
+                break;
+            }
+        }
         uint64_t cycles, instret;
         int rc = run_one(&cycles, &instret);
         if (rc != 0) {
@@ -321,7 +340,7 @@ static void cmd_run_marked(const cim_frame_t *f) {
     cim_put_u32(p, done);
     cim_put_u64(p + 4, total_cycles);
     cim_put_u64(p + 12, total_instret);
-    reply(f->opcode, f->seq, CIM_ST_OK, p, sizeof p);
+    reply(f->opcode, f->seq, status, p, sizeof p);
 }
 
 static void cmd_get_counters(const cim_frame_t *f) {
@@ -368,6 +387,7 @@ static void dispatch(const cim_frame_t *f) {
 int cim_console_init(const cim_console_cfg_t *cfg) {
     memset(&con, 0, sizeof con);
     con.cfg = *cfg;
+    con.pending = -1;
     cim_frame_rx_init(&con.rx, cfg->rx_buf, cfg->rx_cap);
     if (cfg->embedded_image && cfg->embedded_size) {
         int rc = load(cfg->embedded_image, cfg->embedded_size);
@@ -377,13 +397,24 @@ int cim_console_init(const cim_console_cfg_t *cfg) {
     return 0;
 }
 
-void cim_console_feed(uint8_t byte) {
+static void feed_one(uint8_t byte) {
     cim_frame_t f;
     int r = cim_frame_rx_feed(&con.rx, byte, &f);
     if (r == CIM_RX_FRAME) {
         if (!(f.flags & CIM_FLAG_RESPONSE)) dispatch(&f); /* never answer a response */
     } else if (r < 0 && f.has_header) {
         reply(f.opcode, f.seq, (uint8_t)-r, 0, 0); /* NAK: the host resends */
+    }
+}
+
+void cim_console_feed(uint8_t byte) {
+    feed_one(byte);
+    /* The byte that stopped a RUN_MARKED belongs to the next frame. A run only starts from a whole
+     * frame, after which the parser is empty, so this byte cannot complete another run at once. */
+    while (con.pending >= 0) {
+        uint8_t b = (uint8_t)con.pending;
+        con.pending = -1;
+        feed_one(b);
     }
 }
 

@@ -19,6 +19,8 @@ typedef struct {
     uint64_t (*cim_ops)(void);      /* macro operations issued by the HAL; NULL when unknown */
     uint64_t (*wait_insns)(void);   /* instructions spent waiting on the coprocessor; NULL when unknown */
     void (*reset)(void);            /* reboot the board after RESET is acknowledged; NULL: soft reset */
+    int (*poll)(void);              /* UART receive without waiting: a byte or -1; lets the host stop a
+                                     * RUN_MARKED between inferences. NULL: runs cannot be stopped early */
     const char *board;              /* board name, e.g. "qemu-virt-rv32" */
     const char *fw_version;
     const char *backend;            /* CiM HAL backend: "mailbox", "soft" */

@@ -18,6 +18,7 @@
 #define CIM_ROLE_APP 0u /* PING/INFO role: application console */
 #define CIM_ROLE_BOOTLOADER 1u /* PING/INFO role: bootloader */
 #define CIM_SHA256_SIZE 32u /* SHA-256 digest bytes */
+#define CIM_RUN_MARKED_MAX 100000u /* largest RUN_MARKED count (ERR_BAD_ARG beyond it) */
 
 /* Opcode: Commands. 0x01-0x3F console; 0x40-0x5F reserved for the bootloader (flasher, issue 4). */
 #define CIM_OP_PING 0x01u
@@ -58,6 +59,8 @@
 #define CIM_ST_ERR_UNSUPPORTED 0x0Bu
 #define CIM_ST_ERR_SIGNATURE 0x0Cu
 #define CIM_ST_ERR_FLASH 0x0Du
+#define CIM_ST_ERR_ABORTED 0x0Eu
+#define CIM_ST_ERR_BOOTING 0x0Fu
 
 /* InfoTag: INFO reply: a list of (tag u8, length u8, value). Unknown tags are skipped by readers. */
 #define CIM_INFO_PROTO_VERSION 0x01u

@@ -20,7 +20,12 @@ def _open(port: str, baud: int):
     from cimsdk.device import Device
 
     dev = Device(port, baudrate=baud, open_timeout=2.0)
-    dev.ping()
+    try:
+        dev.ping()
+        dev.app_info()  # waits out a boot window; a clear error when the board sits in its bootloader
+    except BaseException:
+        dev.close()
+        raise
     return dev
 
 
@@ -36,7 +41,7 @@ def command() -> None:
 def info(port: str, baud: int, as_json: bool) -> None:
     """Board, firmware, backend, arena, and the loaded image (size, SHA-256, target)."""
     with _open(port, baud) as dev:
-        d = dev.info().as_dict()
+        d = dev.app_info().as_dict()
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
@@ -96,7 +101,7 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
     with _open(port, baud) as dev:
         if img is not None:
             ensure_image(dev, image_bytes)
-        info = dev.info()
+        info = dev.app_info()
         if not info.image_loaded:
             raise UserError(f"no image is loaded on the device at {port}; pass --image IMAGE "
                             "(or load one with cimsdk validate --port PORT IMAGE)")

@@ -3,6 +3,8 @@
 `Device(url)` speaks the framed protocol over a `cimsdk.transport.Transport`: one request in
 flight, resent on timeout, CRC error or NAK-for-corruption (every console command is
 idempotent, so a resend after a lost reply is harmless), with a reconnect when the link drops.
+A board still in its bootloader's boot window answers ERR_BOOTING and starts its application;
+the request is then resent to the application (docs/bootloader.md, "Boot window").
 """
 
 from __future__ import annotations
@@ -27,11 +29,23 @@ from cimsdk.protocol import (
     tlv_decode,
     tlv_int,
 )
-from cimsdk.protocol.constants import MAX_FRAME, PROTOCOL_VERSION, ROLE_APP, STATUS_HINTS
+from cimsdk.protocol.constants import (
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    ROLE_APP,
+    ROLE_BOOTLOADER,
+    RUN_MARKED_MAX,
+    STATUS_HINTS,
+    opcode_name,
+    status_name,
+)
 from cimsdk.transport import DEFAULT_BAUD, DeviceNotAnswering, LinkError, Transport
 
-#: NAKs that mean "your frame arrived damaged": resend rather than fail.
+#: NAKs that mean "your frame arrived damaged": resend rather than fail. ERR_TOO_LONG joins them
+#: when our frame fits the device's buffer (a damaged delimiter merged it with noise).
 _RESEND = {Status.ERR_CRC, Status.ERR_FRAME}
+#: How long a board may keep answering ERR_BOOTING (its bootloader starting the application).
+BOOT_WAIT_S = 10.0
 
 
 class DeviceError(UserError):
@@ -41,19 +55,16 @@ class DeviceError(UserError):
         self.opcode = opcode
         self.status = status
         self.payload = payload
-        try:
-            sname = Status(status).name
-            hint = STATUS_HINTS.get(Status(status), "")
-        except ValueError:
-            sname, hint = f"status {status}", ""
-        try:
-            oname = Opcode(opcode).name
-        except ValueError:
-            oname = f"opcode 0x{opcode:02x}"
+        sname, oname = status_name(status), opcode_name(opcode)
+        hint = STATUS_HINTS.get(Status(status), "") if status in Status._value2member_map_ else ""
         detail = ""
         if status in (Status.ERR_IMAGE, Status.ERR_RUNTIME) and len(payload) >= 4:
             detail = f" (runtime code {struct.unpack_from('<i', payload)[0]})"
         super().__init__(f"device at {url} refused {oname}: {sname}{detail}; {hint}".rstrip("; "))
+
+
+class BoardInBootloader(UserError):
+    """A console command reached the bootloader: no application runs."""
 
 
 @dataclass
@@ -112,6 +123,9 @@ class Device:
         self._decoder = FrameDecoder(MAX_FRAME)
         self.max_payload = MAX_DATA + 4  # until PING tells us the device's buffer
         self.resends = 0  # resent requests (link quality, shown by benchmarks)
+        self.last_reply = time.monotonic()  # when the device last answered anything of ours
+        #: Stop resending once the device has been silent this long (None: only `retries` bound it).
+        self.give_up_after: float | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -125,15 +139,26 @@ class Device:
 
     def request(self, opcode: int, payload: bytes = b"", *, timeout: float | None = None,
                 check: bool = True) -> Frame:
-        """Send one command and return its reply; raise DeviceError on a NAK (unless `check=False`)."""
+        """Send one command and return its reply; raise DeviceError on a NAK (unless `check=False`).
+
+        Resent (up to `retries` times) on no reply, a damaged reply or a NAK saying the request
+        arrived damaged; ERR_BOOTING (the bootloader is starting the application) is waited out for
+        up to BOOT_WAIT_S without using up retries."""
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
         wire = encode_frame(opcode, seq, payload)
         wait = self.timeout if timeout is None else timeout
         last_problem = "no reply"
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        boot_deadline: float | None = None
+        while attempt <= self.retries:
             if attempt:
+                silent = time.monotonic() - self.last_reply
+                if self.give_up_after is not None and silent > self.give_up_after:
+                    last_problem = f"no reply for {silent:.0f} s"
+                    break
                 self.resends += 1
+            attempt += 1
             try:
                 self.transport.write(wire)
                 reply = self._await(opcode, seq, wait)
@@ -144,17 +169,28 @@ class Device:
             if reply is None:
                 last_problem = f"no reply within {wait:g} s"
                 continue
-            if isinstance(reply, FrameError) or reply.status in _RESEND:
+            if isinstance(reply, FrameError) or reply.status in _RESEND or (
+                    reply.status == Status.ERR_TOO_LONG and len(payload) <= self.max_payload):
                 last_problem = "replies arrive corrupted" if isinstance(reply, FrameError) else \
                     "the device reports corrupted requests"
                 continue
+            if reply.status == Status.ERR_BOOTING:
+                # The bootloader starts the application now; ask it again in a moment.
+                now = time.monotonic()
+                boot_deadline = boot_deadline or now + BOOT_WAIT_S
+                if now < boot_deadline:
+                    attempt -= 1
+                    time.sleep(0.05)
+                    self._decoder.reset()
+                    continue
+                last_problem = f"its bootloader kept answering ERR_BOOTING for {BOOT_WAIT_S:g} s"
+                break
             if check and reply.status != Status.OK:
                 raise DeviceError(opcode, reply.status, reply.payload, self.url)
             return reply
         raise DeviceNotAnswering(
-            f"device at {self.url} did not answer {Opcode(opcode).name if opcode in Opcode._value2member_map_ else opcode}"
-            f" after {self.retries + 1} tries ({last_problem}); check that the board runs cimsdk firmware, "
-            "the port and the baud rate"
+            f"device at {self.url} did not answer {opcode_name(opcode)} after {attempt} tries ({last_problem}); "
+            "check that the board runs cimsdk firmware, the port and the baud rate"
         )
 
     def _reconnect(self) -> None:
@@ -175,9 +211,11 @@ class Device:
             for item in self._decoder.feed(data):
                 if isinstance(item, FrameError):
                     # A damaged reply (ours, most likely): resend at once.
+                    self.last_reply = time.monotonic()
                     return item
                 if not item.is_response:
                     continue  # our own echo on a loopback, or noise that happened to pass CRC
+                self.last_reply = time.monotonic()  # the device is there, whatever it answered
                 if item.seq == seq and item.opcode == opcode:
                     return item
                 if item.status in _RESEND or item.status == Status.ERR_TOO_LONG:
@@ -219,12 +257,22 @@ class Device:
             raw=items,
         )
 
+    def app_info(self) -> DeviceInfo:
+        """INFO from the application console; a clear error when the board sits in its bootloader."""
+        info = self.info()
+        if info.role == ROLE_BOOTLOADER:
+            raise BoardInBootloader(
+                f"the board at {self.url} is running its bootloader, not the application (no valid application "
+                "in its primary slot, or a flasher left it there); flash one with `cimsdk flash --port PORT "
+                "FIRMWARE`, or reset the board")
+        return info
+
     def _chunk(self) -> int:
         return max(1, min(MAX_DATA, self.max_payload - 4))
 
     def load_image(self, image: bytes, *, progress: Callable[[int, int], None] | None = None) -> dict:
         """Upload in chunks, then COMMIT with size and SHA-256 so the device checks and parses it."""
-        info = self.info()
+        info = self.app_info()
         if info.image_capacity and len(image) > info.image_capacity:
             raise UserError(
                 f"image of {len(image)} bytes does not fit the device's {info.image_capacity}-byte image buffer "
@@ -279,9 +327,68 @@ class Device:
         return {names.get(tag, f"tag_{tag}"): tlv_int(v) for tag, v in items.items()}
 
     def run_marked(self, count: int, *, timeout: float = 600.0) -> dict:
-        r = self.request(Opcode.RUN_MARKED, struct.pack("<I", count), timeout=timeout)
-        done, cycles, instret = struct.unpack_from("<IQQ", r.payload)
-        return {"count": done, "cycles": cycles, "instret": instret}
+        """`count` inferences with the marker around each (power profiling); totals of the run.
+
+        Bounded on both sides: the device refuses counts above RUN_MARKED_MAX, and a run that has
+        not finished within `timeout` (or is interrupted with Ctrl-C) is stopped by sending one
+        byte, which the device checks between inferences (docs/serial-protocol.md, "Aborting a
+        run"). A run stopped by line noise is continued for the inferences still owed."""
+        if not 0 <= count <= RUN_MARKED_MAX:
+            raise UserError(f"RUN_MARKED count {count} is outside 0..{RUN_MARKED_MAX}; run it in batches")
+        total = {"count": 0, "cycles": 0, "instret": 0}
+        for _ in range(self.retries + 1):
+            r = self._run_marked_once(count - total["count"], timeout)
+            done, cycles, instret = struct.unpack_from("<IQQ", r.payload)
+            total = {"count": total["count"] + done, "cycles": total["cycles"] + cycles,
+                     "instret": total["instret"] + instret}
+            if r.status == Status.OK:
+                return total
+        raise UserError(f"RUN_MARKED on {self.url} was stopped {self.retries + 1} times by bytes on the line "
+                        f"after {total['count']} of {count} inferences; check baud rate and cabling")
+
+    def _run_marked_once(self, count: int, timeout: float) -> Frame:
+        """One RUN_MARKED: resent only when the device did not start it (damaged or booting)."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        seq = self._seq
+        wire = encode_frame(Opcode.RUN_MARKED, seq, struct.pack("<I", count))
+        boot_deadline = time.monotonic() + BOOT_WAIT_S
+        for attempt in range(self.retries + 1 + int(BOOT_WAIT_S / 0.05)):
+            self.transport.write(wire)
+            try:
+                reply = self._await(Opcode.RUN_MARKED, seq, timeout)
+            except KeyboardInterrupt:
+                self.abort_run(seq)
+                raise
+            if reply is None:
+                stopped = self.abort_run(seq)
+                what = (f"stopped it after {struct.unpack_from('<I', stopped.payload)[0]} inferences"
+                        if stopped is not None and len(stopped.payload) >= 4 else "the device does not answer")
+                raise DeviceNotAnswering(f"RUN_MARKED of {count} inferences on {self.url} did not finish within "
+                                         f"{timeout:g} s; {what}")
+            if isinstance(reply, FrameError) or reply.status in _RESEND or reply.status == Status.ERR_TOO_LONG:
+                if attempt >= self.retries:
+                    break
+                self.resends += 1
+                continue
+            if reply.status == Status.ERR_BOOTING and time.monotonic() < boot_deadline:
+                time.sleep(0.05)
+                continue
+            if reply.status not in (Status.OK, Status.ERR_ABORTED):
+                raise DeviceError(Opcode.RUN_MARKED, reply.status, reply.payload, self.url)
+            return reply
+        raise DeviceNotAnswering(f"device at {self.url} did not take RUN_MARKED after {self.retries + 1} tries "
+                                 "(requests arrive corrupted); check baud rate and cabling")
+
+    def abort_run(self, seq: int | None = None, wait: float = 60.0) -> Frame | None:
+        """Stop a running RUN_MARKED: one SLIP END byte (an empty frame, ignored by an idle device).
+        Returns the run's reply (ERR_ABORTED, or OK when it had just finished), None when none came."""
+        seq = self._seq if seq is None else seq
+        try:
+            self.transport.write(bytes([0xC0]))
+            reply = self._await(Opcode.RUN_MARKED, seq, wait)
+        except LinkError:
+            return None
+        return reply if isinstance(reply, Frame) else None
 
     def marker(self, on: bool) -> None:
         self.request(Opcode.SET_MARKER, bytes([1 if on else 0]))
@@ -293,7 +400,7 @@ class Device:
 
 def ensure_image(dev: Device, image: bytes, *, force: bool = False, show_progress: bool = True) -> bool:
     """Load `image` unless the device already holds it (SHA-256 from INFO); True when uploaded."""
-    info = dev.info()
+    info = dev.app_info()
     digest = hashlib.sha256(image).hexdigest()
     if info.image_loaded and info.image_sha256 == digest and not force:
         return False

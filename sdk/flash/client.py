@@ -59,11 +59,14 @@ class Bootloader(Device):
         kicked = False
         last: Exception | None = None
         while time.monotonic() < deadline:
+            retries, self.retries = self.retries, 0  # one try per PING: the deadline bounds the wait
             try:
                 info = self.ping()
             except DeviceNotAnswering as exc:
                 last = exc
                 continue
+            finally:
+                self.retries = retries
             if info["role"] == ROLE_BOOTLOADER:
                 return info
             if not kicked:

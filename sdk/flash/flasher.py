@@ -19,9 +19,14 @@ from cimsdk.flash.client import Bootloader, SlotInfo
 from cimsdk.flash.layout import SlotKind, SlotRole, SlotState
 from cimsdk.flash.package import FlashImage, load_image
 from cimsdk.protocol import MAX_DATA, Status
+from cimsdk.protocol.constants import BootOpcode
 from cimsdk.transport import DEFAULT_BAUD, DeviceNotAnswering, Transport
 
 Progress = Callable[[str, int, int], None]
+
+#: Give up once the board has not answered for this long (a board switched off or unplugged
+#: mid-upload); the previous image still boots, so failing fast is safe.
+GIVE_UP_S = 20.0
 
 
 @dataclass
@@ -84,15 +89,16 @@ def _check_fit(bl: Bootloader, img: FlashImage, board: str) -> None:
                         "`cimsdk sign --key KEY.pem FILE` and flash the .cpkg")
 
 
-def _upload(bl: Bootloader, img: FlashImage, progress: Progress | None, max_sessions: int) -> tuple[int, int]:
-    """Transfer and commit one image; returns (slot, sessions used)."""
+def _upload(bl: Bootloader, img: FlashImage, progress: Progress | None, max_sessions: int,
+            give_up: float = GIVE_UP_S) -> tuple[int, int]:
+    """Transfer and commit one image; returns (slot, sessions used). Gives up after `give_up` s of silence."""
     data, size = img.data, len(img.data)
     hash_failures = 0
     last = ""
     for session in range(1, max_sessions + 1):
         try:
             if session > 1:
-                bl.enter(timeout=10.0)
+                bl.enter(timeout=max(1.0, min(10.0, give_up - _silent(bl))))
             slot, nxt = bl.begin(img.kind, size, img.sha256, img.signature)
             top = max(4, min(MAX_DATA, bl.max_payload - 4) & ~3)
             step = top if session == 1 else max(256, top // 4)
@@ -113,7 +119,7 @@ def _upload(bl: Bootloader, img: FlashImage, progress: Progress | None, max_sess
                 elif st == Status.ERR_STATE:
                     raise _Restart("the device lost the upload session")
                 else:
-                    raise DeviceError(0x42, st, b"", bl.url)
+                    raise DeviceError(BootOpcode.BL_WRITE, st, b"", bl.url)
                 if progress:
                     progress(img.label, nxt, size)
             st, payload = bl.finish(timeout=bl.timeout + 5.0 + size / 20_000)
@@ -130,18 +136,33 @@ def _upload(bl: Bootloader, img: FlashImage, progress: Progress | None, max_sess
                     raise UserError(f"{img.path}: the device computed another SHA-256 three times; the link corrupts "
                                     "data undetected or the flash fails")
                 raise _Restart("image hash mismatch")
-            raise DeviceError(0x44, st, payload, bl.url)
+            raise DeviceError(BootOpcode.BL_FINISH, st, payload, bl.url)
         except (_Restart, DeviceNotAnswering) as exc:
             last = str(exc)
             if isinstance(exc, DeviceNotAnswering):
                 try:
-                    bl.transport.reconnect(timeout=5.0)
+                    bl.transport.reconnect(timeout=min(5.0, max(0.5, give_up - _silent(bl))))
                 except UserError:
                     time.sleep(0.5)
                 bl._decoder.reset()
+            if _silent(bl) > give_up:
+                raise DeviceNotAnswering(
+                    f"device at {bl.url} stopped answering during the upload of {img.path.name}: no reply for "
+                    f"{_silent(bl):.0f} s (last: {_short(last)}); the previous image still boots; check that the "
+                    "board is powered and connected, then retry") from None
             continue
-    raise DeviceNotAnswering(f"device at {bl.url} stopped answering during the upload of {img.path.name} after "
-                             f"{max_sessions} reconnects ({last}); the previous image still boots, retry")
+    raise DeviceNotAnswering(f"device at {bl.url} kept breaking off the upload of {img.path.name}: {max_sessions} "
+                             f"sessions ({_short(last)}); the previous image still boots; check the cable, then retry")
+
+
+def _silent(bl: Bootloader) -> float:
+    """Seconds since the board last answered."""
+    return time.monotonic() - bl.last_reply
+
+
+def _short(text: str) -> str:
+    """The first clause of an error (they end with advice that does not fit inside another message)."""
+    return text.split(";")[0]
 
 
 class _Restart(Exception):
@@ -159,7 +180,8 @@ def _committed(bl: Bootloader, img: FlashImage) -> bool:
 def flash(port: str | Transport, files: Sequence[str | Path], *, board: str = "qemu-virt-rv32", baud: int | None = None,
           connect_baud: int = DEFAULT_BAUD, verify: bool = False, force: bool = False, reset: bool = True,
           progress: Progress | None = None, timeout: float = 2.0, retries: int = 4, max_sessions: int = 20,
-          open_timeout: float = 0.0, log: Callable[[str], None] | None = None) -> FlashReport:
+          open_timeout: float = 0.0, log: Callable[[str], None] | None = None,
+          give_up: float = GIVE_UP_S) -> FlashReport:
     """Flash every file (firmware and/or weight images) and reset the board into them."""
     images = [load_image(f, board) for f in files]  # every file is checked before the board is touched
     if not images:
@@ -173,6 +195,7 @@ def flash(port: str | Transport, files: Sequence[str | Path], *, board: str = "q
     transport = port if not isinstance(port, str) else Transport(port, baudrate=connect_baud,
                                                                  open_timeout=open_timeout)
     with Bootloader(transport, timeout=timeout, retries=retries) as bl:
+        bl.give_up_after = give_up
         bl.enter()
         if baud and baud != connect_baud:
             bl.set_baud(baud)
@@ -191,7 +214,7 @@ def flash(port: str | Transport, files: Sequence[str | Path], *, board: str = "q
             w0 = transport.bytes_in + transport.bytes_out
             r0 = bl.resends
             s0 = time.monotonic()
-            res.slot, res.sessions = _upload(bl, img, progress, max_sessions)
+            res.slot, res.sessions = _upload(bl, img, progress, max_sessions, give_up)
             res.seconds = time.monotonic() - s0
             res.wire_bytes = transport.bytes_in + transport.bytes_out - w0
             res.resends = bl.resends - r0

@@ -41,6 +41,10 @@ ROLE_BOOTLOADER = 1
 #: SHA-256 digest size (image identity in COMMIT and INFO).
 SHA256_SIZE = 32
 
+#: Largest RUN_MARKED count; a larger one is refused with ERR_BAD_ARG (payload: this maximum, u32).
+#: The host can stop a run early at any time by sending a byte (docs/serial-protocol.md, "Aborting a run").
+RUN_MARKED_MAX = 100_000
+
 
 class Opcode(IntEnum):
     """Commands. 0x01-0x3F console; 0x40-0x5F reserved for the bootloader (flasher, issue 4)."""
@@ -53,7 +57,8 @@ class Opcode(IntEnum):
     SET_INPUT = 0x20  # offset u32, data
     INVOKE = 0x21  # one inference with the marker on around it; reply: cycles u64, instret u64
     GET_OUTPUT = 0x22  # offset u32, length u32 (0 = as much as fits); reply: data
-    RUN_MARKED = 0x23  # count u32; n inferences, marker on/off around each; reply: count u32, cycles u64, instret u64
+    RUN_MARKED = 0x23  # count u32 (<= RUN_MARKED_MAX); n inferences, marker on/off around each; any byte from the
+    #                    host stops it early (ERR_ABORTED); reply: count u32, cycles u64, instret u64
     GET_COUNTERS = 0x30  # reply: TLV list (CounterTag)
     SET_MARKER = 0x31  # on u8: drives the power-profiling marker by hand
 
@@ -89,6 +94,8 @@ class Status(IntEnum):
     ERR_UNSUPPORTED = 11  # command known but not built into this firmware
     ERR_SIGNATURE = 12  # bootloader: image unsigned or its ed25519 signature does not verify
     ERR_FLASH = 13  # bootloader: flash erase/program failed (status register error or read-back mismatch)
+    ERR_ABORTED = 14  # RUN_MARKED stopped early: a byte from the host arrived; payload: done u32, cycles u64, instret u64
+    ERR_BOOTING = 15  # bootloader in its boot window got a console command: it starts the application now; resend
 
 
 class InfoTag(IntEnum):
@@ -145,4 +152,19 @@ STATUS_HINTS: dict[Status, str] = {
     Status.ERR_UNSUPPORTED: "this firmware was built without that feature",
     Status.ERR_SIGNATURE: "the board only boots signed images; sign it with `cimsdk sign --key KEY.pem FILE`",
     Status.ERR_FLASH: "flash erase/program failed on the device; retry, then check the flash part",
+    Status.ERR_ABORTED: "the run was stopped early by the host",
+    Status.ERR_BOOTING: "the board was still in its bootloader, starting the application; ask again",
 }
+
+
+def opcode_name(opcode: int) -> str:
+    """PING, BL_WRITE, ... for any console or bootloader opcode; hex for unknown ones."""
+    for enum in (Opcode, BootOpcode):
+        if opcode in enum._value2member_map_:
+            return enum(opcode).name
+    return f"opcode 0x{opcode:02x}"
+
+
+def status_name(status: int) -> str:
+    """OK, ERR_CRC, ... ; `status N` for a number this host does not know."""
+    return Status(status).name if status in Status._value2member_map_ else f"status {status}"

@@ -28,6 +28,7 @@ _SCALARS = [
     ("ROLE_APP", "PING/INFO role: application console"),
     ("ROLE_BOOTLOADER", "PING/INFO role: bootloader"),
     ("SHA256_SIZE", "SHA-256 digest bytes"),
+    ("RUN_MARKED_MAX", "largest RUN_MARKED count (ERR_BAD_ARG beyond it)"),
 ]
 
 _ENUMS: list[tuple[type[IntEnum], str]] = [

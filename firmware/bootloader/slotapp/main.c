@@ -1,7 +1,8 @@
 /* The cimsdk console application as a slot application (docs/bootloader.md): linked to execute in
  * place from the primary slot (slot-app.ld), it runs the weight image straight from the active
  * model slot in flash: the committed model slot with the highest sequence number, exactly the
- * one the bootloader reports as ACTIVE. A frame with a bootloader opcode (0x40-0x5F) makes it
+ * one the bootloader reports as ACTIVE (the mailbox backend runs a RAM copy of it: its coprocessor
+ * only sees RAM). A frame with a bootloader opcode (0x40-0x5F) makes it
  * reboot into the bootloader (reset mailbox word + system reset), so `cimsdk flash` can take
  * over a running board; the console's RESET reboots normally. */
 #if defined(CIM_SLOT_APP)
@@ -41,6 +42,7 @@ static void uart_tx(uint8_t byte) { board_uart_putc(byte); }
 static uint64_t cycles(void) { return board_cycles(); }
 static uint64_t instret(void) { return board_instret(); }
 static void marker(int on) { board_marker(on); }
+static int uart_poll(void) { return board_uart_poll(); }
 
 static _Noreturn void system_reset(void) {
     while ((*(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 5u) & 0x40u) == 0u) {
@@ -102,6 +104,9 @@ static uint32_t model_slot(uint32_t off, uint32_t cap, uint32_t *seq) {
  * byte that arrived during reset would block the link for good. One dummy read wakes it up. */
 static void uart_wake(void) {
 #if defined(BOARD_UART_NS16550A)
+    /* FIFO receive trigger at 14 bytes, as in the bootloader: QEMU hands the FIFO at most "trigger
+     * level" bytes per event loop turn, so a trigger of 1 byte caps the link at a few KiB/s. */
+    *(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 2u) = 0xC1u;
     (void)*(volatile uint8_t *)(uintptr_t)BOARD_UART_BASE;
 #endif
 }
@@ -121,6 +126,13 @@ int main(void) {
         model = (const uint8_t *)(uintptr_t)(CIM_BL_FLASH_BASE + CIM_BL_MODEL_B_OFFSET + CIM_BL_HEADER_SIZE);
         model_size = size_b;
     }
+#if defined(CIM_BACKEND_MAILBOX)
+    /* The mailbox coprocessor reads the weight image from RAM (it shares the guest RAM, not the
+     * flash), so it runs a copy of the slot; a model larger than the buffer is not loaded. */
+    if (model_size > sizeof image_buf) model_size = 0;
+    for (uint32_t i = 0; i < model_size; i++) image_buf[i] = model[i];
+    if (model_size) model = image_buf;
+#endif
     cim_console_cfg_t cfg = {
         .putc = uart_tx,
         .cycles = cycles,
@@ -129,6 +141,7 @@ int main(void) {
         .cim_ops = HAL_OPS,
         .wait_insns = HAL_WAIT,
         .reset = reboot,
+        .poll = uart_poll,
         .board = BOARD_NAME,
         .fw_version = CIM_FW_VERSION,
         .backend = BACKEND,

@@ -7,6 +7,7 @@
 void board_init(void);
 void board_uart_putc(uint8_t c);
 int board_uart_getc(void);
+int board_uart_poll(void); /* a byte, or -1 when none is waiting */
 uint64_t board_cycles(void);
 uint64_t board_instret(void);
 void board_marker(int on);

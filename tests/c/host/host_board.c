@@ -5,6 +5,7 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <termios.h>
@@ -53,6 +54,13 @@ int board_uart_getc(void) {
         if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EIO) exit(4);
         if (n <= 0) usleep(1000);
     }
+}
+
+int board_uart_poll(void) {
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    uint8_t c;
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(master, &c, 1) == 1) return c;
+    return -1;
 }
 
 uint64_t board_cycles(void) {
