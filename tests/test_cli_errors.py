@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from paths import DATA, MODELS
 
+from cimsdk import procs
+
 KWS = MODELS / "kws_ref_model.tflite"
 
 
@@ -249,7 +251,7 @@ def test_two_emulators_cannot_share_a_flash_file(tmp_path):
 
     elf = build_firmware(tmp_path / "fw", "qemu-virt-rv32", "soft", quiet=True)
     flash = tmp_path / "flash.bin"
-    first = subprocess.Popen(["cimsdk", "emulate", "--firmware", str(elf), "--backend", "soft", "--flash", str(flash),
+    first = procs.spawn(["cimsdk", "emulate", "--firmware", str(elf), "--backend", "soft", "--flash", str(flash),
                               "--no-wait"], stderr=subprocess.PIPE, text=True)
     try:
         assert "UART at" in first.stderr.readline()
@@ -271,7 +273,7 @@ def test_emulate_keeps_an_installed_bootloader(tmp_path):
     flash.write_bytes(other + b"\xff" * (lay.flash_size - len(other)))
 
     def emulate(*extra: str) -> str:
-        proc = subprocess.Popen(["cimsdk", "emulate", "--flash", str(flash), "--no-wait", *extra],
+        proc = procs.spawn(["cimsdk", "emulate", "--flash", str(flash), "--no-wait", *extra],
                                 stderr=subprocess.PIPE, text=True)
         lines = []
         while not any("UART at" in ln for ln in lines):
@@ -286,3 +288,13 @@ def test_emulate_keeps_an_installed_bootloader(tmp_path):
     assert flash.read_bytes()[: len(other)] == other
     emulate("--install-bootloader")
     assert flash.read_bytes()[: len(other)] != other
+
+
+def test_names_with_markup_are_printed_as_they_are(tmp_path):
+    """Names from the user's files were read as rich markup: `[bold]x` vanished, `m[/]x` crashed."""
+    model = tmp_path / "[bold]x.tflite"
+    model.write_bytes(KWS.read_bytes())
+    assert cimsdk("convert", model, "-o", tmp_path / "out", "-q").returncode == 0
+    res = cimsdk("inspect", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert "[bold]x" in res.stdout

@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from cimconv.errors import UserError
+from cimsdk import procs
 from cimsdk.device import Device, DeviceError
 from cimsdk.protocol import Frame, FrameDecoder, Opcode, Status
 from cimsdk.transport import DeviceNotAnswering, Transport
@@ -48,7 +49,7 @@ def expected(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
 class HostApp:
     def __init__(self, exe: Path, marker_log: Path) -> None:
         env = dict(os.environ, CIM_MARKER_LOG=str(marker_log))
-        self.proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, env=env, text=True)
+        self.proc = procs.spawn([str(exe)], stdout=subprocess.PIPE, env=env, text=True)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "PTY", line
         self.port = line[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from cimsdk import project_root
+from cimsdk import procs, project_root
 from cimsdk.build import build_firmware
 from cimsdk.emulator import EmulatedBoard
 from cimsdk.emulator import mailbox_map as mm
@@ -192,7 +192,7 @@ time.sleep(600)
 @pytest.mark.qemu
 def test_launcher_killed_leaves_nothing_behind(hello_mailbox: Path):
     shm_before = _shm_names()
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(hello_mailbox)], stdout=subprocess.PIPE, text=True)
+    proc = procs.spawn([sys.executable, "-c", LAUNCHER, str(hello_mailbox)], stdout=subprocess.PIPE, text=True)
     qemu_pid, cop_pid = (int(x) for x in proc.stdout.readline().split())
     assert not _gone(qemu_pid, 0.5) and not _gone(cop_pid, 0.1)
     proc.kill()
@@ -203,7 +203,7 @@ def test_launcher_killed_leaves_nothing_behind(hello_mailbox: Path):
 
 @pytest.mark.qemu
 def test_cli_ctrl_c_stops_everything(hello_mailbox: Path):
-    proc = subprocess.Popen(["cimsdk", "emulate", "--firmware", str(hello_mailbox), "--no-wait"],
+    proc = procs.spawn(["cimsdk", "emulate", "--firmware", str(hello_mailbox), "--no-wait"],
                             stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
     assert "UART at socket://127.0.0.1:" in line, line

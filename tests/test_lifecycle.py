@@ -26,6 +26,7 @@ from leftovers import PR_SET_CHILD_SUBREAPER, alive, children
 from paths import MODELS
 
 from cimconv.pipeline import convert
+from cimsdk import janitor, procs
 
 pytestmark = [pytest.mark.qemu]
 
@@ -66,7 +67,7 @@ def subreaper() -> Iterator[None]:
 @contextlib.contextmanager
 def machine_under_load() -> Iterator[subprocess.Popen]:
     """A parallel process that keeps one of the two cores busy for the whole test."""
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    hog = procs.spawn([sys.executable, "-c", "while True: pass"])
     try:
         yield hog
     finally:
@@ -138,12 +139,12 @@ def _kill_launchers(kws_setup: tuple[Path, Path], kills: int, seed: int, tmp: Pa
     tally: dict[str, int] = {}
     problems: list[str] = []
     with machine_under_load() as hog, subreaper():
-        known = children(os.getpid()) | {hog.pid}
+        known = children(os.getpid()) | {hog.pid, janitor.pid()}
         for i in range(kills):
             phase = PHASES[i % len(PHASES)]
             sig = rng.choice(SIGNALS)
             errlog = open(tmp / f"launcher-{i}.err", "w+")  # noqa: SIM115
-            proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(elf), str(image), "3"],
+            proc = procs.spawn([sys.executable, "-c", LAUNCHER, str(elf), str(image), "3"],
                                     stdout=subprocess.PIPE, stderr=errlog, text=True)
             reached = _wait_phase(proc, phase)
             time.sleep(rng.uniform(0.0, 0.4))
@@ -183,8 +184,9 @@ def test_launcher_kills_at_random_moments_long(kws_setup, tmp_path):
 
 def _run_cli_and_kill(cmd: list[str], cwd: Path, after: float, sig: int) -> tuple[int | None, set[int]]:
     with subreaper():
+        procs.spawn(["true"]).wait()  # our own janitor runs from here on
         known = children(os.getpid())
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = procs.spawn(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             proc.wait(after)
         except subprocess.TimeoutExpired:

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from cimconv.errors import UserError
-from cimsdk import project_root
+from cimsdk import procs, project_root
 from cimsdk.power.emulated_activity import ImageActivity, InferenceCounters, inference_segments
 
 SHARED = project_root().parent / "shared"
@@ -60,7 +60,7 @@ def _free_port() -> int:
 def _emulate(elf: Path, backend: str) -> Iterator[str]:
     """`cimsdk emulate` in its own process (as a user runs it); yields the UART URL."""
     port = _free_port()
-    proc = subprocess.Popen(
+    proc = procs.spawn(
         [sys.executable, "-m", "cimsdk.cli", "emulate", "--firmware", str(elf), "--backend", backend,
          "--port", str(port)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

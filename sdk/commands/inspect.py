@@ -46,14 +46,17 @@ def command(image: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from cimsdk.console import console
 
     c = console()
-    c.print(f"[bold]{d['file']}[/]: cimg v{d['format_version']}, {d['size']:,} B, target {d['target']} "
-            f"(id {d['target_id']}), arena {d['arena_size']:,} B")
-    c.print(f"model {d['meta'].get('model')} ({d['meta'].get('converter')}), sha256 {d['sha256']}")
+    # Names come from the user's files (a model named `m[/]x`): never read them as markup.
+    c.print(f"[bold]{escape(d['file'])}[/]: cimg v{d['format_version']}, {d['size']:,} B, "
+            f"target {escape(str(d['target']))} (id {d['target_id']}), arena {d['arena_size']:,} B")
+    c.print(f"model {escape(str(d['meta'].get('model')))} ({escape(str(d['meta'].get('converter')))}), "
+            f"sha256 {d['sha256']}")
     st = Table(title="sections")
     for col in ("id", "name", "offset", "size", "crc32"):
         st.add_column(col)
