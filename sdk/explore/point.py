@@ -47,6 +47,7 @@ class Context:
     chips: int
     seed: int
     chip_blocks: int
+    code_version: str = ""  # point_version() of the driver: a worker with other code refuses to evaluate
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,11 @@ class LocalRunner:
 
 
 def _ray_eval(ctx: Context, job: Job) -> dict:
+    from cimsdk.explore.point import point_version
+
+    if ctx.code_version and point_version() != ctx.code_version:
+        raise UserError(f"this Ray worker runs other cimsdk code ({point_version()}) than the driver "
+                        f"({ctx.code_version}); install the same cimsdk on every node")
     _limit_threads(1)  # one Ray CPU per task
     return evaluate(ctx, job)
 
@@ -115,7 +120,13 @@ class RayRunner:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for d in done:
-                    on_result(ray.get(d))
+                    try:
+                        rec = ray.get(d)
+                    except ray.exceptions.RayError as exc:
+                        cause = str(exc).strip().splitlines()[-1]
+                        raise UserError(f"a Ray task failed on the cluster at {self.address}: {cause}; is the "
+                                        "same cimsdk installed (importable) on every node?") from None
+                    on_result(rec)
         finally:
             for p in pending:
                 ray.cancel(p, force=True)

@@ -12,7 +12,7 @@ import numpy as np
 from cimconv.errors import FitError, UserError
 from cimsdk.explore import cache as cache_mod
 from cimsdk.explore import pareto
-from cimsdk.explore.point import Context, Job, ModelData, data_hash
+from cimsdk.explore.point import Context, Job, ModelData, data_hash, point_version
 from cimsdk.explore.space import Space, complete
 
 CALIB_FRAMES = 128
@@ -56,7 +56,7 @@ def build_context(models: Sequence[Path], data: Sequence[Path], space: Space) ->
         mds.append(ModelData(name=m.stem, model_bytes=blob, sha256=hashlib.sha256(blob).hexdigest(), x=x,
                              labels=labels, calib=calib, data_sha256=data_hash(x, labels, calib)))
     return Context(models=mds, base_target_text=Path(space.target.path).read_text(), chips=space.chips,
-                   seed=space.seed, chip_blocks=space.chip_blocks)
+                   seed=space.seed, chip_blocks=space.chip_blocks, code_version=point_version())
 
 
 def choose_points(space: Space, method: str, points: int) -> list[dict]:
