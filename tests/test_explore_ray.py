@@ -1,9 +1,10 @@
-"""`cimsdk explore --ray ADDRESS` on a real two-node Ray cluster started on this machine gives the numbers
-of the local run, and the cluster leaves no process behind."""
+"""`cimsdk explore --ray ADDRESS` and `cimsdk simulate --ray ADDRESS` on a real two-node Ray cluster started on
+this machine give the numbers of the local runs, and the cluster leaves no process behind."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import pytest
@@ -23,17 +24,35 @@ def _points(out):
     return d
 
 
-def test_ray_sweep_equals_local_and_leaves_nothing(tmp_path):
+def _simulate(out):
+    d = json.loads((out / "simulate.json").read_text())
+    for c in d["configs"].values():
+        c.pop("inferences_per_s")
+    d.pop("inferences_per_s")
+    return d
+
+
+def test_ray_sweep_and_simulate_equal_local_and_leave_nothing(tmp_path):
     data = make_kws_set(tmp_path)
     space = write_space(tmp_path / "s.toml", '"macro.rows_active" = [16, 64]\n"noise.level" = [2.0]',
                         chips=2, samples=16)
-    args = ["explore", KWS, "--space", space, "--data", data, "--no-cache"]
-    r = cli(*args, "-o", tmp_path / "local", "-j", "2")
+    explore = ["explore", KWS, "--space", space, "--data", data, "--no-cache"]
+    r = cli(*explore, "-o", tmp_path / "local", "-j", "2")
     assert r.returncode == 0, r.stderr
+    r = cli("convert", KWS, "-t", "nor-acim", "-o", tmp_path / "conv")
+    assert r.returncode == 0, r.stderr
+    simulate = ["simulate", tmp_path / "conv" / "model.cimg", "--data", data, "--trials", 3, "--chip-blocks", 3,
+                "--no-sweeps", "--noise", "nor-flash", "--age", "1y"]
+    r = cli(*simulate, "-o", tmp_path / "sim_local")
+    assert r.returncode == 0, r.stderr
+
+    py = [sys.executable, "-m", "cimsdk.cli"]
+    both = " && ".join(shlex.join(map(str, c)) for c in (
+        [*py, *explore, "-o", tmp_path / "ray", "--ray", "{address}"],
+        [*py, *simulate, "-o", tmp_path / "sim_ray", "--ray", "{address}"]))
     res, left = run_and_find_leftovers(
-        [sys.executable, "-m", "cimsdk.explore.local_ray", "--nodes", "2", "--cpus", "1", "--",
-         sys.executable, "-m", "cimsdk.cli", *map(str, args), "-o", str(tmp_path / "ray"), "--ray", "{address}"],
-        cwd=tmp_path, timeout=1800)
+        [sys.executable, "-m", "cimsdk.explore.local_ray", "--nodes", "2", "--cpus", "1", "--", "sh", "-c", both],
+        cwd=tmp_path, timeout=2400)
     assert res.returncode == 0, res.stdout + res.stderr
     assert left == set(), f"Ray processes left running: {left}"
     assert "2 evaluated" in res.stdout and "on Ray at 127.0.0.2:" in res.stdout and "2 CPUs" in res.stdout
@@ -42,3 +61,8 @@ def test_ray_sweep_equals_local_and_leaves_nothing(tmp_path):
     assert ray["points"] == local["points"]
     chips = [m["accuracy_per_chip"] for p in local["points"] for m in p["models"]]
     assert len(chips) == 2 and all(len(c) == 2 for c in chips)
+
+    sl, sr = _simulate(tmp_path / "sim_local"), _simulate(tmp_path / "sim_ray")
+    assert sr == sl
+    per_chip = sl["configs"]["calibrated"]["agreement_per_trial"]
+    assert len(per_chip) == 3
