@@ -53,4 +53,10 @@ def command(models: tuple[Path, ...], space_file: Path, data: tuple[Path, ...], 
         click.echo(f"  {r['why']}")
     else:
         click.echo(f"no best design: {r['why']}")
+    if len(r["best_per_condition"]) > 1:
+        for cond, bc in r["best_per_condition"].items():
+            what = ("none meets the goal" if bc is None else
+                    ", ".join(f"{k} = {v}" for k, v in bc["design"].items())
+                    + f" ({100 * bc['score']:.1f}%, {bc['energy_uj']:.3f} uJ/inference)")
+            click.echo(f"  built for {cond} only: {what}")
     click.echo(f"wrote {', '.join(str(f.relative_to(out)) for f in res['files'])} in {out}")

@@ -109,6 +109,14 @@ def analyse(rows: list[dict], max_drop_pp: float | None, min_accuracy: float | N
     goal = " and ".join(g for g in (f"worst-case drop <= {max_drop_pp} pp" if max_drop_pp is not None else "",
                                     f"worst-case accuracy >= {min_accuracy}" if min_accuracy is not None else "")
                         if g) or "none"
+    per_condition_best = {}
+    for c in conditions:  # if the chip is built for one condition only: its cheapest point meeting the goal
+        cand = [r for r in ok if r["condition"] == c and meets({"worst_drop_pp": r["drop_pp"],
+                                                                 "worst_score": r["score"]})]
+        best_c = min(cand, key=lambda r: (r["energy_uj"], r["array_cells"], r["latency_us"])) if cand else None
+        per_condition_best[c] = None if best_c is None else {
+            "index": best_c["index"], "design": best_c["design"], "score": best_c["score"],
+            "drop_pp": best_c["drop_pp"], "energy_uj": best_c["energy_uj"], "array_cells": best_c["array_cells"]}
     good = [d for d in okd if meets(d)]
     if good:
         best = min(good, key=lambda d: (d["energy_uj"], d["array_cells"], d["latency_us"]))
@@ -120,7 +128,8 @@ def analyse(rows: list[dict], max_drop_pp: float | None, min_accuracy: float | N
                f"{best['worst_drop_pp']:.2f} pp, {best['energy_uj']:.3f} uJ/inference")
     else:
         best, why = None, "no design converts and simulates"
-    return {"goal": goal, "per_condition": per_condition, "designs": ds, "robust_front": robust,
+    return {"goal": goal, "per_condition": per_condition, "best_per_condition": per_condition_best,
+            "designs": ds, "robust_front": robust,
             "best": best, "best_meets_goal": bool(good), "why": why, "feasible_points": len(ok),
             "points": len(rows)}
 
@@ -152,6 +161,7 @@ def plot(rows: list[dict], result: dict, path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axs = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -170,6 +180,10 @@ def plot(rows: list[dict], result: dict, path: Path, title: str) -> None:
         fa.sort(key=lambda r: r["array_cells"])
         axs[1].step([r["array_cells"] for r in fa], [100 * r["score"] for r in fa], "-", where="post", color=col,
                     lw=1.8, label=cond)
+        bc = result.get("best_per_condition", {}).get(cond)
+        if bc is not None:
+            axs[0].plot([bc["energy_uj"]], [100 * bc["score"]], "D", ms=9, mfc="none", mec=col, mew=2,
+                        label=f"cheapest meeting the goal, {cond}")
     best = result.get("best")
     if best is not None:
         for ax, xkey in ((axs[0], "energy_uj"), (axs[1], "array_cells")):
@@ -182,8 +196,8 @@ def plot(rows: list[dict], result: dict, path: Path, title: str) -> None:
         ax.set_ylabel("top-1 accuracy (%), mean over chips")
         ax.grid(alpha=0.3)
     axs[0].set_xlabel("energy per inference (uJ, energy model)")
-    axs[1].set_xlabel("area proxy: cells in the arrays used")
-    axs[1].set_xscale("log")
+    axs[1].set_xlabel("area proxy: cells in the arrays used (millions)")
+    axs[1].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:g}"))
     axs[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -219,4 +233,13 @@ def write_outputs(out: Path, rows: list[dict], result: dict, meta: dict, param_n
                   f"# changed from {base_target_name}: "
                   + ", ".join(f"{k} = {target_file.toml_value(v)}" for k, v in best["design"].items()))
         put("best_target.toml", target_file.render(base_target_text, best["design"], header=header))
+    per = result.get("best_per_condition", {})
+    for cond, bc in per.items() if len(per) > 1 else ():
+        if bc is not None:
+            slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in cond.split("=", 1)[-1] if ch != " ")
+            header = (f"# cheapest design of `cimsdk explore` meeting {result['goal'].replace('worst-case ', '')} "
+                      f"when built for {cond} only ({100 * bc['score']:.1f}%, {bc['energy_uj']:.3f} uJ/inference)\n"
+                      f"# changed from {base_target_name}: "
+                      + ", ".join(f"{k} = {target_file.toml_value(v)}" for k, v in bc["design"].items()))
+            put(f"best_target.{slug}.toml", target_file.render(base_target_text, bc["design"], header=header))
     return files
