@@ -137,6 +137,7 @@ def test_sweep_end_to_end_with_cache_and_resume(kws_set, tmp_path):
         assert [f(p) for p in again] == [f(p) for p in pts]
 
 
+@pytest.mark.slow  # two more sweeps; the Ray test compares runners too
 def test_same_numbers_with_one_or_two_worker_processes(kws_set, tmp_path):
     from cimsdk.explore import sweep
     from cimsdk.explore.runners import LocalRunner

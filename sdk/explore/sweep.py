@@ -151,6 +151,6 @@ def run(models: Sequence[Path], data: Sequence[Path], space: Space, out: Path, r
                      f"{space.chips} chips x {len(ctx.models[0].x)} inputs each ({method})",
             "models": [m.name for m in ctx.models], "base_target": space.target.name, "method": method,
             "chips": space.chips, "samples": [int(len(m.x)) for m in ctx.models], "seed": space.seed,
-            "chip_blocks": space.chip_blocks, "runner": runner.describe(), "space": space.raw, "stats": stats}
+            "chip_blocks": space.chip_blocks, "runner": stats.get("runner") or runner.describe(), "space": space.raw, "stats": stats}
     files = pareto.write_outputs(Path(out), rows, result, meta, names, ctx.base_target_text, space.target.name)
     return {"rows": rows, "result": result, "meta": meta, "files": files, "stats": stats}

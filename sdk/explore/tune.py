@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 import time
 
@@ -31,6 +32,29 @@ def _domain(p: Param):
     if p.step is not None:
         return tune.choice(list(range(int(p.lo), int(p.hi) + 1, p.step)))
     return tune.loguniform(p.lo, p.hi) if p.log else tune.uniform(p.lo, p.hi)
+
+
+def _Progress(total: int, show: bool, where: str):
+    """A Tune callback advancing the sweep's progress bar as trials finish."""
+    from ray import tune
+
+    from cimsdk.explore.sweep import Progress
+
+    class _Cb(tune.Callback):  # Tune pickles its callbacks: the bar (threads, locks) starts in setup()
+        bar = None
+
+        def setup(self, **info) -> None:
+            self.bar = Progress(total, show, f"exploring ({where})")
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            if self.bar is not None:
+                self.bar.advance()
+
+        def on_experiment_end(self, trials, **info) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    return _Cb()
 
 
 def _trial(config: dict, ctx: Context, names: dict, cache_dir: str | None) -> None:
@@ -54,6 +78,7 @@ def _trial(config: dict, ctx: Context, names: dict, cache_dir: str | None) -> No
 
 def tune_points(ctx: Context, space: Space, n: int, runner, cache: cache_mod.Cache, progress: bool = True
                 ) -> tuple[list[dict], dict, dict]:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune tables on stdout: the progress bar says enough
     try:
         import optuna
         import ray
@@ -64,6 +89,7 @@ def tune_points(ctx: Context, space: Space, n: int, runner, cache: cache_mod.Cac
         raise UserError("--search tune needs Ray Tune and Optuna: pip install 'cimsdk[explore]'") from None
     from cimsdk.explore.runners import RayRunner, connect_ray
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = {f"p{i}": p.name for i, p in enumerate(space.params)}
     param_space = {k: _domain(p) for k, p in zip(names, space.params, strict=True)}
     t0 = time.perf_counter()
@@ -71,11 +97,13 @@ def tune_points(ctx: Context, space: Space, n: int, runner, cache: cache_mod.Cac
         if isinstance(runner, RayRunner):
             connect_ray(runner.address)
             cpus = int(ray.cluster_resources().get("CPU", 1))
+            where = f"Ray Tune on the cluster at {runner.address}, {cpus} CPUs"
         else:
             from cimsdk.explore import local_ray
 
             cpus = runner.processes
             connect_ray(stack.enter_context(local_ray.cluster(nodes=1, cpus=cpus)))
+            where = f"Ray Tune on a local one-node cluster, {cpus} CPUs"
         stack.callback(ray.shutdown)
         sampler = optuna.samplers.TPESampler(seed=space.seed, n_startup_trials=min(8, max(2, n // 3)))
         searcher = OptunaSearch(metric=["score", "energy_uj"], mode=["max", "min"], sampler=sampler)
@@ -88,7 +116,8 @@ def tune_points(ctx: Context, space: Space, n: int, runner, cache: cache_mod.Cac
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=max(1, cpus)),
                                         num_samples=n),
-            run_config=tune.RunConfig(storage_path=storage, name="explore", verbose=0))
+            run_config=tune.RunConfig(storage_path=storage, name="explore", verbose=0,
+                                      callbacks=[_Progress(n, progress, where)]))
         grid = tuner.fit()
         results = [grid[i] for i in range(len(grid))]
     pts: list[dict] = []
@@ -104,4 +133,5 @@ def tune_points(ctx: Context, space: Space, n: int, runner, cache: cache_mod.Cac
             cache.put(rec["key"], rec)
             records[len(pts), m] = rec
         pts.append(pt)
-    return pts, records, {"evaluated": len(results), "cached": 0, "seconds": time.perf_counter() - t0}
+    return pts, records, {"evaluated": len(results), "cached": 0, "seconds": time.perf_counter() - t0,
+                          "runner": where}
