@@ -57,21 +57,25 @@ def main() -> None:
             return {"way": name, "points": len(res["rows"]), "wall_s": wall, "ppm": 60 * len(res["rows"]) / wall,
                     "inside_s": inside, "overhead_s": wall * workers / len(res["rows"]) - inside}
 
-        rows = [timed("local, 1 process", LocalRunner(1), 1), timed("local, 2 processes", LocalRunner(2), 2)]
+        print(f"KWS on nor-acim, {len(levels)} points x {a.chips} chips x {a.samples} inputs, no cache; "
+              f"load average before {load0[0]:.1f}", flush=True)
+        print(f"{'way':<20} {'points/min':>10} {'wall s':>8} {'in-point s':>11} {'overhead s/point':>17}")
+
+        def show(r: dict) -> dict:
+            print(f"{r['way']:<20} {r['ppm']:>10.1f} {r['wall_s']:>8.1f} {r['inside_s']:>11.2f} "
+                  f"{r['overhead_s']:>17.2f}", flush=True)
+            return r
+
+        rows = [show(timed("local, 1 process", LocalRunner(1), 1)), show(timed("local, 2 processes", LocalRunner(2), 2))]
         t = time.perf_counter()
         with local_ray.cluster(nodes=1, cpus=2) as address:
             start = time.perf_counter() - t
             runner = RayRunner(address)
             try:
-                rows.append(timed("Ray, 2 workers", runner, 2))
+                rows.append(show(timed("Ray, 2 workers", runner, 2)))
             finally:
                 runner.close()
-        print(f"KWS on nor-acim, {len(levels)} points x {a.chips} chips x {a.samples} inputs, no cache; "
-              f"load average before {load0[0]:.1f}, after {os.getloadavg()[0]:.1f}")
-        print(f"{'way':<20} {'points/min':>10} {'wall s':>8} {'in-point s':>11} {'overhead s/point':>17}")
-        for r in rows:
-            print(f"{r['way']:<20} {r['ppm']:>10.1f} {r['wall_s']:>8.1f} {r['inside_s']:>11.2f} "
-                  f"{r['overhead_s']:>17.2f}")
+        print(f"load average after {os.getloadavg()[0]:.1f}")
         print(f"Ray cluster start-up (ray start, one node of 2 CPUs): {start:.1f} s, not in the figures above")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,7 @@ from cimconv.errors import UserError
 from cimsdk.explore.point import Context, Job, evaluate
 
 OnResult = Callable[[dict], None]
+_BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _CTX: Context | None = None
 
@@ -57,6 +58,10 @@ class LocalRunner:
             return
         n = min(self.processes, len(jobs))
         threads = max(1, (os.cpu_count() or 1) // n)
+        # BLAS thread pools are sized when numpy loads, so the spawned workers get the limit from their
+        # environment (n processes x all-core BLAS pools would fight over the cores)
+        saved = {k: os.environ.get(k) for k in _BLAS_ENV}
+        os.environ.update(dict.fromkeys(_BLAS_ENV, str(threads)))
         pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                                    initargs=(ctx, threads))
         try:
@@ -67,6 +72,11 @@ class LocalRunner:
                     on_result(f.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _ray_eval(ctx: Context, job: Job) -> dict:
@@ -105,6 +115,7 @@ class RayRunner:
     def describe(self) -> str:
         import ray
 
+        connect_ray(self.address)
         return f"Ray at {self.address}, {int(ray.cluster_resources().get('CPU', 0))} CPUs"
 
     def run(self, ctx: Context, jobs: Sequence[Job], on_result: OnResult) -> None:
