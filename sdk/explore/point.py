@@ -101,7 +101,9 @@ def design_overrides(point: dict) -> dict:
 # Per-process memo: model file, int8 reference predictions and calibration layer inputs depend only on the model
 # and its data (the golden model is bit-exact with TFLM whatever the mapping), not on the point.
 _MEMO: dict[str, tuple] = {}
-_TMP = tempfile.TemporaryDirectory(prefix="cimsdk-explore-models-")
+# Model files by content hash, shared by every worker on a machine (workers end without running finalizers,
+# so a temporary folder per process would be left behind; one file per model is not).
+_MODELS_DIR = Path(tempfile.gettempdir()) / "cimsdk-explore-models"
 
 
 def _model_state(md: ModelData, image) -> tuple:
@@ -117,9 +119,11 @@ def _model_state(md: ModelData, image) -> tuple:
 
 
 def model_file(md: ModelData) -> Path:
-    p = Path(_TMP.name) / f"{md.sha256}.tflite"
+    from cimconv import atomic
+
+    p = _MODELS_DIR / f"{md.sha256}.tflite"
     if not p.exists():
-        p.write_bytes(md.model_bytes)
+        atomic.write_bytes(p, md.model_bytes)
     return p
 
 
