@@ -27,9 +27,13 @@ import click
               help="mapping search: candidate mappings simulated at most (besides the target's)")
 @click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
+@click.option("--chip-blocks", default=2, show_default=True, type=click.IntRange(min=1),
+              help="chips run in this many seeded blocks (threads or Ray tasks); same blocks, same numbers")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="spread the chip blocks over a Ray cluster (pip install 'cimsdk[explore]')")
 def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, age: str, temp_c: float,
             calib: Path | None, target: str | None, search: bool, max_drop: float, min_snr: float | None,
-            max_evals: int, sweeps: bool, out: Path | None) -> None:
+            max_evals: int, sweeps: bool, out: Path | None, chip_blocks: int, ray_address: str | None) -> None:
     """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips."""
     from cimconv.target import load_target
     from cimsdk.imagefile import read_weight_image
@@ -50,8 +54,14 @@ def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, 
         click.echo(f"noise-aware mapping ({found['goal']}, {found['samples']} inputs x {found['trials']} chips, "
                    f"{len(found['candidates'])} candidates simulated): " + _mapping_text(ch["mapping"]))
         click.echo(f"  why: {found['why']}")
+    mapper = None
+    if ray_address:
+        from cimsdk.explore.ray_backend import chip_mapper
+
+        mapper = chip_mapper(ray_address)
     res = sim.simulate(img, ds, nz, trials=trials, seed=seed, target=tgt, calib=cal_x,
-                       sweeps=sweeps and out is not None, mapping=found["target_overrides"] if found else None)
+                       sweeps=sweeps and out is not None, mapping=found["target_overrides"] if found else None,
+                       chip_blocks=chip_blocks, mapper=mapper)
     if found:
         res["mapping_search"] = found
     _print(res)

@@ -91,34 +91,54 @@ def build_model(image: Image, target: Target, noise: NoiseModel, trials: int, se
     return model
 
 
-def run_trials(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, trials: int, seed: int,
-               calibrated: bool, calib_inputs: dict | None = None, ranges: tuple | None = None,
-               batch: int = 64, workers: int = 2, progress=None, mode: str = "fast") -> np.ndarray:
-    """Top-1 predictions (trials, N) of every chip on every input."""
+def chip_blocks(trials: int, blocks: int) -> list[tuple[int, int]]:
+    """Chips 0..trials-1 as `blocks` consecutive (first chip, count) blocks. A block is one seeded chip
+    population (its read noise draws from one stream), so the split is part of the result: the same split gives
+    the same numbers on any thread, process or Ray worker."""
+    w = max(1, min(blocks, trials))
+    bounds = [round(i * trials / w) for i in range(w + 1)]
+    return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(w) if bounds[i + 1] > bounds[i]]
+
+
+def block_predictions(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, t0: int, n: int, seed: int,
+                      calibrated: bool, calib_inputs: dict | None = None, ranges: tuple | None = None,
+                      batch: int = 64, mode: str = "fast", progress=None) -> np.ndarray:
+    """Top-1 predictions (n, N) of chips t0 .. t0+n-1, each seeded by (seed, chip index)."""
     from cimsdk.golden import Executor
 
-    w = max(1, min(workers, trials))
-    bounds = [round(i * trials / w) for i in range(w + 1)]
-    blocks = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(w) if bounds[i + 1] > bounds[i]]
-    preds = np.zeros((trials, len(x)), np.int64)
+    model = build_model(image, target, noise, n, seed, t0, calibrated, calib_inputs, ranges, mode)
+    ex = Executor(image, cim=model)
+    out = np.zeros((n, len(x)), np.int64)
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch]
+        y = ex.run(np.concatenate([xb] * n))
+        out[:, i : i + len(xb)] = _top1(y).reshape(n, len(xb))
+        if progress is not None:
+            progress(len(xb) * n)
+    return out
 
-    def work(block: tuple[int, int]) -> None:
-        t0, n = block  # chips t0 .. t0+n-1, each seeded by (seed, chip index): same chips for any worker count
-        model = build_model(image, target, noise, n, seed, t0, calibrated, calib_inputs, ranges, mode)
-        ex = Executor(image, cim=model)
-        for i in range(0, len(x), batch):
-            xb = x[i : i + batch]
-            y = ex.run(np.concatenate([xb] * n))
-            preds[t0 : t0 + n, i : i + len(xb)] = _top1(y).reshape(n, len(xb))
-            if progress is not None:
-                progress(len(xb) * n)
 
-    if len(blocks) == 1:
-        work(blocks[0])
+def run_trials(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, trials: int, seed: int,
+               calibrated: bool, calib_inputs: dict | None = None, ranges: tuple | None = None,
+               batch: int = 64, workers: int = 2, progress=None, mode: str = "fast",
+               blocks: int | None = None, mapper=None) -> np.ndarray:
+    """Top-1 predictions (trials, N) of every chip on every input.
+
+    Chips run in `blocks` blocks (default: one per worker thread). `mapper(common, blocks, progress)`, if given,
+    runs the blocks elsewhere (e.g. Ray tasks, `cimsdk.explore.ray_backend`) and returns each block's
+    `block_predictions(**common, t0=, n=)` in order; the numbers are the same as on local threads.
+    """
+    parts = chip_blocks(trials, blocks or workers)
+    common = dict(image=image, target=target, noise=noise, x=x, seed=seed, calibrated=calibrated,
+                  calib_inputs=calib_inputs, ranges=ranges, batch=batch, mode=mode)
+    if mapper is not None:
+        outs = mapper(common, parts, progress)
+    elif workers <= 1 or len(parts) == 1:
+        outs = [block_predictions(**common, t0=t0, n=n, progress=progress) for t0, n in parts]
     else:
-        with ThreadPoolExecutor(len(blocks)) as pool:
-            list(pool.map(work, blocks))
-    return preds
+        with ThreadPoolExecutor(min(workers, len(parts))) as pool:
+            outs = list(pool.map(lambda b: block_predictions(**common, t0=b[0], n=b[1], progress=progress), parts))
+    return np.concatenate(outs)
 
 
 def layer_snr(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, trials: int, seed: int,
@@ -162,13 +182,14 @@ def image_calibration(image: Image, t: Target) -> tuple | None:
 def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, seed: int = 0,
              target: Target | None = None, calib: np.ndarray | None = None, configs=("naive", "calibrated"),
              progress: bool = True, snr_samples: int = 16, sweeps: bool = False,
-             mapping: dict | None = None) -> dict:
+             mapping: dict | None = None, chip_blocks: int | None = None, mapper=None) -> dict:
     """The whole Monte Carlo study: reference, then each config, per-layer SNR.
 
     Configs: "naive" (target mapping, uncalibrated ADC, no column calibration), "calibrated" (per-column ADC
     ranges -- from the image when `convert --calib` stored them, else from the calibration frames -- and
     per-chip column gain/offset), "noise-aware" (the `mapping` overrides, e.g. from the mapping search,
-    calibrated). Every config sees the same chips (seed) and inputs.
+    calibrated). Every config sees the same chips (seed) and inputs. `chip_blocks` and `mapper` go to
+    `run_trials` (e.g. Monte Carlo chips spread over Ray tasks: same blocks, same numbers).
     """
     t = target or load_target(image.target)
     if mapping and "noise-aware" not in configs:
@@ -225,7 +246,8 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
                 tc = t_na
                 rc = cal.adc_ranges(image, tc, cin) if tc.adc_bits else ({}, {})
             t0 = time.perf_counter()
-            preds = run_trials(image, tc, noise, x, trials, seed, c, cin, rc, progress=tick)
+            preds = run_trials(image, tc, noise, x, trials, seed, c, cin, rc, progress=tick, blocks=chip_blocks,
+                               mapper=mapper)
             dt = time.perf_counter() - t0
             r = summarize(preds, ref_pred, labels)
             r["mapping"] = _desc(tc)
@@ -241,12 +263,13 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
         result[k] = head[k]
     result["headline_config"] = "calibrated" if "calibrated" in result["configs"] else configs[0]
     if sweeps:
-        result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin)
+        result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin,
+                                      chip_blocks=chip_blocks, mapper=mapper)
     return result
 
 
 def run_sweeps(image: Image, t: Target, noise: NoiseModel, x: np.ndarray, labels, ref_pred, trials: int,
-               seed: int, cin) -> dict:
+               seed: int, cin, chip_blocks: int | None = None, mapper=None) -> dict:
     """Accuracy (or agreement) against ADC bits and against noise level, calibrated, on a subset."""
     pick = np.sort(np.random.default_rng([seed, 9]).permutation(len(x))[:300])  # folders come sorted by label
     xs = x[pick]
@@ -255,7 +278,7 @@ def run_sweeps(image: Image, t: Target, noise: NoiseModel, x: np.ndarray, labels
 
     def score(tt: Target, nz: NoiseModel) -> float:
         rng = cal.adc_ranges(image, tt, cin) if tt.adc_bits else ({}, {})
-        p = run_trials(image, tt, nz, xs, trials, seed, True, cin, rng)
+        p = run_trials(image, tt, nz, xs, trials, seed, True, cin, rng, blocks=chip_blocks, mapper=mapper)
         s = summarize(p, rp, lab)
         return s["accuracy_mean"] if lab is not None else s["agreement_mean"]
 
