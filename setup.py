@@ -1,4 +1,5 @@
-"""Packages live in design-card folders: `sdk/` is `cimsdk`, `converter/` is `cimconv`."""
+"""Packages live in design-card folders: `sdk/` is `cimsdk`, `converter/` is `cimconv`, `contracts/` is
+`cimcontracts` (the host/device contracts both build on)."""
 
 from setuptools import find_packages, setup
 
@@ -8,6 +9,6 @@ def _packages(folder: str, name: str) -> list[str]:
 
 
 setup(
-    packages=_packages("sdk", "cimsdk") + _packages("converter", "cimconv"),
-    package_dir={"cimsdk": "sdk", "cimconv": "converter"},
+    packages=_packages("sdk", "cimsdk") + _packages("converter", "cimconv") + _packages("contracts", "cimcontracts"),
+    package_dir={"cimsdk": "sdk", "cimconv": "converter", "cimcontracts": "contracts"},
 )

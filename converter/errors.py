@@ -1,13 +1,8 @@
-"""Errors a user can fix: the CLI prints them as one line and exits with status 2."""
+"""Moved to `cimcontracts.errors` (the contracts package below cimconv and cimsdk); this name stays an alias
+so existing imports keep working and see the very same module object."""
 
+import sys
 
-class UserError(Exception):
-    """Bad input: the message says what is wrong, where, and what to do."""
+from cimcontracts import errors as _moved
 
-
-class ModelError(UserError):
-    """The model file cannot be read or uses something the converter does not support."""
-
-
-class FitError(UserError):
-    """The model does not fit the chosen target."""
+sys.modules[__name__] = _moved

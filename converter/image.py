@@ -1,7 +1,7 @@
 """The weight image (.cimg): one versioned binary that the firmware loads and the host golden model runs.
 
 Spec: docs/image-format.md. This module is the single host-side implementation (writer and parser);
-the C side is firmware/runtime. Constants here generate firmware/include/cimg_format.h.
+the C side is firmware/runtime. The records and constants are declared in `cimcontracts.image_format`.
 """
 
 from __future__ import annotations
@@ -14,66 +14,59 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cimconv.errors import UserError
+from cimcontracts.errors import UserError
+from cimcontracts.image_format import (  # noqa: F401  (re-exported: the one definition lives there)
+    DTYPES,
+    HEADER,
+    HEADER_SIZE,
+    IO,
+    IO_RECORD_SIZE,
+    MAGIC,
+    MATRIX,
+    MATRIX_DENSE,
+    MATRIX_DEPTHWISE,
+    MATRIX_RECORD_SIZE,
+    MAX_RANK,
+    OP_HEADER,
+    OP_HEADER_SIZE,
+    OPF_CIM,
+    QUANT_RECORD_SIZE,
+    SEC_CELLS,
+    SEC_CONST,
+    SEC_IO,
+    SEC_MATRICES,
+    SEC_META,
+    SEC_PROGRAM,
+    SEC_QUANT,
+    SEC_TENSORS,
+    SEC_TILES,
+    SECTION,
+    SECTION_ALIGN,
+    SECTION_ENTRY_SIZE,
+    SECTION_NAMES,
+    SHA256_SIZE,
+    STORE_ARENA,
+    STORE_CONST,
+    TENSOR,
+    TENSOR_RECORD_SIZE,
+    TILE,
+    TILE_RECORD_SIZE,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+)
 from cimconv.opspec import BY_CODE, OPS
 
-MAGIC = b"CIMG"
-VERSION_MAJOR = 1
-VERSION_MINOR = 0
-HEADER_SIZE = 64
-SECTION_ENTRY_SIZE = 16
-SECTION_ALIGN = 8
-SHA256_SIZE = 32
-TENSOR_RECORD_SIZE = 36
-MATRIX_RECORD_SIZE = 32
-TILE_RECORD_SIZE = 28
-QUANT_RECORD_SIZE = 12
-OP_HEADER_SIZE = 8
-MAX_RANK = 4
 MAX_ARENA_SIZE = 64 << 20  # activation bytes an image may ask for: far above any MCU, small for a host
-
-# Section ids
-SEC_META = 1
-SEC_TENSORS = 2
-SEC_PROGRAM = 3
-SEC_MATRICES = 4
-SEC_TILES = 5
-SEC_CELLS = 6
-SEC_QUANT = 7
-SEC_CONST = 8
-SEC_IO = 9
-SECTION_NAMES = {
-    SEC_META: "meta", SEC_TENSORS: "tensors", SEC_PROGRAM: "program", SEC_MATRICES: "matrices",
-    SEC_TILES: "tiles", SEC_CELLS: "cells", SEC_QUANT: "quant", SEC_CONST: "const", SEC_IO: "io",
-}
-
-# Tensor dtype codes
-DTYPES = {"int8": 1, "int16": 2, "int32": 3, "uint8": 4, "float32": 5, "int64": 6, "bool": 7}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
-# Tensor storage
-STORE_ARENA = 0
-STORE_CONST = 1
-
-# Matrix kinds
-MATRIX_DENSE = 0
-MATRIX_DEPTHWISE = 1
-
-# Op flags
-OPF_CIM = 1
-
-# IO record: u8 direction(0 in, 1 out), u8 edge dtype code, u16 tensor, f32 scale, i32 zero point
-IO_RECORD_SIZE = 12
-
-_HEADER = struct.Struct("<4sHHIIIIIIIHHHHI16s")
-_SECTION = struct.Struct("<IIII")
-_TENSOR = struct.Struct("<BBBB4iIIif")
-_MATRIX = struct.Struct("<IIIIIIII")
-_TILE = struct.Struct("<HHHHHHIIII")
-_OPHDR = struct.Struct("<HHBBBB")
-_IO = struct.Struct("<BBHfi")
-assert _HEADER.size == HEADER_SIZE and _TENSOR.size == TENSOR_RECORD_SIZE
-assert _MATRIX.size == MATRIX_RECORD_SIZE and _TILE.size == TILE_RECORD_SIZE and _IO.size == IO_RECORD_SIZE
+# Struct views of the records declared in cimcontracts.image_format (formats derived, not typed).
+_HEADER = HEADER.struct
+_SECTION = SECTION.struct
+_TENSOR = TENSOR.struct
+_MATRIX = MATRIX.struct
+_TILE = TILE.struct
+_OPHDR = OP_HEADER.struct
+_IO = IO.struct
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The layer-program vocabulary: opcode numbers and int32 parameter names, one definition for host and C.
 
-`python -m cimconv.gen_headers` writes these into `firmware/include/cimg_ops.h`; a test checks the
-committed header is current. Parameter order is the order in the image's op record.
+`python -m cimcontracts.gen` writes these into `firmware/include/cimg_ops.h`; its `--check` (default
+test run) fails when the committed header is stale. Parameter order is the order in the image's op record.
 """
 
 from __future__ import annotations

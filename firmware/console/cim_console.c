@@ -9,6 +9,7 @@
 #include "cim_frame.h"
 #include "cim_protocol.h"
 #include "cim_runtime.h"
+#include "cimg_format.h"
 #include "sha256.h"
 
 static struct {
@@ -159,12 +160,13 @@ static void cmd_info(const cim_frame_t *f) {
         tlv_u32(&t, CIM_INFO_INPUT_SIZE, input_size());
         tlv_u32(&t, CIM_INFO_OUTPUT_SIZE, output_size());
         tlv_u32(&t, CIM_INFO_ARENA_USED, cim_rt_arena_used());
-        /* A .cimg names its target in the last 16 bytes of its 64-byte header
-         * (docs/image-format.md); other images simply have no target tag. */
-        if (con.image_size >= 64u && memcmp(con.image, "CIMG", 4) == 0) {
+        /* A .cimg names its target in its header's target_name field (docs/image-format.md);
+         * other images simply have no target tag. */
+        if (con.image_size >= CIMG_HEADER_SIZE && cim_get_u32(con.image + CIMG_HDR_MAGIC_OFF) == CIMG_MAGIC) {
+            const uint8_t *name = con.image + CIMG_HDR_TARGET_NAME_OFF;
             uint32_t n = 0;
-            while (n < 16u && con.image[48u + n] != 0) n++;
-            tlv_bytes(&t, CIM_INFO_IMAGE_TARGET, con.image + 48, n);
+            while (n < CIMG_HDR_TARGET_NAME_SIZE && name[n] != 0) n++;
+            tlv_bytes(&t, CIM_INFO_IMAGE_TARGET, name, n);
         }
     }
     reply(f->opcode, f->seq, CIM_ST_OK, t.buf, t.len);

@@ -16,27 +16,15 @@
 #error "the weight image is little-endian; this runtime reads it in place"
 #endif
 
-/* Header field offsets (converter/image.py _HEADER "<4sHHIIIIIIIHHHHI16s"). */
-#define H_MAGIC 0
-#define H_VMAJOR 4
-#define H_HSIZE 8
-#define H_TOTAL 12
-#define H_NSEC 24
-#define H_TABLE 28
-#define H_ARENA 32
-#define H_NTENSORS 36
-#define H_NOPS 38
-#define H_INPUT 40
-#define H_OUTPUT 42
-/* Tensor record "<BBBB4iIIif". */
-#define T_DTYPE 0
-#define T_RANK 1
-#define T_STORAGE 2
-#define T_DIMS 4
-#define T_OFFSET 20
-#define T_NBYTES 24
-#define T_ZP 28
-/* Matrix record "<IIIIIIII": kind, rows, cols, cells_off, quant_off, tile0, n_tiles, reserved. */
+/* Record field offsets are CIMG_<RECORD>_<FIELD>_OFF from cimg_format.h, generated from the one
+ * declaration in contracts/image_format.py (docs/contracts.md). */
+#define T_DTYPE CIMG_TENSOR_DTYPE_OFF
+#define T_RANK CIMG_TENSOR_RANK_OFF
+#define T_STORAGE CIMG_TENSOR_STORAGE_OFF
+#define T_DIMS CIMG_TENSOR_DIMS_OFF
+#define T_OFFSET CIMG_TENSOR_OFFSET_OFF
+#define T_NBYTES CIMG_TENSOR_NBYTES_OFF
+#define T_ZP CIMG_TENSOR_ZERO_POINT_OFF
 
 static int8_t arena[CIM_ARENA_SIZE] __attribute__((aligned(16)));
 
@@ -138,12 +126,12 @@ static int check_tensor(uint32_t tid, uint32_t n_tensors, const uint8_t *tensors
 static int decode(uint32_t pos, uint32_t index, cim_op_t *op, const uint16_t **tids, uint32_t *size) {
     if (pos + CIMG_OP_HEADER_SIZE > rt.program_size) return CIM_RT_E_PROGRAM;
     const uint8_t *h = rt.program + pos;
-    op->opcode = rd16(h);
-    const uint32_t sz = rd16(h + 2);
-    op->n_inputs = h[4];
-    op->n_outputs = h[5];
-    op->n_params = h[6];
-    op->flags = h[7];
+    op->opcode = rd16(h + CIMG_OPH_OPCODE_OFF);
+    const uint32_t sz = rd16(h + CIMG_OPH_SIZE_OFF);
+    op->n_inputs = h[CIMG_OPH_N_INPUTS_OFF];
+    op->n_outputs = h[CIMG_OPH_N_OUTPUTS_OFF];
+    op->n_params = h[CIMG_OPH_N_PARAMS_OFF];
+    op->flags = h[CIMG_OPH_FLAGS_OFF];
     op->index = (uint16_t)index;
     const uint32_t nt = (uint32_t)op->n_inputs + op->n_outputs;
     const uint32_t tid_bytes = (2u * nt + 3u) & ~3u;
@@ -157,34 +145,36 @@ static int decode(uint32_t pos, uint32_t index, cim_op_t *op, const uint16_t **t
 
 static void matrix_view(uint32_t index, cim_matrix_t *m) {
     const uint8_t *r = rt.matrices + index * CIMG_MATRIX_RECORD_SIZE;
-    m->kind = rd32(r);
-    m->rows = rd32(r + 4);
-    m->cols = rd32(r + 8);
-    m->cells = (const int8_t *)(rt.cells + rd32(r + 12));
-    m->quant = (const int32_t *)(const void *)(rt.quant + rd32(r + 16));
-    m->tile0 = rd32(r + 20);
-    m->n_tiles = rd32(r + 24);
+    m->kind = rd32(r + CIMG_MATRIX_KIND_OFF);
+    m->rows = rd32(r + CIMG_MATRIX_ROWS_OFF);
+    m->cols = rd32(r + CIMG_MATRIX_COLS_OFF);
+    m->cells = (const int8_t *)(rt.cells + rd32(r + CIMG_MATRIX_CELLS_OFFSET_OFF));
+    m->quant = (const int32_t *)(const void *)(rt.quant + rd32(r + CIMG_MATRIX_QUANT_OFFSET_OFF));
+    m->tile0 = rd32(r + CIMG_MATRIX_FIRST_TILE_OFF);
+    m->n_tiles = rd32(r + CIMG_MATRIX_N_TILES_OFF);
     m->tiles = rt.tiles + m->tile0 * CIMG_TILE_RECORD_SIZE;
 }
 
 static int check_matrix(uint32_t index) {
     if (index >= rt.n_matrices) return CIM_RT_E_MATRIX;
     const uint8_t *r = rt.matrices + index * CIMG_MATRIX_RECORD_SIZE;
-    const uint32_t rows = rd32(r + 4), cols = rd32(r + 8), coff = rd32(r + 12), qoff = rd32(r + 16);
-    const uint32_t t0 = rd32(r + 20), nt = rd32(r + 24);
+    const uint32_t rows = rd32(r + CIMG_MATRIX_ROWS_OFF), cols = rd32(r + CIMG_MATRIX_COLS_OFF);
+    const uint32_t coff = rd32(r + CIMG_MATRIX_CELLS_OFFSET_OFF), qoff = rd32(r + CIMG_MATRIX_QUANT_OFFSET_OFF);
+    const uint32_t t0 = rd32(r + CIMG_MATRIX_FIRST_TILE_OFF), nt = rd32(r + CIMG_MATRIX_N_TILES_OFF);
     const uint64_t ncells = (uint64_t)rows * cols;
     if (rows == 0 || cols == 0 || coff > rt.cells_size || ncells > rt.cells_size - coff) return CIM_RT_E_MATRIX;
     if (qoff % 4u != 0 || qoff > rt.quant_size || (uint64_t)cols * CIMG_QUANT_RECORD_SIZE > rt.quant_size - qoff)
         return CIM_RT_E_MATRIX;
     if (nt == 0 || (uint64_t)t0 + nt > rt.tiles_size / CIMG_TILE_RECORD_SIZE) return CIM_RT_E_MATRIX;
-    const uint32_t kind = rd32(r);
+    const uint32_t kind = rd32(r + CIMG_MATRIX_KIND_OFF);
     if (kind != CIMG_MATRIX_DENSE && kind != CIMG_MATRIX_DEPTHWISE) return CIM_RT_E_MATRIX;
     /* tiles inside the matrix, adding up to it (the mailbox HAL hands them to the coprocessor) */
     uint64_t covered = 0;
     for (uint32_t i = 0; i < nt; i++) {
         const uint8_t *t = rt.tiles + (t0 + i) * CIMG_TILE_RECORD_SIZE;
-        const uint32_t k0 = rd32(t + 12), kl = rd32(t + 16), n0 = rd32(t + 20), nl = rd32(t + 24);
-        if (rd16(t) != index || kl == 0 || nl == 0 || k0 > rows || kl > rows - k0 || n0 > cols || nl > cols - n0)
+        const uint32_t k0 = rd32(t + CIMG_TILE_K0_OFF), kl = rd32(t + CIMG_TILE_K_LEN_OFF);
+        const uint32_t n0 = rd32(t + CIMG_TILE_N0_OFF), nl = rd32(t + CIMG_TILE_N_LEN_OFF);
+        if (rd16(t + CIMG_TILE_MATRIX_OFF) != index || kl == 0 || nl == 0 || k0 > rows || kl > rows - k0 || n0 > cols || nl > cols - n0)
             return CIM_RT_E_MATRIX;
         if (kind == CIMG_MATRIX_DEPTHWISE && (k0 != 0 || kl != rows)) return CIM_RT_E_MATRIX;
         covered += (uint64_t)kl * nl;
@@ -398,14 +388,15 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
 
 /* --- load ------------------------------------------------------------------------------------- */
 static int find_sections(const uint8_t *img, uint32_t total) {
-    const uint32_t nsec = rd32(img + H_NSEC), table = rd32(img + H_TABLE);
+    const uint32_t nsec = rd32(img + CIMG_HDR_SECTION_COUNT_OFF), table = rd32(img + CIMG_HDR_SECTION_TABLE_OFFSET_OFF);
     const uint32_t body = total - CIMG_SHA256_SIZE;
     if (table % 4u != 0 || table < CIMG_HEADER_SIZE || table > body ||
         (uint64_t)nsec * CIMG_SECTION_ENTRY_SIZE > body - table)
         return CIM_RT_E_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
         const uint8_t *e = img + table + i * CIMG_SECTION_ENTRY_SIZE;
-        const uint32_t id = rd32(e), off = rd32(e + 4), size = rd32(e + 8), crc = rd32(e + 12);
+        const uint32_t id = rd32(e + CIMG_SECT_ID_OFF), off = rd32(e + CIMG_SECT_OFFSET_OFF);
+        const uint32_t size = rd32(e + CIMG_SECT_SIZE_OFF), crc = rd32(e + CIMG_SECT_CRC32_OFF);
         if (off % CIMG_SECTION_ALIGN != 0 || off > body || size > body - off) return CIM_RT_E_SECTION;
         if (cim_crc32(img + off, size, 0) != crc) return CIM_RT_E_CRC;
         const uint8_t *p = img + off;
@@ -457,19 +448,19 @@ int cim_rt_load(const uint8_t *image, uint32_t size) {
     cim_rt_unload();
     if (image == NULL || ((uintptr_t)image & 3u) != 0) return CIM_RT_E_ALIGN;
     if (size < CIMG_HEADER_SIZE + CIMG_SHA256_SIZE) return CIM_RT_E_TRUNCATED;
-    if (rd32(image + H_MAGIC) != CIMG_MAGIC) return CIM_RT_E_MAGIC;
-    if (rd16(image + H_VMAJOR) != CIMG_VERSION_MAJOR) return CIM_RT_E_VERSION;
-    const uint32_t total = rd32(image + H_TOTAL);
-    if (rd32(image + H_HSIZE) != CIMG_HEADER_SIZE || total > size || total < CIMG_HEADER_SIZE + CIMG_SHA256_SIZE)
+    if (rd32(image + CIMG_HDR_MAGIC_OFF) != CIMG_MAGIC) return CIM_RT_E_MAGIC;
+    if (rd16(image + CIMG_HDR_VERSION_MAJOR_OFF) != CIMG_VERSION_MAJOR) return CIM_RT_E_VERSION;
+    const uint32_t total = rd32(image + CIMG_HDR_IMAGE_SIZE_OFF);
+    if (rd32(image + CIMG_HDR_HEADER_SIZE_OFF) != CIMG_HEADER_SIZE || total > size || total < CIMG_HEADER_SIZE + CIMG_SHA256_SIZE)
         return CIM_RT_E_TRUNCATED;
     int rc = find_sections(image, total);
     if (rc == 0) {
-        rt.arena_size = rd32(image + H_ARENA);
-        rt.n_ops = rd16(image + H_NOPS);
-        rt.input = rd16(image + H_INPUT);
-        rt.output = rd16(image + H_OUTPUT);
+        rt.arena_size = rd32(image + CIMG_HDR_ARENA_SIZE_OFF);
+        rt.n_ops = rd16(image + CIMG_HDR_NUM_OPS_OFF);
+        rt.input = rd16(image + CIMG_HDR_INPUT_TENSOR_OFF);
+        rt.output = rd16(image + CIMG_HDR_OUTPUT_TENSOR_OFF);
         if (rt.arena_size > CIM_ARENA_SIZE) rc = CIM_RT_E_ARENA;
-        else if (rd16(image + H_NTENSORS) != rt.n_tensors) rc = CIM_RT_E_TENSOR;
+        else if (rd16(image + CIMG_HDR_NUM_TENSORS_OFF) != rt.n_tensors) rc = CIM_RT_E_TENSOR;
     }
     for (uint32_t t = 0; rc == 0 && t < rt.n_tensors; t++) rc = check_tensor(t, rt.n_tensors, rt.tensors);
     if (rc == 0 && (rt.input >= rt.n_tensors || rt.output >= rt.n_tensors ||
