@@ -147,19 +147,21 @@ def output_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"cannot write output folder {path}: a file of that name exists; choose another -o")
     _prepare_parent(path, "output folder")
     _sweep_stale(path.parent, path.name)
-    try:
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"))
-    except OSError as exc:
-        raise UserError(f"cannot write output folder {path}: {exc.strerror}") from None
-    _watch(tmp)
-    try:
+    tmp: Path | None = None
+    try:  # an interrupt may come at any moment from here on: the temporary is removed whatever happens
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"))
+        except OSError as exc:
+            raise UserError(f"cannot write output folder {path}: {exc.strerror}") from None
+        _watch(tmp)
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like any folder the user makes
         yield tmp
         with _locked(path.parent):
             _replace(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        _forget(tmp)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _forget(tmp)
 
 
 def _replace(tmp: Path, path: Path) -> None:

@@ -124,4 +124,4 @@ def test_cli_errors_are_one_line(tmp_path) -> None:
     assert res.stderr.startswith("error: cannot open '/dev/null'") and "Traceback" not in res.stderr
     res = subprocess.run([sys.executable, "-m", "cimsdk.cli", "profile", "--from", str(tmp_path / "x.csv"),
                           "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "does not exist" in res.stderr
+    assert res.returncode == 2 and "no such file" in res.stderr
