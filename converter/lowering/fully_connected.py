@@ -19,7 +19,7 @@ from cimconv.lowering._conv_common import (
     require_int8,
     require_per_tensor,
 )
-from cimconv.lowering._cpu_common import fail
+from cimconv.lowering._cpu_common import f32, fail
 from cimconv.qmath import quantize_multiplier
 
 
@@ -47,9 +47,9 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     if w.quant.per_channel:
         mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, n)
     else:
-        # GetQuantizedConvolutionMultipler: the input x filter product is taken in float, then divided in double.
-        with np.errstate(over="ignore"):  # an overflow to inf is rejected by quantize_multiplier
-            real = float(np.float32(x.quant.s) * np.float32(w.quant.s)) / float(np.float32(y.quant.s))
+        # GetQuantizedConvolutionMultipler as the installed TFLM has it: the float32 scales are widened to
+        # double before the input x filter product (older TFLite took the product in float32: 1 LSB off).
+        real = f32(x.quant.s) * f32(w.quant.s) / f32(y.quant.s)
         m0, s0 = quantize_multiplier(real)
         mult, shift = np.full(n, m0, np.int32), np.full(n, s0, np.int32)
     bias = fold_bias(op, bias_of(graph, op, n), weights, x.quant.zp)
