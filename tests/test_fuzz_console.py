@@ -200,7 +200,9 @@ class Fuzzer:
                         return
 
 
-def _console_fuzz(kws: Path, tmp: pytest.TempPathFactory, frames: int, seed: int) -> Counter[str]:
+def _console_fuzz(kws: Path, tmp: pytest.TempPathFactory, frames: int, seed: int,
+                  check_every: int = 4) -> Counter[str]:
+    """Bursts of 20; every `check_every` bursts the image is reloaded when the fuzz unloaded it."""
     allowed = [int(o) for o in Opcode]
     t0 = time.monotonic()
     x = _input(kws, 3)
@@ -212,7 +214,7 @@ def _console_fuzz(kws: Path, tmp: pytest.TempPathFactory, frames: int, seed: int
         while fz.tally["frames"] < frames:
             fz.burst(20)
             assert b.alive, f"QEMU exited: {b.exit_reason}"
-            if fz.tally["bursts"] % 4 == 0:
+            if fz.tally["bursts"] % check_every == 0:
                 dev._decoder.reset()
                 if not dev.info().image_loaded:  # fuzzed LOAD_IMAGE/COMMIT/RESET unload it, by design
                     dev.load_image(kws.read_bytes())  # so that INVOKE/RUN_MARKED/GET_OUTPUT reach the runtime
@@ -282,7 +284,7 @@ def test_fuzz_bootloader_short(kws: Path, tmp_path_factory: pytest.TempPathFacto
 def test_fuzz_console_and_bootloader_long(kws: Path, tmp_path_factory: pytest.TempPathFactory,
                                           tmp_path: Path) -> None:
     n = int(os.environ.get("CIMSDK_FUZZ_FRAMES", "30000"))
-    c = _console_fuzz(kws, tmp_path_factory, n, seed=2026)
+    c = _console_fuzz(kws, tmp_path_factory, n, seed=2026, check_every=12)  # a reload costs ~2.5 s
     bl = _bootloader_fuzz(kws, tmp_path_factory, tmp_path, n // 3, seed=2027)
     print(f"\nfuzz total: {c['frames'] + bl['frames']} frames ({c['frames']} console, {bl['frames']} bootloader), "
           "0 crashes, 0 hangs, 0 bricked boards")
