@@ -58,10 +58,10 @@ def _converter(path: Path):
     if path.is_dir():
         return tf.lite.TFLiteConverter.from_saved_model(str(path))
     model = load_keras(path)
-    # A fixed batch of 1, as microcontroller models have.
-    fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32))
-    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # A fixed batch of 1, as microcontroller models have (a free batch dimension makes Flatten a dynamic
+    # SHAPE / STRIDED_SLICE / PACK / RESHAPE chain).
+    inp = tf.keras.Input(shape=model.inputs[0].shape[1:], batch_size=1)
+    return tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, model(inp)))
 
 
 def float_tflite(path: Path) -> bytes:

@@ -82,18 +82,23 @@ def fake_quant(v: np.ndarray, lo: float, hi: float, qmin: int = QMIN, qmax: int 
     return (q - zp) * scale
 
 
-def mse_range(v: np.ndarray, lo: float, hi: float, steps: int = 100) -> tuple[float, float]:
-    """The range (lo, hi) * a, a in (0, 1], with the least quantize-dequantize squared error on v."""
+def mse_range(v: np.ndarray, lo: float, hi: float, steps: int = 24) -> tuple[float, float]:
+    """The range (lo, hi) * a, a in (0, 1], with the least quantize-dequantize squared error on v: a coarse
+    grid of `steps` factors, then a finer grid around the best one."""
     if hi <= lo:
         return lo, hi
-    best, best_err = (lo, hi), np.inf
-    v = v.astype(np.float64)
-    for a in np.linspace(1.0, 0.05, steps):
-        clo, chi = lo * a, hi * a
-        err = float(np.mean((fake_quant(v, clo, chi) - v) ** 2))
-        if err < best_err:
-            best, best_err = (clo, chi), err
-    return best
+    v = v.astype(np.float32)
+
+    def err(a: float) -> float:
+        return float(np.mean(np.square(fake_quant(v, lo * a, hi * a) - v), dtype=np.float64))
+
+    grid = np.linspace(1.0, 0.04, steps)
+    errs = [err(a) for a in grid]
+    i = int(np.argmin(errs))
+    step = grid[0] - grid[1]
+    fine = np.clip(np.linspace(grid[i] - step, grid[i] + step, 17), 0.01, 1.0)
+    best = min(list(zip(errs, grid, strict=True)) + [(err(a), a) for a in fine])[1]
+    return lo * float(best), hi * float(best)
 
 
 def kl_range(v: np.ndarray, lo: float, hi: float, bins: int = 2048, levels: int = 256) -> tuple[float, float]:
