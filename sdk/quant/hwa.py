@@ -28,6 +28,10 @@ from cimsdk.sim.analog import encode_weights
 from cimsdk.sim.noise import NoiseModel, default_preset, load_noise, parse_age
 
 STAT_CHIPS = 16
+# Read noise is drawn per input bit plane; for bit-serial inputs its variance on an output is
+# sum_k s2_k * sum_j 4^j b_kj^2 (b the bits of x_k + 128), about a third of sum_k s2_k x_k^2 for busy inputs:
+# as weight noise it enters with this factor.
+READ_AS_WEIGHT = 1.0 / 3.0
 
 
 def _as_matrix(kind: str, k: np.ndarray) -> np.ndarray:
@@ -47,7 +51,7 @@ def _from_matrix(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def weight_error_stats(w_int: np.ndarray, target: Target, noise: NoiseModel, chips: int = STAT_CHIPS,
                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (N, K), in int8 LSB, of the weight a chip computes with instead of w_int:
-    the static error over `chips` programmed chips plus one read's noise."""
+    the static error over `chips` programmed chips plus one read's noise (`READ_AS_WEIGHT`)."""
     enc = encode_weights(w_int, target)
     levels1 = enc.levels - 1
     gscale = (1.0 - noise.g_min) / levels1
@@ -60,7 +64,7 @@ def weight_error_stats(w_int: np.ndarray, target: Target, noise: NoiseModel, chi
         errs[c] = np.einsum("sp,spnk->nk", coef, d, optimize=True) - enc.offset - w_int
     read = noise.read_sigma(g_t) / gscale
     read_var = np.einsum("sp,spnk->nk", coef.astype(np.float64) ** 2, read.astype(np.float64) ** 2)
-    return errs.mean(axis=0), np.sqrt(errs.var(axis=0) + read_var).astype(np.float32)
+    return errs.mean(axis=0), np.sqrt(np.mean(errs**2, axis=0) + READ_AS_WEIGHT * read_var).astype(np.float32)
 
 
 @dataclass
@@ -92,8 +96,10 @@ class NoiseInjector:
             amax = np.abs(m).max(axis=1) if s.per_channel else np.full(m.shape[0], np.abs(m).max())
             scale = np.where(amax > 0, amax / WMAX, 1.0)
             w_int = np.clip(np.round(m / scale[:, None]), -WMAX, WMAX).astype(np.int8)
-            mean, std = weight_error_stats(w_int, self.target, self.noise, seed=self.seed + self.refreshes)
-            s.mean = _from_matrix((mean * scale[:, None]).astype(np.float32), k.shape)
+            _, std = weight_error_stats(w_int, self.target, self.noise, seed=self.seed + self.refreshes)
+            # zero mean: a chip's systematic error (drift) is what column calibration removes; the spread
+            # (root mean square over chips) carries it
+            s.mean = np.zeros(k.shape, np.float32)
             s.std = _from_matrix((std * scale[:, None]).astype(np.float32), k.shape)
         self.refreshes += 1
 
