@@ -112,9 +112,9 @@ def _quantize_if_float(model: Path, calib: Path | None):
     if calib is None:
         raise UserError(f"{model}: a float32 model; give representative inputs with --calib DATA to quantize it "
                         "first (or run `cimsdk quantize` for the calibration choices)")
-    from cimsdk.quant.run import quantize_model
+    from cimsdk.quant.run import default_method, quantize_model
 
-    return quantize_model(model, calib, QuantOptions(method="percentile"))
+    return quantize_model(model, calib, QuantOptions(method=default_method(model)))
 
 
 def _with_calibration(conv, calib: Path) -> tuple[bytes, str]:

@@ -15,8 +15,9 @@ import click
               help="representative inputs: labelled folder (cimsdk data layouts), folder of files, or a file")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="output folder (default: <model>_int8)")
-@click.option("--method", default="percentile", show_default=True,
-              type=click.Choice(["minmax", "percentile", "mse", "kl"]), help="activation range calibration")
+@click.option("--method", default=None, type=click.Choice(["minmax", "percentile", "mse", "kl"]),
+              help="activation range calibration [default: percentile for a float .tflite; minmax, i.e. "
+                   "TensorFlow's own converter, for Keras and SavedModel]")
 @click.option("--percentile", default=99.99, show_default=True, type=float, help="for --method percentile")
 @click.option("--per-tensor", is_flag=True, help="one weight scale per tensor instead of per output channel")
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
@@ -37,17 +38,20 @@ import click
 @click.option("--noise-level", default=1.0, show_default=True, type=float,
               help="--hwa: noise injected in training, as a multiple of the preset's")
 @click.option("--age", default="0s", show_default=True, help="--hwa: drift age the noise is trained for, e.g. 1y")
-def command(model: Path, calib: Path, out: Path | None, method: str, percentile: float, per_tensor: bool,
+@click.option("--clip-sigmas", default=2.0, show_default=True, type=float,
+              help="--hwa: clip each output channel to this many RMS after every step (0: off)")
+def command(model: Path, calib: Path, out: Path | None, method: str | None, percentile: float, per_tensor: bool,
             bias_correction: bool, activations: str, io: str, eval_data: Path | None, target: str,
             noise: str | None, trials: int, seed: int, hwa: bool, train_data: Path | None, epochs: int,
-            noise_level: float, age: str) -> None:
+            noise_level: float, age: str, clip_sigmas: float) -> None:
     """Quantize a float MODEL (.tflite, Keras .keras/.h5, or a SavedModel folder) to an int8 TFLite model."""
     from cimconv.atomic import output_dir
     from cimconv.errors import UserError
     from cimconv.quantize import QuantOptions
-    from cimsdk.quant.run import check_float_model, quantize_model
+    from cimsdk.quant.run import check_float_model, default_method, quantize_model
 
     check_float_model(model)
+    method = method or default_method(model)
     opts = QuantOptions(method=method, percentile=percentile, per_channel=not per_tensor,
                         bias_correction=bias_correction, activations=activations, io=io)
     opts.check()
@@ -61,7 +65,7 @@ def command(model: Path, calib: Path, out: Path | None, method: str, percentile:
             if train_data is None:
                 raise UserError("--hwa needs --train DATA: a labelled folder to fine-tune on")
             hwa_report = fine_tune_file(model, train_data, target, noise, noise_level, age, epochs, seed,
-                                        tmp / "model_hwa.keras")
+                                        tmp / "model_hwa.keras", clip_sigmas)
             src = tmp / "model_hwa.keras"
         res = quantize_model(src, calib, opts)
         (tmp / "model_int8.tflite").write_bytes(res.model)

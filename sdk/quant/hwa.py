@@ -122,7 +122,7 @@ def clip_channels(kernels: list, slots: list[_Slot], sigmas: float) -> None:
 
 
 def fine_tune(model, x: np.ndarray, y: np.ndarray, target: Target, noise: NoiseModel, epochs: int = 3,
-              seed: int = 0, batch: int = 32, lr: float = 2e-4, clip_sigmas: float | None = 3.0,
+              seed: int = 0, batch: int = 32, lr: float = 2e-4, clip_sigmas: float | None = 2.0,
               progress: bool = False) -> dict:
     """Fine-tune `model` in place with the target's weight errors injected (and, with `clip_sigmas`, each
     channel's weights clipped after every step); returns the loss per epoch."""
@@ -179,7 +179,7 @@ def fine_tune(model, x: np.ndarray, y: np.ndarray, target: Target, noise: NoiseM
 
 
 def fine_tune_file(model: Path, train: Path, target: str, noise: str | None, level: float, age: str,
-                   epochs: int, seed: int, out: Path) -> dict:
+                   epochs: int, seed: int, out: Path, clip_sigmas: float | None = 2.0) -> dict:
     """`cimsdk quantize --hwa`: load the Keras model and labelled data, fine-tune, save to `out` (.keras)."""
     from cimconv.quantize.keras_path import KERAS_SUFFIXES, load_keras
     from cimsdk.quant.data import load, model_spec
@@ -195,7 +195,8 @@ def fine_tune_file(model: Path, train: Path, target: str, noise: str | None, lev
     if data.labels is None:
         raise UserError(f"--train {train}: needs labels (a folder per label) for fine-tuning")
     km = load_keras(model)
-    report = fine_tune(km, data.inputs.astype(np.float32), data.labels, tgt, nz, epochs, seed, progress=True)
+    report = fine_tune(km, data.inputs.astype(np.float32), data.labels, tgt, nz, epochs, seed,
+                       clip_sigmas=clip_sigmas or None, progress=True)
     km.save(out)
     report["summary"] = (f"{epochs} epochs on {len(data.labels)} inputs with {nz.name} x{level} noise "
                          f"(age {nz.age_s:.0f} s) of {tgt.name}; loss {report['loss_per_epoch'][0]:.3f} -> "

@@ -23,6 +23,14 @@ def check_float_model(model: Path) -> None:
         raise UserError(f"{model}: a folder without saved_model.pb; give a float .tflite, .keras/.h5 or SavedModel")
 
 
+def default_method(model: Path) -> str:
+    """percentile for a float .tflite (cimsdk's quantizer), minmax (TensorFlow's own converter) for Keras and
+    SavedModel models."""
+    from cimconv.quantize.keras_path import is_tf_model
+
+    return "minmax" if is_tf_model(model) else "percentile"
+
+
 def quantize_model(model: Path, calib: Path, opts: QuantOptions, progress: bool = True) -> QuantResult:
     from cimconv.quantize.keras_path import is_tf_model, quantize_tf
 
