@@ -69,6 +69,11 @@ def _windows(x: np.ndarray, kh: int, kw: int, o: dict) -> np.ndarray:
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, o: dict) -> np.ndarray:
     """CONV_2D without its activation; w is [O, KH, KW, I]."""
     oc, kh, kw, ic = w.shape
+    if kh == kw == 1 and o.get("stride_h", 1) == o.get("stride_w", 1) == 1:  # pointwise: one matmul
+        y = x.reshape(-1, ic) @ w.reshape(oc, ic).T
+        if b is not None:
+            y = y + b
+        return y.reshape(*x.shape[:3], oc).astype(np.float32)
     win = _windows(x, kh, kw, o)  # N OH OW I KH KW
     n, oh, ow = win.shape[:3]
     cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * ic)
@@ -87,7 +92,10 @@ def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, o: dict) -> np
     win = _windows(x, kh, kw, o)  # N OH OW I KH KW
     if mult > 1:
         win = np.repeat(win, mult, axis=3)
-    y = np.einsum("nhwcij,ijc->nhwc", win, w[0], optimize=True)
+    y = np.zeros(win.shape[:4], np.float32)
+    for i in range(kh):  # one multiply-add of the whole batch per filter tap
+        for j in range(kw):
+            y += win[..., i, j] * w[0, i, j]
     if b is not None:
         y = y + b
     return y.astype(np.float32)

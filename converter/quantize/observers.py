@@ -31,6 +31,7 @@ class Observer:
     """Running min/max plus a bounded uniform subsample of the values seen."""
 
     seed: int = 0
+    keep: bool = True  # keep a subsample (percentile, MSE, KL); min/max needs none
     lo: float = np.inf
     hi: float = -np.inf
     seen: int = 0
@@ -43,6 +44,8 @@ class Observer:
         self.lo = min(self.lo, float(x.min()))
         self.hi = max(self.hi, float(x.max()))
         self.seen += x.size
+        if not self.keep:
+            return
         # Keep each value with probability MAX_SAMPLES / seen-so-far budget: simple, unbiased enough for ranges.
         budget = MAX_SAMPLES // 8
         if x.size > budget:

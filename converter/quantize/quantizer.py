@@ -95,7 +95,7 @@ def calibrate(g: Graph, runner: FloatRunner, calib: np.ndarray, opts: QuantOptio
               progress: Callable[[int], None] | None = None) -> dict[int, Observer]:
     """Observers of every activation tensor over the calibration batch."""
     acts = _activation_tensors(g)
-    obs = {t: Observer(seed=t) for t in acts}
+    obs = {t: Observer(seed=t, keep=opts.method != "minmax") for t in acts}
     for i in range(0, len(calib), opts.batch):
         env = runner.run(calib[i : i + opts.batch])
         for t in acts:
