@@ -34,7 +34,8 @@ def _print_supported() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="print only the output folder")
 @click.option("--calib", type=click.Path(path_type=Path),
               help="representative inputs (labelled folder, folder of files, or a file; >= 100 frames): "
-                   "calibrate per-column ADC ranges into the image (analog targets)")
+                   "quantize a float MODEL with them first, and calibrate per-column ADC ranges into the image "
+                   "(analog targets)")
 def command(model: Path | None, target: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
             calib: Path | None) -> None:
     """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
@@ -47,9 +48,18 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
     from cimconv.pipeline import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
 
-    conv = convert(model, target)
+    quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
+    if quantized is None:
+        conv = convert(model, target)
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cimsdk-quant-") as d:
+            (Path(d) / "model_int8.tflite").write_bytes(quantized.model)
+            conv = convert(Path(d) / "model_int8.tflite", target)
     image_bytes, image_sha = conv.image_bytes, conv.image.sha256
-    if calib is not None:
+    adc_calibrated = calib is not None and not (quantized is not None and (conv.target.exact or not conv.target.adc_bits))
+    if adc_calibrated:
         image_bytes, image_sha = _with_calibration(conv, calib)
     out = output or Path(model.stem)
     firmware = {
@@ -63,6 +73,9 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
         (tmp / "report.json").write_text(json.dumps(conv.report, indent=2) + "\n")
         (tmp / "report.txt").write_text(render_text(conv.report))
         (tmp / "firmware.json").write_text(json.dumps(firmware, indent=2) + "\n")
+        if quantized is not None:
+            (tmp / "model_int8.tflite").write_bytes(quantized.model)
+            (tmp / "quantize.json").write_text(json.dumps(quantized.report, indent=1, default=float) + "\n")
     if as_json:
         click.echo(json.dumps(conv.report, indent=2))
         return
@@ -75,9 +88,33 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
     console.print(layer_table(conv.report))
     for line in summary_lines(conv.report):
         console.print(line)
-    if calib is not None:
+    if adc_calibrated:
         console.print(f"ADC ranges calibrated per column from {calib} (image meta 'adc_calibration')")
+    if quantized is not None:
+        console.print(f"quantized the float model on {calib} ({quantized.report['route']}): {out}/model_int8.tflite")
     console.print(f"wrote {out}/model.cimg ({len(image_bytes):,} B), report.json, report.txt, firmware.json")
+
+
+def _quantize_if_float(model: Path, calib: Path | None):
+    """For a float model: its int8 quantization on --calib (the intermediate model is kept in the output
+    folder); None for an int8 model."""
+    from cimconv.quantize import QuantOptions
+    from cimconv.quantize.keras_path import is_tf_model
+    from cimconv.reader import read_model
+
+    if not is_tf_model(model):
+        if not model.is_file() or model.read_bytes()[4:8] != b"TFL3":
+            return None  # the converter reports what is wrong with the file
+        from cimconv.quantize import is_float_model
+
+        if not is_float_model(read_model(model)):
+            return None
+    if calib is None:
+        raise UserError(f"{model}: a float32 model; give representative inputs with --calib DATA to quantize it "
+                        "first (or run `cimsdk quantize` for the calibration choices)")
+    from cimsdk.quant.run import default_method, quantize_model
+
+    return quantize_model(model, calib, QuantOptions(method=default_method(model)))
 
 
 def _with_calibration(conv, calib: Path) -> tuple[bytes, str]:
