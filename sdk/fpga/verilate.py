@@ -1,0 +1,82 @@
+"""Build the Verilated coprocessor (RTL + rtl/sim/cosim_main.cpp) once per source hash.
+
+The executable lands in `$XDG_CACHE_HOME/cimsdk/verilator/<instance>-<hash>/`, where the hash covers
+the RTL sources, the C++ host, the instance's parameters and the Verilator version: editing the RTL
+or the target rebuilds, everything else reuses the build (a build takes about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from cimconv.errors import UserError
+from cimsdk import project_root
+from cimsdk.fpga.instance import Instance
+
+RTL_SOURCES = ("cim_coprocessor.v", "cim_array.v", "cim_requant.v")
+HOST_SOURCE = "sim/cosim_main.cpp"
+TOP = "cim_coprocessor"
+BINARY = "cimcop-cosim"
+
+
+def rtl_dir() -> Path:
+    return project_root() / "rtl"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cimsdk" / "verilator"
+
+
+def verilator_version() -> str:
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise UserError("verilator not found: apt-get install verilator (scripts/setup.sh installs it)")
+    return subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def source_hash(inst: Instance) -> str:
+    h = hashlib.sha256()
+    for name in (*RTL_SOURCES, HOST_SOURCE):
+        h.update(name.encode() + b"\0" + (rtl_dir() / name).read_bytes())
+    h.update(repr(sorted(inst.verilog_parameters().items())).encode())
+    h.update(verilator_version().encode())
+    return h.hexdigest()[:16]
+
+
+def build(inst: Instance, jobs: int = 2, log=None) -> Path:
+    """The co-simulation executable of `inst`, built now unless a build of the same sources exists."""
+    out_dir = cache_root() / f"{inst.name}-{source_hash(inst)}"
+    exe = out_dir / BINARY
+    if exe.is_file():
+        return exe
+    cache_root().mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{inst.name}-", dir=cache_root()))
+    try:
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast",
+               "--x-initial", "fast", "--top-module", TOP, "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSEDSIGNAL",
+               "--Mdir", str(work / "obj"), "-o", BINARY, "-CFLAGS", "-O2",
+               *[f"-G{k}={v}" for k, v in inst.verilog_parameters().items()],
+               *[str(rtl_dir() / s) for s in RTL_SOURCES], str(rtl_dir() / HOST_SOURCE)]
+        if log:
+            log(f"verilating {inst.name} (cached under {out_dir})")
+        r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OPT_FAST": "-O2"})
+        if r.returncode != 0:
+            tail = "\n".join((r.stdout + r.stderr).splitlines()[-30:])
+            raise UserError(f"verilator build of {inst.name} failed:\n{tail}")
+        final = work / "bin"
+        final.mkdir()
+        shutil.move(str(work / "obj" / BINARY), final / BINARY)
+        shutil.rmtree(work / "obj")
+        try:
+            os.rename(final, out_dir)  # atomic: a concurrent build of the same hash wins or loses whole
+        except OSError:
+            if not exe.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return exe
