@@ -140,3 +140,16 @@ def test_mailbox_commands_and_errors(cop, kws):
     assert e.value.status == mm.ERR["ERR_BAD_IMAGE"]
     cop.command(mm.CMD["RESET_COUNTERS"])
     assert cop.counters()["commands"] == 1 and cop.counters()["weight_bytes"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_random_layers_large_instance(seed):
+    """The large instance (64 rows, 8 columns per pass, 2 input bits per cycle) on random layers."""
+    with RtlCoprocessor(load_instance("fpga-dcim-large")) as big:
+        data = random_layers_image(big.inst, OPS_PER_IMAGE, seed=5000 + seed)
+        ex = Executor(data)
+        big.load_image(data)
+        rng = np.random.default_rng(seed)
+        for i in range(OPS_PER_IMAGE):
+            _check_op(big, ex, i, _input(rng, ex, i))
