@@ -73,10 +73,11 @@ module cim_coprocessor #(
     reg [31:0] qmem [0:QWORDS-1];            // bias, mult, shift per output channel (image quant section)
     reg [7:0]  winbuf [0:WINMAX-1];          // im2col window of one output position
     reg signed [31:0] accmem [0:NMAX-1];     // partial sums of one output position
-    reg [15:0] t_arr [0:TMAX-1];             // tile table of the running op
-    reg [15:0] t_row0 [0:TMAX-1], t_col0 [0:TMAX-1];
-    reg [31:0] t_k0 [0:TMAX-1], t_klen [0:TMAX-1], t_n0 [0:TMAX-1], t_nlen [0:TMAX-1];
-    reg [31:0] t_c0 [0:TMAX-1], t_r0 [0:TMAX-1];   // depthwise: first input channel, depth-mult phase
+    // tile table of the running op, one 16-bit field each: array, row0, col0, k0, k_len, n0, n_len,
+    // and for depthwise the first input channel and depth-multiplier phase (n0 / dm, n0 % dm)
+    reg [143:0] ttab [0:TMAX-1];
+    reg [143:0] tt_q;
+    reg [31:0]  tt_raddr;
 
     // weight memory: one byte-wide memory per word line, addressed by (array, column)
     reg  [$clog2(WDEPTH)-1:0] w_addr;
@@ -127,7 +128,7 @@ module cim_coprocessor #(
         S_P0 = 100, S_PG = 101, S_PG2 = 102, S_PG3 = 103, S_PC = 104, S_PT = 105, S_PF = 106,
         S_PF2 = 107, S_PW = 108, S_PW2 = 109, S_PA = 110, S_PA2 = 111, S_PS = 112, S_PACC = 113,
         S_PACC2 = 114, S_PN = 115, S_PQ = 116, S_PQ2 = 117, S_PQ3 = 118, S_PQ4 = 119, S_PQ5 = 120,
-        S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123;
+        S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125;
     reg [7:0] state, ret;
     reg [31:0] seq, cycles;
 
@@ -198,6 +199,7 @@ module cim_coprocessor #(
         wb_q <= winbuf[wb_raddr[$clog2(WINMAX)-1:0]];
         acc_q <= accmem[acc_raddr[$clog2(NMAX)-1:0]];
         q_q <= qmem[q_raddr[$clog2(QWORDS)-1:0]];
+        tt_q <= ttab[tt_raddr[$clog2(TMAX)-1:0]];
     end
 
     wire dwise = (m_kind == 1);
@@ -499,20 +501,27 @@ module cim_coprocessor #(
                   end else bus_read(sec_tiles + 28 * (m_t0 + ti), S_RT1);
             S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_RT2); end
             S_RT2: begin
-                t_arr[ti] <= tl_macro * APM + rdata[15:0]; t_row0[ti] <= rdata[31:16];
+                tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
                 bus_read(sec_tiles + 28 * (m_t0 + ti) + 8, S_RT3);
             end
-            S_RT3: begin t_col0[ti] <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_RT4); end
-            S_RT4: begin t_k0[ti] <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_RT5); end
-            S_RT5: begin t_klen[ti] <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_RT6); end
-            S_RT6: begin t_n0[ti] <= rdata; tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_RT7); end
+            S_RT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_RT4); end
+            S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_RT5); end
+            S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_RT6); end
+            S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_RT7); end
             S_RT7: begin
-                t_nlen[ti] <= rdata; cch <= 0; dmr <= tl_n0;
-                if (dm == 1) begin t_c0[ti] <= tl_n0; t_r0[ti] <= 0; ti <= ti + 1; state <= S_RT; end
-                else state <= S_RT8;
+                tl_nlen <= rdata; cch <= 0; dmr <= tl_n0;
+                if (dm == 1) begin
+                    ttab[ti[$clog2(TMAX)-1:0]] <= {16'd0, tl_n0[15:0], rdata[15:0], tl_n0[15:0], tl_klen[15:0],
+                                                   tl_k0[15:0], tl_col0[15:0], tl_row0[15:0], tl_arr[15:0]};
+                    ti <= ti + 1; state <= S_RT;
+                end else state <= S_RT8;
             end
             S_RT8: if (dmr >= dm) begin dmr <= dmr - dm; cch <= cch + 1; end      // n0 / dm, n0 % dm
-                   else begin t_c0[ti] <= cch; t_r0[ti] <= dmr; ti <= ti + 1; state <= S_RT; end
+                   else begin
+                       ttab[ti[$clog2(TMAX)-1:0]] <= {dmr[15:0], cch[15:0], tl_nlen[15:0], tl_n0[15:0], tl_klen[15:0],
+                                                      tl_k0[15:0], tl_col0[15:0], tl_row0[15:0], tl_arr[15:0]};
+                       ti <= ti + 1; state <= S_RT;
+                   end
 
             // -- one output position --------------------------------------------------------------
             S_P0: begin ky <= 0; kx <= 0; c <= 0; widx <= 0; state <= S_PG; end
@@ -536,13 +545,15 @@ module cim_coprocessor #(
                   else begin accmem[n[$clog2(NMAX)-1:0]] <= 0; n <= n + 1; end
             // a tile: its rows of the window onto the word lines, zero elsewhere
             S_PT: if (ti == m_nt) begin n <= 0; state <= S_PQ; end
-                  else begin
-                      tl_arr <= t_arr[ti]; tl_row0 <= t_row0[ti]; tl_col0 <= t_col0[ti];
-                      tl_k0 <= t_k0[ti]; tl_klen <= t_klen[ti]; tl_n0 <= t_n0[ti]; tl_nlen <= t_nlen[ti];
-                      cch <= t_c0[ti]; dmr <= t_r0[ti];
-                      rowin <= {8*ROWS{1'b0}};
-                      j <= 0; k <= 0; state <= S_PF;
-                  end
+                  else begin tt_raddr <= ti; state <= S_PT2; end
+            S_PT2: state <= S_PT3;                                // tile table read latency
+            S_PT3: begin
+                tl_arr <= tt_q[15:0]; tl_row0 <= tt_q[31:16]; tl_col0 <= tt_q[47:32];
+                tl_k0 <= tt_q[63:48]; tl_klen <= tt_q[79:64]; tl_n0 <= tt_q[95:80]; tl_nlen <= tt_q[111:96];
+                cch <= tt_q[127:112]; dmr <= tt_q[143:128];
+                rowin <= {8*ROWS{1'b0}};
+                j <= 0; k <= 0; state <= S_PF;
+            end
             S_PF: begin                                           // issue window reads, one row a cycle
                 if (m_kind == 1) begin
                     if (j == tl_nlen) state <= S_PF2;
