@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 from paths import MODELS
-from rtl_board import RtlBoard
 
 from cimconv.pipeline import convert
+from cimsdk.fpga.board import RtlBoard
 from cimsdk.fpga.cosim import DEFAULT_TARGET
 from cimsdk.fpga.instance import load_instance
 from cimsdk.fpga.verilate import build

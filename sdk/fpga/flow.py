@@ -46,7 +46,7 @@ def _package_dir(module: str) -> Path:
         mod = __import__(module)
     except ImportError:
         raise UserError(f"the soft core's Verilog comes from the Python package {module.replace('_', '-')}: "
-                        f"pip install {module.replace('_', '-')} (scripts/setup.sh fpga)") from None
+                        "pip install 'cimsdk[fpga]'") from None
     return Path(mod.data_location)
 
 

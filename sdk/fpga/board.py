@@ -1,8 +1,10 @@
-"""The emulated board with the RTL coprocessor, for tests, until the launcher grows `--coprocessor rtl`.
+"""The emulated board with the RTL coprocessor (tests, benchmarks) until the launcher grows
+`--coprocessor rtl`.
 
 A copy of `EmulatedBoard._start_coprocessor` that starts `python -m cimsdk.fpga.cosim` (same
-arguments, same `ready` handshake) instead of `cimsdk.emulator.coprocessor`. The proposed hook in
-sdk/emulator/board.py is one line: choose the module from a `coprocessor="golden"|"rtl"` argument.
+arguments, same `ready` handshake) instead of `cimsdk.emulator.coprocessor`. The hook that replaces
+it in sdk/emulator/board.py is one line: choose the module from a `coprocessor="golden"|"rtl"`
+argument (and build the Verilated model first: `cimsdk.fpga.verilate.build`). Delete this module then.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cimsdk.emulator.board import _die_with_parent, _Pump
 
 
 class RtlBoard(EmulatedBoard):
+    """EmulatedBoard whose coprocessor process is the RTL co-simulation."""
+
     def _start_coprocessor(self) -> None:
         cmd = [
             sys.executable, "-m", "cimsdk.fpga.cosim", "--fd", str(self._memfd),
