@@ -78,7 +78,8 @@ def yosys_script(b: BoardFpga, inst: Instance, json_out: Path) -> str:
     params = " ".join(f"-set {k} {v}" for k, v in inst.verilog_parameters().items())
     lines = [f"read_verilog -DSYNTHESIS {defs} {' '.join(str(s) for s in b.sources)}",
              f"chparam {params} cim_coprocessor",
-             f"synth_ice40 -top {b.top} -dsp -json {json_out}"]
+             f"synth_ice40 -top {b.top} -dsp -json {json_out}",
+             f"tee -q -o {json_out.with_suffix('.stat.txt')} stat"]
     return "\n".join(lines) + "\n"
 
 
@@ -108,11 +109,34 @@ def run_flow(board: str, out_dir: Path, seed: int = 1, log=print) -> FlowResult:
         log(f"{what} ...")
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+            lines = (r.stdout + r.stderr).strip().splitlines()
+            if (out_dir / "nextpnr.log").is_file():
+                lines += (out_dir / "nextpnr.log").read_text().splitlines()
+            fit = [ln.strip() for ln in lines if re.search(r"ICESTORM_\w+:\s+\d+/|Design uses|Unable to|ERROR", ln)]
+            tail = "\n".join(fit[-12:] or lines[-15:])
+            synth = synthesis_cells(js.with_suffix(".stat.txt"))
+            if synth:
+                tail += "\nafter synthesis: " + ", ".join(f"{k} {v}" for k, v in synth.items())
             raise UserError(f"{what} failed for board {board} (logs in {out_dir}):\n{tail}")
     report = parse_report(json.loads(rep.read_text()), b, inst)
     (out_dir / "fpga-report.json").write_text(json.dumps(report, indent=2))
     return FlowResult(bit, report)
+
+
+def synthesis_cells(stat: Path) -> dict[str, int]:
+    """iCE40 cells yosys mapped the design to (from its `stat`), grouped: LUT4, flip-flops, RAM, DSP."""
+    if not stat.is_file():
+        return {}
+    groups = {"LUT4": r"SB_LUT4", "flip-flops": r"SB_DFF\w*", "carry": r"SB_CARRY", "block RAM": r"SB_RAM40_4K",
+              "SPRAM": r"SB_SPRAM256KA", "DSP": r"SB_MAC16"}
+    out: dict[str, int] = {}
+    text = stat.read_text()
+    top = text[text.rfind("=== design hierarchy ==="):] if "=== design hierarchy ===" in text else text
+    for name, pat in groups.items():
+        n = sum(int(m.group(1)) for m in re.finditer(rf"^\s+{pat}\s+(\d+)\s*$", top, re.M))
+        if n:
+            out[name] = n
+    return out
 
 
 def parse_report(nextpnr: dict, b: BoardFpga, inst: Instance) -> dict:
