@@ -74,9 +74,9 @@ module cim_coprocessor #(
     reg [7:0]  winbuf [0:WINMAX-1];          // im2col window of one output position
     reg signed [31:0] accmem [0:NMAX-1];     // partial sums of one output position
     // tile table of the running op, one 16-bit field each: array, row0, col0, k0, k_len, n0, n_len,
-    // and for depthwise the first input channel and depth-multiplier phase (n0 / dm, n0 % dm)
-    reg [143:0] ttab [0:TMAX-1];
-    reg [143:0] tt_q;
+    // for depthwise the first input channel and depth-multiplier phase (n0 / dm, n0 % dm), k_len x n_len
+    reg [159:0] ttab [0:TMAX-1];
+    reg [159:0] tt_q;
     reg [31:0]  tt_raddr;
 
     // weight memory: one byte-wide memory per word line, addressed by (array, column)
@@ -128,7 +128,9 @@ module cim_coprocessor #(
         S_P0 = 100, S_PG = 101, S_PG2 = 102, S_PG3 = 103, S_PC = 104, S_PT = 105, S_PF = 106,
         S_PF2 = 107, S_PW = 108, S_PW2 = 109, S_PA = 110, S_PA2 = 111, S_PS = 112, S_PACC = 113,
         S_PACC2 = 114, S_PN = 115, S_PQ = 116, S_PQ2 = 117, S_PQ3 = 118, S_PQ4 = 119, S_PQ5 = 120,
-        S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125;
+        S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125,
+        S_MUL = 130, S_M0 = 131, S_M1 = 132, S_M2 = 133, S_M3 = 134, S_M4 = 135, S_M5 = 136, S_M6 = 137,
+        S_M7 = 138, S_M8 = 139, S_M9 = 140, S_M10 = 141, S_LT8 = 142, S_LT9 = 143, S_RT7B = 144;
     reg [7:0] state, ret;
     reg [31:0] seq, cycles;
 
@@ -163,6 +165,16 @@ module cim_coprocessor #(
         end
     endtask
 
+    // shared shift-add multiplier for the once-per-op and once-per-tile products (low 32 bits, so
+    // two's complement operands work too); the per-position address arithmetic is incremental
+    reg [31:0] mul_a, mul_b, mul_p;
+    reg [7:0]  mret;
+    task start_mul(input [31:0] a, input [31:0] b, input [7:0] next);
+        begin
+            mul_a <= a; mul_b <= b; mul_p <= 32'd0; mret <= next; state <= S_MUL;
+        end
+    endtask
+
     task fail(input [31:0] code, input [31:0] why);
         begin
             status <= code; detail <= why; state <= S_FINISH;
@@ -183,6 +195,9 @@ module cim_coprocessor #(
     reg [31:0] sh, sw, dh, dw, pt, pl, kh, kw, dm;
     reg [31:0] in_h, in_w, in_c, in_bytes, out_h, out_w, out_bytes, o_y, o_x, out_ptr, n_pos;
     reg [31:0] ky, kx, c, widx, tap_addr, cch, dmr;
+    reg [31:0] winlen, rowstride, sh_rs, dh_rs, sw_c, dw_c, pt_rs, pl_c, tl_ext, tl_prod;
+    reg [31:0] ybase, xbase, ytap, xtap, kaddr, prow;
+    reg signed [31:0] by, bx, ty, tx;                  // output position's window origin, tap offset
     reg        tap_in;
     reg [31:0] out_total;
     // pipelined reads of the window buffer and the accumulators
@@ -203,8 +218,8 @@ module cim_coprocessor #(
     end
 
     wire dwise = (m_kind == 1);
-    wire signed [31:0] iy = $signed(o_y * sh) - $signed(pt) + $signed(ky * dh);
-    wire signed [31:0] ix = $signed(o_x * sw) - $signed(pl) + $signed(kx * dw);
+    wire signed [31:0] iy = by + ty;
+    wire signed [31:0] ix = bx + tx;
 
     assign busy = (state != S_IDLE);
 
@@ -309,6 +324,12 @@ module cim_coprocessor #(
                 state <= S_IDLE;
             end
 
+            S_MUL: if (mul_b == 0) state <= mret;
+                   else begin
+                       if (mul_b[0]) mul_p <= mul_p + mul_a;
+                       mul_a <= mul_a << 1; mul_b <= mul_b >> 1;
+                   end
+
             // -- MEMCPY (diagnostic): byte by byte, CRC-32 of the bytes --------------------------
             S_MC: if (i == args[2]) begin
                 results[0] <= ~crc; state <= S_FINISH;
@@ -396,17 +417,15 @@ module cim_coprocessor #(
             S_LT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_LT5); end
             S_LT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_LT6); end
             S_LT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_LT7); end
-            S_LT7: begin
-                tl_nlen <= rdata;
-                if (tl_arr >= NARR || tl_col0 + rdata > WCOLS ||
-                    tl_row0 + (m_kind == 1 ? tl_klen * rdata : tl_klen) > ROWS)
-                    fail(ERR_BAD_IMAGE, m_t0 + ti);                   // not mapped for this instance
-                else begin
-                    colbase <= sec_cells + m_coff + tl_n0 * m_k + tl_k0;
-                    rowbase <= tl_row0;
-                    j <= 0; k <= 0; state <= S_LW;
-                end
-            end
+            S_LT7: begin tl_nlen <= rdata; start_mul(tl_klen, rdata, S_LT8); end
+            S_LT8: begin tl_ext <= (m_kind == 1) ? mul_p : tl_klen; start_mul(tl_n0, m_k, S_LT9); end
+            S_LT9: if (tl_arr >= NARR || tl_col0 + tl_nlen > WCOLS || tl_row0 + tl_ext > ROWS)
+                       fail(ERR_BAD_IMAGE, m_t0 + ti);                   // not mapped for this instance
+                   else begin
+                       colbase <= sec_cells + m_coff + mul_p + tl_k0;
+                       rowbase <= tl_row0;
+                       j <= 0; k <= 0; state <= S_LW;
+                   end
             S_LW: if (j == tl_nlen) begin ti <= ti + 1; state <= S_LT; end
                   else if (k == tl_klen) begin
                       j <= j + 1; k <= 0; colbase <= colbase + m_k;
@@ -486,18 +505,32 @@ module cim_coprocessor #(
             S_R8F: begin
                 m_nt <= rdata;
                 if (op_code == 3) begin in_h <= 1; in_w <= 0; in_c <= m_k; out_h <= 1; j <= 0; end
-                state <= S_R8G;
+                state <= S_M0;
             end
-            S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || (op_code == 3 ? m_k : kh * kw * in_c) > WINMAX
+            S_M0: start_mul(kh, kw, S_M1);
+            S_M1: start_mul(mul_p, in_c, S_M2);
+            S_M2: begin winlen <= mul_p; state <= S_R8G; end
+            S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || winlen > WINMAX
                        || (m_qoff >> 2) + 3 * m_n > QWORDS)
                        fail(ERR_BAD_OP, args[0]);                   // exceeds this instance's buffers
                    else if (op_code == 3) state <= S_R9;
-                   else begin ti <= 0; state <= S_RT; end
-            S_R9: if (j >= in_bytes) begin out_w <= in_w; ti <= 0; state <= S_RT; end  // rows = bytes / K
+                   else state <= S_M3;
+            S_R9: if (j >= in_bytes) begin out_w <= in_w; state <= S_M3; end  // rows = bytes / K
                   else begin j <= j + m_k; in_w <= in_w + 1; end
+            // strides of the input in bytes, for incremental window addresses
+            S_M3: start_mul(in_w, in_c, S_M4);
+            S_M4: begin rowstride <= mul_p; start_mul(sh, mul_p, S_M5); end
+            S_M5: begin sh_rs <= mul_p; start_mul(dh, rowstride, S_M6); end
+            S_M6: begin dh_rs <= mul_p; start_mul(sw, in_c, S_M7); end
+            S_M7: begin sw_c <= mul_p; start_mul(dw, in_c, S_M8); end
+            S_M8: begin dw_c <= mul_p; start_mul(pt, rowstride, S_M9); end
+            S_M9: begin pt_rs <= mul_p; start_mul(pl, in_c, S_M10); end
+            S_M10: begin pl_c <= mul_p; ti <= 0; state <= S_RT; end
             // tile table of the matrix
             S_RT: if (ti == m_nt) begin
-                      o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0; state <= S_P0;
+                      o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0;
+                      by <= -$signed(pt); bx <= -$signed(pl); ybase <= -pt_rs; xbase <= -pl_c;
+                      state <= S_P0;
                   end else bus_read(sec_tiles + 28 * (m_t0 + ti), S_RT1);
             S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_RT2); end
             S_RT2: begin
@@ -508,35 +541,42 @@ module cim_coprocessor #(
             S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_RT5); end
             S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_RT6); end
             S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_RT7); end
-            S_RT7: begin
-                tl_nlen <= rdata; cch <= 0; dmr <= tl_n0;
+            S_RT7: begin tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, S_RT7B); end
+            S_RT7B: begin
+                tl_prod <= mul_p;
                 if (dm == 1) begin
-                    ttab[ti[$clog2(TMAX)-1:0]] <= {16'd0, tl_n0[15:0], rdata[15:0], tl_n0[15:0], tl_klen[15:0],
-                                                   tl_k0[15:0], tl_col0[15:0], tl_row0[15:0], tl_arr[15:0]};
+                    ttab[ti[$clog2(TMAX)-1:0]] <= {mul_p[15:0], 16'd0, tl_n0[15:0], tl_nlen[15:0], tl_n0[15:0],
+                                                   tl_klen[15:0], tl_k0[15:0], tl_col0[15:0], tl_row0[15:0],
+                                                   tl_arr[15:0]};
                     ti <= ti + 1; state <= S_RT;
                 end else state <= S_RT8;
             end
             S_RT8: if (dmr >= dm) begin dmr <= dmr - dm; cch <= cch + 1; end      // n0 / dm, n0 % dm
                    else begin
-                       ttab[ti[$clog2(TMAX)-1:0]] <= {dmr[15:0], cch[15:0], tl_nlen[15:0], tl_n0[15:0], tl_klen[15:0],
-                                                      tl_k0[15:0], tl_col0[15:0], tl_row0[15:0], tl_arr[15:0]};
+                       ttab[ti[$clog2(TMAX)-1:0]] <= {tl_prod[15:0], dmr[15:0], cch[15:0], tl_nlen[15:0],
+                                                      tl_n0[15:0], tl_klen[15:0], tl_k0[15:0], tl_col0[15:0],
+                                                      tl_row0[15:0], tl_arr[15:0]};
                        ti <= ti + 1; state <= S_RT;
                    end
 
             // -- one output position --------------------------------------------------------------
-            S_P0: begin ky <= 0; kx <= 0; c <= 0; widx <= 0; state <= S_PG; end
+            S_P0: begin
+                ky <= 0; kx <= 0; c <= 0; widx <= 0; ty <= 0; tx <= 0; ytap <= 0; xtap <= 0; state <= S_PG;
+            end
             S_PG: begin                                          // start of a tap (ky, kx)
                 tap_in <= (iy >= 0 && iy < $signed(in_h) && ix >= 0 && ix < $signed(in_w));
-                tap_addr <= args[1] + (iy * in_w + ix) * in_c;
-                if (op_code == 3) tap_addr <= args[1] + o_x * m_k;
+                tap_addr <= args[1] + ybase + ytap + xbase + xtap;   // + (iy * W + ix) * C
                 c <= 0;
                 state <= S_PG2;
             end
             S_PG2: if (c == in_c) begin
-                       if (kx + 1 < kw) begin kx <= kx + 1; state <= S_PG; end
-                       else if (ky + 1 < kh) begin kx <= 0; ky <= ky + 1; state <= S_PG; end
-                       else begin n <= 0; state <= S_PC; end
-                   end else if (tap_in || op_code == 3) bus_read(tap_addr + c, S_PG3);
+                       if (kx + 1 < kw) begin
+                           kx <= kx + 1; tx <= tx + $signed(dw); xtap <= xtap + dw_c; state <= S_PG;
+                       end else if (ky + 1 < kh) begin
+                           kx <= 0; tx <= 0; xtap <= 0; ky <= ky + 1; ty <= ty + $signed(dh); ytap <= ytap + dh_rs;
+                           state <= S_PG;
+                       end else begin n <= 0; state <= S_PC; end
+                   end else if (tap_in) bus_read(tap_addr + c, S_PG3);
                    else begin winbuf[widx[$clog2(WINMAX)-1:0]] <= in_zp[7:0]; widx <= widx + 1; c <= c + 1; end
             S_PG3: begin
                 winbuf[widx[$clog2(WINMAX)-1:0]] <= rdata_byte; widx <= widx + 1; c <= c + 1; state <= S_PG2;
@@ -550,20 +590,22 @@ module cim_coprocessor #(
             S_PT3: begin
                 tl_arr <= tt_q[15:0]; tl_row0 <= tt_q[31:16]; tl_col0 <= tt_q[47:32];
                 tl_k0 <= tt_q[63:48]; tl_klen <= tt_q[79:64]; tl_n0 <= tt_q[95:80]; tl_nlen <= tt_q[111:96];
-                cch <= tt_q[127:112]; dmr <= tt_q[143:128];
+                cch <= tt_q[127:112]; dmr <= tt_q[143:128]; tl_prod <= tt_q[159:144];
+                kaddr <= tt_q[127:112]; prow <= tt_q[31:16];
                 rowin <= {8*ROWS{1'b0}};
                 j <= 0; k <= 0; state <= S_PF;
             end
             S_PF: begin                                           // issue window reads, one row a cycle
                 if (m_kind == 1) begin
                     if (j == tl_nlen) state <= S_PF2;
-                    else begin
-                        wb_raddr <= k * in_c + cch;
-                        pend_row <= tl_row0 + j * tl_klen + k; pend_ok <= 1'b1;
+                    else begin                                    // block j: rows row0 + j*K + k
+                        wb_raddr <= kaddr;                        // window byte k*C + channel
+                        pend_row <= prow; pend_ok <= 1'b1; prow <= prow + 1;
                         if (k + 1 == tl_klen) begin
                             k <= 0; j <= j + 1;
-                            if (dmr + 1 == dm) begin dmr <= 0; cch <= cch + 1; end else dmr <= dmr + 1;
-                        end else k <= k + 1;
+                            if (dmr + 1 == dm) begin dmr <= 0; cch <= cch + 1; kaddr <= cch + 1; end
+                            else begin dmr <= dmr + 1; kaddr <= cch; end
+                        end else begin k <= k + 1; kaddr <= kaddr + in_c; end
                     end
                 end else begin
                     if (k == tl_klen) state <= S_PF2;
@@ -593,9 +635,9 @@ module cim_coprocessor #(
                 j <= j + 1; state <= S_PACC;
             end
             S_PN: begin                                           // tile done: energy-model counts
-                counters[C_MACS] <= counters[C_MACS] + tl_klen * tl_nlen;
+                counters[C_MACS] <= counters[C_MACS] + tl_prod;
                 counters[C_TILE_OPS] <= counters[C_TILE_OPS] + 1;
-                counters[C_PULSES] <= counters[C_PULSES] + (dwise ? tl_klen * tl_nlen : tl_klen) * NSLICE;
+                counters[C_PULSES] <= counters[C_PULSES] + (dwise ? tl_prod : tl_klen) * NSLICE;
                 counters[C_DIGITAL] <= counters[C_DIGITAL] + tl_nlen * 8 * NSLICE + tl_nlen;
                 ti <= ti + 1; state <= S_PT;
             end
@@ -609,9 +651,12 @@ module cim_coprocessor #(
             S_PQ6: begin bus_write_byte(out_ptr + n, rq_y, S_PQ); n <= n + 1; end
             S_PNEXT: begin
                 out_ptr <= out_ptr + m_n; out_total <= out_total + m_n;
-                if (o_x + 1 < out_w) begin o_x <= o_x + 1; state <= S_P0; end
-                else if (o_y + 1 < out_h) begin o_x <= 0; o_y <= o_y + 1; state <= S_P0; end
-                else state <= S_RDONE;
+                if (o_x + 1 < out_w) begin
+                    o_x <= o_x + 1; bx <= bx + $signed(sw); xbase <= xbase + sw_c; state <= S_P0;
+                end else if (o_y + 1 < out_h) begin
+                    o_x <= 0; bx <= -$signed(pl); xbase <= -pl_c;
+                    o_y <= o_y + 1; by <= by + $signed(sh); ybase <= ybase + sh_rs; state <= S_P0;
+                end else state <= S_RDONE;
             end
             S_RDONE: begin
                 counters[C_OPS] <= counters[C_OPS] + 1;
