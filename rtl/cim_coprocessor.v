@@ -57,6 +57,8 @@ module cim_coprocessor #(
     localparam C_COMMANDS = 0, C_OPS = 1, C_MACS = 2, C_ADC = 3, C_PULSES = 4, C_TILE_OPS = 5,
                C_DIGITAL = 6, C_WEIGHT_BYTES = 7, C_INPUT_BYTES = 8, C_OUTPUT_BYTES = 9;
     localparam NSLICE = 8 / IB;     // input cycles per matrix-vector product
+    localparam RW = (ROWS > 1) ? $clog2(ROWS) : 1;   // row index bits
+    localparam PW = (PAR > 1) ? $clog2(PAR) : 1;     // column-in-pass index bits
 
     // ---- registers -------------------------------------------------------------------------
     reg [31:0] doorbell, accepted, done, status, command, detail;
@@ -218,6 +220,8 @@ module cim_coprocessor #(
     end
 
     wire dwise = (m_kind == 1);
+    wire [RW-1:0] row_sel = rowbase[RW-1:0] + k[RW-1:0];   // word line of the weight being loaded
+    wire [PW-1:0] jp = j[PW-1:0];                          // column within the pass
     wire signed [31:0] iy = by + ty;
     wire signed [31:0] ix = bx + tx;
 
@@ -261,7 +265,7 @@ module cim_coprocessor #(
         arr_step <= 1'b0;
         pend_ok <= 1'b0;
         pend_ok2 <= pend_ok; pend_row2 <= pend_row;          // window read latency: two stages
-        if (pend_ok2) rowin[8*pend_row2 +: 8] <= wb_q;
+        if (pend_ok2) rowin[8*pend_row2[RW-1:0] +: 8] <= wb_q;
         if (rst) begin
             state <= S_IDLE;
             doorbell <= 0; accepted <= 0; done <= 0; status <= 0; command <= 0; detail <= 0;
@@ -434,7 +438,7 @@ module cim_coprocessor #(
             S_LW2: begin
                 w_addr <= tl_arr * WCOLS + tl_col0 + j;
                 w_din <= rdata_byte;
-                w_we <= {{(ROWS-1){1'b0}}, 1'b1} << (rowbase + k);
+                w_we <= {{(ROWS-1){1'b0}}, 1'b1} << row_sel;
                 counters[C_WEIGHT_BYTES] <= counters[C_WEIGHT_BYTES] + 1;
                 k <= k + 1; state <= S_LW;
             end
@@ -618,7 +622,7 @@ module cim_coprocessor #(
             // a group of PAR columns: latch weights, IB-bit input cycles, accumulate
             S_PW: begin j <= 0; w_addr <= tl_arr * WCOLS + tl_col0 + g0; state <= S_PA; end
             S_PW2: begin                                          // column g0 + j arrives from the memory
-                wreg[8*ROWS*j +: 8*ROWS] <= (g0 + j < tl_nlen) ? w_col : {8*ROWS{1'b0}};
+                wreg[8*ROWS*jp +: 8*ROWS] <= (g0 + j < tl_nlen) ? w_col : {8*ROWS{1'b0}};
                 if (j + 1 == PAR) begin arr_clear <= 1'b1; k <= 0; state <= S_PS; end
                 else begin j <= j + 1; w_addr <= tl_arr * WCOLS + tl_col0 + g0 + j + 1; state <= S_PA; end
             end
@@ -631,7 +635,7 @@ module cim_coprocessor #(
                     end else begin acc_raddr <= tl_n0 + g0 + j; state <= S_PA2; end
             S_PA2: state <= S_PACC2;
             S_PACC2: begin
-                accmem[acc_raddr[$clog2(NMAX)-1:0]] <= acc_q + $signed(arr_sums[32*j +: 32]);
+                accmem[acc_raddr[$clog2(NMAX)-1:0]] <= acc_q + $signed(arr_sums[32*jp +: 32]);
                 j <= j + 1; state <= S_PACC;
             end
             S_PN: begin                                           // tile done: energy-model counts
