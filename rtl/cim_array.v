@@ -18,11 +18,13 @@ module cim_array #(
     output wire [32*PAR-1:0]       sums     // column accumulators, int32
 );
     localparam NSLICE = 8 / IB;
+    localparam PLW = $clog2(ROWS + 1) + IB + 1;        // one plane's sum: ROWS terms of IB+1 signed bits
+    localparam CSW = PLW + 9;                          // the eight planes shift-added
     reg signed [31:0] acc [0:PAR-1];
-    reg signed [31:0] colsum [0:PAR-1];
+    reg signed [CSW-1:0] colsum [0:PAR-1];
     reg signed [IB:0] xs [0:ROWS-1];        // the rows' slice, sign-extended by one bit
     integer r, p, b;
-    reg signed [31:0] plane;
+    reg signed [PLW-1:0] plane;
 
     always @* begin
         for (r = 0; r < ROWS; r = r + 1) begin
@@ -37,8 +39,8 @@ module cim_array #(
                 plane = 0;                              // adder tree of one bit-line
                 for (r = 0; r < ROWS; r = r + 1)
                     if (w[8*(p*ROWS + r) + b]) plane = plane + xs[r];
-                if (b == 7) colsum[p] = colsum[p] - (plane <<< 7);
-                else colsum[p] = colsum[p] + (plane <<< b);
+                if (b == 7) colsum[p] = colsum[p] - ({{(CSW-PLW){plane[PLW-1]}}, plane} <<< 7);
+                else colsum[p] = colsum[p] + ({{(CSW-PLW){plane[PLW-1]}}, plane} <<< b);
             end
         end
     end
@@ -46,7 +48,7 @@ module cim_array #(
     always @(posedge clk) begin
         for (p = 0; p < PAR; p = p + 1) begin
             if (clear) acc[p] <= 0;
-            else if (step) acc[p] <= acc[p] + (colsum[p] <<< (IB * slice));
+            else if (step) acc[p] <= acc[p] + ({{(32-CSW){colsum[p][CSW-1]}}, colsum[p]} <<< (IB * slice));
         end
     end
 
