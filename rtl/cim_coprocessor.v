@@ -1,0 +1,692 @@
+// The CiM coprocessor: the mailbox of docs/mailbox.md as a Wishbone slave register file, a Wishbone
+// bus master into the MCU's RAM, resident weight memory programmed from the weight image
+// (docs/image-format.md), the bit-serial digital CiM array (cim_array), the digital periphery
+// (accumulation across row tiles, bias, TFLM requantization, activation clamp) and the energy
+// model's per-kind counters.
+//
+// One sequencer executes the mailbox commands. LOAD_IMAGE parses the image in place (header, section
+// table, matrices, tiles), clears the weight memory, writes every tile's weights at the array, row
+// and column the converter placed them, and copies the quantization table. RUN_OP walks the layer
+// program to the op, reads its tensors and parameters, and for every output position gathers the
+// im2col window (padding = input zero point), runs every tile of the matrix through the array
+// (PAR columns at a time, 8/IB input cycles), accumulates partial sums, then requantizes and writes
+// the int8 outputs back. docs/fpga.md has the block diagram and the cycle budget.
+`default_nettype none
+module cim_coprocessor #(
+    parameter TARGET_ID = 16,      // image header target_id this instance accepts
+    parameter ROWS = 16,           // word lines per array
+    parameter WCOLS = 8,           // int8 weight columns per array (bit lines / 8)
+    parameter NARR = 256,          // arrays (macros x arrays_per_macro)
+    parameter APM = 4,             // arrays per macro
+    parameter PAR = 2,             // weight columns computed in parallel
+    parameter IB = 1,              // input bits per cycle
+    parameter QWORDS = 4096,       // quantization table words (3 per output channel)
+    parameter WINMAX = 2048,       // im2col window bytes (kh * kw * cin)
+    parameter NMAX = 512,          // output channels per op
+    parameter TMAX = 512,          // tiles per matrix
+    parameter SCRATCH_WORDS = 16   // SCRATCH words implemented (the rest of the window reads 0)
+) (
+    input  wire        clk,
+    input  wire        rst,
+    // mailbox registers: Wishbone slave, byte address inside the window
+    input  wire [15:0] s_adr,
+    input  wire [31:0] s_dat_w,
+    input  wire [3:0]  s_sel,
+    input  wire        s_we,
+    input  wire        s_cyc,
+    input  wire        s_stb,
+    output reg         s_ack,
+    output reg  [31:0] s_dat_r,
+    // bus master into the MCU's RAM: Wishbone classic, byte addresses of 32-bit words
+    output reg  [31:0] m_adr,
+    output reg  [31:0] m_dat_w,
+    output reg  [3:0]  m_sel,
+    output reg         m_we,
+    output reg         m_cyc,
+    output reg         m_stb,
+    input  wire [31:0] m_dat_r,
+    input  wire        m_ack,
+    input  wire        m_err,
+    output wire        busy
+);
+    // ---- mailbox constants (sdk/emulator/mailbox_map.py) -------------------------------------
+    localparam [31:0] MB_MAGIC = 32'h424D4943, MB_VERSION = 32'd1;
+    localparam CMD_NOP = 0, CMD_MEMCPY = 1, CMD_LOAD_IMAGE = 2, CMD_RUN_OP = 3, CMD_RESET_COUNTERS = 4;
+    localparam ERR_UNKNOWN_COMMAND = 1, ERR_BAD_ADDRESS = 2, ERR_NO_IMAGE = 3, ERR_BAD_IMAGE = 4,
+               ERR_BAD_OP = 5;
+    localparam C_COMMANDS = 0, C_OPS = 1, C_MACS = 2, C_ADC = 3, C_PULSES = 4, C_TILE_OPS = 5,
+               C_DIGITAL = 6, C_WEIGHT_BYTES = 7, C_INPUT_BYTES = 8, C_OUTPUT_BYTES = 9;
+    localparam NSLICE = 8 / IB;     // input cycles per matrix-vector product
+    localparam RW = (ROWS > 1) ? $clog2(ROWS) : 1;   // row index bits
+    localparam PW = (PAR > 1) ? $clog2(PAR) : 1;     // column-in-pass index bits
+
+    // ---- registers -------------------------------------------------------------------------
+    reg [31:0] doorbell, accepted, done, status, command, detail;
+    reg [31:0] args [0:7];
+    reg [31:0] results [0:3];
+    reg [31:0] marker [0:3];
+    reg [31:0] heartbeat;
+    reg [63:0] counters [0:15];
+    reg [31:0] scratch [0:SCRATCH_WORDS-1];
+    reg [7:0]  hb_div;
+
+    // ---- memories ---------------------------------------------------------------------------
+    localparam WDEPTH = NARR * WCOLS;
+    reg [31:0] qmem [0:QWORDS-1];            // bias, mult, shift per output channel (image quant section)
+    reg [7:0]  winbuf [0:WINMAX-1];          // im2col window of one output position
+    reg signed [31:0] accmem [0:NMAX-1];     // partial sums of one output position
+    // tile table of the running op, one 16-bit field each: array, row0, col0, k0, k_len, n0, n_len,
+    // for depthwise the first input channel and depth-multiplier phase (n0 / dm, n0 % dm), k_len x n_len
+    reg [159:0] ttab [0:TMAX-1];
+    reg [159:0] tt_q;
+    reg [31:0]  tt_raddr;
+
+    // weight memory: one byte-wide memory per word line, addressed by (array, column)
+    reg  [$clog2(WDEPTH)-1:0] w_addr;
+    reg  [ROWS-1:0]           w_we;
+    reg  [7:0]                w_din;
+    wire [8*ROWS-1:0]         w_col;         // the column read at w_addr (one cycle later)
+    genvar gr;
+    generate for (gr = 0; gr < ROWS; gr = gr + 1) begin : wrow
+        reg [7:0] mem [0:WDEPTH-1];
+        reg [7:0] q;
+        always @(posedge clk) begin
+            if (w_we[gr]) mem[w_addr] <= w_din;
+            q <= mem[w_addr];
+        end
+        assign w_col[8*gr +: 8] = q;
+    end endgenerate
+
+    // ---- the array and the requantizer -------------------------------------------------------
+    reg [8*ROWS-1:0]     rowin;
+    reg [8*ROWS*PAR-1:0] wreg;
+    reg                  arr_clear, arr_step;
+    reg [3:0]            arr_slice;
+    wire [32*PAR-1:0]    arr_sums;
+    cim_array #(.ROWS(ROWS), .PAR(PAR), .IB(IB)) array (
+        .clk(clk), .clear(arr_clear), .step(arr_step), .slice(arr_slice), .x(rowin), .w(wreg),
+        .sums(arr_sums));
+
+    reg signed [31:0] rq_acc, rq_mult, rq_shift;
+    reg signed [31:0] out_zp, act_min, act_max, in_zp;
+    wire signed [7:0] rq_y;
+    cim_requant requant (.acc(rq_acc), .mult(rq_mult), .shift(rq_shift), .out_zp(out_zp),
+                         .act_min(act_min), .act_max(act_max), .y(rq_y));
+
+    // ---- sequencer state ---------------------------------------------------------------------
+    localparam
+        S_IDLE = 0, S_BUS = 1, S_FINISH = 2, S_FAIL = 3,
+        S_MC = 10, S_MC_W = 11, S_MC_N = 12,
+        S_L0 = 20, S_L1 = 21, S_L2 = 22, S_L3 = 23, S_L4 = 24, S_L5 = 25, S_L6 = 26, S_L7 = 27,
+        S_L8 = 28, S_L9 = 29, S_L10 = 30, S_L11 = 31, S_L12 = 32, S_L13 = 33,
+        S_LCLR = 34, S_LQ = 35, S_LQ2 = 36, S_LM = 37, S_LM1 = 38, S_LM2 = 39, S_LM3 = 40, S_LM4 = 41,
+        S_LM5 = 42, S_LT = 43, S_LT1 = 44, S_LT2 = 45, S_LT3 = 46, S_LT4 = 47, S_LT5 = 48, S_LT6 = 49,
+        S_LT7 = 50, S_LW = 51, S_LW2 = 52, S_LCNT = 53, S_LCNT2 = 54, S_LCNT3 = 55,
+        S_R0 = 60, S_R1 = 61, S_R1B = 62, S_R2 = 63, S_R2B = 64, S_R2C = 65, S_R3 = 66, S_R3B = 67,
+        S_R3C = 68, S_R4 = 69, S_R4B = 70, S_R5 = 71, S_R5B = 72, S_R6 = 73, S_R7 = 74, S_R7B = 75,
+        S_R7C = 76, S_R7D = 77, S_R7E = 78, S_R7F = 79, S_R7G = 80, S_R8 = 81, S_R8B = 82, S_R8C = 83,
+        S_R8D = 84, S_R8E = 85, S_R8F = 86, S_R8G = 87, S_R9 = 88, S_RT = 89, S_RT1 = 90, S_RT2 = 91,
+        S_RT3 = 92, S_RT4 = 93, S_RT5 = 94, S_RT6 = 95, S_RT7 = 96, S_RT8 = 97, S_RT9 = 98,
+        S_P0 = 100, S_PG = 101, S_PG2 = 102, S_PG3 = 103, S_PC = 104, S_PT = 105, S_PF = 106,
+        S_PF2 = 107, S_PW = 108, S_PW2 = 109, S_PA = 110, S_PA2 = 111, S_PS = 112, S_PACC = 113,
+        S_PACC2 = 114, S_PN = 115, S_PQ = 116, S_PQ2 = 117, S_PQ3 = 118, S_PQ4 = 119, S_PQ5 = 120,
+        S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125,
+        S_MUL = 130, S_M0 = 131, S_M1 = 132, S_M2 = 133, S_M3 = 134, S_M4 = 135, S_M5 = 136, S_M6 = 137,
+        S_M7 = 138, S_M8 = 139, S_M9 = 140, S_M10 = 141, S_LT8 = 142, S_LT9 = 143, S_RT7B = 144;
+    reg [7:0] state, ret;
+    reg [31:0] seq, cycles;
+
+    // bus helper: one Wishbone access, a one-word read cache (invalidated by writes and per command)
+    reg [31:0] rdata, cache_adr, cache_dat;
+    reg        cache_ok;
+    reg [1:0]  rbyte;
+    wire [7:0] rdata_byte = rdata >> (8 * rbyte);
+    wire [15:0] rdata_half = rbyte[1] ? rdata[31:16] : rdata[15:0];
+
+    task bus_read(input [31:0] addr, input [7:0] next);
+        begin
+            rbyte <= addr[1:0];
+            if (cache_ok && cache_adr == {addr[31:2], 2'b00}) begin
+                rdata <= cache_dat;
+                state <= next;
+            end else begin
+                m_adr <= {addr[31:2], 2'b00}; m_we <= 1'b0; m_sel <= 4'hf;
+                m_cyc <= 1'b1; m_stb <= 1'b1;
+                ret <= next; state <= S_BUS;
+            end
+        end
+    endtask
+
+    task bus_write_byte(input [31:0] addr, input [7:0] value, input [7:0] next);
+        begin
+            m_adr <= {addr[31:2], 2'b00}; m_we <= 1'b1; m_sel <= 4'b0001 << addr[1:0];
+            m_dat_w <= {4{value}};
+            m_cyc <= 1'b1; m_stb <= 1'b1;
+            if (cache_adr == {addr[31:2], 2'b00}) cache_ok <= 1'b0;
+            ret <= next; state <= S_BUS;
+        end
+    endtask
+
+    // shared shift-add multiplier for the once-per-op and once-per-tile products (low 32 bits, so
+    // two's complement operands work too); the per-position address arithmetic is incremental
+    reg [31:0] mul_a, mul_b, mul_p;
+    reg [7:0]  mret;
+    task start_mul(input [31:0] a, input [31:0] b, input [7:0] next);
+        begin
+            mul_a <= a; mul_b <= b; mul_p <= 32'd0; mret <= next; state <= S_MUL;
+        end
+    endtask
+
+    task fail(input [31:0] code, input [31:0] why);
+        begin
+            status <= code; detail <= why; state <= S_FINISH;
+        end
+    endtask
+
+    // ---- command and image state -------------------------------------------------------------
+    reg [31:0] i, j, k, n, g0;
+    reg [31:0] crc;
+    reg        loaded, was_loaded;
+    reg [31:0] img_addr, img_size, img_digest, nsec, tbl, nops, ncim, sid, soff;
+    reg [31:0] sec_tensors, sec_prog, sec_mats, sec_tiles, sec_cells, sec_quant, msize, qsize;
+    reg [31:0] pos, mi, m_kind, m_k, m_n, m_coff, m_qoff, m_t0, m_nt, ti, colbase, rowbase;
+    reg [31:0] tl_arr, tl_row0, tl_col0, tl_k0, tl_klen, tl_n0, tl_nlen, tl_macro;
+    // op
+    reg [31:0] op_code, op_nin, op_nout, op_npar, op_flags, tidpos, parpos, act_t, out_t, nact;
+    reg signed [31:0] p [0:15];
+    reg [31:0] sh, sw, dh, dw, pt, pl, kh, kw, dm;
+    reg [31:0] in_h, in_w, in_c, in_bytes, out_h, out_w, out_bytes, o_y, o_x, out_ptr, n_pos;
+    reg [31:0] ky, kx, c, widx, tap_addr, cch, dmr;
+    reg [31:0] winlen, rowstride, sh_rs, dh_rs, sw_c, dw_c, pt_rs, pl_c, tl_ext, tl_prod;
+    reg [31:0] ybase, xbase, ytap, xtap, kaddr, prow;
+    reg signed [31:0] by, bx, ty, tx;                  // output position's window origin, tap offset
+    reg        tap_in;
+    reg [31:0] out_total;
+    // pipelined reads of the window buffer and the accumulators
+    reg [31:0] wb_raddr;
+    reg [7:0]  wb_q;
+    reg [31:0] pend_row, pend_row2;
+    reg        pend_ok, pend_ok2;
+    reg [31:0] acc_raddr;
+    reg signed [31:0] acc_q;
+    reg [31:0] q_raddr;
+    reg [31:0] q_q;
+
+    always @(posedge clk) begin
+        wb_q <= winbuf[wb_raddr[$clog2(WINMAX)-1:0]];
+        acc_q <= accmem[acc_raddr[$clog2(NMAX)-1:0]];
+        q_q <= qmem[q_raddr[$clog2(QWORDS)-1:0]];
+        tt_q <= ttab[tt_raddr[$clog2(TMAX)-1:0]];
+    end
+
+    wire dwise = (m_kind == 1);
+    wire [RW-1:0] row_sel = rowbase[RW-1:0] + k[RW-1:0];   // word line of the weight being loaded
+    wire [PW-1:0] jp = j[PW-1:0];                          // column within the pass
+    wire signed [31:0] iy = by + ty;
+    wire signed [31:0] ix = bx + tx;
+
+    assign busy = (state != S_IDLE);
+
+    // ---- mailbox slave ------------------------------------------------------------------------
+    wire [13:0] s_word = s_adr[15:2];
+    always @(posedge clk) begin
+        s_ack <= 1'b0;
+        if (s_cyc && s_stb && !s_ack) begin
+            s_ack <= 1'b1;
+            s_dat_r <= 32'd0;
+            if (s_adr >= 16'h080 && s_adr < 16'h100)
+                s_dat_r <= s_adr[2] ? counters[s_adr[6:3]][63:32] : counters[s_adr[6:3]][31:0];
+            else if (s_adr >= 16'h100 && s_word - 14'h40 < SCRATCH_WORDS)
+                s_dat_r <= scratch[s_word - 14'h40];
+            else case (s_adr)
+                16'h000: s_dat_r <= MB_MAGIC;
+                16'h004: s_dat_r <= MB_VERSION;
+                16'h008: s_dat_r <= doorbell;
+                16'h00C: s_dat_r <= accepted;
+                16'h010: s_dat_r <= done;
+                16'h014: s_dat_r <= status;
+                16'h018: s_dat_r <= command;
+                16'h01C: s_dat_r <= detail;
+                16'h020, 16'h024, 16'h028, 16'h02C, 16'h030, 16'h034, 16'h038, 16'h03C:
+                    s_dat_r <= args[s_adr[4:2]];
+                16'h040, 16'h044, 16'h048, 16'h04C: s_dat_r <= results[s_adr[3:2]];
+                16'h050, 16'h054, 16'h058, 16'h05C: s_dat_r <= marker[s_adr[3:2]];
+                16'h060: s_dat_r <= heartbeat;
+                default: s_dat_r <= 32'd0;
+            endcase
+        end
+    end
+
+    // ---- sequencer ----------------------------------------------------------------------------
+    integer q;
+    always @(posedge clk) begin
+        w_we <= {ROWS{1'b0}};
+        arr_clear <= 1'b0;
+        arr_step <= 1'b0;
+        pend_ok <= 1'b0;
+        pend_ok2 <= pend_ok; pend_row2 <= pend_row;          // window read latency: two stages
+        if (pend_ok2) rowin[8*pend_row2[RW-1:0] +: 8] <= wb_q;
+        if (rst) begin
+            state <= S_IDLE;
+            doorbell <= 0; accepted <= 0; done <= 0; status <= 0; command <= 0; detail <= 0;
+            heartbeat <= 0; hb_div <= 0; loaded <= 1'b0; cache_ok <= 1'b0; cycles <= 0;
+            m_cyc <= 1'b0; m_stb <= 1'b0; m_we <= 1'b0;
+            for (q = 0; q < 16; q = q + 1) counters[q] <= 64'd0;
+            for (q = 0; q < 4; q = q + 1) begin results[q] <= 0; marker[q] <= 0; end
+            for (q = 0; q < 8; q = q + 1) args[q] <= 0;
+        end else begin
+            // firmware-owned registers
+            if (s_cyc && s_stb && s_we && !s_ack) begin
+                case (s_adr)
+                    16'h008: doorbell <= s_dat_w;
+                    16'h018: command <= s_dat_w;
+                    16'h020, 16'h024, 16'h028, 16'h02C, 16'h030, 16'h034, 16'h038, 16'h03C:
+                        args[s_adr[4:2]] <= s_dat_w;
+                    16'h050, 16'h054, 16'h058, 16'h05C: marker[s_adr[3:2]] <= s_dat_w;
+                    default: if (s_adr >= 16'h100 && s_word - 14'h40 < SCRATCH_WORDS)
+                        scratch[s_word - 14'h40] <= s_dat_w;
+                endcase
+            end
+            if (state != S_IDLE) cycles <= cycles + 1;
+
+            case (state)
+            S_IDLE: begin
+                hb_div <= hb_div + 1;
+                if (hb_div == 8'hff) heartbeat <= heartbeat + 1;
+                if (doorbell != accepted) begin
+                    accepted <= doorbell;
+                    seq <= doorbell;
+                    status <= 0; detail <= 0; cycles <= 0;
+                    for (q = 0; q < 4; q = q + 1) results[q] <= 0;
+                    cache_ok <= 1'b0;
+                    case (command)
+                        CMD_NOP: state <= S_FINISH;
+                        CMD_MEMCPY: begin i <= 0; crc <= 32'hffffffff; state <= S_MC; end
+                        CMD_LOAD_IMAGE: state <= S_L0;
+                        CMD_RUN_OP: state <= S_R0;
+                        CMD_RESET_COUNTERS: begin
+                            for (q = 0; q < 16; q = q + 1) counters[q] <= 64'd0;
+                            state <= S_FINISH;
+                        end
+                        default: fail(ERR_UNKNOWN_COMMAND, command);
+                    endcase
+                end
+            end
+            S_BUS: if (m_ack || m_err) begin
+                m_cyc <= 1'b0; m_stb <= 1'b0;
+                if (m_err) fail(ERR_BAD_ADDRESS, m_adr);
+                else begin
+                    if (!m_we) begin
+                        rdata <= m_dat_r; cache_adr <= m_adr; cache_dat <= m_dat_r; cache_ok <= 1'b1;
+                    end
+                    state <= ret;
+                end
+            end
+            S_FINISH: begin
+                counters[C_COMMANDS] <= counters[C_COMMANDS] + 1;
+                done <= seq;                          // last: STATUS and RESULT* are valid
+                state <= S_IDLE;
+            end
+
+            S_MUL: if (mul_b == 0) state <= mret;
+                   else begin
+                       if (mul_b[0]) mul_p <= mul_p + mul_a;
+                       mul_a <= mul_a << 1; mul_b <= mul_b >> 1;
+                   end
+
+            // -- MEMCPY (diagnostic): byte by byte, CRC-32 of the bytes --------------------------
+            S_MC: if (i == args[2]) begin
+                results[0] <= ~crc; state <= S_FINISH;
+            end else bus_read(args[0] + i, S_MC_W);
+            S_MC_W: begin
+                crc <= crc32_byte(crc, rdata_byte);
+                bus_write_byte(args[1] + i, rdata_byte, S_MC_N);
+            end
+            S_MC_N: begin i <= i + 1; state <= S_MC; end
+
+            // -- LOAD_IMAGE: header, section table ------------------------------------------------
+            S_L0: begin                                  // a failed load leaves no image resident
+                was_loaded <= loaded; loaded <= 1'b0;
+                if (args[0][1:0] != 0 || args[1] < 96) fail(ERR_BAD_IMAGE, args[0]);
+                else bus_read(args[0], S_L1);
+            end
+            S_L1: if (rdata != 32'h474D4943) fail(ERR_BAD_IMAGE, args[0]);         // "CIMG"
+                  else bus_read(args[0] + 4, S_L2);
+            S_L2: if (rdata[15:0] != 16'd1) fail(ERR_BAD_IMAGE, args[0]);          // format 1.x
+                  else bus_read(args[0] + 12, S_L3);
+            S_L3: if (rdata != args[1]) fail(ERR_BAD_IMAGE, args[0]);              // total size
+                  else bus_read(args[0] + 16, S_L4);
+            S_L4: if (rdata != TARGET_ID) fail(ERR_BAD_IMAGE, rdata);              // mapped for us
+                  else bus_read(args[0] + 24, S_L5);
+            S_L5: begin nsec <= rdata; bus_read(args[0] + 28, S_L6); end
+            S_L6: begin tbl <= args[0] + rdata; bus_read(args[0] + 36, S_L7); end
+            S_L7: begin
+                nops <= rdata[31:16]; i <= 0;
+                sec_tensors <= 0; sec_prog <= 0; sec_mats <= 0; sec_tiles <= 0; sec_cells <= 0;
+                sec_quant <= 0; msize <= 0; qsize <= 0;
+                state <= S_L8;
+            end
+            S_L8: if (i == nsec) state <= S_L11;
+                  else bus_read(tbl + 16 * i, S_L9);
+            S_L9: begin sid <= rdata; bus_read(tbl + 16 * i + 4, S_L10); end
+            S_L10: begin soff <= args[0] + rdata; bus_read(tbl + 16 * i + 8, S_L12); end
+            S_L12: begin
+                case (sid)
+                    2: sec_tensors <= soff;
+                    3: sec_prog <= soff;
+                    4: begin sec_mats <= soff; msize <= rdata; end
+                    5: sec_tiles <= soff;
+                    6: sec_cells <= soff;
+                    7: begin sec_quant <= soff; qsize <= rdata; end
+                    default: ;
+                endcase
+                i <= i + 1; state <= S_L8;
+            end
+            S_L11: if (sec_prog == 0 || sec_tensors == 0 || sec_mats == 0 || sec_tiles == 0 ||
+                       sec_cells == 0 || sec_quant == 0 || (qsize >> 2) > QWORDS)
+                       fail(ERR_BAD_IMAGE, args[0]);
+                   else bus_read(args[0] + args[1] - 32, S_L13);          // SHA-256 trailer
+            S_L13: if (was_loaded && img_addr == args[0] && img_size == args[1] && img_digest == rdata)
+                       begin loaded <= 1'b1; pos <= sec_prog; i <= 0; ncim <= 0; state <= S_LCNT; end  // resident
+                   else begin
+                       img_digest <= rdata; j <= 0; state <= S_LCLR;
+                   end
+            S_LCLR: if (j == WDEPTH) begin j <= 0; state <= S_LQ; end
+                    else begin
+                        w_addr <= j[$clog2(WDEPTH)-1:0]; w_din <= 8'd0; w_we <= {ROWS{1'b1}};
+                        j <= j + 1;
+                    end
+            S_LQ: if (j == (qsize >> 2)) begin mi <= 0; state <= S_LM; end
+                  else bus_read(sec_quant + 4 * j, S_LQ2);
+            S_LQ2: begin qmem[j[$clog2(QWORDS)-1:0]] <= rdata; j <= j + 1; state <= S_LQ; end
+            // matrices
+            S_LM: if (32 * mi >= msize) begin
+                      loaded <= 1'b1; img_addr <= args[0]; img_size <= args[1];
+                      pos <= sec_prog; i <= 0; ncim <= 0; state <= S_LCNT;
+                  end else bus_read(sec_mats + 32 * mi, S_LM1);
+            S_LM1: begin m_kind <= rdata; bus_read(sec_mats + 32 * mi + 4, S_LM2); end
+            S_LM2: begin m_k <= rdata; bus_read(sec_mats + 32 * mi + 12, S_LM3); end
+            S_LM3: begin m_coff <= rdata; bus_read(sec_mats + 32 * mi + 20, S_LM4); end
+            S_LM4: begin m_t0 <= rdata; bus_read(sec_mats + 32 * mi + 24, S_LM5); end
+            S_LM5: begin m_nt <= rdata; ti <= 0; state <= S_LT; end
+            // tiles of the matrix: weights to (array, row, column)
+            S_LT: if (ti == m_nt) begin mi <= mi + 1; state <= S_LM; end
+                  else bus_read(sec_tiles + 28 * (m_t0 + ti), S_LT1);
+            S_LT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_LT2); end
+            S_LT2: begin
+                tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
+                bus_read(sec_tiles + 28 * (m_t0 + ti) + 8, S_LT3);
+            end
+            S_LT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_LT4); end
+            S_LT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_LT5); end
+            S_LT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_LT6); end
+            S_LT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_LT7); end
+            S_LT7: begin tl_nlen <= rdata; start_mul(tl_klen, rdata, S_LT8); end
+            S_LT8: begin tl_ext <= (m_kind == 1) ? mul_p : tl_klen; start_mul(tl_n0, m_k, S_LT9); end
+            S_LT9: if (tl_arr >= NARR || tl_col0 + tl_nlen > WCOLS || tl_row0 + tl_ext > ROWS)
+                       fail(ERR_BAD_IMAGE, m_t0 + ti);                   // not mapped for this instance
+                   else begin
+                       colbase <= sec_cells + m_coff + mul_p + tl_k0;
+                       rowbase <= tl_row0;
+                       j <= 0; k <= 0; state <= S_LW;
+                   end
+            S_LW: if (j == tl_nlen) begin ti <= ti + 1; state <= S_LT; end
+                  else if (k == tl_klen) begin
+                      j <= j + 1; k <= 0; colbase <= colbase + m_k;
+                      if (m_kind == 1) rowbase <= rowbase + tl_klen;
+                  end else bus_read(colbase + k, S_LW2);
+            S_LW2: begin
+                w_addr <= tl_arr * WCOLS + tl_col0 + j;
+                w_din <= rdata_byte;
+                w_we <= {{(ROWS-1){1'b0}}, 1'b1} << row_sel;
+                counters[C_WEIGHT_BYTES] <= counters[C_WEIGHT_BYTES] + 1;
+                k <= k + 1; state <= S_LW;
+            end
+            // count the CiM ops of the program (RESULT1)
+            S_LCNT: if (i == nops) begin
+                        results[0] <= nops; results[1] <= ncim; state <= S_FINISH;
+                    end else bus_read(pos, S_LCNT2);
+            S_LCNT2: begin pos <= pos + rdata[31:16]; bus_read(pos + 4, S_LCNT3); end
+            S_LCNT3: begin ncim <= ncim + rdata[24]; i <= i + 1; state <= S_LCNT; end
+
+            // -- RUN_OP: find the op, its tensors, parameters, matrix and tiles --------------------
+            S_R0: if (!loaded) fail(ERR_NO_IMAGE, 0);
+                  else if (args[0] >= nops) fail(ERR_BAD_OP, args[0]);
+                  else begin pos <= sec_prog; i <= 0; state <= S_R1; end
+            S_R1: if (i == args[0]) bus_read(pos, S_R2);
+                  else bus_read(pos, S_R1B);
+            S_R1B: begin pos <= pos + rdata[31:16]; i <= i + 1; state <= S_R1; end
+            S_R2: begin op_code <= rdata[15:0]; bus_read(pos + 4, S_R2B); end
+            S_R2B: begin
+                op_nin <= rdata[7:0]; op_nout <= rdata[15:8]; op_npar <= rdata[23:16];
+                op_flags <= rdata[31:24];
+                tidpos <= pos + 8;
+                parpos <= pos + 8 + ((2 * (rdata[7:0] + rdata[15:8]) + 3) & ~32'd3);
+                if (!rdata[24] || op_code < 1 || op_code > 3 || rdata[23:16] > 16)
+                    fail(ERR_BAD_OP, args[0]);
+                else begin i <= 0; nact <= 0; state <= S_R3; end
+            end
+            S_R3: if (i == op_nin) begin
+                      if (nact != 1) fail(ERR_BAD_OP, args[0]);
+                      else bus_read(tidpos + 2 * op_nin, S_R4);
+                  end else bus_read(tidpos + 2 * i, S_R3B);
+            S_R3B: begin k <= rdata_half; bus_read(sec_tensors + 36 * rdata_half, S_R3C); end
+            S_R3C: begin
+                if (rdata[23:16] == 0) begin act_t <= k; nact <= nact + 1; end     // arena tensor
+                i <= i + 1; state <= S_R3;
+            end
+            S_R4: begin out_t <= rdata_half; j <= 0; state <= S_R5; end
+            S_R5: if (j == op_npar) state <= S_R6;
+                  else bus_read(parpos + 4 * j, S_R5B);
+            S_R5B: begin p[j[3:0]] <= rdata; j <= j + 1; state <= S_R5; end
+            S_R6: begin
+                mi <= p[0];
+                if (op_code == 3) begin                      // FULLY_CONNECTED: a 1x1 conv over rows
+                    sh <= 1; sw <= 1; dh <= 1; dw <= 1; pt <= 0; pl <= 0; kh <= 1; kw <= 1; dm <= 1;
+                    in_zp <= p[1]; out_zp <= p[2]; act_min <= p[3]; act_max <= p[4];
+                end else begin
+                    sh <= p[1]; sw <= p[2]; dh <= p[3]; dw <= p[4]; pt <= p[5]; pl <= p[6];
+                    kh <= p[7]; kw <= p[8];
+                    if (op_code == 2) begin
+                        dm <= p[9]; in_zp <= p[10]; out_zp <= p[11]; act_min <= p[12]; act_max <= p[13];
+                    end else begin
+                        dm <= 1; in_zp <= p[9]; out_zp <= p[10]; act_min <= p[11]; act_max <= p[12];
+                    end
+                end
+                bus_read(sec_tensors + 36 * act_t + 8, S_R7);
+            end
+            S_R7: begin in_h <= rdata; bus_read(sec_tensors + 36 * act_t + 12, S_R7B); end
+            S_R7B: begin in_w <= rdata; bus_read(sec_tensors + 36 * act_t + 16, S_R7C); end
+            S_R7C: begin in_c <= rdata; bus_read(sec_tensors + 36 * act_t + 24, S_R7D); end
+            S_R7D: begin in_bytes <= rdata; bus_read(sec_tensors + 36 * out_t + 8, S_R7E); end
+            S_R7E: begin out_h <= rdata; bus_read(sec_tensors + 36 * out_t + 12, S_R7F); end
+            S_R7F: begin out_w <= rdata; bus_read(sec_matrices_addr(mi), S_R8); end
+            S_R8: begin m_kind <= rdata; bus_read(sec_matrices_addr(mi) + 4, S_R8B); end
+            S_R8B: begin m_k <= rdata; bus_read(sec_matrices_addr(mi) + 8, S_R8C); end
+            S_R8C: begin m_n <= rdata; bus_read(sec_matrices_addr(mi) + 16, S_R8D); end
+            S_R8D: begin m_qoff <= rdata; bus_read(sec_matrices_addr(mi) + 20, S_R8E); end
+            S_R8E: begin m_t0 <= rdata; bus_read(sec_matrices_addr(mi) + 24, S_R8F); end
+            S_R8F: begin
+                m_nt <= rdata;
+                if (op_code == 3) begin in_h <= 1; in_w <= 0; in_c <= m_k; out_h <= 1; j <= 0; end
+                state <= S_M0;
+            end
+            S_M0: start_mul(kh, kw, S_M1);
+            S_M1: start_mul(mul_p, in_c, S_M2);
+            S_M2: begin winlen <= mul_p; state <= S_R8G; end
+            S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || winlen > WINMAX
+                       || (m_qoff >> 2) + 3 * m_n > QWORDS)
+                       fail(ERR_BAD_OP, args[0]);                   // exceeds this instance's buffers
+                   else if (op_code == 3) state <= S_R9;
+                   else state <= S_M3;
+            S_R9: if (j >= in_bytes) begin out_w <= in_w; state <= S_M3; end  // rows = bytes / K
+                  else begin j <= j + m_k; in_w <= in_w + 1; end
+            // strides of the input in bytes, for incremental window addresses
+            S_M3: start_mul(in_w, in_c, S_M4);
+            S_M4: begin rowstride <= mul_p; start_mul(sh, mul_p, S_M5); end
+            S_M5: begin sh_rs <= mul_p; start_mul(dh, rowstride, S_M6); end
+            S_M6: begin dh_rs <= mul_p; start_mul(sw, in_c, S_M7); end
+            S_M7: begin sw_c <= mul_p; start_mul(dw, in_c, S_M8); end
+            S_M8: begin dw_c <= mul_p; start_mul(pt, rowstride, S_M9); end
+            S_M9: begin pt_rs <= mul_p; start_mul(pl, in_c, S_M10); end
+            S_M10: begin pl_c <= mul_p; ti <= 0; state <= S_RT; end
+            // tile table of the matrix
+            S_RT: if (ti == m_nt) begin
+                      o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0;
+                      by <= -$signed(pt); bx <= -$signed(pl); ybase <= -pt_rs; xbase <= -pl_c;
+                      state <= S_P0;
+                  end else bus_read(sec_tiles + 28 * (m_t0 + ti), S_RT1);
+            S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_RT2); end
+            S_RT2: begin
+                tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
+                bus_read(sec_tiles + 28 * (m_t0 + ti) + 8, S_RT3);
+            end
+            S_RT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_RT4); end
+            S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_RT5); end
+            S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_RT6); end
+            S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_RT7); end
+            S_RT7: begin tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, S_RT7B); end
+            S_RT7B: begin
+                tl_prod <= mul_p;
+                if (dm == 1) begin
+                    ttab[ti[$clog2(TMAX)-1:0]] <= {mul_p[15:0], 16'd0, tl_n0[15:0], tl_nlen[15:0], tl_n0[15:0],
+                                                   tl_klen[15:0], tl_k0[15:0], tl_col0[15:0], tl_row0[15:0],
+                                                   tl_arr[15:0]};
+                    ti <= ti + 1; state <= S_RT;
+                end else state <= S_RT8;
+            end
+            S_RT8: if (dmr >= dm) begin dmr <= dmr - dm; cch <= cch + 1; end      // n0 / dm, n0 % dm
+                   else begin
+                       ttab[ti[$clog2(TMAX)-1:0]] <= {tl_prod[15:0], dmr[15:0], cch[15:0], tl_nlen[15:0],
+                                                      tl_n0[15:0], tl_klen[15:0], tl_k0[15:0], tl_col0[15:0],
+                                                      tl_row0[15:0], tl_arr[15:0]};
+                       ti <= ti + 1; state <= S_RT;
+                   end
+
+            // -- one output position --------------------------------------------------------------
+            S_P0: begin
+                ky <= 0; kx <= 0; c <= 0; widx <= 0; ty <= 0; tx <= 0; ytap <= 0; xtap <= 0; state <= S_PG;
+            end
+            S_PG: begin                                          // start of a tap (ky, kx)
+                tap_in <= (iy >= 0 && iy < $signed(in_h) && ix >= 0 && ix < $signed(in_w));
+                tap_addr <= args[1] + ybase + ytap + xbase + xtap;   // + (iy * W + ix) * C
+                c <= 0;
+                state <= S_PG2;
+            end
+            S_PG2: if (c == in_c) begin
+                       if (kx + 1 < kw) begin
+                           kx <= kx + 1; tx <= tx + $signed(dw); xtap <= xtap + dw_c; state <= S_PG;
+                       end else if (ky + 1 < kh) begin
+                           kx <= 0; tx <= 0; xtap <= 0; ky <= ky + 1; ty <= ty + $signed(dh); ytap <= ytap + dh_rs;
+                           state <= S_PG;
+                       end else begin n <= 0; state <= S_PC; end
+                   end else if (tap_in) bus_read(tap_addr + c, S_PG3);
+                   else begin winbuf[widx[$clog2(WINMAX)-1:0]] <= in_zp[7:0]; widx <= widx + 1; c <= c + 1; end
+            S_PG3: begin
+                winbuf[widx[$clog2(WINMAX)-1:0]] <= rdata_byte; widx <= widx + 1; c <= c + 1; state <= S_PG2;
+            end
+            S_PC: if (n == m_n) begin ti <= 0; state <= S_PT; end             // clear partial sums
+                  else begin accmem[n[$clog2(NMAX)-1:0]] <= 0; n <= n + 1; end
+            // a tile: its rows of the window onto the word lines, zero elsewhere
+            S_PT: if (ti == m_nt) begin n <= 0; state <= S_PQ; end
+                  else begin tt_raddr <= ti; state <= S_PT2; end
+            S_PT2: state <= S_PT3;                                // tile table read latency
+            S_PT3: begin
+                tl_arr <= tt_q[15:0]; tl_row0 <= tt_q[31:16]; tl_col0 <= tt_q[47:32];
+                tl_k0 <= tt_q[63:48]; tl_klen <= tt_q[79:64]; tl_n0 <= tt_q[95:80]; tl_nlen <= tt_q[111:96];
+                cch <= tt_q[127:112]; dmr <= tt_q[143:128]; tl_prod <= tt_q[159:144];
+                kaddr <= tt_q[127:112]; prow <= tt_q[31:16];
+                rowin <= {8*ROWS{1'b0}};
+                j <= 0; k <= 0; state <= S_PF;
+            end
+            S_PF: begin                                           // issue window reads, one row a cycle
+                if (m_kind == 1) begin
+                    if (j == tl_nlen) state <= S_PF2;
+                    else begin                                    // block j: rows row0 + j*K + k
+                        wb_raddr <= kaddr;                        // window byte k*C + channel
+                        pend_row <= prow; pend_ok <= 1'b1; prow <= prow + 1;
+                        if (k + 1 == tl_klen) begin
+                            k <= 0; j <= j + 1;
+                            if (dmr + 1 == dm) begin dmr <= 0; cch <= cch + 1; kaddr <= cch + 1; end
+                            else begin dmr <= dmr + 1; kaddr <= cch; end
+                        end else begin k <= k + 1; kaddr <= kaddr + in_c; end
+                    end
+                end else begin
+                    if (k == tl_klen) state <= S_PF2;
+                    else begin
+                        wb_raddr <= tl_k0 + k; pend_row <= tl_row0 + k; pend_ok <= 1'b1; k <= k + 1;
+                    end
+                end
+            end
+            S_PF2: begin g0 <= 0; state <= S_PW; end              // (window bytes land two cycles on)
+            // a group of PAR columns: latch weights, IB-bit input cycles, accumulate
+            S_PW: begin j <= 0; w_addr <= tl_arr * WCOLS + tl_col0 + g0; state <= S_PA; end
+            S_PW2: begin                                          // column g0 + j arrives from the memory
+                wreg[8*ROWS*jp +: 8*ROWS] <= (g0 + j < tl_nlen) ? w_col : {8*ROWS{1'b0}};
+                if (j + 1 == PAR) begin arr_clear <= 1'b1; k <= 0; state <= S_PS; end
+                else begin j <= j + 1; w_addr <= tl_arr * WCOLS + tl_col0 + g0 + j + 1; state <= S_PA; end
+            end
+            S_PA: state <= S_PW2;                                 // memory read latency
+            S_PS: if (k == NSLICE) begin j <= 0; state <= S_PACC; end
+                  else begin arr_step <= 1'b1; arr_slice <= k[3:0]; k <= k + 1; end
+            S_PACC: if (j == PAR || g0 + j >= tl_nlen) begin
+                        g0 <= g0 + PAR;
+                        state <= (g0 + PAR < tl_nlen) ? S_PW : S_PN;
+                    end else begin acc_raddr <= tl_n0 + g0 + j; state <= S_PA2; end
+            S_PA2: state <= S_PACC2;
+            S_PACC2: begin
+                accmem[acc_raddr[$clog2(NMAX)-1:0]] <= acc_q + $signed(arr_sums[32*jp +: 32]);
+                j <= j + 1; state <= S_PACC;
+            end
+            S_PN: begin                                           // tile done: energy-model counts
+                counters[C_MACS] <= counters[C_MACS] + tl_prod;
+                counters[C_TILE_OPS] <= counters[C_TILE_OPS] + 1;
+                counters[C_PULSES] <= counters[C_PULSES] + (dwise ? tl_prod : tl_klen) * NSLICE;
+                counters[C_DIGITAL] <= counters[C_DIGITAL] + tl_nlen * 8 * NSLICE + tl_nlen;
+                ti <= ti + 1; state <= S_PT;
+            end
+            // bias, requantization, clamp, write back
+            S_PQ: if (n == m_n) state <= S_PNEXT;
+                  else begin acc_raddr <= n; q_raddr <= (m_qoff >> 2) + 3 * n; state <= S_PQ2; end
+            S_PQ2: begin q_raddr <= q_raddr + 1; state <= S_PQ3; end
+            S_PQ3: begin rq_acc <= acc_q + $signed(q_q); q_raddr <= q_raddr + 1; state <= S_PQ4; end
+            S_PQ4: begin rq_mult <= q_q; state <= S_PQ5; end
+            S_PQ5: begin rq_shift <= q_q; state <= S_PQ6; end
+            S_PQ6: begin bus_write_byte(out_ptr + n, rq_y, S_PQ); n <= n + 1; end
+            S_PNEXT: begin
+                out_ptr <= out_ptr + m_n; out_total <= out_total + m_n;
+                if (o_x + 1 < out_w) begin
+                    o_x <= o_x + 1; bx <= bx + $signed(sw); xbase <= xbase + sw_c; state <= S_P0;
+                end else if (o_y + 1 < out_h) begin
+                    o_x <= 0; bx <= -$signed(pl); xbase <= -pl_c;
+                    o_y <= o_y + 1; by <= by + $signed(sh); ybase <= ybase + sh_rs; state <= S_P0;
+                end else state <= S_RDONE;
+            end
+            S_RDONE: begin
+                counters[C_OPS] <= counters[C_OPS] + 1;
+                counters[C_INPUT_BYTES] <= counters[C_INPUT_BYTES] + in_bytes;
+                counters[C_OUTPUT_BYTES] <= counters[C_OUTPUT_BYTES] + out_total;
+                results[0] <= out_total;
+                results[1] <= cycles;                       // coprocessor clock cycles of the op
+                state <= S_FINISH;
+            end
+            default: state <= S_IDLE;
+            endcase
+        end
+    end
+
+    function [31:0] sec_matrices_addr(input [31:0] idx);
+        sec_matrices_addr = sec_mats + 32 * idx;
+    endfunction
+
+    function [31:0] crc32_byte(input [31:0] crc_in, input [7:0] data);
+        integer b;
+        reg [31:0] cr;
+        begin
+            cr = crc_in ^ {24'd0, data};
+            for (b = 0; b < 8; b = b + 1) cr = cr[0] ? (cr >> 1) ^ 32'hEDB88320 : cr >> 1;
+            crc32_byte = cr;
+        end
+    endfunction
+endmodule
+`default_nettype wire

@@ -1,0 +1,161 @@
+// iCEBreaker (iCE40 UP5K) system: PicoRV32 soft core, 128 KiB SPRAM, SPI-flash execute-in-place,
+// UART, a 64-bit timer and the CiM coprocessor. The core, the SPRAM wrapper, the flash controller and
+// the UART are PicoSoC's, used unmodified from the pythondata-cpu-picorv32 package; this file is the
+// glue: an address decoder and a two-master arbiter (CPU, coprocessor bus master) in front of it.
+//
+// Memory map (boards/icebreaker-cim/board.toml):
+//   0x0000_0000  SPRAM, 128 KiB (data, stack, activations)
+//   0x0010_0000  SPI flash, execute in place (firmware from 1 MiB, weight image after it)
+//   0x0200_0000  flash controller configuration (spimemio)
+//   0x0200_0004  UART clock divider, 0x0200_0008 UART data (simpleuart)
+//   0x0200_0010  timer: cycles since reset, low word; 0x0200_0014 high word
+//   0x0300_0000  CiM mailbox window (docs/mailbox.md), 64 KiB
+`default_nettype none
+module icebreaker_cim (
+    input  wire clk,
+    output wire ser_tx,
+    input  wire ser_rx,
+    output wire flash_csb,
+    output wire flash_clk,
+    inout  wire flash_io0,
+    inout  wire flash_io1,
+    inout  wire flash_io2,
+    inout  wire flash_io3,
+    output wire ledr_n,
+    output wire ledg_n
+);
+    // power-on reset
+    reg [5:0] reset_cnt = 0;
+    wire resetn = &reset_cnt;
+    always @(posedge clk) reset_cnt <= reset_cnt + {5'd0, !resetn};
+
+    // ---- CPU --------------------------------------------------------------------------------
+    wire        c_valid, c_instr;
+    wire [31:0] c_addr, c_wdata;
+    wire [3:0]  c_wstrb;
+    reg         c_ready;
+    reg  [31:0] c_rdata;
+    picorv32 #(
+        .STACKADDR(32'h0002_0000), .PROGADDR_RESET(32'h0010_0000), .PROGADDR_IRQ(32'h0000_0000),
+        .BARREL_SHIFTER(1), .COMPRESSED_ISA(1), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
+        .ENABLE_MUL(1), .ENABLE_DIV(1), .ENABLE_IRQ(0)
+    ) cpu (
+        .clk(clk), .resetn(resetn), .mem_valid(c_valid), .mem_instr(c_instr), .mem_ready(c_ready),
+        .mem_addr(c_addr), .mem_wdata(c_wdata), .mem_wstrb(c_wstrb), .mem_rdata(c_rdata),
+        .irq(32'd0)
+    );
+
+    // ---- coprocessor ------------------------------------------------------------------------
+    wire [31:0] m_adr, m_dat_w;
+    wire [3:0]  m_sel;
+    wire        m_we, m_cyc, m_stb;
+    reg         m_ack, m_err;
+    reg  [31:0] m_dat_r;
+    reg  [15:0] s_adr;
+    reg  [31:0] s_dat_w;
+    reg         s_we, s_stb;
+    wire        s_ack;
+    wire [31:0] s_dat_r;
+    wire        cop_busy;
+    cim_coprocessor cop (
+        .clk(clk), .rst(!resetn),
+        .s_adr(s_adr), .s_dat_w(s_dat_w), .s_sel(4'hf), .s_we(s_we), .s_cyc(s_stb), .s_stb(s_stb),
+        .s_ack(s_ack), .s_dat_r(s_dat_r),
+        .m_adr(m_adr), .m_dat_w(m_dat_w), .m_sel(m_sel), .m_we(m_we), .m_cyc(m_cyc), .m_stb(m_stb),
+        .m_dat_r(m_dat_r), .m_ack(m_ack), .m_err(m_err), .busy(cop_busy)
+    );
+    assign ledg_n = !cop_busy;
+    assign ledr_n = 1'b1;
+
+    // ---- arbiter: one master owns the shared bus until its access completes ------------------
+    reg        owner_cop, active;
+    wire       want_cpu = c_valid && !(c_ready);
+    wire       want_cop = m_cyc && m_stb && !(m_ack || m_err);
+    wire       grant_cop = active ? owner_cop : (want_cop);   // the coprocessor first: the CPU only polls
+    wire       b_valid = active && (owner_cop ? want_cop : want_cpu);
+    wire [31:0] b_addr = owner_cop ? m_adr : c_addr;
+    wire [31:0] b_wdata = owner_cop ? m_dat_w : c_wdata;
+    wire [3:0]  b_wstrb = owner_cop ? (m_we ? m_sel : 4'b0) : c_wstrb;
+    reg         b_ready, b_error;
+    reg  [31:0] b_rdata;
+
+    // ---- slaves --------------------------------------------------------------------------------
+    wire sel_ram   = b_addr < 32'h0002_0000;
+    wire sel_flash = b_addr >= 32'h0010_0000 && b_addr < 32'h0100_0000;
+    wire sel_cfg   = b_addr == 32'h0200_0000;
+    wire sel_div   = b_addr == 32'h0200_0004;
+    wire sel_dat   = b_addr == 32'h0200_0008;
+    wire sel_tlo   = b_addr == 32'h0200_0010;
+    wire sel_thi   = b_addr == 32'h0200_0014;
+    wire sel_mb    = b_addr[31:16] == 16'h0300;
+
+    reg ram_done;
+    wire [31:0] ram_rdata;
+    ice40up5k_spram #(.WORDS(32768)) ram (
+        .clk(clk), .wen((b_valid && sel_ram && !ram_done) ? b_wstrb : 4'b0), .addr(b_addr[23:2]),
+        .wdata(b_wdata), .rdata(ram_rdata));
+
+    wire flash_ready;
+    wire [31:0] flash_rdata, cfg_do;
+    wire f0_oe, f1_oe, f2_oe, f3_oe, f0_do, f1_do, f2_do, f3_do;
+    spimemio flash (
+        .clk(clk), .resetn(resetn), .valid(b_valid && sel_flash), .ready(flash_ready),
+        .addr(b_addr[23:0]), .rdata(flash_rdata),
+        .flash_csb(flash_csb), .flash_clk(flash_clk),
+        .flash_io0_oe(f0_oe), .flash_io1_oe(f1_oe), .flash_io2_oe(f2_oe), .flash_io3_oe(f3_oe),
+        .flash_io0_do(f0_do), .flash_io1_do(f1_do), .flash_io2_do(f2_do), .flash_io3_do(f3_do),
+        .flash_io0_di(flash_io0), .flash_io1_di(flash_io1), .flash_io2_di(flash_io2), .flash_io3_di(flash_io3),
+        .cfgreg_we((b_valid && sel_cfg) ? b_wstrb : 4'b0), .cfgreg_di(b_wdata), .cfgreg_do(cfg_do));
+    assign flash_io0 = f0_oe ? f0_do : 1'bz;
+    assign flash_io1 = f1_oe ? f1_do : 1'bz;
+    assign flash_io2 = f2_oe ? f2_do : 1'bz;
+    assign flash_io3 = f3_oe ? f3_do : 1'bz;
+
+    wire [31:0] div_do, dat_do;
+    wire dat_wait;
+    simpleuart uart (
+        .clk(clk), .resetn(resetn), .ser_tx(ser_tx), .ser_rx(ser_rx),
+        .reg_div_we((b_valid && sel_div) ? b_wstrb : 4'b0), .reg_div_di(b_wdata), .reg_div_do(div_do),
+        .reg_dat_we(b_valid && sel_dat && b_wstrb[0]), .reg_dat_re(b_valid && sel_dat && !b_wstrb),
+        .reg_dat_di(b_wdata), .reg_dat_do(dat_do), .reg_dat_wait(dat_wait));
+
+    reg [63:0] timer;
+    always @(posedge clk) timer <= resetn ? timer + 64'd1 : 64'd0;
+
+    // mailbox: the shared bus drives the coprocessor's Wishbone slave
+    always @* begin
+        s_adr = b_addr[15:0]; s_dat_w = b_wdata; s_we = |b_wstrb; s_stb = b_valid && sel_mb;
+    end
+
+    always @* begin
+        b_ready = 1'b0; b_error = 1'b0; b_rdata = 32'd0;
+        if (b_valid) begin
+            if (sel_ram) begin b_ready = ram_done; b_rdata = ram_rdata; end
+            else if (sel_flash) begin b_ready = flash_ready; b_rdata = flash_rdata; end
+            else if (sel_cfg) begin b_ready = 1'b1; b_rdata = cfg_do; end
+            else if (sel_div) begin b_ready = 1'b1; b_rdata = div_do; end
+            else if (sel_dat) begin b_ready = !dat_wait; b_rdata = dat_do; end
+            else if (sel_tlo) begin b_ready = 1'b1; b_rdata = timer[31:0]; end
+            else if (sel_thi) begin b_ready = 1'b1; b_rdata = timer[63:32]; end
+            else if (sel_mb) begin b_ready = s_ack; b_rdata = s_dat_r; end
+            else begin b_ready = 1'b1; b_error = 1'b1; end
+        end
+    end
+
+    always @(posedge clk) begin
+        ram_done <= b_valid && sel_ram && !ram_done;         // SPRAM: data one cycle after the address
+        c_ready <= 1'b0; m_ack <= 1'b0; m_err <= 1'b0;
+        if (!resetn) begin
+            active <= 1'b0; owner_cop <= 1'b0;
+        end else if (!active) begin
+            if (want_cop || want_cpu) begin active <= 1'b1; owner_cop <= grant_cop; end
+        end else if (b_ready || !(owner_cop ? want_cop : want_cpu)) begin
+            active <= 1'b0;
+            if (b_valid && b_ready) begin
+                if (owner_cop) begin m_ack <= !b_error; m_err <= b_error; m_dat_r <= b_rdata; end
+                else begin c_ready <= 1'b1; c_rdata <= b_rdata; end
+            end
+        end
+    end
+endmodule
+`default_nettype wire
