@@ -83,7 +83,6 @@ def cpu_instructions(xs: np.ndarray) -> None:
     from cimsdk.build import build_firmware
     from cimsdk.device import Device, ensure_image
     from cimsdk.emulator import EmulatedBoard
-    from cimsdk.fpga.board import RtlBoard
     from cimsdk.fpga.verilate import build
 
     target = "fpga-dcim-up5k"
@@ -92,9 +91,10 @@ def cpu_instructions(xs: np.ndarray) -> None:
     golden = Executor(img).run(xs)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend, cls in (("soft", EmulatedBoard), ("mailbox", RtlBoard)):
+        for backend in ("soft", "mailbox"):
             elf = build_firmware(Path(tmp) / backend, "qemu-virt-rv32", backend, quiet=True)
-            with cls(firmware=elf, backend=backend, wait_for_client=False) as board, Device(board.url) as dev:
+            with EmulatedBoard(firmware=elf, backend=backend, coprocessor="rtl", rtl_target=target,
+                               wait_for_client=False) as board, Device(board.url) as dev:
                 ensure_image(dev, img, show_progress=False)
                 instret, wait = [], []
                 for i, x in enumerate(xs):

@@ -14,7 +14,7 @@ import pytest
 from paths import MODELS
 
 from cimconv.pipeline import convert
-from cimsdk.fpga.board import RtlBoard
+from cimsdk.emulator import EmulatedBoard
 from cimsdk.fpga.cosim import DEFAULT_TARGET
 from cimsdk.fpga.instance import load_instance
 from cimsdk.fpga.verilate import build
@@ -46,7 +46,8 @@ def test_kws_on_qemu_with_rtl_coprocessor(tmp_path):
     xs = np.random.default_rng(23).integers(-128, 128, size=(N, 49, 10, 1)).astype(np.int8)
     np.save(tmp_path / "xs.npy", xs)
     log = tmp_path / "board.log"
-    with RtlBoard(firmware=elf, backend="mailbox", wait_for_client=False, log_file=log) as board:
+    with EmulatedBoard(firmware=elf, backend="mailbox", coprocessor="rtl", wait_for_client=False,
+                       log_file=log) as board:
         r = _cli("validate", str(image), "--port", board.url, "--inputs", str(N), "--seed", "3",
                  "--report", str(tmp_path / "validate.json"), "--timeout", "600")
         assert r.returncode == 0, r.stdout + r.stderr

@@ -13,6 +13,9 @@ import click
               help="firmware ELF (default: build firmware/app for the board into ~/.cache/cimsdk)")
 @click.option("--port", type=int, help="TCP port of the UART (default: a free one)")
 @click.option("--backend", type=click.Choice(["mailbox", "soft"]), help="CiM backend (default: the board's)")
+@click.option("--coprocessor", type=click.Choice(["golden", "rtl"]), default="golden", show_default=True,
+              help="mailbox backend: the emulated coprocessor (golden model) or the Verilated RTL (docs/fpga.md)")
+@click.option("--rtl-target", help="with --coprocessor rtl: the FPGA target instance (default fpga-dcim-up5k)")
 @click.option("--icount/--no-icount", default=True, show_default=True,
               help="-icount shift=0: deterministic instruction counts (minstret), 1 instruction = 1 ns")
 @click.option("--flash", type=click.Path(path_type=Path, dir_okay=False), help="pflash0 file (kept between runs)")
@@ -21,7 +24,8 @@ import click
               help="replace the bootloader already in the flash file with this build's (never done without it)")
 @click.option("--no-wait", is_flag=True, help="start the guest at once instead of at the first UART client")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="append QEMU/coprocessor logs here")
-def command(board: str, firmware: Path | None, port: int | None, backend: str | None, icount: bool,
+def command(board: str, firmware: Path | None, port: int | None, backend: str | None, coprocessor: str,
+            rtl_target: str | None, icount: bool,
             flash: Path | None, erase: bool, install_bootloader: bool, no_wait: bool, log_file: Path | None) -> None:
     """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits."""
     import time
@@ -40,7 +44,7 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
         erase = False
     with EmulatedBoard(board, firmware=firmware, port=port, backend=backend, icount=icount,
                        wait_for_client=not no_wait, flash=flash, erase=erase, flash_lock=lock,
-                       log_file=log_file) as emu:
+                       coprocessor=coprocessor, rtl_target=rtl_target, log_file=log_file) as emu:
         click.echo(f"{board} ({backend}) UART at {emu.url}", err=True)
         click.echo(f"connect: python -m serial.tools.miniterm {emu.url}", err=True)
         if not no_wait:

@@ -29,6 +29,10 @@ from cimsdk import procs
 from cimsdk.build.boards import load_board
 from cimsdk.emulator import mailbox_map as mm
 
+#: The coprocessor processes the launcher can start, each serving the mailbox in the shared guest RAM:
+#: the golden model in Python, or the Verilated RTL of the FPGA coprocessor (docs/fpga.md).
+COPROCESSORS = {"golden": "cimsdk.emulator.coprocessor", "rtl": "cimsdk.fpga.cosim"}
+
 
 class FlashLock:
     """An exclusive lock on an emulated board's flash file, held until `release()` (or death)."""
@@ -107,6 +111,8 @@ class EmulatedBoard:
         flash: str | os.PathLike | None = None,
         erase: bool = False,
         flash_lock: FlashLock | None = None,
+        coprocessor: str = "golden",
+        rtl_target: str | None = None,
         log_file: str | os.PathLike | None = None,
         extra_qemu_args: list[str] | None = None,
         start_timeout: float = 30.0,
@@ -129,6 +135,9 @@ class EmulatedBoard:
         self.icount, self.wait_for_client = icount, wait_for_client
         self.erase = erase
         self._flash_lock = flash_lock
+        if coprocessor not in COPROCESSORS:
+            raise UserError(f"coprocessor {coprocessor!r}: choose one of {', '.join(COPROCESSORS)}")
+        self.coprocessor, self.rtl_target = coprocessor, rtl_target
         self.extra = list(extra_qemu_args or [])
         self.start_timeout = start_timeout
         q = self.board.data["qemu"]
@@ -181,9 +190,17 @@ class EmulatedBoard:
 
     def _start_coprocessor(self) -> None:
         cmd = [
-            sys.executable, "-m", "cimsdk.emulator.coprocessor", "--fd", str(self._memfd),
+            sys.executable, "-m", COPROCESSORS[self.coprocessor], "--fd", str(self._memfd),
             "--ram-base", hex(self.ram_base), "--ram-size", hex(self.ram_size), "--window", hex(self.window_base),
         ]  # fmt: skip
+        if self.coprocessor == "rtl":
+            from cimsdk.fpga.cosim import DEFAULT_TARGET
+            from cimsdk.fpga.instance import load_instance
+            from cimsdk.fpga.verilate import build
+
+            target = self.rtl_target or os.environ.get("CIMSDK_RTL_TARGET", DEFAULT_TARGET)
+            build(load_instance(target))  # verilate (cached) before the start timeout runs
+            cmd += ["--target", target]
         self.coproc = procs.spawn(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(self._memfd,),
         )  # fmt: skip
