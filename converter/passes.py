@@ -106,11 +106,11 @@ def check_supported(g: Graph) -> None:
     bad = [op for op in g.operators if op.opcode not in OPS]
     if not bad:
         return
-    named = ", ".join(f"{op.opcode} at {op.index} ({_why_unsupported(g, op)})" for op in bad[:UNSUPPORTED_LISTED])
+    named = ", ".join(f"{op.opcode} at operator {op.index} ({_why_unsupported(g, op)})"
+                      for op in bad[:UNSUPPORTED_LISTED])
     more = f", and {len(bad) - UNSUPPORTED_LISTED} more" if len(bad) > UNSUPPORTED_LISTED else ""
-    kinds = sorted({op.opcode for op in bad})
     noun = "op" if len(bad) == 1 else "ops"
-    raise ModelError(f"{g.name}: {len(bad)} unsupported {noun} ({', '.join(kinds)}): {named}{more}; "
+    raise ModelError(f"{g.name}: {len(bad)} unsupported {noun}: {named}{more}; "
                      "`cimsdk convert --supported-ops` lists what runs")
 
 
