@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cimconv.errors import ModelError
+from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
 from cimconv.ir import Graph, Operator, Tensor, shape_text
 from cimconv.opspec import OPS
@@ -91,15 +92,36 @@ def _is_float_model(g: Graph) -> bool:
                                  and g.tensors[op.inputs[1]].dtype == "float32" for op in compute)
 
 
+UNSUPPORTED_LISTED = 5  # unsupported ops named in the one-line error; the rest are counted
+
+
+def _why_unsupported(g: Graph, op: Operator) -> str:
+    if op.opcode in FOLDERS:
+        return f"folded only on constants; {why_not_folded(g, op)}"
+    return "no kernel"
+
+
+def check_supported(g: Graph) -> None:
+    """One error naming every op that neither runs nor folds (op, operator index, why), cut after a few."""
+    bad = [op for op in g.operators if op.opcode not in OPS]
+    if not bad:
+        return
+    named = ", ".join(f"{op.opcode} at operator {op.index} ({_why_unsupported(g, op)})"
+                      for op in bad[:UNSUPPORTED_LISTED])
+    more = f", and {len(bad) - UNSUPPORTED_LISTED} more" if len(bad) > UNSUPPORTED_LISTED else ""
+    noun = "op" if len(bad) == 1 else "ops"
+    raise ModelError(f"{g.name}: {len(bad)} unsupported {noun}: {named}{more}; "
+                     "`cimsdk convert --supported-ops` lists what runs")
+
+
 def prepare(g: Graph) -> Prepared:
     if not g.operators:
         raise ModelError(f"{g.name}: the model has no operators")
     if _is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
+    fold_constants(g)
+    check_supported(g)
     for op in g.operators:
-        if op.opcode not in OPS:
-            raise ModelError(f"{g.name}: unsupported op {op.opcode} at operator {op.index}; "
-                             "`cimsdk convert --supported-ops` lists what runs")
         check_structure(g, op)
     ops = list(g.operators)
     inputs, outputs = [], []
