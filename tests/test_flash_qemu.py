@@ -28,6 +28,7 @@ from cimsdk.flash.client import Bootloader
 from cimsdk.flash.layout import SlotRole
 from cimsdk.protocol.constants import ROLE_APP, ROLE_BOOTLOADER
 from tests.flash_helpers import convert
+from tests.reliability_helpers import running_image
 
 pytestmark = [
     pytest.mark.qemu,
@@ -141,22 +142,8 @@ def test_flash_kws_then_model_only_persistent(builds: dict[str, Path], tmp_path:
 
 def _check_board(url: str, shas: dict[str, str]) -> str:
     """After an attempt: reset the board over a clean link; which image runs? ('new'/'previous'/'unbootable')."""
-    with Bootloader(url, timeout=2.0, retries=2) as bl:
-        try:
-            role = bl.ping()["role"]
-        except Exception:  # noqa: BLE001
-            role = None
-        if role == ROLE_BOOTLOADER:
-            bl.boot()
-    try:
-        wait_role(url, ROLE_APP, timeout=20.0)
-    except AssertionError:
-        return "unbootable"
-    with Device(url, timeout=3.0) as dev:
-        info = dev.info()
-    if not info.image_loaded:
-        return "unbootable"
-    return next((k for k, v in shas.items() if v == info.image_sha256), "unknown")
+    outcome = running_image(url, shas)
+    return "unbootable" if outcome == "no-image" else outcome
 
 
 def fault_injection(builds: dict[str, Path], tmp_path: Path, attempts: int, seed: int) -> dict[str, int]:
