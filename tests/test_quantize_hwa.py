@@ -179,7 +179,7 @@ def test_hwa_recovers_half_the_analog_loss(tmp_path):
     ref, naive, naive_sd = _cim_top1(tmp_path / "float.keras", calib_x, tmp_path / "test", tmp_path / "calib",
                                      tmp_path, "naive")
     rep = fine_tune(m, tr.inputs, tr.labels, load_target("nor-acim"),
-                    load_noise_scaled(NOISE_LEVEL), epochs=20, seed=0, clip_sigmas=1.5)
+                    load_noise_scaled(NOISE_LEVEL), epochs=30, seed=0, clip_sigmas=1.5)
     m.save(tmp_path / "hwa.keras")
     ref_h, hwa, hwa_sd = _cim_top1(tmp_path / "hwa.keras", calib_x, tmp_path / "test", tmp_path / "calib",
                                    tmp_path, "hwa")

@@ -36,8 +36,8 @@ import click
 @click.option("--train", "train_data", type=click.Path(path_type=Path), help="labelled training data for --hwa")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(min=1), help="--hwa fine-tuning epochs")
 @click.option("--noise-level", default=1.0, show_default=True, type=float,
-              help="--hwa: noise injected in training, as a multiple of the preset's")
-@click.option("--age", default="0s", show_default=True, help="--hwa: drift age the noise is trained for, e.g. 1y")
+              help="noise for --hwa training and the --eval CiM rows, as a multiple of the preset's")
+@click.option("--age", default="0s", show_default=True, help="drift age for --hwa training and the --eval CiM rows, e.g. 1y")
 @click.option("--clip-sigmas", default=2.0, show_default=True, type=float,
               help="--hwa: clip each output channel to this many RMS after every step (0: off)")
 def command(model: Path, calib: Path, out: Path | None, method: str | None, percentile: float, per_tensor: bool,
@@ -75,9 +75,10 @@ def command(model: Path, calib: Path, out: Path | None, method: str | None, perc
         acc = None
         if eval_data is not None:
             from cimsdk.quant.evaluate import accuracy_table, table_lines
+            from cimsdk.sim.noise import parse_age
 
             acc = accuracy_table(src, tmp / "model_int8.tflite", eval_data, target, noise, trials, seed,
-                                 calib=calib)
+                                 calib=calib, noise_level=noise_level, age_s=parse_age(age))
             acc["int8_model"] = str(out / "model_int8.tflite")
             (tmp / "accuracy.json").write_text(json.dumps(acc, indent=1, default=float) + "\n")
     click.echo(f"quantized {model} ({res.report.get('route')}; per-channel weights: {not per_tensor}, "

@@ -54,7 +54,7 @@ def dequantize_output(model: Path, y: np.ndarray) -> np.ndarray:
 
 def accuracy_table(float_model: Path, int8_model: Path, data: Path, target: str = "nor-acim",
                    noise: str | None = None, trials: int = 10, seed: int = 0, cim: bool = True,
-                   calib: Path | None = None) -> dict:
+                   calib: Path | None = None, noise_level: float = 1.0, age_s: float = 0.0) -> dict:
     """Rows: float, int8 (TFLM), and CiM naive / calibrated on `target` (mean, std over `trials` chips); the
     CiM ADC ranges are calibrated on `calib` (else on frames of `data`), when there are enough frames."""
     from cimsdk.data.accuracy import tflm_outputs
@@ -84,12 +84,12 @@ def accuracy_table(float_model: Path, int8_model: Path, data: Path, target: str 
               "float_model": str(float_model), "int8_model": str(int8_model), "rows": rows}
     if cim:
         cx = load(calib, InputSpec.from_tflite(int8_model), "--calib").inputs if calib is not None else None
-        result.update(_cim_rows(int8_model, qd, cx, target, noise, trials, seed, rows))
+        result.update(_cim_rows(int8_model, qd, cx, target, noise, trials, seed, rows, noise_level, age_s))
     return result
 
 
 def _cim_rows(int8_model: Path, qd, calib: np.ndarray | None, target: str, noise: str | None, trials: int, seed: int,
-              rows: list) -> dict:
+              rows: list, noise_level: float = 1.0, age_s: float = 0.0) -> dict:
     from cimconv.image import parse_image
     from cimconv.pipeline import convert
     from cimconv.target import load_target
@@ -99,7 +99,7 @@ def _cim_rows(int8_model: Path, qd, calib: np.ndarray | None, target: str, noise
     tgt = load_target(target)
     conv = convert(int8_model, tgt)
     img = parse_image(conv.image_bytes)
-    nz = load_noise(noise or default_preset(tgt))
+    nz = load_noise(noise or default_preset(tgt)).scaled(noise_level).aged(age_s)
     ds = sim.Dataset(np.asarray(qd.inputs).reshape((-1, *img.tensors[img.input_tensor].shape[1:])), qd.labels,
                      qd.names)
     from cimsdk.sim.calibrate import MIN_FRAMES
@@ -110,7 +110,8 @@ def _cim_rows(int8_model: Path, qd, calib: np.ndarray | None, target: str, noise
     res = sim.simulate(img, ds, nz, trials=trials, seed=seed, target=tgt, configs=configs, progress=True,
                        calib=calib if "calibrated" in configs else None)
     for name, c in res["configs"].items():
-        rows.append({"step": f"CiM {tgt.name} {nz.name} ({name})", "top1": c["accuracy_mean"],
+        level = "" if noise_level == 1.0 else f" x{noise_level:g}"
+        rows.append({"step": f"CiM {tgt.name} {nz.name}{level} ({name})", "top1": c["accuracy_mean"],
                      "top1_std": c["accuracy_std"], "agreement_float": None,
                      "agreement_int8": c["agreement_mean"], "agreement_int8_std": c["agreement_std"],
                      "trials": trials})
