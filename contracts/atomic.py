@@ -28,7 +28,8 @@ _watchers: list[tuple[Callable[[Path], None], Callable[[Path], None]]] = []
 
 def add_temp_watcher(watch: Callable[[Path], None], forget: Callable[[Path], None]) -> None:
     """Call `watch(path)` when a temporary is made and `forget(path)` once it is gone or renamed."""
-    _watchers.append((watch, forget))
+    if (watch, forget) not in _watchers:
+        _watchers.append((watch, forget))
 
 
 def _watch(path: Path) -> None:

@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     from cimsdk import janitor
 
     atomic.add_temp_watcher(janitor.watch_path, janitor.forget_path)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_terminate)
+    previous = {sig: signal.signal(sig, _on_terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     status = 0
     try:
         cli.main(args=argv, standalone_mode=False)
@@ -133,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         status = EXIT_INTERNAL
+    finally:
+        for sig, handler in previous.items():  # main() called in-process (tests, scripts) leaves no trace
+            signal.signal(sig, handler)
     sys.exit(status)
 
 
