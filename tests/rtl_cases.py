@@ -15,7 +15,6 @@ from cimconv.image import (
     MATRIX_DENSE,
     MATRIX_DEPTHWISE,
     STORE_ARENA,
-    STORE_CONST,
     Image,
     IORec,
     MatrixRec,
@@ -38,6 +37,16 @@ def _quant(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.nda
     mult[rng.random(n) < 0.1] = 1 << 30
     bias = rng.integers(-int(typical), int(typical) + 1, size=n).astype(np.int32)
     return bias, mult.astype(np.int32), shift
+
+
+def _window(size: int, k: int, stride: int, dil: int, same: bool) -> tuple[int, int]:
+    """Output size and leading padding of TFLite's SAME or VALID padding (VALID when it leaves an output)."""
+    eff = (k - 1) * dil + 1
+    valid_out = (size + stride - eff) // stride
+    if not same and valid_out >= 1:
+        return valid_out, 0
+    out = (size + stride - 1) // stride
+    return out, max((out - 1) * stride + eff - size, 0) // 2
 
 
 def _op(rng: np.random.Generator, inst: Instance) -> tuple[str, dict, tuple, tuple, MatrixSpec]:
@@ -63,9 +72,9 @@ def _op(rng: np.random.Generator, inst: Instance) -> tuple[str, dict, tuple, tup
             c //= 2
         n, k, dm = int(rng.integers(1, 41)), kh * kw * c, 1
     sh, sw, dh, dw = (int(v) for v in (*rng.integers(1, 4, size=2), *rng.integers(1, 3, size=2)))
-    pt, pl = int(rng.integers(0, kh)), int(rng.integers(0, kw))
-    oh = max(1, (h + 2 * pt - ((kh - 1) * dh + 1)) // sh + 1)
-    ow = max(1, (wd + 2 * pl - ((kw - 1) * dw + 1)) // sw + 1)
+    same = bool(rng.random() < 0.5)
+    oh, pt = _window(h, kh, sh, dh, same)
+    ow, pl = _window(wd, kw, sw, dw, same)
     params = dict(stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pt, pad_left=pl, kernel_h=kh, kernel_w=kw)
     if kind == "DEPTHWISE_CONV_2D":
         params["depth_mult"] = dm
@@ -97,11 +106,9 @@ def random_layers_image(inst: Instance, n_ops: int, seed: int, max_weights: int 
             tensors.append(TensorRec("int8", tuple(shape), STORE_ARENA, arena, nbytes, 0, 0.1))
             arena += (nbytes + 7) // 8 * 8
             dest.append(len(tensors) - 1)
-        # a const operand like the real ops' filter: the coprocessor must skip it to find the activation
-        tensors.append(TensorRec("int8", (spec.cols, spec.rows), STORE_CONST, len(const), spec.weights.nbytes, 0, 0.0))
-        const += spec.weights.tobytes() + bytes(-spec.weights.nbytes % 8)
         params = {"matrix": len(lowered), **params}
-        lowered.append(Lowered(str(kind), [ins[0], len(tensors) - 1], outs, params, spec, len(lowered)))
+        # one activation input, as the converter writes CiM ops (the weights live in the matrix)
+        lowered.append(Lowered(str(kind), [ins[0]], outs, params, spec, len(lowered)))
     mapping = place(lowered, inst.target)
     ops = [OpRec(low.opcode, low.inputs, low.outputs, low.params, True, low.source_index) for low in lowered]
     mats = [MatrixRec(low.matrix.kind, low.matrix.rows, low.matrix.cols, low.matrix.weights, low.matrix.bias,

@@ -223,7 +223,7 @@ def test_demo_killed_leaves_nothing(tmp_path, after, sig):
     assert _demo_leftovers(tmp_path) == []
     assert set(Path("/tmp").glob("cimsdk-demo-build-*")) <= builds_before
     if status == 0:  # it finished before the signal: then the report is complete
-        assert (tmp_path / "cimsdk-demo" / "report.html").is_file()
+        assert (tmp_path / "cimsdk-demo" / "index.html").is_file()
 
 
 def test_profile_killed_leaves_no_meter(kws_setup, tmp_path):
