@@ -57,7 +57,7 @@ TENSOR = record(
 )
 OP_HEADER = record(
     "op record header", "CIMG_OPH",
-    Field("opcode", "u16", "`CIM_OP_*` (`converter/opspec.py`)"),
+    Field("opcode", "u16", "`CIM_OP_*` (`contracts/ops.py`)"),
     Field("size", "u16", "record size in bytes, a multiple of 4"),
     Field("n_inputs", "u8", ""),
     Field("n_outputs", "u8", ""),

@@ -9,6 +9,7 @@ host allocate more than its own size plus a few times its arena per input.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 
@@ -54,7 +55,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
         if img.tensors[out].storage != STORE_ARENA or out in ready:
             raise _fail(at, f"writes tensor {out}, a constant or a tensor already written")
         ready.add(out)
-        CHECKS[op.opcode](img, op, at)
+        check_for(op.opcode)(img, op, at)
         if op.cim:
             used_matrices.add(op.params["matrix"])
     if img.output_tensor not in ready:
@@ -371,6 +372,14 @@ CHECKS = {
     "RESHAPE": _cpu(_reshape), "SOFTMAX": _cpu(_softmax), "PAD": _cpu(_pad), "CONCATENATION": _cpu(_concatenation),
     "MEAN": _cpu(_mean), "LOGISTIC": _cpu(_logistic), "QUANTIZE": _cpu(_quantize), "DEQUANTIZE": _cpu(_dequantize),
 }
+
+
+def check_for(opcode: str) -> Callable[[Image, OpRec, str], None]:
+    """The record check of an op: above, or (ops added since, contracts/ops.py) `check_record` in its lowering
+    module, next to the code that writes the record."""
+    if opcode in CHECKS:
+        return CHECKS[opcode]
+    return _cpu(importlib.import_module(f"cimconv.lowering.{opcode.lower()}").check_record)
 
 
 # --- matrices and tiles -----------------------------------------------------------------------------------

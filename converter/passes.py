@@ -17,24 +17,10 @@ QUANTIZE_HINT = (
 )
 
 
-# Per supported op: (fewest, most) inputs, which of them may be omitted (-1), and the builtin options
-# table it carries (an op whose options are of another table is damaged).
+# Per supported op (contracts/ops.py): (fewest, most) inputs, which of them may be omitted (-1), and the
+# builtin options table it carries (an op whose options are of another table is damaged).
 ARITY: dict[str, tuple[int, int, tuple[int, ...], str]] = {
-    "CONV_2D": (2, 3, (2,), "Conv2DOptions"),
-    "DEPTHWISE_CONV_2D": (2, 3, (2,), "DepthwiseConv2DOptions"),
-    "FULLY_CONNECTED": (2, 3, (2,), "FullyConnectedOptions"),
-    "AVERAGE_POOL_2D": (1, 1, (), "Pool2DOptions"),
-    "MAX_POOL_2D": (1, 1, (), "Pool2DOptions"),
-    "ADD": (2, 2, (), "AddOptions"),
-    "MUL": (2, 2, (), "MulOptions"),
-    "RESHAPE": (1, 2, (1,), "ReshapeOptions"),
-    "SOFTMAX": (1, 1, (), "SoftmaxOptions"),
-    "PAD": (2, 2, (), "PadOptions"),
-    "CONCATENATION": (1, 10, (), "ConcatenationOptions"),
-    "MEAN": (2, 2, (), "ReducerOptions"),
-    "LOGISTIC": (1, 1, (), ""),
-    "QUANTIZE": (1, 1, (), "QuantizeOptions"),
-    "DEQUANTIZE": (1, 1, (), "DequantizeOptions"),
+    s.name: (*s.inputs, s.optional, s.options) for s in OPS.values()
 }
 MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; MCU tensors are far smaller
 

@@ -41,6 +41,71 @@ def test_check_names_a_stale_file(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "cimg_format.h is stale" in proc.stderr
 
 
+OP_DERIVED = ["firmware/include/cimg_ops.h", "firmware/runtime/cim_ops_select.h", "firmware/runtime/cim_dispatch.c",
+              "sdk/golden/kernels/registry.py", "README.md"]
+
+
+@pytest.mark.parametrize("rel", OP_DERIVED)
+def test_check_names_a_stale_op_table(tmp_path: Path, rel: str) -> None:
+    """Each file derived from the op specification is checked: a hand edit (an op dropped) is named."""
+    root = _shadow_checkout(tmp_path, swap=None)
+    path = root / rel
+    text = path.read_text()
+    assert "MEAN" in text
+    lines = [line for line in text.splitlines(keepends=True) if "MEAN" not in line]
+    path.unlink()
+    path.write_text("".join(lines))
+    proc = _gen("--check", env=_env(tmp_path))
+    assert proc.returncode == 1 and f"{rel} is stale" in proc.stderr, proc.stderr
+
+
+def test_a_new_op_entry_reaches_every_op_table(tmp_path: Path) -> None:
+    """One spec entry (on a copy) and the generator: opcode, parameter indexes, op selection, dispatch of the
+    kernel and its load-time check, the golden kernel table and the README row all follow."""
+    root = _shadow_checkout(tmp_path, swap=None)
+    decl = root / "contracts" / "ops.py"
+    text = decl.read_text()
+    anchor = "    ]\n}\n\nBY_CODE"
+    assert anchor in text
+    decl.unlink()
+    decl.write_text(text.replace(anchor, '        OpSpec(99, "FROBNICATE", "cpu", ("gain",), "int8, test only", '
+                                         'c_check=True),\n' + anchor))
+    assert _gen("--check", env=_env(tmp_path)).returncode == 1
+    regen = _gen(env=_env(tmp_path))
+    assert regen.returncode == 0, regen.stderr
+    read = {rel: (root / rel).read_text() for rel in OP_DERIVED}
+    assert "#define CIM_OP_FROBNICATE 99" in read["firmware/include/cimg_ops.h"]
+    assert "#define CIM_P_FROBNICATE_GAIN 0" in read["firmware/include/cimg_ops.h"]
+    assert "#define CIM_USE_FROBNICATE 1" in read["firmware/runtime/cim_ops_select.h"]
+    dispatch = read["firmware/runtime/cim_dispatch.c"]
+    assert "case CIM_OP_FROBNICATE: return cim_kernel_frobnicate;" in dispatch
+    assert "case CIM_OP_FROBNICATE: return cim_check_frobnicate;" in dispatch
+    assert "case CIM_OP_FROBNICATE: return CIM_OP_FROBNICATE_NPARAMS;" in dispatch
+    assert '"FROBNICATE": frobnicate.run' in read["sdk/golden/kernels/registry.py"]
+    assert "| FROBNICATE | MCU CPU | int8, test only |" in read["README.md"]
+    assert _gen("--check", env=_env(tmp_path)).returncode == 0
+
+
+def test_every_op_has_its_implementations() -> None:
+    """The files the spec promises exist: lowering, golden kernel, C kernel (and its check) per op."""
+    import importlib
+
+    from cimcontracts.ops import CONSTANT_FOLDED, OPS
+    from cimconv.fold import FOLDERS
+
+    for s in OPS.values():
+        assert importlib.import_module(f"cimconv.lowering.{s.name.lower()}").lower, s.name
+        if s.runs_as:
+            assert OPS[s.runs_as].program and s.code is None, s.name
+        if s.where != "cpu" or not s.program:
+            continue
+        assert importlib.import_module(f"cimsdk.golden.kernels.{s.name.lower()}").run, s.name
+        c = (ROOT / "firmware" / "kernels" / f"{s.name.lower()}.c").read_text()
+        assert f"int cim_kernel_{s.name.lower()}(" in c, s.name
+        assert (f"int cim_check_{s.name.lower()}(" in c) == s.c_check, s.name
+    assert set(CONSTANT_FOLDED) == set(FOLDERS)
+
+
 # --- a shifted field breaks the C loader until regenerated ----------------------------------------------
 def _shadow_checkout(tmp: Path, swap: tuple[str, str] | None) -> Path:
     """A checkout whose contracts/ is a copy (optionally with two header fields swapped, which moves both
@@ -48,10 +113,13 @@ def _shadow_checkout(tmp: Path, swap: tuple[str, str] | None) -> Path:
     generator writes into the copy, never the real tree."""
     root = tmp / "checkout"
     root.mkdir()
-    for name in ("converter", "sdk"):
-        (root / name).symlink_to(ROOT / name)
+    (root / "converter").symlink_to(ROOT / "converter")
     for name in ("contracts", "firmware", "boards", "docs"):
         shutil.copytree(ROOT / name, root / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "README.md", root / "README.md")
+    registry = Path("sdk", "golden", "kernels", "registry.py")  # the one generated file under sdk/
+    (root / registry).parent.mkdir(parents=True)
+    shutil.copyfile(ROOT / registry, root / registry)
     if swap:
         decl = root / "contracts" / "image_format.py"
         lines = decl.read_text().splitlines(keepends=True)

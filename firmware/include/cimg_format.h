@@ -109,7 +109,7 @@
 
 /* op record header (8 bytes) */
 #define CIMG_OPH_RECORD_BYTES 8u
-#define CIMG_OPH_OPCODE_OFF 0u /* u16 `CIM_OP_*` (`converter/opspec.py`) */
+#define CIMG_OPH_OPCODE_OFF 0u /* u16 `CIM_OP_*` (`contracts/ops.py`) */
 #define CIMG_OPH_OPCODE_SIZE 2u
 #define CIMG_OPH_SIZE_OFF 2u /* u16 record size in bytes, a multiple of 4 */
 #define CIMG_OPH_SIZE_SIZE 2u

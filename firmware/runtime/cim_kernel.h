@@ -28,6 +28,10 @@ typedef struct {
 /* Returns 0 on success, a negative CIM_E_* code otherwise. */
 typedef int (*cim_kernel_fn)(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                              cim_tensor_t *output);
+/* Load-time check of an op's shapes, dtypes and parameters as the converter writes them (like TFLM's
+ * Prepare): 0 when the kernel can run it. Ops added with their check in the kernel file define one. */
+typedef int (*cim_check_fn)(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
+                            const cim_tensor_t *output);
 
 #define CIM_OK 0
 #define CIM_E_UNSUPPORTED (-1)

@@ -381,8 +381,12 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             !I8(p[CIM_P_QUANTIZE_OUT_ZP]) || !requant_ok(p[CIM_P_QUANTIZE_MULT], p[CIM_P_QUANTIZE_SHIFT]))
             return CIM_RT_E_PROGRAM;
         return 0;
-    default:
-        return CIM_RT_E_PROGRAM;
+    default: { /* ops whose kernel file carries the check (contracts/ops.py c_check) */
+        const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
+        for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
+        const cim_check_fn check = cim_dispatch_check(op->opcode);
+        return check != NULL && check(op, ins, op->n_inputs, &out) == 0 ? 0 : CIM_RT_E_PROGRAM;
+    }
     }
 }
 
@@ -568,10 +572,6 @@ static int run_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         ins[i] = &in[i];
     }
     view(tids[op->n_inputs], &out);
-    if (op->opcode == CIM_OP_RESHAPE) { /* planned in place: same offset, nothing to move */
-        if (out.data != in[0].data) memmove(out.data, in[0].data, out.nbytes);
-        return 0;
-    }
     cim_kernel_fn fn = cim_dispatch_kernel(op->opcode);
     return fn ? fn(op, ins, op->n_inputs, &out) : CIM_RT_E_OP_MISSING;
 }

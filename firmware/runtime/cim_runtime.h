@@ -91,13 +91,15 @@ const uint8_t *cim_rt_image(uint32_t *size);
 /* CRC-32 (IEEE, zlib's crc32) used for the section checks; exported for the console/tests. */
 uint32_t cim_crc32(const uint8_t *data, uint32_t len, uint32_t crc);
 
-/* --- kernel table (cim_dispatch.c) ------------------------------------------------------------ */
+/* --- kernel table (cim_dispatch.c, generated from contracts/ops.py) ------------------------------ */
 /* The CPU kernel for an opcode, NULL when it was not linked into this build. */
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode);
 /* Whether the build can run an opcode (CPU kernel, in-place RESHAPE, or a CiM op). */
 int cim_dispatch_supported(uint16_t opcode, int is_cim);
 /* The expected parameter count of an opcode, -1 when unknown. */
 int cim_dispatch_nparams(uint16_t opcode);
+/* The load-time check an op's kernel file defines (cim_check_<op>), NULL when the runtime checks it itself. */
+cim_check_fn cim_dispatch_check(uint16_t opcode);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,7 @@ def kernel_sources(ops: list[str] | None, all_sources: bool = False) -> list[Pat
            *sorted((FW / "kernels").glob("cim_soft*.c")), FW / "hal" / "cim_hal_soft.c"]
     wanted = set(OPS) if ops is None or all_sources else set(ops)
     for name in sorted(wanted):
-        if OPS[name].where == "cpu" and name != "RESHAPE":
+        if OPS[name].where == "cpu" and OPS[name].program:
             src.append(FW / "kernels" / f"{name.lower()}.c")
     fx = FW / "kernels" / "cim_fixedpoint.c"
     if fx.exists():

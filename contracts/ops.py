@@ -1,0 +1,110 @@
+"""The op specification: every TFLite op cimsdk runs, declared once for the converter, golden model and firmware.
+
+Each entry gives the op's program opcode and int32 parameter names (their order is the order in the
+image's op record), where it runs, the TFLite operator's arity and options table, and which
+implementations exist. `python -m cimcontracts.gen` derives from this table: `firmware/include/cimg_ops.h`
+(opcodes, parameter indexes), `firmware/runtime/cim_ops_select.h` and `cim_dispatch.c` (the firmware's
+op selection and kernel table), `sdk/golden/kernels/registry.py` (the golden model's kernel table), the
+supported-ops tables of README.md and `cimsdk convert --supported-ops`. `--check` fails when any is stale.
+
+Adding a CPU op (docs/contracts.md, "Adding an op"): its lowering `converter/lowering/<op>.py`, its golden
+kernel `sdk/golden/kernels/<op>.py`, its C kernel `firmware/kernels/<op>.c` (kernel and load-time check),
+its entry below, its tests; then run the generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    code: int | None  # program opcode (CIM_OP_*); None when the op runs as another op (`runs_as`)
+    name: str  # TFLite builtin name
+    where: str  # "cim" (matrix-vector on macros) or "cpu"
+    params: tuple[str, ...]
+    constraints: str = ""
+    inputs: tuple[int, int] = (1, 1)  # fewest and most TFLite inputs
+    optional: tuple[int, ...] = ()  # TFLite inputs that may be omitted (-1)
+    options: str = ""  # the builtin options table the operator carries ("" for none)
+    c_check: bool = False  # the C kernel file also defines cim_check_<op>, the runtime's load-time check
+    runs_as: str | None = None  # lowered to this op's program record (e.g. SQUEEZE runs as RESHAPE)
+
+    @property
+    def program(self) -> bool:
+        """Has its own program opcode (and golden kernel when it runs on the CPU)."""
+        return self.code is not None
+
+    @property
+    def runs_on(self) -> str:
+        return "CiM macro" if self.where == "cim" else "MCU CPU"
+
+
+_CIM_TAIL = ("in_zp", "out_zp", "act_min", "act_max")
+_POOL = ("filter_h", "filter_w", "stride_h", "stride_w", "pad_top", "pad_left", "act_min", "act_max")
+_CONV = ("matrix", "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left", "kernel_h", "kernel_w")
+
+OPS: dict[str, OpSpec] = {
+    s.name: s
+    for s in [
+        OpSpec(1, "CONV_2D", "cim", _CONV + _CIM_TAIL,
+               "int8 in/out, per-channel or per-tensor int8 weights, int32 bias; any stride, dilation, padding",
+               (2, 3), (2,), "Conv2DOptions"),
+        OpSpec(2, "DEPTHWISE_CONV_2D", "cim", _CONV + ("depth_mult",) + _CIM_TAIL,
+               "as CONV_2D; block-diagonal placement (one column per output channel); any depth multiplier",
+               (2, 3), (2,), "DepthwiseConv2DOptions"),
+        OpSpec(3, "FULLY_CONNECTED", "cim", ("matrix",) + _CIM_TAIL,
+               "int8 in/out, int8 weights (per-tensor or per-channel), optional int32 bias",
+               (2, 3), (2,), "FullyConnectedOptions"),
+        OpSpec(10, "AVERAGE_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
+        OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
+        OpSpec(12, "ADD", "cpu",
+               ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift",
+                "in2_mult", "in2_shift", "out_mult", "out_shift", "act_min", "act_max"),
+               "int8, 4-D broadcasting", (2, 2), options="AddOptions"),
+        OpSpec(13, "MUL", "cpu",
+               ("in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max"),
+               "int8, 4-D broadcasting", (2, 2), options="MulOptions"),
+        OpSpec(14, "RESHAPE", "cpu", (), "any dtype; a copy, or nothing when planned in place; not along the batch dimension",
+               (1, 2), (1,), "ReshapeOptions"),
+        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 out; TFLM fixed-point arithmetic",
+               options="SoftmaxOptions"),
+        OpSpec(16, "PAD", "cpu",
+               ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),
+               "int8, constant paddings, up to 4-D; not along the batch dimension", (2, 2), options="PadOptions"),
+        OpSpec(17, "CONCATENATION", "cpu", ("axis",),
+               "int8, inputs with the output's scale and zero point, up to 4-D; not along the batch dimension", (1, 10),
+               options="ConcatenationOptions"),
+        OpSpec(18, "MEAN", "cpu",
+               ("axis_mask", "in_zp", "out_zp", "mult", "shift", "keep_dims"),
+               "int8, constant axes", (2, 2), options="ReducerOptions"),
+        OpSpec(19, "LOGISTIC", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
+               "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic"),
+        OpSpec(20, "QUANTIZE", "cpu", ("in_zp", "out_zp", "mult", "shift"),
+               "int8 to int8 requantization inside the graph; float edges run on the host",
+               options="QuantizeOptions"),
+        OpSpec(21, "DEQUANTIZE", "cpu", (), "graph edge only: int8 output, float conversion on the host",
+               options="DequantizeOptions"),
+        OpSpec(22, "TRANSPOSE", "cpu", ("perm0", "perm1", "perm2", "perm3"),
+               "int8, constant permutation up to 4-D that keeps dimension 0 (the batch)", (2, 2),
+               options="TransposeOptions", c_check=True),
+    ]
+}
+
+BY_CODE: dict[int, OpSpec] = {s.code: s for s in OPS.values() if s.code is not None}
+
+# Fused activations are folded into act_min/act_max of the producing op.
+FOLDED = {"RELU", "RELU6"}
+
+# Ops evaluated at convert time when their inputs are constants or static shapes (converter/fold.py).
+CONSTANT_FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "CAST", "CONCATENATION", "RESHAPE", "EXPAND_DIMS",
+                   "SQUEEZE")
+
+
+def supported_table() -> list[tuple[str, str, str]]:
+    """(op, where it runs, constraints): `cimsdk convert --supported-ops` and the README's table."""
+    rows = [(s.name, s.runs_on, s.constraints) for s in OPS.values()]
+    rows += [(f"{name} (fused)", "folded", "into the producing op's activation range") for name in sorted(FOLDED)]
+    rows.append((", ".join(CONSTANT_FOLDED) + " on constants or static shapes", "folded at convert time",
+                 "into constants, as TFLite's converter and Vela do (`converter/fold.py`)"))
+    return rows

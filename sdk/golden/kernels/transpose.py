@@ -1,0 +1,14 @@
+"""TRANSPOSE int8 (TFLM reference_ops::Transpose): the input's axes permuted, bytes unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimconv.image import OpRec, TensorRec
+
+
+def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
+    x = inputs[0]
+    lead = 4 - x.ndim
+    axes = [op.params[f"perm{i}"] - lead for i in range(lead, 4)]  # axes[0] == 0: the batch stays first
+    return np.ascontiguousarray(x.transpose(axes))

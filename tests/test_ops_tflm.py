@@ -1,0 +1,104 @@
+"""CPU ops added through the op specification, against TFLM (golden) and the golden kernels (C).
+
+Per op: batches of random one-op cases built with TensorFlow (tests/optests.py), at least 200 cases per op in
+the default run, more under `slow`. Each case's C kernel runs on the same records and inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from optests import OpCase, build, build_kernels, check_batch, rand_range
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tflite_micro")
+
+PER_MODEL = 40  # cases in one TensorFlow-built model
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    return build_kernels(tmp_path_factory.mktemp("opkernels"))
+
+
+def _shape(rng: np.random.Generator, rank: int, hi: int = 7) -> tuple[int, ...]:
+    return (1, *(int(d) for d in rng.integers(1, hi, rank - 1)))
+
+
+# -- case generators: one random case per call -------------------------------------------------------
+def gen_transpose(rng: np.random.Generator) -> OpCase:
+    """3-D or 4-D, dimension 0 kept; a permutation that only moves size-1 axes is a reshape (TensorFlow
+    makes it one), so those are drawn again."""
+    while True:
+        rank = int(rng.integers(3, 5))
+        shape = _shape(rng, rank)
+        perm = [0, *(int(a) + 1 for a in rng.permutation(rank - 1))]
+        order = np.arange(int(np.prod(shape))).reshape(shape).transpose(perm).reshape(-1)
+        if (np.diff(order) < 0).any():
+            return OpCase(lambda x, p=perm: tf.transpose(x, p), [shape], [rand_range(rng)])
+
+
+def _bcast_pair(rng: np.random.Generator, const_b: bool = False) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Two broadcast-compatible shapes of rank 2-4 with dimension 0 = 1; the second may have a lower rank
+    (right-aligned; an activation keeps a leading 1, its batch)."""
+    rank = int(rng.integers(2, 5))
+    out = _shape(rng, rank)
+    a = tuple(d if rng.random() < 0.7 else 1 for d in out)
+    b = tuple(d if rng.random() < 0.5 else 1 for d in out)
+    a = tuple(o if x != o and y != o else x for x, y, o in zip(a, b, out, strict=True))  # out is their shape
+    if rng.random() < 0.3 and rank > 2:
+        b = b[1:] if const_b and rng.random() < 0.5 else (1, *b[2:])
+    return a, b
+
+
+ACTS = [tf.identity, tf.nn.relu, tf.nn.relu6]
+
+
+def gen_binary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
+    """A binary op on broadcast shapes; a third of the cases take a constant for one operand, some a fused
+    activation."""
+    def make(rng: np.random.Generator) -> OpCase:
+        const = rng.random() < 0.33
+        a, b = _bcast_pair(rng, const)
+        act = ACTS[int(rng.integers(1, 3))] if rng.random() < 0.3 else tf.identity
+        mid = act is not tf.identity  # a RELU after the op: both inputs take both signs
+        if const:
+            lo, hi = rand_range(rng, straddle=mid)
+            const = rng.uniform(lo, hi, b).astype(np.float32)
+            if rng.random() < 0.5:
+                return OpCase(lambda x, c=const: act(tf_op(x, c)), [a], [rand_range(rng, straddle=mid)])
+            return OpCase(lambda x, c=const: act(tf_op(c, x)), [a], [rand_range(rng, straddle=mid)])
+        return OpCase(lambda x, y: act(tf_op(x, y)), [a, b], [rand_range(rng, straddle=mid), rand_range(rng, straddle=mid)])
+    return make
+
+
+GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
+    "TRANSPOSE": gen_transpose,
+}
+DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
+SLOW_MODELS = 20
+
+
+def _run(opcode: str, lib, model_index: int, tmp: Path) -> int:
+    seed = 1000 * model_index + sum(map(ord, opcode))
+    rng = np.random.default_rng(seed)
+    cases = [GENERATORS[opcode](rng) for _ in range(PER_MODEL)]
+    model = build(cases, seed)
+    (tmp / f"{opcode.lower()}_{model_index}.tflite").write_bytes(model)  # left for a failing case's reader
+    return check_batch(model, opcode, lib, seed=seed)
+
+
+@pytest.mark.parametrize("opcode", list(GENERATORS))
+def test_op_matches_tflm_and_c_kernel(opcode: str, lib, tmp_path: Path) -> None:
+    checked = sum(_run(opcode, lib, i, tmp_path) for i in range(DEFAULT_MODELS))
+    assert checked >= 200, f"{opcode}: only {checked} cases"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opcode", list(GENERATORS))
+def test_op_matches_tflm_and_c_kernel_many(opcode: str, lib, tmp_path: Path) -> None:
+    checked = sum(_run(opcode, lib, i, tmp_path) for i in range(DEFAULT_MODELS, DEFAULT_MODELS + SLOW_MODELS))
+    assert checked >= 200 * SLOW_MODELS // DEFAULT_MODELS
