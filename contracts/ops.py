@@ -88,6 +88,10 @@ OPS: dict[str, OpSpec] = {
         OpSpec(22, "TRANSPOSE", "cpu", ("perm0", "perm1", "perm2", "perm3"),
                "int8, constant permutation up to 4-D that keeps dimension 0 (the batch)", (2, 2),
                options="TransposeOptions", c_check=True),
+        OpSpec(23, "SUB", "cpu",
+               ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift",
+                "in2_mult", "in2_shift", "out_mult", "out_shift", "act_min", "act_max"),
+               "int8, 4-D broadcasting", (2, 2), options="SubOptions", c_check=True),
     ]
 }
 

@@ -77,6 +77,7 @@ def gen_binary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
 
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
+    "SUB": gen_binary(tf.subtract),
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

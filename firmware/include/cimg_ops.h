@@ -19,6 +19,7 @@
 #define CIM_OP_QUANTIZE 20
 #define CIM_OP_DEQUANTIZE 21
 #define CIM_OP_TRANSPOSE 22
+#define CIM_OP_SUB 23
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -165,5 +166,20 @@
 #define CIM_P_TRANSPOSE_PERM1 1
 #define CIM_P_TRANSPOSE_PERM2 2
 #define CIM_P_TRANSPOSE_PERM3 3
+
+/* SUB: 12 params, runs on cpu */
+#define CIM_OP_SUB_NPARAMS 12
+#define CIM_P_SUB_IN1_OFFSET 0
+#define CIM_P_SUB_IN2_OFFSET 1
+#define CIM_P_SUB_OUT_OFFSET 2
+#define CIM_P_SUB_LEFT_SHIFT 3
+#define CIM_P_SUB_IN1_MULT 4
+#define CIM_P_SUB_IN1_SHIFT 5
+#define CIM_P_SUB_IN2_MULT 6
+#define CIM_P_SUB_IN2_SHIFT 7
+#define CIM_P_SUB_OUT_MULT 8
+#define CIM_P_SUB_OUT_SHIFT 9
+#define CIM_P_SUB_ACT_MIN 10
+#define CIM_P_SUB_ACT_MAX 11
 
 #endif /* CIMG_OPS_H */

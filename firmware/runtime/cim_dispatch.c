@@ -47,6 +47,10 @@ int cim_kernel_dequantize(const cim_op_t *op, const cim_tensor_t *const *inputs,
 int cim_kernel_transpose(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_transpose(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_SUB
+int cim_kernel_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -89,6 +93,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_TRANSPOSE
     case CIM_OP_TRANSPOSE: return cim_kernel_transpose;
 #endif
+#if CIM_USE_SUB
+    case CIM_OP_SUB: return cim_kernel_sub;
+#endif
     default: return NULL;
     }
 }
@@ -97,6 +104,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
     switch (opcode) {
 #if CIM_USE_TRANSPOSE
     case CIM_OP_TRANSPOSE: return cim_check_transpose;
+#endif
+#if CIM_USE_SUB
+    case CIM_OP_SUB: return cim_check_sub;
 #endif
     default: return NULL;
     }
@@ -129,6 +139,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_QUANTIZE: return CIM_OP_QUANTIZE_NPARAMS;
     case CIM_OP_DEQUANTIZE: return CIM_OP_DEQUANTIZE_NPARAMS;
     case CIM_OP_TRANSPOSE: return CIM_OP_TRANSPOSE_NPARAMS;
+    case CIM_OP_SUB: return CIM_OP_SUB_NPARAMS;
     default: return -1;
     }
 }

@@ -23,6 +23,7 @@
 #define CIM_USE_QUANTIZE 1
 #define CIM_USE_DEQUANTIZE 1
 #define CIM_USE_TRANSPOSE 1
+#define CIM_USE_SUB 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -71,6 +72,9 @@
 #endif
 #ifndef CIM_USE_TRANSPOSE
 #define CIM_USE_TRANSPOSE 0
+#endif
+#ifndef CIM_USE_SUB
+#define CIM_USE_SUB 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

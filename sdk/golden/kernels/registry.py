@@ -18,6 +18,7 @@ from cimsdk.golden.kernels import (
     quantize,
     reshape,
     softmax,
+    sub,
     transpose,
 )
 
@@ -35,4 +36,5 @@ KERNELS = {
     "QUANTIZE": quantize.run,
     "DEQUANTIZE": dequantize.run,
     "TRANSPOSE": transpose.run,
+    "SUB": sub.run,
 }

@@ -1,0 +1,59 @@
+"""SUB lowering: TFLM sub_common Prepare for int8 (left_shift 20, inputs rescaled to twice the max scale).
+
+Unlike ADD's Prepare, TFLM's SUB forms the rescaling factors in float32 (`twice_max_input_scale` is a float
+and each ratio is taken in float before the cast to double), so they are formed in float32 here too, and
+each must be below one (TFLM's QuantizeMultiplierSmallerThanOneExp).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimconv.image import Image, OpRec
+from cimconv.image_check import I8_MAX, I8_MIN, _act, _fail, _in_range, _int8, _recs, _requant
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import broadcast_ok, fail, fused_range, int8, tensor
+from cimconv.qmath import quantize_multiplier
+
+PARAM_INPUTS: tuple[int, ...] = ()
+LEFT_SHIFT = 20  # int8
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    a, b = tensor(graph, op, 0), tensor(graph, op, 1)
+    y = tensor(graph, op, 0, output=True)
+    int8(op, a, b, y)
+    if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
+        raise fail(op, "tensors of more than 4 dimensions are not supported")
+    broadcast_ok(op, a, b, y)
+    s1, s2, so = np.float32(a.quant.s), np.float32(b.quant.s), np.float32(y.quant.s)
+    twice_max = np.float32(2) * max(s1, s2)
+    with np.errstate(all="ignore"):
+        reals = [float(s1 / twice_max), float(s2 / twice_max), float(twice_max / (np.float32(1 << LEFT_SHIFT) * so))]
+    (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in reals)
+    if max(sh1, sh2, sho) > 0:
+        raise fail(op, f"output scale {y.quant.s:g} is too small for the input scales {a.quant.s:g}, {b.quant.s:g} "
+                       "(TFLM needs each rescaling factor below one)")
+    lo, hi = fused_range(op, y)
+    return {"in1_offset": -a.quant.zp, "in2_offset": -b.quant.zp, "out_offset": y.quant.zp,
+            "left_shift": LEFT_SHIFT, "in1_mult": m1, "in1_shift": sh1, "in2_mult": m2, "in2_shift": sh2,
+            "out_mult": mo, "out_shift": sho, "act_min": lo, "act_max": hi}
+
+
+def check_record(img: Image, op: OpRec, at: str) -> None:
+    (a, b), y = _recs(img, op, at, (2, 2))
+    _int8(at, a, b, y)
+    try:
+        want = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _fail(at, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    if tuple(want) != tuple(y.shape) or len(y.shape) > 4:
+        raise _fail(at, f"output {list(y.shape)} is not the broadcast shape of the inputs")
+    p = op.params
+    _in_range(at, p, -I8_MAX, -I8_MIN, "in1_offset", "in2_offset")
+    _in_range(at, p, I8_MIN, I8_MAX, "out_offset")
+    _in_range(at, p, LEFT_SHIFT, LEFT_SHIFT, "left_shift")
+    for m, s in (("in1_mult", "in1_shift"), ("in2_mult", "in2_shift"), ("out_mult", "out_shift")):
+        _requant(at, p, m, s)
+        _in_range(at, p, -31, 0, s)
+    _act(at, p)
