@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cimconv.errors import ModelError
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
-from cimconv.ir import Graph, Operator, Tensor, shape_text
+from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
 
 QUANTIZE_HINT = (
@@ -86,12 +86,6 @@ class Prepared:
     outputs: list[Edge]
 
 
-def _is_float_model(g: Graph) -> bool:
-    compute = [op for op in g.operators if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
-    return bool(compute) and all(len(op.inputs) > 1 and op.inputs[1] >= 0
-                                 and g.tensors[op.inputs[1]].dtype == "float32" for op in compute)
-
-
 UNSUPPORTED_LISTED = 5  # unsupported ops named in the one-line error; the rest are counted
 
 
@@ -117,7 +111,7 @@ def check_supported(g: Graph) -> None:
 def prepare(g: Graph) -> Prepared:
     if not g.operators:
         raise ModelError(f"{g.name}: the model has no operators")
-    if _is_float_model(g):
+    if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
     fold_constants(g)
     check_supported(g)
