@@ -122,7 +122,9 @@ class MatrixRec:
 class IORec:
     direction: int  # 0 input, 1 output
     tensor: int
-    edge_dtype: str  # dtype the model's user sees (int8, or float32 when QUANTIZE/DEQUANTIZE ran on the host)
+    edge_dtype: str  # dtype the model's user sees: int8, or float32/uint8 when its QUANTIZE/DEQUANTIZE runs on
+    # the host; scale and zero point are the edge's: the int8 tensor's for int8/float32, the uint8 tensor's
+    # for uint8 (docs/edges.md)
     scale: float
     zero_point: int
 
@@ -141,12 +143,31 @@ class Image:
     sha256: str = ""  # of the whole file, as `sha256sum`, the device's INFO and the flasher report it
 
     @property
+    def inputs(self) -> list[IORec]:
+        """The model's inputs in its own order (TFLite's input indices)."""
+        return [r for r in self.io if r.direction == 0]
+
+    @property
+    def outputs(self) -> list[IORec]:
+        return [r for r in self.io if r.direction == 1]
+
+    @property
     def input_tensor(self) -> int:
+        """The first input's tensor (the header's `input_tensor`)."""
         return next(r.tensor for r in self.io if r.direction == 0)
 
     @property
     def output_tensor(self) -> int:
         return next(r.tensor for r in self.io if r.direction == 1)
+
+    def io_names(self, direction: int) -> list[str]:
+        """The model's names of its inputs (0) or outputs (1): from META, or input_0, output_1, ..."""
+        recs = self.inputs if direction == 0 else self.outputs
+        kind = "inputs" if direction == 0 else "outputs"
+        names = (self.meta.get("io_names") or {}).get(kind) if isinstance(self.meta.get("io_names"), dict) else None
+        if isinstance(names, list) and len(names) == len(recs) and all(isinstance(n, str) for n in names):
+            return names
+        return [f"{kind[:-1]}_{i}" for i in range(len(recs))]
 
     def const_array(self, t: int) -> np.ndarray:
         rec = self.tensors[t]

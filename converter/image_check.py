@@ -3,7 +3,8 @@
 `cimconv.image.parse_image` reads the records with bounds checks; this module checks what the golden
 model, the simulators and `inspect` later take for granted: tensors inside the arena or the const section,
 every op's tensors, shapes and parameters as the converter writes them, matrices inside the cells and
-quant sections, tiles that cover their matrix exactly once, one input and one output, and the types of the META fields other code reads. An image that passes cannot make the
+quant sections, tiles that cover their matrix exactly once, one to MAX_IO inputs and outputs, and the types
+of the META fields other code reads. An image that passes cannot make the
 host allocate more than its own size plus a few times its arena per input.
 """
 
@@ -28,7 +29,9 @@ from cimconv.image import (
 )
 
 I8_MIN, I8_MAX = -128, 127
-SHIFT_MIN, SHIFT_MAX = -31, 30  # what QuantizeMultiplier produces, and what the kernels handle
+SHIFT_MIN, SHIFT_MAX = -31, 30
+MAX_IO = 8  # inputs, and outputs, of one program (the firmware's CIM_RT_MAX_IO)
+EDGE_ZERO_POINTS = {"int8": (I8_MIN, I8_MAX), "float32": (I8_MIN, I8_MAX), "uint8": (0, 255)}  # what QuantizeMultiplier produces, and what the kernels handle
 
 
 def _fail(where: str, what: str) -> ImageError:
@@ -42,7 +45,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
     for i, t in enumerate(img.tensors):
         _check_tensor(img, i, t, where)
     _check_io(img, where)
-    ready = {img.input_tensor}
+    ready = {r.tensor for r in img.inputs}
     used_matrices: set[int] = set()
     if not img.ops:
         raise _fail(where, "the layer program is empty")
@@ -58,8 +61,9 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
         check_for(op.opcode)(img, op, at)
         if op.cim:
             used_matrices.add(op.params["matrix"])
-    if img.output_tensor not in ready:
-        raise _fail(where, f"no op writes the output tensor {img.output_tensor}")
+    for r in img.outputs:
+        if r.tensor not in ready:
+            raise _fail(where, f"no op writes the output tensor {r.tensor}")
     if used_matrices != set(range(len(img.matrices))):
         raise _fail(where, f"{len(img.matrices)} matrices but the CiM ops use {sorted(used_matrices)[:8]}")
     for mi, m in enumerate(img.matrices):
@@ -90,9 +94,10 @@ def _check_tensor(img: Image, i: int, t: TensorRec, where: str) -> None:
 
 
 def _check_io(img: Image, where: str) -> None:
-    dirs = sorted(r.direction for r in img.io)
-    if dirs != [0, 1]:
-        raise _fail(where, f"io records of directions {dirs[:4]}; expected one input (0) and one output (1)")
+    n_in, n_out = len(img.inputs), len(img.outputs)
+    if not 1 <= n_in <= MAX_IO or not 1 <= n_out <= MAX_IO or n_in + n_out != len(img.io):
+        raise _fail(where, f"{n_in} input and {n_out} output io records of {len(img.io)}; expected 1 to {MAX_IO} "
+                           "inputs (direction 0) and outputs (direction 1)")
     for r in img.io:
         if r.tensor >= len(img.tensors):
             raise _fail(where, f"io record refers to tensor {r.tensor} of {len(img.tensors)}")
@@ -100,12 +105,14 @@ def _check_io(img: Image, where: str) -> None:
         if t.storage != STORE_ARENA or t.dtype != "int8":
             raise _fail(where, f"io tensor {r.tensor} is a {t.dtype} {'constant' if t.storage else 'activation'}; "
                                "expected an int8 activation")
-        if r.edge_dtype not in ("int8", "float32"):
-            raise _fail(where, f"io edge dtype {r.edge_dtype}; expected int8 or float32")
-        if not (math.isfinite(r.scale) and r.scale > 0) or not I8_MIN <= r.zero_point <= I8_MAX:
+        if r.edge_dtype not in EDGE_ZERO_POINTS:
+            raise _fail(where, f"io edge dtype {r.edge_dtype}; expected {', '.join(EDGE_ZERO_POINTS)}")
+        lo, hi = EDGE_ZERO_POINTS[r.edge_dtype]
+        if not (math.isfinite(r.scale) and r.scale > 0) or not lo <= r.zero_point <= hi:
             raise _fail(where, f"io quantization scale {r.scale} / zero point {r.zero_point} out of range")
-    if img.input_tensor == img.output_tensor:
-        raise _fail(where, "the input and output are the same tensor")
+    tensors = [r.tensor for r in img.io]
+    if len(set(tensors)) != len(tensors):
+        raise _fail(where, "two io records name the same tensor")
 
 
 def _check_meta(img: Image, where: str) -> None:

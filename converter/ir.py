@@ -97,3 +97,19 @@ class Graph:
 
     def consumers(self, tensor: int) -> list[Operator]:
         return [op for op in self.operators if tensor in op.inputs]
+
+
+# Ops that multiply activations by weights: the dtype of their activation input says how a model computes.
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL")
+QUANTIZED_DTYPES = ("int8", "uint8", "int16")
+
+
+def is_float_model(g: Graph) -> bool:
+    """A float model computes in float: its MAC ops read float32 activations (float weights, or int8 weights
+    of TFLite's dynamic-range quantization, which calibration turns into a full-integer model); a model without
+    MAC ops has no integer activations. The model's edges do not decide it: an int8 model exported with float32
+    inputs and outputs (QUANTIZE first, DEQUANTIZE last) is not a float model."""
+    macs = [op for op in g.operators if op.opcode in MAC_OPS and op.inputs and op.inputs[0] >= 0]
+    if macs:
+        return all(g.tensors[op.inputs[0]].dtype == "float32" for op in macs)
+    return bool(g.operators) and not any(t.dtype in QUANTIZED_DTYPES and t.data is None for t in g.tensors)

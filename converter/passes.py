@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cimconv.errors import ModelError
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
-from cimconv.ir import Graph, Operator, Tensor, shape_text
+from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
 
 QUANTIZE_HINT = (
@@ -59,8 +59,8 @@ class Edge:
     """What the model's user sees at an input or output, and the int8 tensor the device uses."""
 
     tensor: int  # int8 tensor inside the program
-    dtype: str  # user-facing dtype (int8, or float32 when a QUANTIZE/DEQUANTIZE edge runs on the host)
-    scale: float
+    dtype: str  # user-facing dtype: int8, or float32/uint8 when a QUANTIZE/DEQUANTIZE edge runs on the host
+    scale: float  # of the user-facing values: the int8 tensor's for int8/float32, the uint8 tensor's for uint8
     zero_point: int
 
 
@@ -70,12 +70,6 @@ class Prepared:
     ops: list[Operator]  # operators that run in the program, in order
     inputs: list[Edge]
     outputs: list[Edge]
-
-
-def _is_float_model(g: Graph) -> bool:
-    compute = [op for op in g.operators if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
-    return bool(compute) and all(len(op.inputs) > 1 and op.inputs[1] >= 0
-                                 and g.tensors[op.inputs[1]].dtype == "float32" for op in compute)
 
 
 UNSUPPORTED_LISTED = 5  # unsupported ops named in the one-line error; the rest are counted
@@ -100,57 +94,88 @@ def check_supported(g: Graph) -> None:
                      "`cimsdk convert --supported-ops` lists what runs")
 
 
+MAX_IO = 8  # inputs, and outputs, a program may have (the firmware's CIM_RT_MAX_IO)
+EDGE_DTYPES = ("float32", "uint8")  # edge dtypes converted on the host (docs/edges.md)
+
+
+def _int8_per_tensor(t: Tensor) -> bool:
+    return t.dtype == "int8" and t.quant is not None and not t.quant.per_channel
+
+
+def _edge_quant_ok(t: Tensor) -> bool:
+    """A float32 edge needs no parameters; a uint8 edge needs per-tensor ones."""
+    return t.dtype == "float32" or (t.quant is not None and not t.quant.per_channel)
+
+
+def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
+    """A model input: int8 as it is, or a float32/uint8 input whose only reader is a QUANTIZE to int8 (that
+    QUANTIZE runs on the host, and the program starts at its int8 output)."""
+    tensor = g.tensors[t]
+    check_tensor(tensor, f"{g.name}: model input")
+    first = [op for op in ops if t in op.inputs]
+    if tensor.dtype in EDGE_DTYPES and len(first) == 1 and first[0].opcode == "QUANTIZE" and _edge_quant_ok(tensor):
+        q = first[0]
+        out = g.tensors[q.outputs[0]]
+        if not _int8_per_tensor(out):
+            raise ModelError(f"{g.name}: QUANTIZE at operator {q.index} makes {out.label} {out.dtype}; the "
+                             "program takes per-tensor quantized int8 inputs")
+        ops.remove(q)
+        if tensor.dtype == "uint8":
+            return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
+        return Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp)
+    if not _int8_per_tensor(tensor):
+        raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8 inputs, or "
+                         f"float32/uint8 inputs read by one QUANTIZE to int8; {QUANTIZE_HINT}")
+    return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
+
+
+def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
+    """A model output: int8 as it is, or float32 from a DEQUANTIZE / uint8 from a QUANTIZE of an int8 tensor
+    (that last op runs on the host)."""
+    tensor = g.tensors[t]
+    prod = g.producer(t)
+    edge = prod is not None and prod in ops and (
+        (tensor.dtype == "float32" and prod.opcode == "DEQUANTIZE")
+        or (tensor.dtype == "uint8" and prod.opcode == "QUANTIZE" and _edge_quant_ok(tensor)))
+    if edge:
+        src = g.tensors[prod.inputs[0]]
+        if not _int8_per_tensor(src) or src.data is not None or prod.inputs[0] in g.inputs:
+            raise ModelError(f"{g.name}: {prod.opcode} at operator {prod.index} reads {src.label} of "
+                             f"{src.dtype}; only per-tensor quantized int8 activations can feed a model output")
+        ops.remove(prod)
+        if tensor.dtype == "uint8":
+            return Edge(prod.inputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
+        return Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp)
+    if not _int8_per_tensor(tensor):
+        raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs are int8, or float32/uint8 "
+                         f"made by one DEQUANTIZE/QUANTIZE from int8; {QUANTIZE_HINT}")
+    return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
+
+
 def prepare(g: Graph) -> Prepared:
     if not g.operators:
         raise ModelError(f"{g.name}: the model has no operators")
-    if _is_float_model(g):
+    if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
     fold_constants(g)
     check_supported(g)
     for op in g.operators:
         check_structure(g, op)
     ops = list(g.operators)
-    inputs, outputs = [], []
-    if len(g.inputs) != 1 or len(g.outputs) != 1:
-        raise ModelError(f"{g.name}: {len(g.inputs)} inputs and {len(g.outputs)} outputs; cimsdk supports models "
-                         "with one input and one output")
-    for t in g.inputs:
-        tensor = g.tensors[t]
-        check_tensor(tensor, f"{g.name}: model input")
-        first = [op for op in ops if t in op.inputs]
-        if tensor.dtype == "float32" and len(first) == 1 and first[0].opcode == "QUANTIZE":
-            q = first[0]
-            out = g.tensors[q.outputs[0]]
-            if out.dtype != "int8" or out.quant is None or out.quant.per_channel:
-                raise ModelError(f"{g.name}: QUANTIZE at operator {q.index} makes {out.label} {out.dtype}; the "
-                                 "program takes per-tensor quantized int8 inputs")
-            ops.remove(q)
-            inputs.append(Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp))
-        else:
-            if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
-                raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8 "
-                                 f"inputs; {QUANTIZE_HINT}")
-            inputs.append(Edge(t, "int8", tensor.quant.s, tensor.quant.zp))
-    for t in g.outputs:
-        tensor = g.tensors[t]
-        prod = g.producer(t)
-        if tensor.dtype == "float32" and prod is not None and prod.opcode == "DEQUANTIZE":
-            src = g.tensors[prod.inputs[0]]
-            if src.dtype != "int8" or src.quant is None or src.quant.per_channel:
-                raise ModelError(f"{g.name}: DEQUANTIZE at operator {prod.index} reads {src.label} of "
-                                 f"{src.dtype}; only per-tensor quantized int8 outputs are supported")
-            ops.remove(prod)
-            outputs.append(Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp))
-        else:
-            if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
-                raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; only int8 outputs are "
-                                 f"supported; {QUANTIZE_HINT}")
-            outputs.append(Edge(t, "int8", tensor.quant.s, tensor.quant.zp))
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"{g.name}: {len(inputs)} inputs and {len(outputs)} outputs; cimsdk supports models "
-                         "with one input and one output")
+    if not g.inputs or not g.outputs:
+        raise ModelError(f"{g.name}: {len(g.inputs)} inputs and {len(g.outputs)} outputs; a model needs at least "
+                         "one of each")
+    if len(g.inputs) > MAX_IO or len(g.outputs) > MAX_IO:
+        raise ModelError(f"{g.name}: {len(g.inputs)} inputs and {len(g.outputs)} outputs; cimsdk supports up to "
+                         f"{MAX_IO} of each")
+    inputs = [_input_edge(g, ops, t) for t in g.inputs]
+    outputs = [_output_edge(g, ops, t) for t in g.outputs]
+    program = [e.tensor for e in inputs]
+    if len(set(program)) != len(program) or set(program) & {e.tensor for e in outputs}:
+        raise ModelError(f"{g.name}: a model input feeds another input or is itself an output; every input and "
+                         "output must be a tensor of its own")
     for op in ops:
         if op.opcode == "DEQUANTIZE":
             raise ModelError(f"{g.name}: DEQUANTIZE at operator {op.index} inside the graph; only a DEQUANTIZE "
-                             "feeding the model output runs (on the host)")
+                             "feeding a model output runs (on the host)")
     return Prepared(g, ops, inputs, outputs)

@@ -52,8 +52,8 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
             low.params["matrix"] = mi
             mi += 1
     mapping = place(lowered, tgt)
-    in_t, out_t = prep.inputs[0].tensor, prep.outputs[0].tensor
-    arena = plan(graph, lowered, in_t, out_t)
+    in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
+    arena = plan(graph, lowered, in_ts, out_ts)
 
     # Tensor table: only what the program touches, renumbered densely.
     used: list[int] = []
@@ -61,8 +61,9 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
         for t in low.inputs + low.outputs:
             if t not in used:
                 used.append(t)
-    if in_t not in used:
-        raise ModelError(f"{graph.name}: the input tensor is not read by any supported op")
+    for t, src in zip(in_ts, graph.inputs, strict=True):
+        if t not in used:
+            raise ModelError(f"{graph.name}: the input {graph.tensors[src].label} is not read by any supported op")
     remap = {t: i for i, t in enumerate(used)}
     const = bytearray()
     tensors = []
@@ -85,11 +86,13 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
             m = low.matrix
             matrices.append(MatrixRec(m.kind, m.rows, m.cols, m.weights, m.bias, m.mult, m.shift,
                                       mapping.tiles[low.params["matrix"]]))
-    io = [IORec(0, remap[in_t], prep.inputs[0].dtype, prep.inputs[0].scale, prep.inputs[0].zero_point),
-          IORec(1, remap[out_t], prep.outputs[0].dtype, prep.outputs[0].scale, prep.outputs[0].zero_point)]
+    io = [IORec(direction, remap[e.tensor], e.dtype, e.scale, e.zero_point)
+          for direction, edges in ((0, prep.inputs), (1, prep.outputs)) for e in edges]
     src_hash = hashlib.sha256(model.read_bytes()).hexdigest()
     meta = {"model": graph.name, "target": tgt.name, "converter": f"cimconv {__version__}",
-            "model_sha256": src_hash, "source_tensors": used}
+            "model_sha256": src_hash, "source_tensors": used,
+            "io_names": {"inputs": [graph.tensors[t].name for t in graph.inputs],
+                         "outputs": [graph.tensors[t].name for t in graph.outputs]}}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cimconv.errors import FitError, ModelError
@@ -23,9 +24,14 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int) -> None:
-    """Every op reads constants or tensors already written, and writes a new tensor; the output gets written."""
-    ready = {input_tensor}
+def _tensors(t: int | Sequence[int]) -> list[int]:
+    return [t] if isinstance(t, int) else list(t)
+
+
+def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
+                   output_tensor: int | Sequence[int]) -> None:
+    """Every op reads constants or tensors already written, and writes a new tensor; every output gets written."""
+    ready = set(_tensors(input_tensor))
     for op in ops:
         where = f"{graph.name}: {op.opcode} at operator {op.source_index}"
         for t in op.inputs:
@@ -37,15 +43,18 @@ def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int, output_t
                 kind = "a constant" if graph.tensors[t].data is not None else "already written"
                 raise ModelError(f"{where} writes {graph.tensors[t].label}, which is {kind}")
             ready.add(t)
-    if output_tensor not in ready:
-        raise ModelError(f"{graph.name}: no supported operator writes the model output "
-                         f"{graph.tensors[output_tensor].label}")
+    for t in _tensors(output_tensor):
+        if t not in ready:
+            raise ModelError(f"{graph.name}: no supported operator writes the model output {graph.tensors[t].label}")
 
 
-def plan(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int) -> Plan:
+def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
+         output_tensor: int | Sequence[int]) -> Plan:
+    """Arena offsets; the model inputs live from the start, the outputs to the end (several of each allowed)."""
     check_dataflow(graph, ops, input_tensor, output_tensor)
+    inputs, outputs = _tensors(input_tensor), _tensors(output_tensor)
     # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
-    first: dict[int, int] = {input_tensor: -1}
+    first: dict[int, int] = dict.fromkeys(inputs, -1)
     last: dict[int, int] = {}
     alias: dict[int, int] = {}  # RESHAPE output -> its input buffer (same bytes, same place)
     for i, op in enumerate(ops):
@@ -55,10 +64,11 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int, output_tensor: int
         for t in op.outputs:
             first.setdefault(t, i)
             last.setdefault(t, i)
-    last[output_tensor] = len(ops)
+    for t in outputs:
+        last[t] = len(ops)
     for i, op in enumerate(ops):
         src = op.inputs[0] if op.inputs else -1
-        if op.opcode == "RESHAPE" and src >= 0 and last.get(src) == i and src != input_tensor:
+        if op.opcode == "RESHAPE" and src >= 0 and last.get(src) == i and src not in inputs:
             alias[op.outputs[0]] = src
 
     def root(t: int) -> int:

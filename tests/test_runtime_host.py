@@ -108,6 +108,33 @@ def _check(exe: Path, image: bytes, tmp: Path, n: int, seed: int = 0) -> None:
     assert bad == 0, f"{bad} of {want.size} outputs differ from the golden model"
 
 
+@pytest.mark.parametrize("name", ["two_heads", "two_in_two_out"])
+def test_several_inputs_and_outputs_equal_golden(full_exe: Path, tmp_path: Path, name: str) -> None:
+    """Models of two heads and of two inputs and two outputs (built with TensorFlow): the C runtime reads
+    every input and writes every output, each equal to the golden model's."""
+    import edge_models
+
+    from cimconv.pipeline import convert
+    from cimsdk.golden.executor import Executor
+
+    model = tmp_path / f"{name}.tflite"
+    model.write_bytes(getattr(edge_models, name)(seed=2))
+    conv = convert(model, "sram-dcim")
+    img = conv.image
+    path = tmp_path / "model.cimg"
+    path.write_bytes(conv.image_bytes)
+    rng = np.random.default_rng(6)
+    n = 40
+    xs = [rng.integers(-128, 128, size=(n, *img.tensors[io.tensor].shape[1:]), dtype=np.int8) for io in img.inputs]
+    want = Executor(img).run_all(xs)
+    inp, outp = tmp_path / "in.bin", tmp_path / "out.bin"
+    np.concatenate([x.reshape(n, -1) for x in xs], axis=1).tofile(inp)
+    proc = rb.run_host(full_exe, path, inp, outp)
+    assert proc.returncode == 0 and f"ran {n}\n" in proc.stdout, proc.stdout + proc.stderr
+    got = np.fromfile(outp, dtype=np.int8).reshape(n, -1)
+    assert np.array_equal(got, np.concatenate([y.reshape(n, -1) for y in want], axis=1))
+
+
 # --- synthetic CiM layers ------------------------------------------------------------------------
 L = synth.Layer
 SYNTH_CASES = {

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cimconv.errors import ModelError, UserError
-from cimconv.ir import Graph, Operator
+from cimconv.ir import Graph, Operator, is_float_model
 from cimconv.quantize import qparams as qp
 from cimconv.quantize.float_runner import MATMUL_OPS, FloatRunner
 from cimconv.quantize.observers import METHODS, Observer
@@ -61,10 +61,6 @@ class QuantOptions:
 class QuantResult:
     model: bytes
     report: dict
-
-
-def is_float_model(g: Graph) -> bool:
-    return bool(g.inputs) and g.tensors[g.inputs[0]].dtype == "float32"
 
 
 class _Groups:
@@ -200,8 +196,8 @@ def quantize_graph(g: Graph, calib: np.ndarray, opts: QuantOptions | None = None
     opts = opts or QuantOptions()
     opts.check()
     if not is_float_model(g):
-        raise ModelError(f"{g.name}: the model's input is {g.tensors[g.inputs[0]].dtype}, not float32: it is "
-                         "already quantized; give the float model (or convert this one directly)")
+        raise ModelError(f"{g.name}: the model is already quantized (its weights are integers); give the float "
+                         "model (or convert this one directly)")
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise ModelError(f"{g.name}: the quantizer handles models with one input and one output "
                          f"(this one has {len(g.inputs)} and {len(g.outputs)})")

@@ -83,17 +83,40 @@ static void tlv_str(tlv_t *t, uint8_t tag, const char *s) {
 
 static uint32_t max_payload(void) { return con.cfg.rx_cap - CIM_MIN_FRAME; }
 
-static uint32_t input_size(void) {
-    uint32_t n = 0;
-    if (con.loaded) (void)cim_rt_input(&n);
-    return n;
+/* A model's inputs (dir 0) or outputs (dir 1) travel as one byte string: each tensor's bytes in the
+ * image's io-record order, the model's own order (docs/serial-protocol.md, "Several inputs and outputs"). */
+static uint8_t *io_part(int dir, uint32_t index, uint32_t *size) {
+    if (!con.loaded) {
+        *size = 0;
+        return 0;
+    }
+    return dir == 0 ? (uint8_t *)cim_rt_input_at(index, size) : (uint8_t *)(uintptr_t)cim_rt_output_at(index, size);
 }
 
-static uint32_t output_size(void) {
-    uint32_t n = 0;
-    if (con.loaded) (void)cim_rt_output(&n);
-    return n;
+static uint32_t io_total(int dir) {
+    uint32_t total = 0, n;
+    for (uint32_t i = 0; io_part(dir, i, &n) != 0; i++) total += n;
+    return total;
 }
+
+/* Byte `offset` of the string: a pointer to it and how many bytes of its tensor follow (0/NULL past the end). */
+static uint8_t *io_at(int dir, uint32_t offset, uint32_t *left) {
+    uint32_t n;
+    uint8_t *p;
+    for (uint32_t i = 0; (p = io_part(dir, i, &n)) != 0; i++) {
+        if (offset < n) {
+            *left = n - offset;
+            return p + offset;
+        }
+        offset -= n;
+    }
+    *left = 0;
+    return 0;
+}
+
+static uint32_t input_size(void) { return io_total(0); }
+
+static uint32_t output_size(void) { return io_total(1); }
 
 /* The marker brackets exactly the inference so a power trace can cut it out. */
 static int run_one(uint64_t *cycles, uint64_t *instret) {
@@ -253,15 +276,19 @@ static void cmd_set_input(const cim_frame_t *f) {
         reply(f->opcode, f->seq, CIM_ST_ERR_BAD_ARG, 0, 0);
         return;
     }
-    uint32_t size = 0;
-    int8_t *in = cim_rt_input(&size);
-    uint32_t offset = cim_get_u32(f->payload);
-    uint32_t n = f->length - 4u;
-    if (in == 0 || offset > size || n > size - offset) {
+    const uint32_t size = input_size();
+    const uint32_t offset = cim_get_u32(f->payload);
+    const uint32_t n = f->length - 4u;
+    if (size == 0 || offset > size || n > size - offset) {
         reply(f->opcode, f->seq, CIM_ST_ERR_RANGE, 0, 0);
         return;
     }
-    memcpy((uint8_t *)in + offset, f->payload + 4, n);
+    for (uint32_t done = 0, left; done < n; ) { /* a chunk may span several input tensors */
+        uint8_t *dst = io_at(0, offset + done, &left);
+        const uint32_t k = left < n - done ? left : n - done;
+        memcpy(dst, f->payload + 4 + done, k);
+        done += k;
+    }
     reply(f->opcode, f->seq, CIM_ST_OK, 0, 0);
 }
 
@@ -285,17 +312,19 @@ static void cmd_get_output(const cim_frame_t *f) {
         reply(f->opcode, f->seq, CIM_ST_ERR_BAD_ARG, 0, 0);
         return;
     }
-    uint32_t size = 0;
-    const int8_t *out = cim_rt_output(&size);
-    uint32_t offset = cim_get_u32(f->payload);
+    const uint32_t size = output_size();
+    const uint32_t offset = cim_get_u32(f->payload);
     uint32_t n = cim_get_u32(f->payload + 4);
-    if (out == 0 || offset > size) {
+    if (size == 0 || offset > size) {
         reply(f->opcode, f->seq, CIM_ST_ERR_RANGE, 0, 0);
         return;
     }
     if (n == 0 || n > size - offset) n = size - offset;
     if (n > CIM_MAX_DATA) n = CIM_MAX_DATA;
-    reply(f->opcode, f->seq, CIM_ST_OK, (const uint8_t *)out + offset, (uint16_t)n);
+    uint32_t left;
+    const uint8_t *out = io_at(1, offset, &left);
+    if (n > left) n = left; /* one output tensor per reply: the host asks again for the rest */
+    reply(f->opcode, f->seq, CIM_ST_OK, out ? out : (const uint8_t *)"", (uint16_t)n);
 }
 
 /* RUN_MARKED: `count` inferences back to back (power profiling). The count is bounded

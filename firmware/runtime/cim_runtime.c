@@ -31,9 +31,11 @@ static int8_t arena[CIM_ARENA_SIZE] __attribute__((aligned(16)));
 static struct {
     const uint8_t *image;
     uint32_t size;
-    const uint8_t *tensors, *program, *matrices, *tiles, *cells, *quant, *cnst;
-    uint32_t program_size, matrices_size, tiles_size, cells_size, quant_size, const_size;
+    const uint8_t *tensors, *program, *matrices, *tiles, *cells, *quant, *cnst, *io;
+    uint32_t program_size, matrices_size, tiles_size, cells_size, quant_size, const_size, io_size;
     uint32_t n_tensors, n_ops, n_matrices, arena_size, input, output;
+    uint32_t n_inputs, n_outputs;                            /* model edges, from the io records */
+    uint16_t inputs[CIM_RT_MAX_IO], outputs[CIM_RT_MAX_IO];
     /* decode cache: cim_rt_get_op(i) is O(1) for the op the executor is running */
     uint32_t cur_index, cur_offset;
     uint32_t last_op, cim_ops_run;
@@ -417,10 +419,37 @@ static int find_sections(const uint8_t *img, uint32_t total) {
         case CIMG_SEC_CELLS: rt.cells = p; rt.cells_size = size; break;
         case CIMG_SEC_QUANT: rt.quant = p; rt.quant_size = size; break;
         case CIMG_SEC_CONST: rt.cnst = p; rt.const_size = size; break;
-        default: break; /* META, IO and future sections are host-side information */
+        case CIMG_SEC_IO: rt.io = p; rt.io_size = size;
+            if (size % CIMG_IO_RECORD_SIZE) return CIM_RT_E_SECTION;
+            break;
+        default: break; /* META and future sections are host-side information */
         }
     }
     if (rt.tensors == NULL || rt.program == NULL) return CIM_RT_E_SECTION;
+    return 0;
+}
+
+/* The model's inputs and outputs from the io records (edge dtypes, scales and zero points are the host's
+ * business: the program reads and writes int8 arena tensors). The first of each must be the header's; an
+ * image without io records has the header's one input and one output. */
+static int read_io(void) {
+    const uint32_t n = rt.io ? rt.io_size / CIMG_IO_RECORD_SIZE : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *r = rt.io + i * CIMG_IO_RECORD_SIZE;
+        const uint8_t dir = r[CIMG_IO_DIRECTION_OFF];
+        const uint16_t tid = rd16(r + CIMG_IO_TENSOR_OFF);
+        uint32_t *count = dir == 0 ? &rt.n_inputs : &rt.n_outputs;
+        if (dir > 1 || *count >= CIM_RT_MAX_IO || tid >= rt.n_tensors || !tensor_is(tid, CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
+            return CIM_RT_E_TENSOR;
+        (dir == 0 ? rt.inputs : rt.outputs)[(*count)++] = tid;
+    }
+    if (n == 0) {
+        rt.inputs[0] = (uint16_t)rt.input;
+        rt.outputs[0] = (uint16_t)rt.output;
+        rt.n_inputs = rt.n_outputs = 1;
+    }
+    if (rt.n_inputs == 0 || rt.n_outputs == 0 || rt.inputs[0] != rt.input || rt.outputs[0] != rt.output)
+        return CIM_RT_E_TENSOR;
     return 0;
 }
 
@@ -470,6 +499,7 @@ int cim_rt_load(const uint8_t *image, uint32_t size) {
     if (rc == 0 && (rt.input >= rt.n_tensors || rt.output >= rt.n_tensors ||
                     !tensor_is(rt.input, CIMG_STORE_ARENA, 0) || !tensor_is(rt.output, CIMG_STORE_ARENA, 0)))
         rc = CIM_RT_E_TENSOR;
+    if (rc == 0) rc = read_io();
     if (rc == 0) rc = check_program();
     if (rc == 0 && cim_hal_init(image, total) != 0) rc = CIM_RT_E_HAL;
     if (rc != 0) {
@@ -512,6 +542,28 @@ const int8_t *cim_rt_output(uint32_t *size) {
     view(rt.output, &t);
     if (size) *size = t.nbytes;
     return (const int8_t *)t.data;
+}
+
+uint32_t cim_rt_num_inputs(void) { return rt.image ? rt.n_inputs : 0; }
+uint32_t cim_rt_num_outputs(void) { return rt.image ? rt.n_outputs : 0; }
+
+static void *io_view(uint32_t index, uint32_t n, const uint16_t *tids, uint32_t *size) {
+    if (rt.image == NULL || index >= n) {
+        if (size) *size = 0;
+        return NULL;
+    }
+    cim_tensor_t t;
+    view(tids[index], &t);
+    if (size) *size = t.nbytes;
+    return t.data;
+}
+
+int8_t *cim_rt_input_at(uint32_t index, uint32_t *size) {
+    return (int8_t *)io_view(index, rt.n_inputs, rt.inputs, size);
+}
+
+const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size) {
+    return (const int8_t *)io_view(index, rt.n_outputs, rt.outputs, size);
 }
 
 uint32_t cim_rt_arena_used(void) { return rt.image ? rt.arena_size : 0; }

@@ -22,6 +22,9 @@ extern "C" {
 #ifndef CIM_RT_MAX_INPUTS
 #define CIM_RT_MAX_INPUTS 8 /* most operand tensors of one op (CONCATENATION) */
 #endif
+#ifndef CIM_RT_MAX_IO
+#define CIM_RT_MAX_IO 8 /* most model inputs, and outputs, of one image (the converter's MAX_IO) */
+#endif
 
 /* Error codes of cim_rt_load / cim_rt_invoke (negative; kernels' CIM_E_* are -1..-3). */
 #define CIM_RT_E_NOT_LOADED (-10)
@@ -56,9 +59,15 @@ typedef struct {
 int cim_rt_load(const uint8_t *image, uint32_t size);
 void cim_rt_unload(void);
 int cim_rt_loaded(void);
-/* Where the host writes the model input (int8 arena bytes); NULL when no image is loaded. */
+/* Where the host writes the model input (int8 arena bytes); NULL when no image is loaded. A model may have
+ * several inputs and outputs (the image's io records, in the model's order): cim_rt_input/cim_rt_output
+ * are the first ones, cim_rt_input_at/cim_rt_output_at any (NULL and size 0 past the last). */
 int8_t *cim_rt_input(uint32_t *size);
 const int8_t *cim_rt_output(uint32_t *size);
+uint32_t cim_rt_num_inputs(void);
+uint32_t cim_rt_num_outputs(void);
+int8_t *cim_rt_input_at(uint32_t index, uint32_t *size);
+const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size);
 /* Run the layer program once. 0, or the first failing op's negative code (see cim_rt_last_op). */
 int cim_rt_invoke(void);
 /* Run ops [first, first + count) only (layer-by-layer validation, debugging). */

@@ -15,9 +15,10 @@ from cimconv.errors import UserError
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--inputs", "n", default=10, show_default=True, help="random int8 inputs to compare on")
+@click.option("--inputs", "n", default=10, show_default=True,
+              help="random inputs to compare on (floats over the input range for a float-edged model)")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
-              help="real inputs (.npy, .wav, image); repeatable; used instead of random ones")
+              help="real inputs (.npy, .npz, .wav, image); repeatable; used instead of random ones")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--no-litert", is_flag=True, help="skip the LiteRT reference-kernel column")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="write the comparison as JSON")
@@ -29,7 +30,8 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
     from cimconv.reader import read_model
     from cimsdk.compare import compare
     from cimsdk.console import console
-    from cimsdk.imagefile import image_input, read_weight_image
+    from cimsdk.golden.edges import random_inputs
+    from cimsdk.imagefile import model_inputs, read_weight_image
 
     read_model(model)  # clear errors for a missing/corrupt model
     img = read_weight_image(image)
@@ -38,18 +40,19 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
 
         if hashlib.sha256(model.read_bytes()).hexdigest() != img.meta["model_sha256"]:
             raise UserError(f"{image} was converted from another model than {model}; convert {model} again")
-    rec = img.tensors[img.input_tensor]
     if files:
-        xs = np.concatenate([image_input(img, f) for f in files])
+        xs = model_inputs(img, files)
+        xs = [_edge_values(img, i, x) for i, x in enumerate(xs)]
     else:
-        rng = np.random.default_rng(seed)
-        xs = rng.integers(-128, 128, size=(n, *rec.shape[1:]), dtype=np.int64).astype(np.int8)
+        if n < 1:
+            raise UserError(f"--inputs {n}: give a count >= 1")
+        xs = random_inputs(img, n, np.random.default_rng(seed))
     comp = compare(model, img, xs, litert=not no_litert)
-    t = Table(title=f"{model.name} vs {image.name} on {len(xs)} input(s)")
+    t = Table(title=f"{model.name} vs {image.name} on {comp.inputs} input(s)")
     for col in ("#", "op", "elements", "TFLM mismatches", "max |err| LSB", "LiteRT-ref mismatches", "max |err|"):
         t.add_column(col, justify="right" if col not in ("op",) else "left")
     for d in comp.layers:
-        t.add_row(str(d.index), d.op, f"{d.elements:,}", str(d.mismatches), str(d.max_err),
+        t.add_row("edge" if d.edge else str(d.index), d.op + (" (host)" if d.edge else ""), f"{d.elements:,}", str(d.mismatches), str(d.max_err),
                   "-" if d.litert_mismatches is None else str(d.litert_mismatches),
                   "-" if d.litert_max_err is None else str(d.litert_max_err))
     c = console()
@@ -57,8 +60,21 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
     if json_out:
         from cimconv.atomic import write_text
 
-        write_text(json_out, json.dumps({"inputs": len(xs), "layers": [vars(d) for d in comp.layers]}, indent=2))
+        write_text(json_out, json.dumps({"inputs": comp.inputs, "layers": [vars(d) for d in comp.layers]}, indent=2))
     if comp.mismatches:
         c.print(f"[red]MISMATCH[/]: {comp.mismatches} element(s) differ from TFLM")
         sys.exit(1)
     c.print("bit-exact: every element equals TFLM")
+
+
+def _edge_values(img, index: int, x: np.ndarray) -> np.ndarray:
+    """TFLM takes the model's own input type: int8 codes given for a float/uint8 edge become the values they
+    stand for (exactly: each code's value quantizes back to the code)."""
+    from cimsdk.golden.edges import dequantize
+
+    io = img.inputs[index]
+    if x.dtype != np.int8 or io.edge_dtype == "int8":
+        return x
+    if io.edge_dtype == "float32":
+        return dequantize(x, io.scale, io.zero_point)
+    raise UserError(f"input {img.io_names(0)[index]} of the model is uint8; give uint8 values, not int8 codes")

@@ -82,19 +82,26 @@ def _inputs_without_image(paths: tuple[Path, ...], input_size: int) -> np.ndarra
 @_baud
 @_timeout
 @click.option("--input", "-i", "inputs", multiple=True, required=True, type=click.Path(path_type=Path),
-              help=".npy (batch allowed); with --image also .wav or an image file; repeatable")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="write the outputs (N, ...) int8 to this .npy")
+              help=".npy (batch allowed); with --image also .npz (one array per model input), .wav or an image "
+                   "file, and float values for a float-edged model; repeatable")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="write the outputs (N, ...) to this .npy (.npz: one array per model output); with --image as "
+                   "the model returns them (float32 for a float-edged model), else the int8 bytes")
 @click.option("--image", type=click.Path(path_type=Path),
               help="weight image: uploaded when the device does not hold it, gives input/output shapes")
 def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: Path | None,
         image: Path | None) -> None:
-    """Run inputs on the device and print top-1 and per-inference counters."""
+    """Run inputs on the device and print top-1 and per-inference counters.
+
+    The edges of a float- or uint8-edged model (QUANTIZE in, DEQUANTIZE out) run on the host, with the
+    image's scales and zero points; the device computes on int8 codes (docs/edges.md)."""
     from cimsdk.device import ensure_image
 
     img = None
     if image is not None:
         from cimconv.image import parse_image
-        from cimsdk.imagefile import image_input, read_weight_image_bytes
+        from cimsdk.golden.edges import model_outputs, program_inputs
+        from cimsdk.imagefile import model_inputs, read_weight_image_bytes, save_outputs
 
         image, image_bytes = read_weight_image_bytes(image)
         img = parse_image(image_bytes, where=str(image))
@@ -106,29 +113,49 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
             raise UserError(f"no image is loaded on the device at {port}; pass --image IMAGE "
                             "(or load one with cimsdk validate --port PORT IMAGE)")
         if img is not None:
-            x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
-            out_shape = tuple(img.tensors[img.output_tensor].shape[1:])
+            xs = program_inputs(img, model_inputs(img, inputs))
+            out_recs = [img.tensors[io.tensor] for io in img.outputs]
         else:
-            x = _inputs_without_image(inputs, info.input_size)
-            out_shape = (info.output_size,)
-        if x[0].nbytes != info.input_size:
-            raise UserError(f"input of {x[0].nbytes} bytes, the device's model takes {info.input_size}; "
+            xs = [_inputs_without_image(inputs, info.input_size)]
+            out_recs = None
+        item_bytes = sum(x[0].nbytes for x in xs)
+        if item_bytes != info.input_size:
+            raise UserError(f"input of {item_bytes} bytes, the device's model takes {info.input_size}; "
                             "is the image on the device the one you meant (--image)?")
-        ys = []
-        for i in range(x.shape[0]):
-            raw, c = dev.run(x[i].tobytes(), info.output_size, timeout=timeout)
-            y = np.frombuffer(raw, np.int8).reshape(out_shape)
-            ys.append(y)
-            top = int(np.argmax(y))
-            row = y.reshape(-1)
+        raw_outs, counts = [], []
+        for i in range(len(xs[0])):
+            raw, c = dev.run(b"".join(x[i].tobytes() for x in xs), info.output_size, timeout=timeout)
+            raw_outs.append(np.frombuffer(raw, np.int8))
+            counts.append(c)
+    flat = np.stack(raw_outs)
+    if out_recs is None:
+        ys = [flat]
+    else:
+        cuts = np.cumsum([r.nbytes for r in out_recs])[:-1]
+        ys = model_outputs(img, [part.reshape((len(flat), *r.shape[1:]))
+                                 for part, r in zip(np.split(flat, cuts, axis=1), out_recs, strict=True)])
+    from cimsdk.commands.run import print_outputs
+
+    lines = iter(counts)
+
+    def echo(line: str) -> None:
+        c = next(lines)
+        click.echo(f"{line}  cycles {c['cycles']}  instret {c['instret']}")
+
+    if img is not None:
+        print_outputs(img, ys, echo)
+    else:
+        for i, row in enumerate(flat):
             shown = f" {row.tolist()}" if row.size <= 16 else ""
-            click.echo(f"{i}: top-1 {top}  cycles {c['cycles']}  instret {c['instret']}{shown}")
-    y = np.stack(ys)
+            echo(f"{i}: top-1 {int(np.argmax(row))}{shown}")
     if output:
+        if img is not None:
+            save_outputs(output, img, ys)
+            return
         import io
 
         from cimconv.atomic import write_bytes
 
         buf = io.BytesIO()
-        np.save(buf, y)
+        np.save(buf, flat)
         write_bytes(output, buf.getvalue())

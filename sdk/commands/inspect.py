@@ -33,7 +33,8 @@ def describe(path: Path) -> dict:
                      "params": op.params} for op in img.ops],
         "matrices": [{"kind": "depthwise" if m.kind else "dense", "rows": m.rows, "cols": m.cols,
                       "tiles": [vars(t) for t in m.tiles]} for m in img.matrices],
-        "io": [vars(r) for r in img.io],
+        "io": [{**vars(r), "name": (img.io_names(0) + img.io_names(1))[i], "shape": list(img.tensors[r.tensor].shape)}
+               for i, r in enumerate(img.inputs + img.outputs)],
     }
 
 
@@ -63,6 +64,13 @@ def command(image: Path, as_json: bool) -> None:
     for s in d["sections"]:
         st.add_row(str(s["id"]), s["name"], str(s["offset"]), f"{s['size']:,}", s["crc32"])
     c.print(st)
+    it = Table(title="inputs and outputs (docs/edges.md)")
+    for col in ("", "name", "shape", "edge dtype", "scale", "zero point", "tensor"):
+        it.add_column(col)
+    for r in d["io"]:
+        it.add_row("in" if r["direction"] == 0 else "out", escape(r["name"]), str(r["shape"]), r["edge_dtype"],
+                   f"{r['scale']:.6g}", str(r["zero_point"]), str(r["tensor"]))
+    c.print(it)
     pt = Table(title="layer program")
     for col in ("#", "op", "runs on", "in", "out", "params"):
         pt.add_column(col)

@@ -8,30 +8,37 @@ import click
 import numpy as np
 
 
+def print_outputs(img, ys: list[np.ndarray], echo=click.echo) -> None:
+    """Per item: top-1 of each output (with the image's labels for a one-output model) and small outputs."""
+    labels = img.meta.get("labels") if len(ys) == 1 else None
+    names = img.io_names(1)
+    for i in range(len(ys[0])):
+        parts = []
+        for name, y in zip(names, ys, strict=True):
+            row = y[i].reshape(-1)
+            top = int(np.argmax(row))
+            label = f" ({labels[top]})" if labels and top < len(labels) else ""
+            head = f"{name}: " if len(ys) > 1 else ""
+            values = f"  {np.round(row, 6).tolist() if row.dtype.kind == 'f' else row.tolist()}" if row.size <= 16 else ""
+            parts.append(f"{head}top-1 {top}{label}{values}")
+        echo(f"{i}: " + "; ".join(parts))
+
+
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--input", "-i", "inputs", multiple=True, required=True, type=click.Path(path_type=Path),
-              help=".npy (batch allowed), .wav, or an image file; repeatable")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="write outputs (B, ...) int8 to this .npy")
+              help=".npy (batch allowed), .wav, an image file, or .npz (one array per model input, named after "
+                   "the inputs); repeatable; float values for a float-edged model")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="write the outputs (B, ...) as the model returns them (float32 for a float-edged model) to this "
+                   ".npy, or .npz (one array per output, named after the outputs)")
 def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
     """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
-    from cimsdk.imagefile import image_input, read_weight_image
+    from cimsdk.golden import Executor
+    from cimsdk.imagefile import model_inputs, read_weight_image, save_outputs
 
     img = read_weight_image(image)
-    x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
-    from cimsdk.golden import Executor
-
-    y = Executor(img).run(x)
+    ys = Executor(img).predict(model_inputs(img, inputs))
     if output:
-        import io
-
-        from cimconv.atomic import write_bytes
-
-        buf = io.BytesIO()
-        np.save(buf, y)
-        write_bytes(output, buf.getvalue())
-    labels = img.meta.get("labels")
-    for i, row in enumerate(y.reshape(y.shape[0], -1)):
-        top = int(np.argmax(row))
-        name = f" ({labels[top]})" if labels and top < len(labels) else ""
-        click.echo(f"{i}: top-1 {top}{name}  {row.tolist() if row.size <= 16 else ''}")
+        save_outputs(output, img, ys)
+    print_outputs(img, ys)

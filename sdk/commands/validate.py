@@ -18,9 +18,10 @@ import numpy as np
 @click.option("--port", "-p", required=True, envvar="CIMSDK_PORT",
               help="serial port, pty, or socket://HOST:PORT of the emulated board (env CIMSDK_PORT)")
 @click.option("--baud", default=115200, show_default=True, help="UART baud rate")
-@click.option("--inputs", "n_random", default=10, show_default=True, help="random int8 inputs to run")
+@click.option("--inputs", "n_random", default=10, show_default=True,
+              help="random inputs to run (floats over the input range for a float-edged model)")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
-              help="also run these inputs (.npy, .wav, image); repeatable")
+              help="also run these inputs (.npy, .npz, .wav, image); repeatable")
 @click.option("--seed", default=0, show_default=True, help="seed of the random inputs")
 @click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for one inference")
 @click.option("--force-load", is_flag=True, help="upload the image even when the device already holds it")
@@ -37,20 +38,25 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
     from cimconv.image import parse_image
     from cimsdk.device import Device, ensure_image
     from cimsdk.golden import Executor
-    from cimsdk.imagefile import image_input, read_weight_image_bytes
+    from cimsdk.golden.edges import program_inputs, random_inputs
+    from cimsdk.imagefile import model_inputs, read_weight_image_bytes
 
     if n_random < 0:
         raise UserError(f"--inputs {n_random}: give a count >= 0")
     image, data = read_weight_image_bytes(image)
     img = parse_image(data, where=str(image))
     golden = Executor(img)
-    in_rec = img.tensors[img.input_tensor]
-    out_rec = img.tensors[img.output_tensor]
-    rng = np.random.default_rng(seed)
-    batches = [rng.integers(-128, 128, (n_random, *in_rec.shape[1:]), dtype=np.int8)]
-    batches += [image_input(img, p) for p in files]
-    x = np.concatenate(batches, axis=0)
-    if x.shape[0] == 0:
+    in_recs = [img.tensors[io.tensor] for io in img.inputs]
+    out_recs = [img.tensors[io.tensor] for io in img.outputs]
+    in_bytes, out_bytes = sum(r.nbytes for r in in_recs), sum(r.nbytes for r in out_recs)
+    # The program's int8 codes of every input: random edge values (and the files' values) quantized on the
+    # host as the model's own edge QUANTIZE does; device and golden model run the same codes.
+    parts = [program_inputs(img, random_inputs(img, n_random, np.random.default_rng(seed)))]
+    if files:
+        parts.append(program_inputs(img, model_inputs(img, files)))
+    xs = [np.concatenate([p[i] for p in parts], axis=0) for i in range(len(in_recs))]
+    n_items = xs[0].shape[0]
+    if n_items == 0:
         raise UserError("nothing to validate: give --inputs N > 0 or --input FILE")
     console = Console(stderr=True)
 
@@ -61,27 +67,30 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
             console.print(f"device held an image for target {info.image_target}; replacing it")
         uploaded = ensure_image(dev, data, force=force_load)
         info = dev.info()
-        if info.input_size != in_rec.nbytes or info.output_size != out_rec.nbytes:
+        if info.input_size != in_bytes or info.output_size != out_bytes:
             raise UserError(f"device reports input/output of {info.input_size}/{info.output_size} bytes, "
-                            f"{image} has {in_rec.nbytes}/{out_rec.nbytes}; the firmware is out of date")
-        dev_out = np.empty((x.shape[0], *out_rec.shape[1:]), np.int8)
+                            f"{image} has {in_bytes}/{out_bytes}; the firmware is out of date")
+        dev_out = np.empty((n_items, out_bytes), np.int8)
         instret = []
         from rich.progress import Progress
 
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("device inferences", total=x.shape[0])
-            for i in range(x.shape[0]):
-                raw, c = dev.run(x[i].tobytes(), out_rec.nbytes, timeout=timeout)
-                dev_out[i] = np.frombuffer(raw, np.int8).reshape(out_rec.shape[1:])
+            task = bar.add_task("device inferences", total=n_items)
+            for i in range(n_items):
+                raw, c = dev.run(b"".join(x[i].tobytes() for x in xs), out_bytes, timeout=timeout)
+                dev_out[i] = np.frombuffer(raw, np.int8)
                 instret.append(c["instret"])
                 bar.advance(task)
         counters = dev.counters()
 
-    host_out = np.asarray(golden.run(x)).astype(np.int8).reshape(dev_out.shape)
-    diff = np.abs(dev_out.astype(np.int32) - host_out.astype(np.int32)).reshape(x.shape[0], -1)
+    # Compared on the program's int8 outputs, all outputs side by side in the model's order; the host edge
+    # DEQUANTIZE is the same function of them on both sides.
+    host_out = np.concatenate([y.reshape(n_items, -1) for y in golden.run_all(xs)], axis=1).astype(np.int8)
+    diff = np.abs(dev_out.astype(np.int32) - host_out.astype(np.int32))
     per_output_mismatch = (diff != 0).sum(axis=0)
     per_output_max = diff.max(axis=0)
-    top1_agree = int((dev_out.reshape(x.shape[0], -1).argmax(1) == host_out.reshape(x.shape[0], -1).argmax(1)).sum())
+    first = out_recs[0].nbytes
+    top1_agree = int((dev_out[:, :first].argmax(1) == host_out[:, :first].argmax(1)).sum())
     total_mismatch = int((diff != 0).sum())
 
     table = Table(title=f"{image.name} on {info.board} ({info.backend}) vs host golden model")
@@ -91,18 +100,18 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
     n_out = diff.shape[1]
     shown = range(n_out) if n_out <= 32 else [int(i) for i in np.argsort(-per_output_mismatch)[:16]]
     for j in shown:
-        table.add_row(str(j), f"{per_output_mismatch[j]}/{x.shape[0]}", str(per_output_max[j]))
+        table.add_row(str(j), f"{per_output_mismatch[j]}/{n_items}", str(per_output_max[j]))
     Console().print(table)
-    click.echo(f"inputs {x.shape[0]} ({n_random} random, {x.shape[0] - n_random} from files); "
+    click.echo(f"inputs {n_items} ({n_random} random, {n_items - n_random} from files); "
                f"image {'uploaded' if uploaded else 'already on device'}; "
                f"mismatching elements {total_mismatch}/{diff.size}; max error {int(diff.max())}; "
-               f"top-1 agreement {top1_agree}/{x.shape[0]}; "
+               f"top-1 agreement {top1_agree}/{n_items}; "
                f"instret/inference {int(np.mean(instret))}; arena used {info.arena_used} B")
     if report:
         from cimconv.atomic import write_text
 
         write_text(report, json.dumps({
-            "image": str(image), "sha256": img.sha256, "device": info.as_dict(), "inputs": int(x.shape[0]),
+            "image": str(image), "sha256": img.sha256, "device": info.as_dict(), "inputs": int(n_items),
             "mismatching_elements": total_mismatch, "elements": int(diff.size), "max_error": int(diff.max()),
             "per_output_mismatches": per_output_mismatch.tolist(), "per_output_max_error": per_output_max.tolist(),
             "top1_agreement": top1_agree, "instret": instret, "counters": counters,

@@ -54,8 +54,8 @@ class Executor:
         return self.cim.counters(index, op, batch) if op.cim else {}
 
     # -- whole program --------------------------------------------------------------------------
-    def _batch(self, x: np.ndarray) -> np.ndarray:
-        rec = self.image.tensors[self.image.input_tensor]
+    def _batch(self, x: np.ndarray, tensor: int | None = None) -> np.ndarray:
+        rec = self.image.tensors[self.image.input_tensor if tensor is None else tensor]
         x = np.asarray(x)
         want = tuple(rec.shape[1:])
         if x.shape == tuple(rec.shape):
@@ -67,10 +67,32 @@ class Executor:
             raise UserError(f"input dtype {x.dtype}, the model takes {rec.dtype}")
         return x
 
-    def run(self, x: np.ndarray, capture: bool = False) -> np.ndarray | tuple[np.ndarray, dict[int, np.ndarray]]:
-        values = {self.image.input_tensor: self._batch(x)}
+    def run_all(self, xs: list[np.ndarray], capture: bool = False
+                ) -> list[np.ndarray] | tuple[list[np.ndarray], dict[int, np.ndarray]]:
+        """The program on int8 codes of every model input (batched alike); int8 codes of every output."""
+        ins = self.image.inputs
+        if len(xs) != len(ins):
+            raise UserError(f"{len(xs)} input arrays for a model of {len(ins)} inputs")
+        values = {io.tensor: self._batch(x, io.tensor) for io, x in zip(ins, xs, strict=True)}
+        if len({v.shape[0] for v in values.values()}) > 1:
+            raise UserError(f"the model's inputs hold different numbers of items "
+                            f"({', '.join(str(v.shape[0]) for v in values.values())}); give each the same batch")
         for i, op in enumerate(self.image.ops):
-            ins = [self._operand(t, values) for t in op.inputs]
-            values[op.outputs[0]] = self.run_op(i, ins)
-        out = values[self.image.output_tensor]
-        return (out, values) if capture else out
+            args = [self._operand(t, values) for t in op.inputs]
+            values[op.outputs[0]] = self.run_op(i, args)
+        outs = [values[io.tensor] for io in self.image.outputs]
+        return (outs, values) if capture else outs
+
+    def run(self, x: np.ndarray, capture: bool = False) -> np.ndarray | tuple[np.ndarray, dict[int, np.ndarray]]:
+        """A one-input model's program on int8 codes; its first output (`run_all` gives every output)."""
+        if len(self.image.inputs) != 1:
+            raise UserError(f"the model has {len(self.image.inputs)} inputs; give one array per input (run_all)")
+        outs, values = self.run_all([x], capture=True)
+        return (outs[0], values) if capture else outs[0]
+
+    def predict(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """What the model returns for its inputs in their edge dtypes (float32 in, float32 out for a
+        float-edged model): the host runs the edge QUANTIZE/DEQUANTIZE as TFLM does (cimsdk.golden.edges)."""
+        from cimsdk.golden import edges
+
+        return edges.model_outputs(self.image, self.run_all(edges.program_inputs(self.image, xs)))

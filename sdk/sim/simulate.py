@@ -33,11 +33,15 @@ class Dataset:
 def load_data(image: Image, path: str | Path) -> Dataset:
     """A labelled folder (one sub-folder per label), a folder of input files, or one input file (.npy batch,
     .wav, image)."""
-    from cimsdk.inputs import InputSpec, load_input
+    from cimsdk.golden.edges import to_program
+    from cimsdk.imagefile import input_spec
+    from cimsdk.inputs import load_input
 
+    if len(image.inputs) != 1:
+        raise UserError(f"--data {path}: the model has {len(image.inputs)} inputs; simulate takes one-input models")
     rec = image.tensors[image.input_tensor]
-    io = image.io[0]
-    spec = InputSpec(shape=tuple(rec.shape), dtype=rec.dtype, scale=io.scale, zero_point=io.zero_point)
+    io = image.inputs[0]
+    spec = input_spec(image)  # the model's edge: float values for a float-edged model (docs/edges.md)
     path = Path(path)
     if path.is_dir() and not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
         from cimsdk.data.folder import DATA_SUFFIXES  # a plain folder of input files, no labels
@@ -56,7 +60,7 @@ def load_data(image: Image, path: str | Path) -> Dataset:
         x, labels, names = load_input(path, spec), None, None
     else:
         raise UserError(f"--data {path}: no such file or folder; give a labelled folder or an input file")
-    x = np.asarray(x).reshape((-1, *rec.shape[1:]))
+    x = to_program(np.asarray(x).reshape((-1, *rec.shape[1:])), io, rec, str(path))
     if x.dtype != np.int8:
         raise UserError(f"--data {path}: inputs are {x.dtype}; this image takes int8")
     return Dataset(x, labels, names)

@@ -1,7 +1,9 @@
 /* Host harness for the firmware runtime (tests/test_runtime_host.py, benchmarks).
  *
  *   cim_host IMAGE INPUTS OUTPUTS   run every input record of INPUTS (raw bytes, a multiple of the
- *                                   model's input size) and write the outputs back to back
+ *                                   model's input size; a model of several inputs: each record is
+ *                                   its inputs back to back) and write the outputs back to back
+ *                                   (every output of a record, in the model's order)
  *   cim_host IMAGE INPUTS OUTPUTS NOPS TENSOR
  *                                   run only the first NOPS ops and write tensor TENSOR instead
  *   cim_host IMAGE                  only load: exit status 0, or 3 with the runtime's error code
@@ -65,14 +67,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot open %s or %s\n", argv[2], argv[3]);
         return 2;
     }
+    /* the full program reads every model input and writes every output; a partial run one tensor */
+    const uint32_t n_in = argc == 6 ? 1u : cim_rt_num_inputs(), n_out = argc == 6 ? 1u : cim_rt_num_outputs();
     unsigned count = 0;
-    while (fread(in, 1, in_size, fi) == in_size) {
+    for (;;) {
+        uint32_t got = 0;
+        for (uint32_t i = 0; i < n_in; i++) {
+            int8_t *dst = n_in == 1 ? in : cim_rt_input_at(i, &in_size);
+            got += fread(dst, 1, in_size, fi) == in_size;
+        }
+        if (got != n_in) break;
         rc = cim_rt_invoke_ops(0, n_ops);
         if (rc != 0) {
             printf("invoke %d %s at op %u\n", rc, cim_rt_strerror(rc), (unsigned)cim_rt_last_op());
             return 4;
         }
-        if (fwrite(out, 1, out_size, fo) != out_size) return 2;
+        for (uint32_t i = 0; i < n_out; i++) {
+            const int8_t *src = n_out == 1 ? out : cim_rt_output_at(i, &out_size);
+            if (fwrite(src, 1, out_size, fo) != out_size) return 2;
+        }
         count++;
     }
     fclose(fi);

@@ -43,6 +43,19 @@ const int8_t *cim_rt_output(uint32_t *size) {
     return img ? output : 0;
 }
 
+/* One input and one output (the real runtime may have several). */
+int8_t *cim_rt_input_at(uint32_t index, uint32_t *size) {
+    if (index == 0) return cim_rt_input(size);
+    *size = 0;
+    return 0;
+}
+
+const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size) {
+    if (index == 0) return cim_rt_output(size);
+    *size = 0;
+    return 0;
+}
+
 int cim_rt_invoke(void) {
     if (!img) return -4;
     invokes++;

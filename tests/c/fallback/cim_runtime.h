@@ -6,6 +6,8 @@
 int cim_rt_load(const uint8_t *image, uint32_t size);
 int8_t *cim_rt_input(uint32_t *size);
 const int8_t *cim_rt_output(uint32_t *size);
+int8_t *cim_rt_input_at(uint32_t index, uint32_t *size);
+const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size);
 int cim_rt_invoke(void);
 uint32_t cim_rt_arena_used(void);
 #endif

@@ -1,0 +1,121 @@
+"""A model's edges on the host: the QUANTIZE before and the DEQUANTIZE (or QUANTIZE) after the int8 program.
+
+A TFLite model with float32 or uint8 inputs and outputs starts with QUANTIZE and ends with DEQUANTIZE (or a
+QUANTIZE to uint8). The converter takes those ops out of the program and records each edge in the image's io
+section: its dtype, scale and zero point (docs/edges.md). They run here, on the host, with TFLM's own
+arithmetic, so what the device computes stays int8 and what the user gives and gets is what the model does:
+
+- float32 in: TFLM AffineQuantize, `round(x / scale) + zero_point` with the division in float32 and
+  rounding half away from zero, clamped to int8;
+- uint8 in / uint8 out: TFLM Requantize, the multiplier of `in_scale / out_scale` (double) applied with
+  MultiplyByQuantizedMultiplier, clamped;
+- float32 out: TFLM Dequantize, `float(scale * (q - zero_point))` with the product in double.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimconv.errors import UserError
+from cimconv.image import Image, IORec, TensorRec
+from cimconv.qmath import quantize_multiplier
+from cimsdk.golden.fixedpoint import mbqm
+
+LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    """std::round of float32 values, exactly (the float64 sum of a float32 and 0.5 does not round)."""
+    a = np.abs(v.astype(np.float64))
+    return np.sign(v) * np.floor(a + 0.5)
+
+
+def _requantize(x: np.ndarray, in_scale: float, in_zp: int, out_scale: float, out_zp: int, out: str) -> np.ndarray:
+    mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
+    lo, hi = LIMITS[out]
+    y = mbqm(x.astype(np.int64) - in_zp, mult, shift) + out_zp
+    return np.clip(y, lo, hi).astype(out)
+
+
+def quantize_float(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLM QUANTIZE float32 -> int8 (reference_ops::AffineQuantize)."""
+    x = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise UserError("the input holds NaN or infinite values; give finite floats")
+    with np.errstate(over="ignore"):
+        q = _round_half_away(x / np.float32(scale))
+    q = np.clip(q, -(2.0**31), 2.0**31 - 1) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLM DEQUANTIZE int8 -> float32 (reference_ops::Dequantize: the product in double)."""
+    return (float(np.float32(scale)) * (q.astype(np.float64) - zero_point)).astype(np.float32)
+
+
+def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -> np.ndarray:
+    """A user's values for one model input (the edge dtype) as the int8 codes the program reads.
+
+    int8 values pass unchanged; for a float32 or uint8 edge they are quantized as the model's own QUANTIZE
+    would. int8 codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s random
+    inputs are)."""
+    x = np.asarray(x)
+    if x.dtype == np.int8:
+        return x
+    if io.edge_dtype == "float32" and np.issubdtype(x.dtype, np.floating):
+        return quantize_float(x, io.scale, io.zero_point)
+    if io.edge_dtype == "uint8" and x.dtype == np.uint8:
+        return _requantize(x, io.scale, io.zero_point, rec.scale, rec.zero_point, "int8")
+    raise UserError(f"{where}: values of dtype {x.dtype}, the model input is {io.edge_dtype}; give "
+                    f"{io.edge_dtype} values (or the int8 codes the program reads)")
+
+
+def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
+    """The program's int8 output as the model returns it (its edge dtype)."""
+    y = np.asarray(y)
+    if io.edge_dtype == "float32":
+        return dequantize(y, io.scale, io.zero_point)
+    if io.edge_dtype == "uint8":
+        return _requantize(y, rec.scale, rec.zero_point, io.scale, io.zero_point, "uint8")
+    return y
+
+
+def edge_range(io: IORec) -> tuple[float, float]:
+    """The values an input edge can tell apart: the int8 (or uint8) range in the edge's units."""
+    if io.edge_dtype == "uint8":
+        return 0.0, 255.0
+    lo, hi = LIMITS["int8"]
+    if io.edge_dtype == "float32":
+        return io.scale * (lo - io.zero_point), io.scale * (hi - io.zero_point)
+    return float(lo), float(hi)
+
+
+def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`n` random inputs per model input, in each edge's dtype: floats uniform over the input range for a
+    float32 edge (slightly beyond it, so clamping is exercised too), every code for uint8 and int8."""
+    out = []
+    for io in img.inputs:
+        shape = (n, *img.tensors[io.tensor].shape[1:])
+        if io.edge_dtype == "float32":
+            lo, hi = edge_range(io)
+            pad = 0.02 * (hi - lo)
+            out.append(rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32))
+        elif io.edge_dtype == "uint8":
+            out.append(rng.integers(0, 256, size=shape, dtype=np.int64).astype(np.uint8))
+        else:
+            out.append(rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8))
+    return out
+
+
+def program_inputs(img: Image, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Edge values of every model input -> the int8 codes the program reads."""
+    if len(xs) != len(img.inputs):
+        raise UserError(f"{len(xs)} input arrays for a model of {len(img.inputs)} inputs")
+    names = img.io_names(0)
+    return [to_program(x, io, img.tensors[io.tensor], names[i]) for i, (x, io) in enumerate(zip(xs, img.inputs,
+                                                                                                strict=True))]
+
+
+def model_outputs(img: Image, ys: list[np.ndarray]) -> list[np.ndarray]:
+    """The program's int8 outputs -> what the model returns (each edge's dtype)."""
+    return [from_program(y, io, img.tensors[io.tensor]) for y, io in zip(ys, img.outputs, strict=True)]
