@@ -3,7 +3,8 @@
 `cimconv.image.parse_image` reads the records with bounds checks; this module checks what the golden
 model, the simulators and `inspect` later take for granted: tensors inside the arena or the const section,
 every op's tensors, shapes and parameters as the converter writes them, matrices inside the cells and
-quant sections, tiles that cover their matrix exactly once, one input and one output, and the types of the META fields other code reads. An image that passes cannot make the
+quant sections, tiles that cover their matrix exactly once and lie inside the target's arrays without
+overlapping, one input and one output, and the types of the META fields other code reads. An image that passes cannot make the
 host allocate more than its own size plus a few times its arena per input.
 """
 
