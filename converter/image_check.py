@@ -3,8 +3,9 @@
 `cimconv.image.parse_image` reads the records with bounds checks; this module checks what the golden
 model, the simulators and `inspect` later take for granted: tensors inside the arena or the const section,
 every op's tensors, shapes and parameters as the converter writes them, matrices inside the cells and
-quant sections, tiles that cover their matrix exactly once, one to MAX_IO inputs and outputs, and the types
-of the META fields other code reads. An image that passes cannot make the
+quant sections, tiles that cover their matrix exactly once and lie inside the target's arrays without
+overlapping, one to MAX_IO inputs and outputs, and the types of the META fields other code reads. An image
+that passes cannot make the
 host allocate more than its own size plus a few times its arena per input.
 """
 
@@ -29,9 +30,10 @@ from cimconv.image import (
 )
 
 I8_MIN, I8_MAX = -128, 127
-SHIFT_MIN, SHIFT_MAX = -31, 30
+ARRAY_KEYS = ("rows", "weight_cols", "arrays_per_macro", "macros")  # META "arrays": the target's geometry
+SHIFT_MIN, SHIFT_MAX = -31, 30  # what QuantizeMultiplier produces, and what the kernels handle
 MAX_IO = 8  # inputs, and outputs, of one program (the firmware's CIM_RT_MAX_IO)
-EDGE_ZERO_POINTS = {"int8": (I8_MIN, I8_MAX), "float32": (I8_MIN, I8_MAX), "uint8": (0, 255)}  # what QuantizeMultiplier produces, and what the kernels handle
+EDGE_ZERO_POINTS = {"int8": (I8_MIN, I8_MAX), "float32": (I8_MIN, I8_MAX), "uint8": (0, 255)}
 
 
 def _fail(where: str, what: str) -> ImageError:
@@ -69,6 +71,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
     for mi, m in enumerate(img.matrices):
         _check_tiles(img, mi, m, where)
     _check_meta(img, where)
+    _check_placement(img, where)
 
 
 # --- records ---------------------------------------------------------------------------------------------
@@ -131,6 +134,10 @@ def _check_meta(img: Image, where: str) -> None:
     cal = meta.get("adc_calibration")
     if cal is not None and not isinstance(cal, dict):
         raise _fail(where, "META field 'adc_calibration' is not an object")
+    arrays = meta.get("arrays")
+    if arrays is not None and not (isinstance(arrays, dict) and set(arrays) == set(ARRAY_KEYS) and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 20 for v in arrays.values())):
+        raise _fail(where, f"META field 'arrays' is not an object of {', '.join(ARRAY_KEYS)} (positive integers)")
 
 
 # --- ops --------------------------------------------------------------------------------------------------
@@ -408,3 +415,40 @@ def _check_tiles(img: Image, mi: int, m: MatrixRec, where: str) -> None:
         raise _fail(at, "tiles do not cover every weight exactly once")
     if (m.mult < 0).any() or (m.shift < SHIFT_MIN).any() or (m.shift > SHIFT_MAX).any():
         raise _fail(at, "multipliers below 0 or shifts outside [-31, 30]")
+
+
+# --- placement --------------------------------------------------------------------------------------------
+def _check_placement(img: Image, where: str) -> None:
+    """Every tile's rectangle (rows it drives x weight columns it reads, block-diagonal for depthwise) lies
+    inside one array of the target the converter mapped for (META "arrays", when the image has it), and no
+    two rectangles on an array overlap: a tile's column would otherwise sum another tile's cells."""
+    geo = img.meta.get("arrays")
+    by_array: dict[tuple[int, int], list[tuple[int, int, int, int, int, int]]] = {}
+    for mi, m in enumerate(img.matrices):
+        dw = m.kind == MATRIX_DEPTHWISE
+        for ti, tile in enumerate(m.tiles):
+            h = tile.k_len * tile.n_len if dw else tile.k_len
+            w = tile.n_len
+            if geo is not None and (tile.macro >= geo["macros"] or tile.array >= geo["arrays_per_macro"]
+                                    or tile.row0 + h > geo["rows"] or tile.col0 + w > geo["weight_cols"]):
+                raise _fail(f"{where}: matrix {mi} tile {ti}",
+                            f"a {h}x{w} rectangle at macro {tile.macro} array {tile.array} row {tile.row0} "
+                            f"column {tile.col0} lies outside the target's {geo['macros']} macros x "
+                            f"{geo['arrays_per_macro']} arrays of {geo['rows']} rows x {geo['weight_cols']} "
+                            "weight columns")
+            by_array.setdefault((tile.macro, tile.array), []).append((tile.row0, h, tile.col0, w, mi, ti))
+    for (macro, array), rects in by_array.items():
+        rects.sort()
+        r0 = np.array([r[0] for r in rects], np.int64)
+        r1 = r0 + np.array([r[1] for r in rects], np.int64)
+        c0 = np.array([r[2] for r in rects], np.int64)
+        c1 = c0 + np.array([r[3] for r in rects], np.int64)
+        for i in range(len(rects)):
+            j_end = int(np.searchsorted(r0, r1[i], side="left"))  # rectangles starting above row r1[i]
+            if j_end <= i + 1:
+                continue
+            hit = np.nonzero((c0[i + 1 : j_end] < c1[i]) & (c0[i] < c1[i + 1 : j_end]))[0]
+            if hit.size:
+                a, b = rects[i], rects[i + 1 + int(hit[0])]
+                raise _fail(f"{where}: macro {macro} array {array}",
+                            f"tile {a[5]} of matrix {a[4]} and tile {b[5]} of matrix {b[4]} overlap")

@@ -13,7 +13,7 @@ from cimconv.errors import ModelError
 from cimconv.image import STORE_ARENA, STORE_CONST, Image, IORec, MatrixRec, OpRec, TensorRec, write_image
 from cimconv.ir import Graph
 from cimconv.lowering import Lowered, lower_op
-from cimconv.mapper import Mapping, place
+from cimconv.mapper import Mapping, place, tile_extent
 from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
 from cimconv.reader import read_model
@@ -92,7 +92,9 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
     meta = {"model": graph.name, "target": tgt.name, "converter": f"cimconv {__version__}",
             "model_sha256": src_hash, "source_tensors": used,
             "io_names": {"inputs": [graph.tensors[t].name for t in graph.inputs],
-                         "outputs": [graph.tensors[t].name for t in graph.outputs]}}
+                         "outputs": [graph.tensors[t].name for t in graph.outputs]},
+            "arrays": {"rows": tgt.rows, "weight_cols": tgt.weight_cols, "arrays_per_macro": tgt.arrays_per_macro,
+                       "macros": tgt.macros}}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()
@@ -131,9 +133,11 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             e += energy.cim_energy_pj(counts, t)
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))
-            occupied = sum(tl.k_len * tl.n_len for tl in tiles)
+            cells = sum(h * w for h, w in (tile_extent(tl, m.kind) for tl in tiles))
+            # the share of the layer's rectangles that holds weights (1 for dense, 1/n for n-channel
+            # depthwise blocks); the arrays it sits on may hold other layers too
             row.update({"macs": macs, "matrix": [m.rows, m.cols], "tiles": len(tiles), "arrays": arrays,
-                        "utilization": occupied / (len(arrays) * t.rows * t.weight_cols) if arrays else 0.0,
+                        "cells": cells, "utilization": m.rows * m.cols / cells if cells else 0.0,
                         "weight_bytes": m.rows * m.cols, "counts": counts})
             for k in counts_total:
                 counts_total[k] += counts[k]
@@ -141,7 +145,7 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             tot["weight_bytes"] += m.rows * m.cols
         else:
             macs = 0
-            row.update({"macs": 0, "tiles": 0, "utilization": 0.0, "weight_bytes": 0})
+            row.update({"macs": 0, "tiles": 0, "cells": 0, "utilization": 0.0, "weight_bytes": 0})
         row["cpu_cycles"] = cyc_cpu
         row["latency_us"] = lat
         row["energy_uj"] = e / 1e6
@@ -165,7 +169,11 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             "macros_used": len({(tl.macro) for ts in mapping.tiles.values() for tl in ts}),
             "arrays_used": mapping.arrays_used,
             "arrays_available": t.arrays,
+            "array_weights": mapping.array_weights,
+            "capacity_weights": t.weight_capacity,
+            "cells_occupied": mapping.cells_occupied,
             "utilization": mapping.utilization,
+            "depthwise_block": mapping.depthwise_block,
             "latency_us": tot["latency_us"],
             "energy_uj": (tot["energy_pj"] + leak) / 1e6,
             "leakage_uj": leak / 1e6,

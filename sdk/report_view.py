@@ -40,7 +40,20 @@ def summary_lines(report: dict) -> list[str]:
         f"arrays {tot['arrays_used']}/{tot['arrays_available']} on {tot['macros_used']} macro(s), "
         f"utilization {tot['utilization']:.1%}, latency {tot['latency_us']:.1f} us, "
         f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
+        *_packing_line(tot),
     ]
+
+
+def _packing_line(tot: dict) -> list[str]:
+    """Where the utilization comes from: weights, the cells their tiles occupy, the cells of the arrays used."""
+    if "cells_occupied" not in tot:  # a report from before packing
+        return []
+    used = tot["arrays_used"] * tot["array_weights"]
+    line = (f"cells: {tot['weight_bytes']:,} weights; their tiles occupy {tot['cells_occupied']:,} of the "
+            f"{used:,} cells of the arrays used (target: {tot['capacity_weights']:,})")
+    if tot.get("depthwise_block"):
+        line += f"; depthwise blocks <= {tot['depthwise_block']} channels"
+    return [line]
 
 
 def render_text(report: dict, width: int = 140) -> str:
