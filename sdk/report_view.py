@@ -40,7 +40,18 @@ def summary_lines(report: dict) -> list[str]:
         f"arrays {tot['arrays_used']}/{tot['arrays_available']} on {tot['macros_used']} macro(s), "
         f"utilization {tot['utilization']:.1%}, latency {tot['latency_us']:.1f} us, "
         f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
+        *energy_lines(report),
     ]
+
+
+def energy_lines(report: dict) -> list[str]:
+    """Where the energy goes (the terms of docs/energy-model.md), and which board's MCU priced the CPU."""
+    e = report["totals"].get("energy")
+    if not e:
+        return []
+    return [f"energy = CPU {e['cpu_uj']:.3f} ({e['cpu_cycles']:,.0f} cycles on {report.get('board', '?')}, "
+            f"{e['cpu_us']:.1f} us) + CiM {e['cim_uj']:.3f} ({e['cim_latency_us']:.1f} us) + static "
+            f"{e['static_uj']:.3f} uJ"]
 
 
 def render_text(report: dict, width: int = 140) -> str:

@@ -159,6 +159,8 @@ class ConsoleDriver:
                 "cim_ops": med(c.cim_ops for c in self.measured),
             }
             d["clock_hz"] = self._clock_hz
+            d["energy_board"] = getattr(self.meter, "board", None)
+            d["energy_target"] = getattr(self.meter, "target", None)
             d["idle_ms_between_inferences"] = self._idle_s * 1e3
         if self.activity is not None:
             d["macro"] = {"target": self.activity.target, "counts_per_inference": self.activity.totals,
