@@ -137,3 +137,34 @@ def test_convert_board_option(tmp_path) -> None:
                                    "-o", str(tmp_path / "x")])
     assert isinstance(res.exception, UserError) and "nope" in str(res.exception)
     assert not (tmp_path / "x").exists()
+
+
+def test_reconciliation_names_each_difference() -> None:
+    """Host-only: a counters row 1,000 CPU cycles above the converter's differs by exactly those cycles'
+    energy and static power; the page renders every figure with a documented formula."""
+    from report_formulas import check_traceable
+
+    from cimsdk.power.energy_model import load_board, load_energy_table
+    from cimsdk.power.report_page import profile_page
+
+    report = convert(MODELS / "kws_ref_model.tflite", "nor-acim", BOARD).report
+    board = _toml(ROOT / "boards" / BOARD / "board.toml")
+    tgt = _toml(ROOT / "converter" / "targets" / "nor-acim.toml")["energy"]
+    e = report["totals"]["energy"]
+    mcu = load_board(BOARD)
+    cnt = reconcile.counters_row(e["cpu_cycles"] + 1000, report["totals"]["counts"], e["cim_latency_us"], mcu,
+                                 load_energy_table("nor-acim", "target"), "device")
+    meter = {"meter": "emulated", "sample_rate_hz": 1e5, "windows": 4, "uj_per_inference": cnt.total_uj * 1.002,
+             "inference_ms": cnt.latency_us / 1e3, "idle_mw": board["power"]["idle_mw"] + tgt["leakage_uw"] / 1e3}
+    rec = reconcile.reconcile([reconcile.converter_row(report), cnt, reconcile.meter_row(meter)], mcu, 123.0)
+    d_conv, d_meter = rec["differences"]
+    t_extra_us = 1000 / board["cpu"]["clock_hz"] * 1e6
+    by_hand = (1000 * board["power"]["pj_per_cycle"]
+               + (board["power"]["idle_mw"] * 1e3 + tgt["leakage_uw"]) * t_extra_us) * 1e-6
+    assert d_conv["delta_uj"] == pytest.approx(by_hand, rel=1e-9)
+    assert any("+1,000" in w for w in d_conv["why"]) and any("polling" in w for w in d_conv["why"])
+    assert d_meter["delta_pct"] == pytest.approx(0.2, rel=1e-6)
+    assert "123" not in " ".join(d_conv["why"])  # the host-speed figure is named, not shown
+    html = profile_page(meter | {"reconciliation": rec}, None)
+    assert 'id="reconciliation"' in html and html.count("<tr data-source=") == 3
+    assert check_traceable(html) == []

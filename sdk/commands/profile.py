@@ -98,17 +98,24 @@ def _reconcile(report: dict, converter: dict | None) -> dict | None:
                                None if soft else per.get("wait_instructions"))
 
 
-def _write_outputs(trace, report: dict, outdir: Path) -> None:
+def _write_outputs(trace, report: dict, outdir: Path, converter: dict | None = None) -> None:
     from cimconv.atomic import output_dir
     from cimsdk.power.plot import render_png
     from cimsdk.power.report_page import profile_page
 
     png = render_png(trace, report)
+    layers = None
+    if converter is not None:
+        from cimsdk.power.layer_chart import layer_chart_png
+
+        layers = layer_chart_png(converter)
     with output_dir(outdir) as tmp:
         (tmp / "trace.csv").write_text(trace.to_csv_text())
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (tmp / "trace.png").write_bytes(png)
-        (tmp / "report.html").write_text(profile_page(report, png))
+        if layers is not None:
+            (tmp / "layers.png").write_bytes(layers)
+        (tmp / "report.html").write_text(profile_page(report, png, layers))
 
 
 def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inferences: int | None,
@@ -238,9 +245,10 @@ def command(port: str | None, meter_spec: str, meter_opts: tuple[str, ...], infe
         report["device"] = device
     if converter_report is not None:
         report["converter"] = _compare(report, converter_report)
-    rec = _reconcile(report, None if converter_report is None else _load_converter_report(converter_report))
+    converter = None if converter_report is None else _load_converter_report(converter_report)
+    rec = _reconcile(report, converter)
     if rec is not None:
         report["reconciliation"] = rec
     out = Path(outdir)
-    _write_outputs(trace, report, out)
+    _write_outputs(trace, report, out, converter)
     _summary(report, out)

@@ -10,36 +10,32 @@ footprint, and (with labelled data) the accuracy of int8 against the CiM image.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from cimsdk import procs
 
 #: TFLM (reference kernels) code size for kws_ref_model on rv32imac: benchmarks/bench_runtime_rv32.py (issue 3).
 TFLM_CODE_BYTES = {"kws_ref_model": 46_800}
 
 
 def tflm_arena_bytes(model: Path) -> int | None:
-    """TFLM's arena for `model` ("Arena allocation total" of its recording allocator), None without TFLM."""
+    """TFLM's arena for `model` ("Arena allocation total" of its recording allocator), None without TFLM.
+
+    The interpreter prints its allocations through its own stdio, so it runs in a child process whose
+    output is read back (nothing leaks onto the demo's terminal)."""
+    code = ("import sys\nfrom tflite_micro.python.tflite_micro import runtime\n"
+            "runtime.Interpreter.from_file(sys.argv[1]).print_allocations()\n")
     try:
-        from tflite_micro.python.tflite_micro import runtime
-    except ImportError:
+        res = procs.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
         return None
-    interp = runtime.Interpreter.from_file(str(model))
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(1)
-        try:
-            os.dup2(f.fileno(), 1)
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        f.seek(0)
-        text = f.read().decode(errors="replace")
-    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    m = re.search(r"Arena allocation total (\d+) bytes", res.stdout + res.stderr)
     return int(m.group(1)) if m else None
 
 

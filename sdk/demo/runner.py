@@ -247,7 +247,7 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
                                 f"arena used {info.arena_used:,} B (converter predicted "
                                 f"{tot['activation_ram_bytes']:,} B)")
             console.print()
-            console.print(f"   [bold]{'recording':<20} {'label':<9} {'score':>5}  {'CPU instr':>10}  "
+            console.print(f"   [bold]{'recording':<20} {'label':<9} {'score':>5}  {'CPU cycles':>10}  "
                           f"{'CiM ops':>7}  {'MACs':>7}  {'est. uJ':>7}  device vs golden[/]")
             for i, path in enumerate(recordings):
                 c0 = dev.counters()

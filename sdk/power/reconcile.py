@@ -95,8 +95,8 @@ def explain(rows: list[Row], mcu: energy.Mcu | None = None, wait_instructions: f
         parts.append(f"static power over {cnt.latency_us - conv.latency_us:+.1f} us of latency: "
                      f"{cnt.static_uj - conv.static_uj:+.3f} uJ")
         if wait_instructions:
-            parts.append(f"not counted: {wait_instructions:,.0f} instructions of polling the coprocessor, which "
-                         "measure how fast the host ran the emulated coprocessor, not the device")
+            parts.append("not counted: the cycles the device spent polling the coprocessor; under emulation they "
+                         "measure how fast the host ran the coprocessor process, not the device")
         out.append({"between": ["counters", "converter"], "delta_uj": cnt.total_uj - conv.total_uj,
                     "delta_pct": _pct(cnt.total_uj, conv.total_uj), "why": parts})
     ref = cnt or conv

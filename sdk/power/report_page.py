@@ -86,7 +86,7 @@ def baselines_html(items: list[tuple[str, float | None, str, str, str]]) -> str:
     return f'<table class="baselines" id="baselines"><tbody>{rows}</tbody></table>'
 
 
-def profile_page(report: dict, trace_png: bytes | None) -> str:
+def profile_page(report: dict, trace_png: bytes | None, layers_png: bytes | None = None) -> str:
     """`cimsdk profile`'s report.html: the meter's figures and the reconciliation table."""
     keys = [("uj_per_inference", "energy per inference", "{:.3f} uJ", "E_meter"),
             ("uj_per_inference_above_idle", "above idle", "{:.3f} uJ", "E_meter_dyn"),
@@ -103,6 +103,10 @@ def profile_page(report: dict, trace_png: bytes | None) -> str:
     rec = report.get("reconciliation")
     if rec:
         parts += ["<h2>Energy per inference, three ways</h2>", reconciliation_html(rec)]
+    if layers_png:
+        parts += ["<h2>Per-layer energy and latency (converter)</h2>",
+                  "<p>The converter's <code>E_layer</code> and <code>t_layer</code> (docs/energy-model.md).</p>",
+                  img(layers_png, "per-layer energy and latency")]
     if trace_png:
         parts += ["<h2>Power trace</h2>", img(trace_png, "power trace")]
     parts.append("<p class=note>Every figure: docs/energy-model.md.</p></body></html>")
