@@ -168,3 +168,23 @@ def test_reconciliation_names_each_difference() -> None:
     html = profile_page(meter | {"reconciliation": rec}, None)
     assert 'id="reconciliation"' in html and html.count("<tr data-source=") == 3
     assert check_traceable(html) == []
+
+
+def test_accuracy_line_on_labelled_data(tmp_path) -> None:
+    """The demo's accuracy line: int8 top-1 as LiteRT (an independent interpreter) computes it, and the
+    CiM image's top-1, equal here because nor-acim is ADC-lossless with noise off."""
+    from explore_helpers import make_kws_set
+
+    from cimsdk.demo.baselines import accuracy
+    from cimsdk.reference import LiteRTRef
+    from cimsdk.sim.simulate import load_data
+
+    data = make_kws_set(tmp_path)
+    kws = MODELS / "kws_ref_model.tflite"
+    conv = convert(kws, "nor-acim", BOARD)
+    acc = accuracy(kws, conv.image, data)
+    ds = load_data(conv.image, data)
+    n = ds.inputs.shape[0]
+    want = float((LiteRTRef(kws).run(ds.inputs).reshape(n, -1).argmax(1) == ds.labels).mean())
+    assert acc["samples"] == n >= 100
+    assert acc["int8_top1"] == pytest.approx(want) and acc["cim_top1"] == acc["int8_top1"]

@@ -190,7 +190,7 @@ def render_html(result, charts: dict[str, bytes], layer_png: bytes | None = None
         "(<code>cimsdk profile</code>, same input). Under the table, each difference and its cause.</p>",
         "<pre>t = N_cpu / clock_hz + t_cim\n"
         "E = N_cpu x pj_per_cycle                                   E_cpu    (board [power], [cpu])\n"
-        "  + sum_k counts[k] x pj_per_<k>                          E_cim    (target [energy])\n"
+        "  + sum_k counts[k] x pj_per_&lt;k&gt;                          E_cim    (target [energy])\n"
         "  + (idle_mw + leakage_uw / 1000) x t                     E_static</pre>",
         reconciliation_html(ex["reconciliation"]),
         _kv([(f"board {em['board']['name']}: {k}", f"{v:g}") for k, v in sorted(em["board"].items()) if k != "name"]

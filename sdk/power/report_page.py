@@ -16,7 +16,7 @@ color:#222;line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .sub{color:#666;margin-top:0}table{border-collapse:collapse;margin:.6rem 0;font-size:.88rem}
 th,td{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
-th{background:#f6f6f6}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f6f6f6}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.n{white-space:nowrap}
 .ok{color:#16794a;font-weight:600}.bad{color:#b3261e;font-weight:700}
 .banner{padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
 .banner.ok{background:#e8f5ee}.banner.bad{background:#fde8e7}
