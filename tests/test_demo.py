@@ -140,6 +140,16 @@ def test_demo_page_screenshot(demo) -> None:
     px = screenshot(page, tmp_path / "screenshot.png")
     assert px.shape[0] >= 2000 and px.shape[1] >= 1000
     assert px.std() > 20 and (px < 100).mean() > 0.003  # text, tables and charts, not a blank canvas
+    # The table on its own, with the page's style: it renders to rows of text, not to nothing.
+    html = page.read_text()
+    style = html[html.index("<style>"):html.index("</style>") + len("</style>")]
+    table = html[html.index('<table class="reconciliation"'):html.index("</table>", html.index(
+        '<table class="reconciliation"')) + len("</table>")]
+    alone = tmp_path / "reconciliation.html"
+    alone.write_text(f"<!doctype html><html><head><meta charset=utf-8>{style}</head><body>{table}</body></html>")
+    px = screenshot(alone, tmp_path / "reconciliation.png", height=400)
+    ink = (px < 128).any(axis=1)  # rows of the screenshot holding dark pixels (text)
+    assert ink.sum() > 30 and px.std() > 15, "the reconciliation table did not render"
 
 
 def test_demo_bad_input_is_one_line(tmp_path: Path) -> None:
