@@ -1,18 +1,32 @@
-"""Counts of macro operations, and the energy and latency they cost on a target (docs/energy-model.md).
+"""The one energy model (docs/energy-model.md): macro counts, CPU cycles, and the price of both.
 
-One function turns a CiM op's tiles into counts; the converter's report, the emulated coprocessor and
-the emulated power meter all use it, so their figures agree by construction of the same model.
+Boards carry the MCU (clock, cycles per op of the firmware runtime, pJ per cycle:
+`cimcontracts.boards.Mcu`), targets carry the macro (counts per tile, macro clock, pJ per counted
+operation). Everything that prices an inference goes through `price`: the converter's report
+(modelled CPU cycles), the demo's and the profiler's estimate from the device's counters (measured
+CPU cycles, the coprocessor's counts) and the emulated meter (`cimsdk.power.energy_model`, which
+spreads the same `dynamic_pj` over time). So the three figures a report shows differ only in their
+inputs, and the report can say which input moved.
+
+    t       = cpu_cycles / clock_hz + cim_latency                       (us)
+    E_cpu   = cpu_cycles x pj_per_cycle                                 (board)
+    E_cim   = sum_k counts[k] x pj_per_<k>                              (target, k in COUNT_KEYS)
+    E_static= (idle_mw + leakage_uw / 1000) x t                         (board idle + macro leakage)
+    E       = E_cpu + E_cim + E_static
 """
 
 from __future__ import annotations
 
-import tomllib
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
-from cimcontracts.counts import COUNT_KEYS  # noqa: F401  (the vocabulary lives in the contracts)
+from cimcontracts.boards import DEFAULT_BOARD, Mcu, board_mcu
+from cimcontracts.counts import COUNT_KEYS, ENERGY_KEYS
+from cimcontracts.errors import UserError
 from cimconv.image import MATRIX_DEPTHWISE, TileRec
 from cimconv.target import Target
+
+__all__ = ["COUNT_KEYS", "DEFAULT_BOARD", "Estimate", "Mcu", "board_mcu", "cim_counts", "cim_cycles",
+           "cim_energy_pj", "cpu_op_cycles", "invoke_cycles", "price"]
 
 
 def cim_counts(kind: int, tiles: list[TileRec], positions: int, t: Target) -> dict[str, int]:
@@ -46,27 +60,33 @@ def cim_cycles(kind: int, tiles: list[TileRec], positions: int, t: Target) -> in
     return positions * max(per_array.values(), default=0)
 
 
-def cim_energy_pj(counts: dict[str, int], t: Target) -> float:
-    e = t.energy
-    return (counts["macs"] * e.get("pj_per_mac", 0.0)
-            + counts["adc_conversions"] * e.get("pj_per_adc_conversion", 0.0)
-            + counts["input_bit_pulses"] * e.get("pj_per_input_bit", 0.0)
-            + counts["digital_ops"] * e.get("pj_per_digital_op", 0.0))
+def macro_clock_hz(t: Target) -> float:
+    """The macro's clock (target `[timing] clock_mhz`): turns `cim_cycles` into time."""
+    return float(t.timing.get("clock_mhz", 100.0)) * 1e6
 
 
-_COSTS_FILE = Path(__file__).resolve().parent / "cpu_costs.toml"
+def cim_energy_pj(counts: dict[str, int], t: Target | dict) -> float:
+    """sum_k counts[k] x pj_per_<k> over the count-key vocabulary; `t` is a target or its [energy] table.
+
+    A key outside the vocabulary is an error (one vocabulary); a vocabulary key whose price the table
+    leaves out costs 0 (a target that folds that term into pj_per_mac)."""
+    table = t.energy if isinstance(t, Target) else t
+    total = 0.0
+    for key, n in counts.items():
+        if key not in ENERGY_KEYS:
+            raise UserError(f"macro operation {key!r} is not a count key ({', '.join(COUNT_KEYS)}); "
+                            "see docs/energy-model.md")
+        price_key = ENERGY_KEYS[key]
+        if price_key is not None and n:
+            total += n * float(table.get(price_key, 0.0))
+    return total
 
 
-@lru_cache(maxsize=1)
-def cpu_costs() -> dict:
-    """The firmware runtime's CPU cost model (converter/cpu_costs.toml)."""
-    return tomllib.loads(_COSTS_FILE.read_text())
-
-
-def cpu_op_cycles(opcode: str, cim: bool, input_elements: int, output_elements: int, nbytes: int) -> int:
-    """CPU cycles of one program op on the MCU: dispatch, plus the kernel for a CPU op, or the
-    descriptor set-up for a CiM op (the macro's own time is `cim_cycles`)."""
-    c = cpu_costs()
+def cpu_op_cycles(mcu: Mcu, opcode: str, cim: bool, input_elements: int, output_elements: int,
+                  nbytes: int) -> int:
+    """CPU cycles of one program op on the board's MCU: dispatch, plus the kernel for a CPU op, or the
+    descriptor set-up for a CiM op (the macro's own time is `cim_cycles`). Board `cycle_costs`."""
+    c = mcu.cycle_costs
     cycles = c["overhead"]["per_op"]
     if cim:
         return int(cycles + c["overhead"]["per_cim_op"])
@@ -75,13 +95,42 @@ def cpu_op_cycles(opcode: str, cim: bool, input_elements: int, output_elements: 
     return int(round(cycles + op.get("fixed", 0) + op["per_unit"] * units))
 
 
-def invoke_cycles() -> int:
-    return int(cpu_costs()["overhead"]["per_invoke"])
+def invoke_cycles(mcu: Mcu) -> int:
+    """CPU cycles of entering and leaving one inference (markers, program start)."""
+    return int(mcu.cycle_costs["overhead"]["per_invoke"])
 
 
-def cpu_energy_pj(cycles: int, t: Target) -> float:
-    return cycles * t.energy.get("pj_per_cpu_cycle", 20.0)
+def static_uw(mcu: Mcu, t: Target | dict | None) -> float:
+    """Power drawn whatever the board does: the MCU's idle power plus the macro's leakage (uW)."""
+    table = (t.energy if isinstance(t, Target) else t) or {}
+    return mcu.idle_mw * 1e3 + float(table.get("leakage_uw", 0.0))
 
 
-def leakage_pj(latency_us: float, t: Target) -> float:
-    return t.energy.get("leakage_uw", 0.0) * latency_us  # uW x us = pJ
+@dataclass(frozen=True)
+class Estimate:
+    """One inference priced by the model; every field is a formula of docs/energy-model.md."""
+
+    cpu_cycles: float
+    cpu_us: float
+    cim_latency_us: float
+    latency_us: float
+    cpu_uj: float
+    cim_uj: float
+    static_uj: float
+    total_uj: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def price(cpu_cycles: float, counts: dict[str, int], cim_latency_us: float, mcu: Mcu,
+          target: Target | dict | None) -> Estimate:
+    """The energy and latency of one inference: the formula at the top of this module."""
+    table = (target.energy if isinstance(target, Target) else target) or {}
+    cpu_us = mcu.cpu_us(cpu_cycles)
+    t_us = cpu_us + cim_latency_us
+    cpu_pj = cpu_cycles * mcu.pj_per_cycle
+    cim_pj = cim_energy_pj(counts, table)
+    static_pj = static_uw(mcu, table) * t_us  # uW x us = pJ
+    return Estimate(cpu_cycles, cpu_us, cim_latency_us, t_us, cpu_pj / 1e6, cim_pj / 1e6, static_pj / 1e6,
+                    (cpu_pj + cim_pj + static_pj) / 1e6)

@@ -40,8 +40,11 @@ def positions(graph: Graph, low: Lowered) -> int:
     return int(np.prod(y.shape[1:3]))
 
 
-def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
+def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD
+            ) -> Conversion:
+    """Convert `model` for the macro `target`; the CPU part of the report is priced with `board`'s MCU."""
     model = Path(model)
+    mcu = board if isinstance(board, energy.Mcu) else energy.board_mcu(board)
     graph = read_model(model)
     tgt = target if isinstance(target, Target) else load_target(target)
     prep = prepare(graph)
@@ -98,39 +101,36 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()
-    report = build_report(graph, tgt, lowered, mapping, arena, data)
+    report = build_report(graph, tgt, lowered, mapping, arena, data, mcu)
     return Conversion(graph, tgt, lowered, mapping, arena, img, data, report)
 
 
 def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mapping, arena: Plan,
-                 data: bytes) -> dict:
+                 data: bytes, mcu: energy.Mcu | None = None) -> dict:
+    mcu = mcu or energy.board_mcu()
     layers = []
-    tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0, "latency_us": 0.0, "energy_pj": 0.0}
+    tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0}
     counts_total = dict.fromkeys(energy.COUNT_KEYS, 0)
-    cpu_clock = t.timing.get("cpu_clock_mhz", 100.0)
-    cpu_cycles_total = energy.invoke_cycles()
-    tot["latency_us"] += cpu_cycles_total / cpu_clock
-    tot["energy_pj"] += energy.cpu_energy_pj(cpu_cycles_total, t)
+    cpu_cycles_total = energy.invoke_cycles(mcu)
+    cim_latency_total = 0.0
     for i, low in enumerate(lowered):
         x = graph.tensors[low.inputs[0]] if low.inputs else None
         y = graph.tensors[low.outputs[0]]
         row = {"index": i, "source_op": low.source_index, "op": low.opcode,
                "input_shape": list(x.shape) if x is not None else [], "output_shape": list(y.shape),
                "runs_on": "cim" if low.cim else "cpu"}
-        cyc_cpu = energy.cpu_op_cycles(low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes)
+        cyc_cpu = energy.cpu_op_cycles(mcu, low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes)
         cpu_cycles_total += cyc_cpu
-        lat = cyc_cpu / cpu_clock
-        e = energy.cpu_energy_pj(cyc_cpu, t)
+        counts: dict[str, int] = {}
+        cim_lat = 0.0
         if low.cim:
             m = low.matrix
             mi = low.params["matrix"]
             tiles = mapping.tiles[mi]
             pos = positions(graph, low)
             counts = energy.cim_counts(m.kind, tiles, pos, t)
-            cyc = energy.cim_cycles(m.kind, tiles, pos, t)
-            row["cim_latency_us"] = cyc / t.timing.get("clock_mhz", 100.0)
-            lat += row["cim_latency_us"]
-            e += energy.cim_energy_pj(counts, t)
+            cim_lat = energy.cim_cycles(m.kind, tiles, pos, t) / energy.macro_clock_hz(t) * 1e6
+            row["cim_latency_us"] = cim_lat
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))
             cells = sum(h * w for h, w in (tile_extent(tl, m.kind) for tl in tiles))
@@ -146,18 +146,21 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         else:
             macs = 0
             row.update({"macs": 0, "tiles": 0, "cells": 0, "utilization": 0.0, "weight_bytes": 0})
+        est = energy.price(cyc_cpu, counts, cim_lat, mcu, t)
+        cim_latency_total += cim_lat
         row["cpu_cycles"] = cyc_cpu
-        row["latency_us"] = lat
-        row["energy_uj"] = e / 1e6
+        row["latency_us"] = est.latency_us
+        row["energy_uj"] = est.total_uj
+        row["energy_split_uj"] = {"cpu": est.cpu_uj, "cim": est.cim_uj, "static": est.static_uj}
+        row["cpu_us"] = est.cpu_us
         tot["macs"] += macs
-        tot["latency_us"] += lat
-        tot["energy_pj"] += e
         layers.append(row)
-    leak = energy.leakage_pj(tot["latency_us"], t)
+    whole = energy.price(cpu_cycles_total, counts_total, cim_latency_total, mcu, t)
     return {
         "model": graph.name,
         "target": t.name,
         "target_description": t.description,
+        "board": mcu.board,
         "image_bytes": len(data),
         "layers": layers,
         "totals": {
@@ -174,9 +177,9 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             "cells_occupied": mapping.cells_occupied,
             "utilization": mapping.utilization,
             "depthwise_block": mapping.depthwise_block,
-            "latency_us": tot["latency_us"],
-            "energy_uj": (tot["energy_pj"] + leak) / 1e6,
-            "leakage_uj": leak / 1e6,
+            "latency_us": whole.latency_us,
+            "energy_uj": whole.total_uj,
+            "energy": whole.as_dict(),
             "cpu_cycles": cpu_cycles_total,
             "counts": counts_total,
         },

@@ -11,6 +11,8 @@ from cimconv.errors import UserError
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 ENCODINGS = ("twos-complement", "differential", "offset")
+#: Keys that belong to the board's MCU, refused in a target file (one home for every figure).
+MCU_KEYS = (("timing", "cpu_clock_mhz"), ("timing", "cpu_cycles_per_element"), ("energy", "pj_per_cpu_cycle"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ def load_target(name_or_path: str) -> Target:
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: invalid target file ({type(exc).__name__}: {exc}); "
                         "see docs/targets.md for the keys") from None
+    mcu_keys = [f"[{sec}] {k}" for sec, k in MCU_KEYS if k in data.get(sec, {})]
+    if mcu_keys:
+        raise UserError(f"{path}: {', '.join(mcu_keys)} is an MCU figure; boards carry the MCU (boards/<name>/board.toml "
+                        "[cpu]/[power]), targets only the macro: remove it and pass --board (docs/energy-model.md)")
     if t.signed_encoding not in ENCODINGS:
         raise UserError(f"{path}: signed_encoding '{t.signed_encoding}' is not one of {', '.join(ENCODINGS)}")
     if t.weight_cols < 1 or t.rows < 1:

@@ -41,6 +41,7 @@ def summary_lines(report: dict) -> list[str]:
         f"utilization {tot['utilization']:.1%}, latency {tot['latency_us']:.1f} us, "
         f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
         *_packing_line(tot),
+        *energy_lines(report),
     ]
 
 
@@ -54,6 +55,16 @@ def _packing_line(tot: dict) -> list[str]:
     if tot.get("depthwise_block"):
         line += f"; depthwise blocks <= {tot['depthwise_block']} channels"
     return [line]
+
+
+def energy_lines(report: dict) -> list[str]:
+    """Where the energy goes (the terms of docs/energy-model.md), and which board's MCU priced the CPU."""
+    e = report["totals"].get("energy")
+    if not e:
+        return []
+    return [f"energy = CPU {e['cpu_uj']:.3f} ({e['cpu_cycles']:,.0f} cycles on {report.get('board', '?')}, "
+            f"{e['cpu_us']:.1f} us) + CiM {e['cim_uj']:.3f} ({e['cim_latency_us']:.1f} us) + static "
+            f"{e['static_uj']:.3f} uJ"]
 
 
 def render_text(report: dict, width: int = 140) -> str:

@@ -72,8 +72,11 @@ def test_every_board_is_complete():
     for name in names:
         b = load_board(name)
         assert b.board_json.is_file() and b.ldscript().is_file()
-        for key in ("clock_hz", "pj_per_cycle", "idle_mw", "voltage_v", "source"):
+        for key in ("pj_per_cycle", "idle_mw", "voltage_v", "source"):
             assert key in b.data["power"], f"{name}: [power] lacks {key}"
+        # The MCU's clock has one home, [cpu]; its cycle costs are board data too.
+        assert "clock_hz" not in b.data["power"] and b.data["cpu"]["clock_hz"] > 0
+        assert (b.path.parent / b.data["cpu"]["cycle_costs"]).is_file()
 
 
 def test_hello_builds_for_qemu(hello_qemu: Path):

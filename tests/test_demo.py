@@ -26,17 +26,34 @@ def _run_demo(cwd: Path, *args: str, timeout: float = 600) -> tuple[subprocess.C
     return run_and_find_leftovers([sys.executable, "-m", "cimsdk.cli", "demo", *args], cwd, timeout)
 
 
-@pytest.mark.qemu
-@pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None or shutil.which("riscv64-unknown-elf-gcc") is None,
-                    reason="needs qemu-system-riscv32 and the riscv64-unknown-elf toolchain")
-@pytest.mark.skipif(not (SHARED / "models" / "kws_ref_model.tflite").is_file(), reason="../shared missing")
-@pytest.mark.parametrize("backend", [
-    "mailbox",
-    pytest.param("soft", marks=pytest.mark.slow),
-])
-def test_demo_classifies_on_device(tmp_path: Path, backend: str) -> None:
+needs_board = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None or shutil.which("riscv64-unknown-elf-gcc") is None,
+                       reason="needs qemu-system-riscv32 and the riscv64-unknown-elf toolchain"),
+    pytest.mark.skipif(not (SHARED / "models" / "kws_ref_model.tflite").is_file(), reason="../shared missing"),
+]
+
+
+@pytest.fixture(scope="module", params=["mailbox", pytest.param("soft", marks=pytest.mark.slow)])
+def demo(request, tmp_path_factory) -> tuple[str, Path, subprocess.CompletedProcess, set[int]]:
+    """One `cimsdk demo` per backend in an empty folder: (backend, folder, result, leftover PIDs)."""
+    backend = request.param
+    cwd = tmp_path_factory.mktemp(f"demo-{backend}")
     args = ["--backend", backend] + (["--no-power"] if backend == "soft" else [])
-    res, left = _run_demo(tmp_path, *args)
+    res, left = _run_demo(cwd, *args)
+    return backend, cwd, res, left
+
+
+def on_board(test):
+    """The marks of a test that runs the demo on the emulated board."""
+    for mark in needs_board:
+        test = mark(test)
+    return test
+
+
+@on_board
+def test_demo_classifies_on_device(demo) -> None:
+    backend, tmp_path, res, left = demo
     assert res.returncode == 0, res.stdout + res.stderr
     assert not left, f"processes left running by the demo: {left}"
 
@@ -62,10 +79,77 @@ def test_demo_classifies_on_device(tmp_path: Path, backend: str) -> None:
 
     html = (out / "index.html").read_text()
     assert "yes_1000ms.wav" in html and "Macro utilization" in html and "data:image/png;base64," in html
-    assert (out / "macro_utilization.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in ("macro_utilization.png", "layers.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     for name in ("model.cimg", "report.json", "firmware/firmware.elf"):
         assert (out / name).is_file(), name
     assert not list(tmp_path.glob(".cimsdk-demo.*")), "temporary output folder left behind"
+
+
+@on_board
+def test_demo_reconciles(demo) -> None:
+    """Issue 16: one table, converter / counters / meter, with the differences explained; the converter
+    and counter estimates within 5 %, the meter within 1 % of the counters it was fed from."""
+    backend, tmp_path, res, _ = demo
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = tmp_path / "cimsdk-demo"
+    data = json.loads((out / "results.json").read_text())
+    rows = {r["source"]: r for r in data["reconciliation"]["rows"]}
+    if backend == "soft":
+        assert set(rows) == {"counters"} and rows["counters"]["cim_uj"] == 0
+        return
+    assert set(rows) == {"converter", "counters", "meter"}
+    assert rows["counters"]["total_uj"] == pytest.approx(rows["converter"]["total_uj"], rel=0.05)
+    assert rows["meter"]["total_uj"] == pytest.approx(rows["counters"]["total_uj"], rel=0.01)
+    assert rows["counters"]["cim_uj"] == rows["converter"]["cim_uj"]  # the coprocessor counted the model's ops
+    diffs = data["reconciliation"]["differences"]
+    assert [d["between"] for d in diffs] == [["counters", "converter"], ["meter", "counters"]]
+    assert all(d["why"] for d in diffs)
+    # The same model on the CPU alone costs more; TFLM's arena is there to compare with.
+    soft = data["baseline_soft"]
+    assert soft["golden_equal"] and soft["energy"]["total_uj"] > 10 * rows["counters"]["total_uj"]
+    assert data["tflm"]["arena_bytes"] > 0
+    # No host-speed figure on the page: the polling count is not shown.
+    html = (out / "index.html").read_text()
+    assert 'id="reconciliation"' in html and html.count("<tr data-source=") == 3
+    for r in data["recordings"]:
+        assert f"{r['host_wait_instructions']:,}" not in html
+
+
+@on_board
+def test_demo_figures_trace_to_the_docs(demo) -> None:
+    from report_formulas import check_traceable
+
+    _, tmp_path, res, _ = demo
+    assert res.returncode == 0, res.stdout + res.stderr
+    html = (tmp_path / "cimsdk-demo" / "index.html").read_text()
+    assert check_traceable(html) == []
+
+
+@on_board
+def test_demo_page_screenshot(demo) -> None:
+    """The page renders in headless Chromium: a non-blank screenshot of a page holding the table."""
+    from report_formulas import chromium, screenshot
+
+    if chromium() is None:
+        pytest.skip("needs chromium (apt install chromium)")
+    _, tmp_path, res, _ = demo
+    assert res.returncode == 0, res.stdout + res.stderr
+    page = tmp_path / "cimsdk-demo" / "index.html"
+    assert '<table class="reconciliation" id="reconciliation">' in page.read_text()
+    px = screenshot(page, tmp_path / "screenshot.png")
+    assert px.shape[0] >= 2000 and px.shape[1] >= 1000
+    assert px.std() > 20 and (px < 100).mean() > 0.003  # text, tables and charts, not a blank canvas
+    # The table on its own, with the page's style: it renders to rows of text, not to nothing.
+    html = page.read_text()
+    style = html[html.index("<style>"):html.index("</style>") + len("</style>")]
+    table = html[html.index('<table class="reconciliation"'):html.index("</table>", html.index(
+        '<table class="reconciliation"')) + len("</table>")]
+    alone = tmp_path / "reconciliation.html"
+    alone.write_text(f"<!doctype html><html><head><meta charset=utf-8>{style}</head><body>{table}</body></html>")
+    px = screenshot(alone, tmp_path / "reconciliation.png", height=400)
+    ink = (px < 128).any(axis=1)  # rows of the screenshot holding dark pixels (text)
+    assert ink.sum() > 30 and px.std() > 15, "the reconciliation table did not render"
 
 
 def test_demo_bad_input_is_one_line(tmp_path: Path) -> None:

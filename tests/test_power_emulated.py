@@ -25,7 +25,7 @@ def _inference(t0: float, backend: str) -> tuple[list[ActivitySegment], float]:
     cim: CPU does 200 k cycles of glue while the macro does the MACs (2 ms);
     soft: the CPU does the MACs itself at 2 cycles per MAC (53.4 ms at 100 MHz)."""
     if backend == "cim":
-        ops = {"mac": KWS_MACS, "adc_conversion": 40_000, "input_bit": 320_000, "digital_op": 40_000}
+        ops = {"macs": KWS_MACS, "adc_conversions": 40_000, "input_bit_pulses": 320_000, "digital_ops": 40_000}
         segs = [ActivitySegment(t0, t0 + 0.0005, cpu_cycles=50_000, marker=True),
                 ActivitySegment(t0 + 0.0005, t0 + 0.0015, cpu_cycles=100_000, cim_ops=ops, marker=True),
                 ActivitySegment(t0 + 0.0015, t0 + 0.002, cpu_cycles=50_000, marker=True)]
@@ -89,9 +89,9 @@ def test_cim_beats_soft_backend() -> None:
 def test_model_conserves_energy_across_bins() -> None:
     """Segments that do not line up with sample bins still sum to the model's energy."""
     model = EnergyModel(BOARD, TARGET)
-    segs = [ActivitySegment(0.0000133, 0.0000411, cpu_cycles=1234, cim_ops={"mac": 5000}),
+    segs = [ActivitySegment(0.0000133, 0.0000411, cpu_cycles=1234, cim_ops={"macs": 5000}),
             ActivitySegment(0.0000411, 0.0000412, cpu_cycles=7, marker=True),
-            ActivitySegment(0.00002, 0.00003, cim_ops={"adc_conversion": 100})]  # overlaps the first
+            ActivitySegment(0.00002, 0.00003, cim_ops={"adc_conversions": 100})]  # overlaps the first
     fs = 100_000.0
     cur, _ = model.sample(segs, 0, 10, fs)
     e = float(np.sum(cur * 1.1 / fs))
@@ -101,8 +101,10 @@ def test_model_conserves_energy_across_bins() -> None:
 
 def test_unknown_operation_and_tables() -> None:
     model = EnergyModel(BOARD, TARGET)
-    with pytest.raises(UserError, match="pj_per_popcount"):
+    with pytest.raises(UserError, match="'popcount' is not a count key"):
         model.dynamic_j(ActivitySegment(0, 1, cim_ops={"popcount": 3}))
+    with pytest.raises(UserError, match="mac"):  # the singular spelling is gone: one vocabulary
+        model.dynamic_j(ActivitySegment(0, 1, cim_ops={"mac": 3}))
     with pytest.raises(UserError, match="no energy table"):
         load_energy_table("no-such-target", "target")
     # The board files in the checkout carry a [power] table the model can use.

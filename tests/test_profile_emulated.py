@@ -198,11 +198,24 @@ def test_coprocessor_costs_less_than_soft(profiles, target: str) -> None:
 @pytest.mark.qemu
 @pytest.mark.parametrize("target", TARGETS)
 def test_energy_agrees_with_converter(profiles, kws, target: str) -> None:
-    """Measured energy above idle vs the converter's totals.energy_uj for the same model and target."""
-    report, _ = profiles[("mailbox", target)]
-    predicted = json.loads(kws[target][1].read_text())["totals"]["energy_uj"]
+    """Measured energy per inference vs the converter's totals.energy_uj (same model, target and board),
+    and the reconciliation table that explains the difference (report.json, report.html)."""
+    report, out = profiles[("mailbox", target)]
+    conv = json.loads(kws[target][1].read_text())
+    predicted = conv["totals"]["energy_uj"]
     assert report["converter"]["energy_uj"] == predicted
-    assert report["uj_per_inference_above_idle"] == pytest.approx(predicted, rel=0.10)
+    assert report["uj_per_inference"] == pytest.approx(predicted, rel=0.05)
+    rows = {r["source"]: r for r in report["reconciliation"]["rows"]}
+    assert set(rows) == {"converter", "counters", "meter"}
+    assert rows["converter"]["total_uj"] == predicted
+    assert rows["counters"]["cpu_cycles"] == report["device"]["per_inference"]["cpu_cycles"]
+    assert rows["meter"]["total_uj"] == report["uj_per_inference"]
+    assert rows["meter"]["total_uj"] == pytest.approx(rows["counters"]["total_uj"], rel=0.01)
+    html = (out / "report.html").read_text()
+    assert 'id="reconciliation"' in html
+    from report_formulas import check_traceable
+
+    assert check_traceable(html) == []
 
 
 @needs_qemu

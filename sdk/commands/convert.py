@@ -28,6 +28,8 @@ def _print_supported() -> None:
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--target", "-t", default="nor-acim", show_default=True,
               help="CiM target: a name from converter/targets (sram-dcim, nor-acim) or a .toml file")
+@click.option("--board", "-b", default="qemu-virt-rv32", show_default=True,
+              help="board whose MCU (clock, cycles per op, pJ per cycle) prices the CPU part (boards/)")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="output folder (default: named after the model)")
 @click.option("--supported-ops", is_flag=True, help="print the supported ops table and exit")
 @click.option("--json", "as_json", is_flag=True, help="print report.json instead of the table")
@@ -36,7 +38,7 @@ def _print_supported() -> None:
               help="representative inputs (labelled folder, folder of files, or a file; >= 100 frames): "
                    "quantize a float MODEL with them first, and calibrate per-column ADC ranges into the image "
                    "(analog targets)")
-def command(model: Path | None, target: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
+def command(model: Path | None, target: str, board: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
             calib: Path | None) -> None:
     """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
     if supported_ops:
@@ -50,13 +52,13 @@ def command(model: Path | None, target: str, output: Path | None, supported_ops:
 
     quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
     if quantized is None:
-        conv = convert(model, target)
+        conv = convert(model, target, board)
     else:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cimsdk-quant-") as d:
             (Path(d) / "model_int8.tflite").write_bytes(quantized.model)
-            conv = convert(Path(d) / "model_int8.tflite", target)
+            conv = convert(Path(d) / "model_int8.tflite", target, board)
     image_bytes, image_sha = conv.image_bytes, conv.image.sha256
     adc_calibrated = calib is not None and not (quantized is not None and (conv.target.exact or not conv.target.adc_bits))
     if adc_calibrated:

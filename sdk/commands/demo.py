@@ -16,7 +16,11 @@ import click
 @click.option("--input", "-i", "inputs", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="classify these WAV files instead of the shared recordings (repeatable)")
 @click.option("--no-power", is_flag=True, help="skip the power trace even when profiling is available")
-def command(outdir: Path, backend: str, target: str, inputs: tuple[Path, ...], no_power: bool) -> None:
+@click.option("--no-baseline", is_flag=True, help="skip the CPU-only (soft backend) run the report compares with")
+@click.option("--data", type=click.Path(path_type=Path, exists=True),
+              help="labelled folder (one sub-folder per label): add int8 and CiM top-1 accuracy to the report")
+def command(outdir: Path, backend: str, target: str, inputs: tuple[Path, ...], no_power: bool, no_baseline: bool,
+            data: Path | None) -> None:
     """Convert the MLPerf KWS model, build the firmware, boot the emulated board and classify
     real recordings on it; checks the device against the host golden model and writes OUTPUT/index.html.
 
@@ -29,7 +33,8 @@ def command(outdir: Path, backend: str, target: str, inputs: tuple[Path, ...], n
 
     console = _console()
     opts = DemoOptions(outdir=outdir, backend=backend, target=target,
-                       recordings=[Path(p) for p in inputs] or None, power=not no_power)
+                       recordings=[Path(p) for p in inputs] or None, power=not no_power,
+                       baseline=not no_baseline, data=data)
     result = run_demo(opts, console)
     n = len(result.recordings)
     exact = sum(r.golden_equal for r in result.recordings)

@@ -43,25 +43,79 @@ def _summary(report: dict, outdir: Path) -> None:
         rows.append(("converter estimate", f(conv["energy_uj"], "uJ") + ratio))
     dev = report.get("device", {}).get("per_inference")
     if dev:
-        rows.append(("device counters / inference", f"{dev['cpu_cycles']:.0f} CPU cycles, {dev['cim_ops']:.0f} CiM ops, "
-                                                     f"{dev['wait_instructions']:.0f} wait instructions"))
+        rows.append(("device counters / inference", f"{dev['cpu_cycles']:.0f} CPU cycles, {dev['cim_ops']:.0f} CiM ops"))
     for k, v in rows:
         t.add_row(k, v)
     console = Console()
     console.print(t)
+    rec = report.get("reconciliation")
+    if rec:
+        console.print(_reconciliation_table(rec))
     if report["windows"] == 0:
         console.print("[yellow]no complete inference window in the marker channel; check the marker wiring[/]")
-    console.print(f"wrote {outdir}/report.json, trace.csv, trace.png")
+    console.print(f"wrote {outdir}/report.json, report.html, trace.csv, trace.png")
 
 
-def _write_outputs(trace, report: dict, outdir: Path) -> None:
+def _reconciliation_table(rec: dict):
+    """The reconciliation table of docs/energy-model.md, for the terminal."""
+    from rich.table import Table
+
+    t = Table(title="energy per inference, three ways (docs/energy-model.md)")
+    for col in ("source", "CPU cycles", "CPU uJ", "CiM uJ", "static uJ", "total uJ", "latency us"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+
+    def f(v, fmt: str) -> str:
+        return "-" if v is None else fmt.format(v)
+
+    for r in rec["rows"]:
+        t.add_row(r["source"], f(r["cpu_cycles"], "{:,.0f}"), f(r["cpu_uj"], "{:.3f}"), f(r["cim_uj"], "{:.3f}"),
+                  f(r["static_uj"], "{:.3f}"), f(r["total_uj"], "{:.3f}"), f(r["latency_us"], "{:,.1f}"))
+    for d in rec["differences"]:
+        pct = "" if d["delta_pct"] is None else f" ({d['delta_pct']:+.2f} %)"
+        t.caption = (t.caption or "") + f"{d['between'][0]} - {d['between'][1]}: {d['delta_uj']:+.3f} uJ{pct}\n"
+    return t
+
+
+def _reconcile(report: dict, converter: dict | None) -> dict | None:
+    """The reconciliation table's data when the device's counters are known (emulated meter)."""
+    from cimsdk.power import reconcile
+    from cimsdk.power.energy_model import load_board, load_energy_table
+
+    device = report.get("device") or {}
+    per = device.get("per_inference")
+    if not per:
+        return None
+    mcu = load_board(device.get("energy_board"))
+    soft = device.get("backend") == "soft"
+    macro = device.get("macro") or {}
+    table = load_energy_table(None if soft else device.get("energy_target"), "target")
+    counters = reconcile.counters_row(
+        per["cycles"] if soft else per["cpu_cycles"], {} if soft else macro.get("counts_per_inference", {}),
+        0.0 if soft else macro.get("latency_ms_per_inference", 0.0) * 1e3, mcu, table,
+        "device: CPU cycles it measured" + ("" if soft else ", the image's macro counts (= the coprocessor's)"))
+    conv = None if converter is None or soft else reconcile.converter_row(converter)
+    return reconcile.reconcile([conv, counters, reconcile.meter_row(report)], mcu,
+                               None if soft else per.get("wait_instructions"))
+
+
+def _write_outputs(trace, report: dict, outdir: Path, converter: dict | None = None) -> None:
     from cimconv.atomic import output_dir
     from cimsdk.power.plot import render_png
+    from cimsdk.power.report_page import profile_page
 
+    png = render_png(trace, report)
+    layers = None
+    if converter is not None:
+        from cimsdk.power.layer_chart import layer_chart_png
+
+        layers = layer_chart_png(converter)
     with output_dir(outdir) as tmp:
         (tmp / "trace.csv").write_text(trace.to_csv_text())
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (tmp / "trace.png").write_bytes(render_png(trace, report))
+        (tmp / "trace.png").write_bytes(png)
+        if layers is not None:
+            (tmp / "layers.png").write_bytes(layers)
+        (tmp / "report.html").write_text(profile_page(report, png, layers))
 
 
 def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inferences: int | None,
@@ -117,21 +171,30 @@ def _capture(meter_spec: str, meter_opts: tuple[str, ...], port: str | None, inf
             driver.close()
 
 
-def _compare(report: dict, converter_report: str) -> dict:
-    """Measured energy per inference against the converter's `totals.energy_uj` (same model, target)."""
+def _load_converter_report(converter_report: str) -> dict:
     path = Path(converter_report)
     try:
         conv = json.loads(path.read_text())
-        predicted = float(conv["totals"]["energy_uj"])
+        float(conv["totals"]["energy_uj"])
+        dict(conv["totals"]["energy"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"--compare {path}: not a converter report.json with totals.energy_uj ({exc})") from None
-    measured = report.get("uj_per_inference_above_idle")
+        raise UserError(f"--compare {path}: not a converter report.json with totals.energy ({exc}); "
+                        "convert the model again with this cimsdk") from None
+    return conv
+
+
+def _compare(report: dict, converter_report: str) -> dict:
+    """Measured energy per inference against the converter's `totals.energy_uj` (same model, target)."""
+    path = Path(converter_report)
+    conv = _load_converter_report(converter_report)
+    predicted = float(conv["totals"]["energy_uj"])
+    measured = report.get("uj_per_inference")
     return {
         "report": str(path),
         "target": conv.get("target"),
         "energy_uj": predicted,
         "cpu_cycles": conv["totals"].get("cpu_cycles"),
-        "measured_uj_above_idle": measured,
+        "measured_uj": measured,
         "ratio": None if measured is None or predicted <= 0 else measured / predicted,
     }
 
@@ -182,6 +245,10 @@ def command(port: str | None, meter_spec: str, meter_opts: tuple[str, ...], infe
         report["device"] = device
     if converter_report is not None:
         report["converter"] = _compare(report, converter_report)
+    converter = None if converter_report is None else _load_converter_report(converter_report)
+    rec = _reconcile(report, converter)
+    if rec is not None:
+        report["reconciliation"] = rec
     out = Path(outdir)
-    _write_outputs(trace, report, out)
+    _write_outputs(trace, report, out, converter)
     _summary(report, out)

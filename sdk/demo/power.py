@@ -38,7 +38,7 @@ def available() -> bool:
 
 
 def capture(url: str, image: Path, input_file: Path, outdir: Path, *, board: str, target: str,
-            inferences: int = 5, timeout_s: float = 120.0) -> PowerResult | None:
+            compare: Path | None = None, inferences: int = 5, timeout_s: float = 120.0) -> PowerResult | None:
     """Profile `inferences` marked inferences on the running board; None if not available yet."""
     if not available():
         return None
@@ -46,6 +46,8 @@ def capture(url: str, image: Path, input_file: Path, outdir: Path, *, board: str
     cmd = [sys.executable, "-m", "cimsdk.cli", "profile", "--port", url, "--meter", "emulated",
            "--meter-opt", f"board={board}", "--meter-opt", f"target={target}", "--image", str(image),
            "--input", str(input_file), "-n", str(inferences), "-o", str(out)]
+    if compare is not None:
+        cmd += ["--compare", str(compare)]
     try:
         res = procs.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:

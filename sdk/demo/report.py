@@ -13,19 +13,8 @@ import json
 from html import escape
 from pathlib import Path
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
-color:#222;line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
-.sub{color:#666;margin-top:0}table{border-collapse:collapse;margin:.6rem 0;font-size:.88rem}
-th,td{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
-th{background:#f6f6f6}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#16794a;font-weight:600}.bad{color:#b3261e;font-weight:700}
-.banner{padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
-.banner.ok{background:#e8f5ee}.banner.bad{background:#fde8e7}
-code,pre{background:#f6f6f6;border-radius:4px;padding:.1rem .3rem;font-size:.85rem}
-pre{padding:.6rem;overflow-x:auto}img{max-width:100%;border:1px solid #eee}.note{color:#666}
-"""
+from cimsdk.power.report_page import CSS as _CSS
+from cimsdk.power.report_page import baselines_html, fig, reconciliation_html
 
 
 def _td(value, numeric: bool = False, cls: str = "") -> str:
@@ -54,13 +43,14 @@ def _results_table(result) -> str:
         macs = f"{r.macs:,}" if r.macs is not None else "on CPU"
         split = r.energy_split_uj
         rows.append("<tr>" + _td(r.file) + f"<td><b>{escape(r.label)}</b></td>" + _td(f"{r.score:.3f}", True)
-                    + _td(f"{r.cpu_instructions:,}", True) + _td(f"{r.wait_instructions:,}", True)
-                    + _td(f"{r.cim_ops:,}", True) + _td(macs, True) + _td(f"{r.energy_uj:.3f}", True)
-                    + _td(f"{split['cpu']:.3f} / {split['cim']:.3f} / {split['static']:.3f}", True)
+                    + fig(r.cpu_instructions, "{:,}", "N_cpu_device")
+                    + _td(f"{r.cim_ops:,}", True) + _td(macs, True) + fig(r.energy_uj, "{:.3f}", "E")
+                    + fig(split["cpu"], "{:.3f}", "E_cpu") + fig(split["cim"], "{:.3f}", "E_cim")
+                    + fig(split["static"], "{:.3f}", "E_static") + fig(r.time_us, "{:,.1f}", "t")
                     + verdict + _td(r.tflm_label or "n/a") + "</tr>")
-    return _table([("recording", False), ("label (device)", False), ("score", True), ("CPU instructions", True),
-                   ("wait instructions", True), ("CiM ops", True), ("MACs (coprocessor)", True),
-                   ("est. uJ", True), ("CPU / CiM / static uJ", True), ("device vs golden", False),
+    return _table([("recording", False), ("label (device)", False), ("score", True), ("CPU cycles", True),
+                   ("CiM ops", True), ("MACs (coprocessor)", True), ("uJ", True), ("CPU uJ", True),
+                   ("CiM uJ", True), ("static uJ", True), ("latency us", True), ("device vs golden", False),
                    ("TFLM", False)], rows)
 
 
@@ -73,12 +63,12 @@ def _layer_table(report: dict) -> str:
                     + _td(row["tiles"] or "-", True)
                     + _td(f"{row['utilization']:.0%}" if on == "cim" else "-", True)
                     + _td(f"{row['weight_bytes']:,}" if row["weight_bytes"] else "-", True)
-                    + _td(f"{row['latency_us']:.1f}", True) + _td(f"{row['energy_uj']:.4f}", True) + "</tr>")
+                    + fig(row["latency_us"], "{:.1f}", "t_layer") + fig(row["energy_uj"], "{:.4f}", "E_layer") + "</tr>")
     tot = report["totals"]
     rows.append("<tr><td></td><td><b>total</b></td><td></td><td></td>" + _td(f"{tot['macs']:,}", True)
                 + _td(f"{tot['cim_macs'] / max(tot['macs'], 1):.1%} on CiM") + "<td></td>"
                 + _td(f"{tot['utilization']:.0%}", True) + _td(f"{tot['weight_bytes']:,}", True)
-                + _td(f"{tot['latency_us']:.1f}", True) + _td(f"{tot['energy_uj']:.4f}", True) + "</tr>")
+                + fig(tot["latency_us"], "{:.1f}", "t") + fig(tot["energy_uj"], "{:.4f}", "E") + "</tr>")
     return _table([("#", True), ("op", False), ("input", False), ("output", False), ("MACs", True),
                    ("runs on", False), ("tiles", True), ("util", True), ("weights B", True),
                    ("latency us", True), ("energy uJ", True)], rows)
@@ -89,7 +79,42 @@ def _kv(pairs: list[tuple[str, str]]) -> str:
     return f"<table><tbody>{rows}</tbody></table>"
 
 
-def render_html(result, charts: dict[str, bytes]) -> str:
+def _baselines(ex: dict) -> str:
+    """The CPU-only run, TFLM's footprint and, with labelled data, the accuracy line."""
+    items: list[tuple[str, float | None, str, str, str]] = []
+    rec = {r["source"]: r for r in ex["reconciliation"]["rows"]}
+    cim = rec.get("counters") or rec.get("converter")
+    soft = ex.get("baseline_soft")
+    if soft:
+        e = soft["energy"]
+        items += [("CPU alone (soft backend): energy", e["total_uj"], "{:.3f} uJ", "E_soft",
+                   f"{soft['cycles']:,} cycles, every MAC on the RISC-V core, same board and model"
+                   + ("" if soft["golden_equal"] else "; OUTPUT DIFFERS from the golden model")),
+                  ("CPU alone (soft backend): latency", e["latency_us"] / 1e3, "{:.2f} ms", "t_soft", "")]
+        if cim:
+            items.append(("CiM saves", e["total_uj"] / cim["total_uj"], "{:.1f} x", "saving",
+                          f"E_soft / E ({cim['source']})"))
+    elif ex["backend"] == "mailbox":
+        items.append(("CPU alone (soft backend)", None, "", "", "not run (--no-baseline)"))
+    tflm = ex.get("tflm") or {}
+    items.append(("TFLM arena", tflm.get("arena_bytes"), "{:,} B", "tflm_arena",
+                  "TFLM's recording allocator on this model (host build); cimsdk's planned arena: "
+                  f"{ex['report']['totals']['activation_ram_bytes']:,} B"))
+    items.append(("TFLM code size", tflm.get("code_bytes"), "{:,} B", "tflm_code",
+                  "TFLM reference kernels + interpreter, rv32imac (benchmarks/bench_runtime_rv32.py); "
+                  f"cimsdk firmware.bin {ex['firmware_bin_bytes']:,} B" if tflm.get("code_bytes")
+                  else "measured for kws_ref_model only"))
+    acc = ex.get("accuracy")
+    if acc:
+        items += [("top-1, int8 (TFLM)", 100 * acc["int8_top1"], "{:.2f} %", "top1",
+                   f"{acc['samples']} labelled inputs from {acc['data']}"),
+                  ("top-1, CiM image (= device)", 100 * acc["cim_top1"], "{:.2f} %", "top1", "")]
+    else:
+        items.append(("accuracy", None, "", "", "give --data LABELLED_FOLDER for int8 and CiM top-1"))
+    return baselines_html(items)
+
+
+def render_html(result, charts: dict[str, bytes], layer_png: bytes | None = None) -> str:
     """The report page; `charts` maps a PNG file name to its bytes (embedded and written alongside)."""
     from cimsdk import __version__
 
@@ -120,10 +145,11 @@ def render_html(result, charts: dict[str, bytes]) -> str:
         "<p>Each recording goes through the MFCC front end on the host (49 frames x 10 coefficients, "
         "quantized to int8); the features are sent to the device over its UART, which runs the whole layer "
         "program (CPU kernels on the RISC-V core, matrix layers on the CiM coprocessor) and returns the "
-        "12 softmax scores. <i>CPU instructions</i> are minstret on the device minus the instructions spent "
-        "polling the coprocessor (<i>wait</i>; they measure host time, the emulated coprocessor being a host "
-        "process). <i>CiM ops</i> are the layer operations the firmware's HAL issued; MACs are what the "
-        "coprocessor counted. Energy is an estimate (see below). Note: this model hears "
+        "12 softmax scores. <i>CPU cycles</i> are the device's own work: mcycle over the inference minus the "
+        "cycles it spent polling the coprocessor (under emulation those measure how fast the host ran the "
+        "coprocessor, not the device, so they are not a device figure). <i>CiM ops</i> are the layer "
+        "operations the firmware's HAL issued; MACs are what the coprocessor counted. Energy is the model "
+        "on these counts (see below). Note: this model hears "
         "<code>no_1000ms.wav</code> as <i>Go</i>, a known no/go confusion of the MLPerf Tiny reference model "
         "(TFLM gives the same answer).</p>",
         _results_table(result),
@@ -135,8 +161,10 @@ def render_html(result, charts: dict[str, bytes]) -> str:
         "<h2>Model on the CiM target</h2>",
         f"<p>{tot['macs']:,} MACs per inference ({tot['cim_macs']:,} on CiM), {tot['weight_bytes']:,} weight bytes "
         f"on {tot['arrays_used']} of {tot['arrays_available']} arrays ({tot['macros_used']} macro(s) used), "
-        f"activation RAM {tot['activation_ram_bytes']:,} B (planned arena). Converter estimate: "
-        f"{tot['latency_us']:.1f} us and {tot['energy_uj']:.3f} uJ per inference "
+        f"activation RAM {tot['activation_ram_bytes']:,} B (planned arena). Converter estimate with the MCU "
+        f"of {escape(report.get('board', ''))}: "
+        f'<span data-formula="t">{tot["latency_us"]:.1f}</span> us and '
+        f'<span data-formula="E">{tot["energy_uj"]:.3f}</span> uJ per inference '
         "(docs/energy-model.md).</p>",
         _layer_table(report),
     ]
@@ -154,31 +182,43 @@ def render_html(result, charts: dict[str, bytes]) -> str:
                                   f"{tot['activation_ram_bytes']:,} B) of {info.get('arena_size', 0):,} B"),
              ("UART protocol", f"version {info.get('proto_version', '')}, max payload "
                                f"{info.get('max_payload', 0):,} B")]),
-        "<h2>Energy estimate</h2>",
-        "<p>The emulated board draws no current, so the figures price what the device counted with the "
-        "energy model of <code>cimsdk.power.energy_model</code> (the one the emulated power meter uses):</p>",
-        "<pre>E = CPU instructions x pj_per_cycle (board)\n"
-        "  + MACs x pj_per_mac + ADC conversions x pj_per_adc_conversion   (counted by the coprocessor)\n"
-        "  + row pulses x pj_per_input_bit + shift-adds x pj_per_digital_op (converter's model of the tiles)\n"
-        "  + (idle_mw + leakage_uw) x t,  t = CPU instructions / clock_hz + CiM latency</pre>",
-        _kv([(k, f"{v:g}") for k, v in sorted(em["board"].items())]
-            + [(k, f"{v:g}") for k, v in sorted(em["target"].items())]
-            + [("CiM latency (converter)", f"{em['cim_latency_us']:.1f} us")]),
+        "<h2>Energy per inference, three ways</h2>",
+        "<p>One model prices every row (<code>cimconv.energy.price</code>, docs/energy-model.md); the rows "
+        "differ only in their inputs. <i>Converter</i>: the board's cycle costs and the image's macro counts. "
+        "<i>Counters</i>: the CPU cycles the device measured and the macro operations the coprocessor counted "
+        "(first recording). <i>Meter</i>: the emulated power meter's integral over the marked inference window "
+        "(<code>cimsdk profile</code>, same input). Under the table, each difference and its cause.</p>",
+        "<pre>t = N_cpu / clock_hz + t_cim\n"
+        "E = N_cpu x pj_per_cycle                                   E_cpu    (board [power], [cpu])\n"
+        "  + sum_k counts[k] x pj_per_&lt;k&gt;                          E_cim    (target [energy])\n"
+        "  + (idle_mw + leakage_uw / 1000) x t                     E_static</pre>",
+        reconciliation_html(ex["reconciliation"]),
+        _kv([(f"board {em['board']['name']}: {k}", f"{v:g}") for k, v in sorted(em["board"].items()) if k != "name"]
+            + [(f"target {ex['target']}: {k}", f"{v:g}") for k, v in sorted(em["target"].items())]
+            + [("CiM latency t_cim (converter)", f"{em['cim_latency_us']:.1f} us")]),
+        "<h2>Per-layer energy and latency</h2>",
+        "<p>The converter's estimate per layer (<code>E_layer</code>, <code>t_layer</code>; also "
+        "<a href='layers.png'>layers.png</a>).</p>",
+        _img(layer_png, "per-layer energy and latency") if layer_png else "",
+        "<h2>Baselines</h2>",
+        _baselines(ex),
         "<h2>Power trace</h2>",
     ]
     power = ex.get("power")
     if power and power.get("png"):
         png_path = result.outdir / power["png"]
         rep = power.get("report", {})
-        keys = [("uj_per_inference", "energy per inference", "uJ"), ("inference_ms", "inference time", "ms"),
-                ("inference_avg_mw", "average power in an inference", "mW"), ("peak_mw", "peak power", "mW"),
-                ("idle_mw", "idle power", "mW"), ("windows", "inferences captured", ""),
-                ("sample_rate_hz", "sample rate", "S/s")]
-        rows = [(label, f"{rep[k]:,.3f} {unit}".strip() if isinstance(rep[k], float) else f"{rep[k]} {unit}".strip())
-                for k, label, unit in keys if k in rep]
+        keys = [("uj_per_inference", "energy per inference", "{:,.3f} uJ", "E_meter"),
+                ("inference_ms", "inference time", "{:,.3f} ms", "t_meter"),
+                ("inference_avg_mw", "average power in an inference", "{:,.3f} mW", "P_inference"),
+                ("peak_mw", "peak power", "{:,.3f} mW", "P_peak"), ("idle_mw", "idle power", "{:,.3f} mW", "P_idle"),
+                ("windows", "inferences captured", "{}", "windows"), ("sample_rate_hz", "sample rate", "{:,.0f} S/s",
+                                                                     "sample_rate")]
+        rows = "".join(f"<tr><th>{escape(label)}</th>{fig(rep[k], fmt, formula)}</tr>"
+                       for k, label, fmt, formula in keys if rep.get(k) is not None)
         parts.append("<p>Captured with <code>cimsdk profile --meter emulated</code> on the running board "
-                     "(power/trace.csv, power/report.json); compare the energy per inference with the "
-                     "estimate in the table above.</p>" + _kv(rows))
+                     "(power/trace.csv, power/report.json, power/report.html); its energy per inference is the "
+                     "meter row of the table above.</p>" + f"<table><tbody>{rows}</tbody></table>")
         if png_path.is_file():
             parts.append(_img(png_path.read_bytes(), "power trace"))
     elif power and power.get("note"):
@@ -218,7 +258,11 @@ def write_report(outdir: Path, result) -> Path:
     charts = {"macro_utilization.png": utilization_png(conv, names)}
     for name, png in charts.items():
         (outdir / name).write_bytes(png)
+    from cimsdk.power.layer_chart import layer_chart_png
+
+    layer_png = layer_chart_png(result.extra["report"])
+    (outdir / "layers.png").write_bytes(layer_png)
     (outdir / "results.json").write_text(json.dumps(result_json(result), indent=2, default=str) + "\n")
     index = outdir / "index.html"
-    index.write_text(render_html(result, charts))
+    index.write_text(render_html(result, charts, layer_png))
     return index

@@ -52,6 +52,8 @@ class DemoOptions:
     model: Path | None = None
     recordings: list[Path] | None = None
     power: bool = True
+    baseline: bool = True
+    data: Path | None = None
 
 
 @dataclass
@@ -68,7 +70,7 @@ class RecordingResult:
     cycles: int
     instret: int
     cpu_instructions: int
-    wait_instructions: int
+    host_wait_instructions: int
     cim_ops: int
     macs: int | None
     energy_uj: float
@@ -158,19 +160,21 @@ def run_demo(opts: DemoOptions, console) -> DemoResult:
 
 def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, steps: _Steps,
          console) -> DemoResult:
+    from cimconv import energy
     from cimconv.pipeline import convert
     from cimsdk import janitor
     from cimsdk.build import build_firmware
-    from cimsdk.demo import energy
     from cimsdk.device import Device, ensure_image
     from cimsdk.emulator import EmulatedBoard
     from cimsdk.golden import Executor
     from cimsdk.inputs import InputSpec, load_input
+    from cimsdk.power import reconcile
+    from cimsdk.power.energy_model import load_board, load_energy_table
     from cimsdk.report_view import render_text
 
     # 1. Convert.
     with steps.step("convert", f"converting {model.name} for {opts.target}") as note:
-        conv = convert(model, opts.target)
+        conv = convert(model, opts.target, opts.board)
         tot = conv.report["totals"]
         n_cim = sum(1 for row in conv.report["layers"] if row["runs_on"] == "cim")
         (work / "model.cimg").write_bytes(conv.image_bytes)
@@ -209,8 +213,10 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
     # 4. Emulated board, image upload, one inference per recording.
     out_rec = conv.image.io[1]
     out_bytes = conv.image.tensors[conv.image.output_tensor].nbytes
-    em = energy.model_for(opts.board, opts.target)
-    cim_lat = sum(r["latency_us"] for r in conv.report["layers"] if r["runs_on"] == "cim")
+    mcu = load_board(opts.board)
+    table = load_energy_table(opts.target if opts.backend == "mailbox" else "soft", "target")
+    cim_lat = sum(r.get("cim_latency_us", 0.0) for r in conv.report["layers"])
+    first_delta: dict[str, int] = {}
     results: list[RecordingResult] = []
     power = None
     with steps.step("boot", "booting QEMU and the emulated CiM coprocessor") as note:
@@ -241,7 +247,7 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
                                 f"arena used {info.arena_used:,} B (converter predicted "
                                 f"{tot['activation_ram_bytes']:,} B)")
             console.print()
-            console.print(f"   [bold]{'recording':<20} {'label':<9} {'score':>5}  {'CPU instr':>10}  "
+            console.print(f"   [bold]{'recording':<20} {'label':<9} {'score':>5}  {'CPU cycles':>10}  "
                           f"{'CiM ops':>7}  {'MACs':>7}  {'est. uJ':>7}  device vs golden[/]")
             for i, path in enumerate(recordings):
                 c0 = dev.counters()
@@ -252,27 +258,27 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
                 y = np.frombuffer(raw, np.int8)
                 top = int(y.argmax())
                 wait = int(c1.get("wait_insns", 0) - c0.get("wait_insns", 0))
-                cpu = max(0, int(cnt["instret"]) - wait)
+                cpu = max(0, int(cnt["cycles"]) - wait)  # the device's own work (docs/energy-model.md N_cpu_device)
                 cim_ops = int(c1.get("cim_ops", 0) - c0.get("cim_ops", 0))
                 if opts.backend == "mailbox":
-                    delta = {k: mb1[k] - mb0.get(k, 0) for k in mb1}
-                    ops = energy.cim_ops_from_counters(delta)
-                    problems = energy.check_counts(delta, tot["counts"])
-                    est = energy.estimate(em, cpu, ops, cim_lat)
+                    delta = {k: mb1[k] - mb0.get(k, 0) for k in energy.COUNT_KEYS}
+                    problems = reconcile.check_counts(delta, tot["counts"])
+                    est = energy.price(cpu, delta, cim_lat, mcu, table)
                     macs = int(delta.get("macs", 0))
                 else:
-                    problems = []
-                    est = energy.estimate(em, cpu, {}, 0.0)
-                    macs = None
+                    delta, problems, macs = {}, [], None
+                    est = energy.price(cpu, {}, 0.0, mcu, table)
+                if i == 0:
+                    first_delta = delta
                 equal = bool(np.array_equal(y, golden[i]))
                 res = RecordingResult(
                     file=path.name, label=labels[top], score=float((int(y[top]) - out_rec.zero_point) * out_rec.scale),
                     output=y.tolist(), golden_equal=equal, golden_label=labels[int(golden[i].argmax())],
                     tflm_label=None if tflm is None else labels[tflm[i]], cycles=int(cnt["cycles"]),
-                    instret=int(cnt["instret"]), cpu_instructions=cpu, wait_instructions=wait, cim_ops=cim_ops,
-                    macs=macs, energy_uj=est.total_uj,
+                    instret=int(cnt["instret"]), cpu_instructions=cpu, host_wait_instructions=wait,
+                    cim_ops=cim_ops, macs=macs, energy_uj=est.total_uj,
                     energy_split_uj={"cpu": est.cpu_uj, "cim": est.cim_uj, "static": est.static_uj},
-                    time_us=est.time_us, count_problems=problems)
+                    time_us=est.latency_us, count_problems=problems)
                 results.append(res)
                 verdict = "[green]bit-exact[/]" if equal else "[bold red]DIFFERS[/]"
                 mac_txt = f"{macs / 1e6:.2f} M" if macs is not None else "on CPU"
@@ -286,7 +292,9 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
             if power_hook.available():
                 with steps.step("power", "profiling with the emulated power meter") as note:
                     power = power_hook.capture(board.url, work / "model.cimg", recordings[0], work,
-                                               board=opts.board, target=opts.target)
+                                               board=opts.board,
+                                               target=opts.target if opts.backend == "mailbox" else "soft",
+                                               compare=work / "report.json")
                     note["text"] = _power_line(power)
     finally:
         board.close()
@@ -294,12 +302,48 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
     if alive:
         console.print(f"[yellow]warning[/]: {', '.join(alive)} still running after close")
 
-    ok = all(r.golden_equal for r in results)
+    baseline = None
+    if opts.baseline and opts.backend == "mailbox":
+        from cimsdk.demo import baselines
+
+        with steps.step("baseline", "the same model on the CPU alone (soft backend)") as note:
+            with janitor.temporary_directory(prefix="cimsdk-demo-soft-") as build:
+                baseline = baselines.soft_run(opts.board, conv, x[0], golden[0], mcu, Path(build))
+            e = baseline["energy"]
+            note["text"] = (f"soft backend: {baseline['cycles']:,} cycles, {e['total_uj']:.1f} uJ, "
+                            f"{e['latency_us'] / 1e3:.2f} ms per inference"
+                            + ("" if baseline["golden_equal"] else " [bold red](output differs)[/]"))
+    acc = None
+    if opts.data is not None:
+        from cimsdk.demo import baselines
+
+        with steps.step("accuracy", f"top-1 on {opts.data}") as note:
+            acc = baselines.accuracy(model, conv.image, opts.data)
+            note["text"] = (f"{acc['samples']} labelled inputs: int8 (TFLM) {acc['int8_top1']:.1%}, "
+                            f"CiM image {acc['cim_top1']:.1%}")
+    from cimsdk.demo.baselines import TFLM_CODE_BYTES, tflm_arena_bytes
+
+    rows = [reconcile.converter_row(conv.report) if opts.backend == "mailbox" else None]
+    if results:
+        r0 = results[0]
+        rows.append(reconcile.counters_row(
+            r0.cpu_instructions, first_delta, cim_lat if opts.backend == "mailbox" else 0.0, mcu, table,
+            f"device: {r0.file}: CPU cycles it measured"
+            + (", macro operations the coprocessor counted" if opts.backend == "mailbox" else "")))
+    if power is not None and power.report:
+        rows.append(reconcile.meter_row(power.report))
+    recon = reconcile.reconcile(rows, mcu, results[0].host_wait_instructions if results else None)
+
+    ok = all(r.golden_equal for r in results) and (baseline is None or baseline["golden_equal"])
     extra = {
         "model": str(model), "target": opts.target, "board": opts.board, "backend": opts.backend,
         "image_bytes": len(conv.image_bytes), "image_sha256": conv.image.sha256, "firmware_bin_bytes": code,
         "processes": pids, "leftover_processes": alive,
-        "energy_model": {"board": em.board, "target": em.target, "cim_latency_us": cim_lat},
+        "energy_model": {"board": {"name": mcu.board, "clock_hz": mcu.clock_hz, "pj_per_cycle": mcu.pj_per_cycle,
+                                   "idle_mw": mcu.idle_mw, "voltage_v": mcu.voltage_v},
+                         "target": table, "cim_latency_us": cim_lat},
+        "reconciliation": recon, "baseline_soft": baseline, "accuracy": acc,
+        "tflm": {"arena_bytes": tflm_arena_bytes(model), "code_bytes": TFLM_CODE_BYTES.get(model.stem)},
         "power": None if power is None else {"png": str(power.png.relative_to(work)) if power.png else None,
                                              "report": power.report, "note": power.note},
         "power_available": opts.power and _power_available(),

@@ -39,6 +39,7 @@ class ConsoleDriver:
         self.meter = meter
         self.dev = Device(port, timeout=timeout, open_timeout=timeout)
         self.image_bytes: bytes | None = None
+        self.input_bytes: bytes | None = None
         if port.startswith("socket://"):
             # An emulated board boots when its first client connects; a frame that reaches the UART
             # before the firmware has set it up can wedge the link (seen on qemu-virt-rv32), so let
@@ -84,6 +85,7 @@ class ConsoleDriver:
         if self.info.input_size and len(data) != self.info.input_size:
             raise UserError(f"--input {input_path} gives {len(data)} bytes, the device takes {self.info.input_size}")
         self.dev.set_input(data)
+        self.input_bytes = data
 
     def _prepare_emulated(self) -> None:
         """Choose the meter's tables before its process starts and learn the image's macro operations."""
@@ -123,6 +125,10 @@ class ConsoleDriver:
         from cimsdk.power.emulated_activity import counter_delta, inference_segments
 
         for _ in range(n):
+            if self.input_bytes is not None:
+                # The planner may reuse the input's arena bytes for later activations, so a second run
+                # would compute on what the first left there: every measured inference gets the input.
+                self.dev.set_input(self.input_bytes)
             before = self.dev.counters()
             last = self.dev.run_marked(1)
             after = self.dev.counters()
@@ -159,6 +165,8 @@ class ConsoleDriver:
                 "cim_ops": med(c.cim_ops for c in self.measured),
             }
             d["clock_hz"] = self._clock_hz
+            d["energy_board"] = getattr(self.meter, "board", None)
+            d["energy_target"] = getattr(self.meter, "target", None)
             d["idle_ms_between_inferences"] = self._idle_s * 1e3
         if self.activity is not None:
             d["macro"] = {"target": self.activity.target, "counts_per_inference": self.activity.totals,

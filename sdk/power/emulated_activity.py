@@ -60,7 +60,7 @@ class ImageActivity:
         img = parse_image(image)
         ex = Executor(img)
         tgt = ex.cim.target_or_load()
-        clock_hz = float(tgt.timing.get("clock_mhz", 100.0)) * 1e6
+        clock_hz = energy.macro_clock_hz(tgt)
         idx, counts, lat = [], [], []
         for i, op in enumerate(img.ops):
             if not op.cim:

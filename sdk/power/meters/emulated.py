@@ -13,7 +13,7 @@ Wire protocols (all on 127.0.0.1 by default):
   sample k standing for emulated time [k/F, (k+1)/F). The meter closes the socket when the
   activity has ended and every sample up to its end has been sent.
 - **activity** (emulator -> meter): JSON lines, one ActivitySegment each
-  (``{"t_start_s":..,"t_end_s":..,"cpu_cycles":..,"cim_ops":{"mac":..},"marker":true}``) in
+  (``{"t_start_s":..,"t_end_s":..,"cpu_cycles":..,"cim_ops":{"macs":..},"marker":true}``) in
   order of t_start_s, then ``{"end": true}``. Samples are emitted up to the latest
   t_start_s seen (later segments cannot reach further back), and to the last t_end_s at end.
 
