@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import tomllib
 from functools import cache
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BOARDS = ROOT / "boards"
+from cimcontracts.resources import data_path
 
 
 def board_names() -> list[str]:
-    return sorted(p.parent.name for p in BOARDS.glob("*/board.toml"))
+    return sorted(p.parent.name for p in data_path("boards").glob("*/board.toml"))
 
 
 @cache
 def board_data(name: str) -> dict:
-    with open(BOARDS / name / "board.toml", "rb") as f:
+    with open(data_path("boards", name, "board.toml"), "rb") as f:
         return tomllib.load(f)

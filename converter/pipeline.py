@@ -41,6 +41,15 @@ def positions(graph: Graph, low: Lowered) -> int:
 
 
 def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
+    """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
+    write the weight image, and report.
+
+    model: a .tflite file. target: a target name (converter/targets: "nor-acim", "sram-dcim", ...), a
+    target .toml path, or a loaded `Target`. Returns a `Conversion` whose `image_bytes` is the `.cimg` the
+    device and the golden model run and whose `report` is report.json. Raises `ModelError` for a model it
+    cannot read or does not support and `FitError` when it does not fit the target (both `UserError`s:
+    one line saying what to do). Writes nothing; `cimsdk.api.convert` wraps this with `save()`.
+    """
     model = Path(model)
     graph = read_model(model)
     tgt = target if isinstance(target, Target) else load_target(target)

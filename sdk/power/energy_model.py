@@ -140,7 +140,7 @@ def _target_path(name: str) -> Path | None:
 
 
 def _board_path(name: str) -> Path | None:
-    from cimsdk import project_root
+    from cimcontracts.resources import data_root as project_root
 
     p = project_root() / "boards" / name / "board.toml"
     return p if p.exists() else None
