@@ -10,21 +10,18 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from cimcontracts.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
-BOARDS = ROOT / "boards"
+from cimcontracts.resources import data_path
 
 
 def board_names() -> list[str]:
-    return sorted(p.parent.name for p in BOARDS.glob("*/board.toml"))
+    return sorted(p.parent.name for p in data_path("boards").glob("*/board.toml"))
 
 
 @cache
 def board_data(name: str) -> dict:
-    with open(BOARDS / name / "board.toml", "rb") as f:
+    with open(data_path("boards", name, "board.toml"), "rb") as f:
         return tomllib.load(f)
 
 
@@ -69,18 +66,19 @@ DEFAULT_BOARD = "qemu-virt-rv32"
 @cache
 def board_mcu(name: str = DEFAULT_BOARD) -> Mcu:
     """The MCU of board `name` (boards/<name>/board.toml, or fpga.toml for an FPGA board)."""
-    folder = BOARDS / name
+    boards = data_path("boards")
+    folder = boards / name
     files = [folder / "board.toml", folder / "fpga.toml"]
     path = next((p for p in files if p.is_file()), None)
     if path is None:
-        known = sorted({p.parent.name for p in BOARDS.glob("*/*.toml") if p.name in ("board.toml", "fpga.toml")})
-        raise UserError(f"board {name!r} not found under {BOARDS}; known: {', '.join(known)}")
+        known = sorted({p.parent.name for p in boards.glob("*/*.toml") if p.name in ("board.toml", "fpga.toml")})
+        raise UserError(f"board {name!r} not found under {boards}; known: {', '.join(known)}")
     with open(path, "rb") as f:
         data = tomllib.load(f)
     cpu, power = data.get("cpu", {}), data.get("power", {})
     costs_name = cpu.get("cycle_costs")
     if not costs_name:
         raise UserError(f"{path}: [cpu] names no cycle_costs file (docs/energy-model.md)")
-    with open(BOARDS / costs_name, "rb") as f:
+    with open(boards / costs_name, "rb") as f:
         costs = tomllib.load(f)
     return Mcu.from_table(name, {**power, "clock_hz": cpu.get("clock_hz")}, costs)

@@ -28,10 +28,13 @@ from cimcontracts import image_format as img
 from cimcontracts import mailbox as mb
 from cimcontracts import ops
 from cimcontracts import protocol as proto
-from cimcontracts.boards import ROOT, board_data, board_names
+from cimcontracts.boards import board_data, board_names
 from cimcontracts.counts import COUNT_KEYS
+from cimcontracts.resources import data_root
 
 COMMAND = "python -m cimcontracts.gen"
+#: The checkout: the generated files are committed in it (firmware/, boards/, docs/).
+ROOT = data_root()
 
 
 def _guard(name: str, body: list[str], banner: str) -> str:

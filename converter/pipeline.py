@@ -42,7 +42,16 @@ def positions(graph: Graph, low: Lowered) -> int:
 
 def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD
             ) -> Conversion:
-    """Convert `model` for the macro `target`; the CPU part of the report is priced with `board`'s MCU."""
+    """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
+    write the weight image, and report (its CPU part priced with `board`'s MCU).
+
+    model: a .tflite file. target: a target name (converter/targets: "nor-acim", "sram-dcim", ...), a
+    target .toml path, or a loaded `Target`. board: a board name under boards/ (default the emulated
+    board) or an `Mcu`. Returns a `Conversion` whose `image_bytes` is the `.cimg` the
+    device and the golden model run and whose `report` is report.json. Raises `ModelError` for a model it
+    cannot read or does not support and `FitError` when it does not fit the target (both `UserError`s:
+    one line saying what to do). Writes nothing; `cimsdk.api.convert` wraps this with `save()`.
+    """
     model = Path(model)
     mcu = board if isinstance(board, energy.Mcu) else energy.board_mcu(board)
     graph = read_model(model)

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for cimsdk: Debian packages, the Python package with its extras,
 # and the offline PlatformIO platform. Idempotent; fast when everything is already there.
-#   scripts/setup.sh          what `cimsdk demo` needs
-#   scripts/setup.sh test     plus the test extras (TensorFlow, Vela, pytest)
+#   scripts/setup.sh          what `cimsdk demo` needs, in a virtual environment .venv/ (created here;
+#                             then `. .venv/bin/activate`, or run .venv/bin/cimsdk)
+#   scripts/setup.sh test     plus the test extras (TensorFlow, Vela, pytest), into the `python3` on PATH:
+#                             the interpreter the README's test command runs (a virtual environment
+#                             when one is active; CI's python3 otherwise)
+#   PYTHON=/path/to/python scripts/setup.sh [test]   into that interpreter instead
+# Installing into a Debian system Python ("externally managed") needs pip's --break-system-packages:
+# test mode passes it when pip asks for it (it is for CI and development machines); the default mode
+# never does, it uses .venv/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,25 +26,52 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
-extras="ref"
-[ "${1:-}" = "test" ] && extras="ref,test"
-stamp=".setup-stamp-${extras//,/-}"
-want="$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! command -v cimsdk >/dev/null; then
-  echo "setup: pip install -e .[$extras]"
+mode="${1:-}"
+if [ -n "${PYTHON:-}" ]; then
+  PY="$PYTHON"
+elif [ "$mode" = "test" ]; then
+  PY=python3
+else
+  if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating the virtual environment .venv"
+    python3 -m venv .venv 2>/tmp/cimsdk-venv.err || {
+      cat /tmp/cimsdk-venv.err >&2
+      echo "setup: python3 -m venv failed: apt-get install python3-venv, then run this again" >&2; exit 1; }
+  fi
+  PY="$PWD/.venv/bin/python"
+fi
+extras="demo,ref"
+[ "$mode" = "test" ] && extras="demo,ref,test"
+pyid="$("$PY" -c 'import sys; print(sys.prefix)' | sha256sum | cut -c1-8)"
+stamp=".setup-stamp-${extras//,/-}-$pyid"
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+here="$(pwd -P)"
+installed_here() {  # cimsdk importable by $PY from this checkout (editable install or PYTHONPATH)
+  "$PY" - "$here" <<'PYEOF' 2>/dev/null
+import os, sys
+import cimsdk
+sys.exit(0 if os.path.realpath(cimsdk.__file__).startswith(sys.argv[1] + os.sep) else 1)
+PYEOF
+}
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! installed_here; then
+  echo "setup: $PY -m pip install -e .[$extras]"
   pip_args=(-q install -e ".[$extras]")
-  if ! $PY -m pip "${pip_args[@]}" 2>/tmp/cimsdk-pip.err; then
-    if grep -q externally-managed /tmp/cimsdk-pip.err; then
-      $PY -m pip "${pip_args[@]}" --break-system-packages
+  if ! "$PY" -m pip "${pip_args[@]}" 2>/tmp/cimsdk-pip.err; then
+    if grep -q externally-managed /tmp/cimsdk-pip.err && [ "$mode" = "test" ]; then
+      "$PY" -m pip "${pip_args[@]}" --break-system-packages
     else
       cat /tmp/cimsdk-pip.err >&2; exit 1
     fi
   fi
   echo "$want" > "$stamp"
 fi
+export PYTHON="$PY"
 
 if [ -x scripts/setup_platformio.sh ] || [ -f scripts/setup_platformio.sh ]; then
   bash scripts/setup_platformio.sh
 fi
-echo "setup: ready"
+if [ "$PY" = "$PWD/.venv/bin/python" ]; then
+  echo "setup: ready; run . .venv/bin/activate (or use .venv/bin/cimsdk)"
+else
+  echo "setup: ready"
+fi

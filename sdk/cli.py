@@ -6,7 +6,7 @@ Whatever happens, a user sees one line, never a traceback (`--debug` or CIMSDK_D
 |---|---|
 | success | 0 |
 | a mismatch found (`compare`, `validate`) | 1 |
-| bad input or environment: a UserError, a file that cannot be read or written | 2 |
+| bad input or environment: a UserError, a file that cannot be read or written, a missing optional package | 2 |
 | interrupted: Ctrl-C (SIGINT) 130, SIGTERM 143, SIGHUP 129 | 128 + signal |
 | a bug in cimsdk (anything else) | 70 |
 """
@@ -84,6 +84,14 @@ def _traceback_if_debug() -> None:
         traceback.print_exc()
 
 
+def _internal_error(exc: BaseException) -> None:
+    click.echo(
+        f"error: internal error ({type(exc).__name__}: {_one_line(exc, 160)}); this is a bug in cimsdk: "
+        "run again with --debug for the traceback and report it",
+        err=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every outcome becomes one line on stderr and a documented exit status."""
     from cimconv import atomic
@@ -120,17 +128,24 @@ def main(argv: list[str] | None = None) -> None:
         # The reader of our output went away (`cimsdk inspect ... | head`): nothing left to say.
         sys.stderr.close()
         os._exit(0)
+    except ImportError as exc:
+        from cimsdk.extras import install_hint
+
+        hint = install_hint(exc.name or "")
+        _traceback_if_debug()
+        if hint is None:
+            _internal_error(exc)
+            status = EXIT_INTERNAL
+        else:
+            click.echo(f"error: {hint}", err=True)
+            status = EXIT_USER_ERROR
     except OSError as exc:
         _traceback_if_debug()
         click.echo(f"error: {_one_line(_os_error_message(exc))}", err=True)
         status = EXIT_USER_ERROR
     except Exception as exc:  # a bug: one line, the traceback on request
         _traceback_if_debug()
-        click.echo(
-            f"error: internal error ({type(exc).__name__}: {_one_line(exc, 160)}); this is a bug in cimsdk: "
-            "run again with --debug for the traceback and report it",
-            err=True,
-        )
+        _internal_error(exc)
         status = EXIT_INTERNAL
     finally:
         for sig, handler in previous.items():  # main() called in-process (tests, scripts) leaves no trace

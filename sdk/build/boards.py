@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
-from cimsdk import project_root
 
 BACKENDS = ("mailbox", "soft")
 

@@ -18,9 +18,10 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from cimcontracts.resources import data_root as project_root
 from cimconv.atomic import write_bytes, write_text
 from cimconv.errors import UserError
-from cimsdk import procs, project_root
+from cimsdk import procs
 from cimsdk.build.boards import BACKENDS, Board, board_config_header, load_board
 
 ENV_NAME = "firmware"  # PlatformIO env: outputs land in <build_dir>/firmware/
@@ -69,10 +70,10 @@ def check_tools() -> None:
         )
     if not Path("/usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs").is_file():
         raise UserError("picolibc for riscv64-unknown-elf not found: apt-get install picolibc-riscv64-unknown-elf")
-    try:
-        import platformio  # noqa: F401
-    except ImportError as exc:
-        raise UserError("PlatformIO not installed: pip install platformio (pip install -e . does it)") from exc
+    from cimsdk.extras import require
+
+    require("platformio", "the firmware build")
+    require("SCons", "the firmware build")
     pkgs = core_dir() / "packages"
     ready = (pkgs / "tool-scons" / "scons.py").is_file() and (
         pkgs / "toolchain-riscv-cimsdk" / "bin" / "riscv64-unknown-elf-gcc"

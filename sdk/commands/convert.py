@@ -47,29 +47,25 @@ def command(model: Path | None, target: str, board: str, output: Path | None, su
     if model is None:
         raise UserError("convert: give a MODEL.tflite (or --supported-ops); e.g. `cimsdk convert kws.tflite`")
     from cimconv.atomic import output_dir
-    from cimconv.pipeline import convert
+    from cimsdk.api import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
 
     quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
     if quantized is None:
-        conv = convert(model, target, board)
+        converted = convert(model, target, board)
     else:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cimsdk-quant-") as d:
             (Path(d) / "model_int8.tflite").write_bytes(quantized.model)
-            conv = convert(Path(d) / "model_int8.tflite", target, board)
+            converted = convert(Path(d) / "model_int8.tflite", target, board)
+    conv = converted.conversion
     image_bytes, image_sha = conv.image_bytes, conv.image.sha256
     adc_calibrated = calib is not None and not (quantized is not None and (conv.target.exact or not conv.target.adc_bits))
     if adc_calibrated:
         image_bytes, image_sha = _with_calibration(conv, calib)
     out = output or Path(model.stem)
-    firmware = {
-        "image": "model.cimg", "target": conv.target.name, "arena_size": conv.plan.arena_size,
-        "ops": sorted({op.opcode for op in conv.image.ops}), "image_sha256": image_sha,
-        "input": {"shape": list(conv.image.tensors[conv.image.input_tensor].shape),
-                  "scale": conv.image.io[0].scale, "zero_point": conv.image.io[0].zero_point},
-    }
+    firmware = converted.firmware_manifest(image_sha)
     with output_dir(out) as tmp:
         (tmp / "model.cimg").write_bytes(image_bytes)
         (tmp / "report.json").write_text(json.dumps(conv.report, indent=2) + "\n")

@@ -13,18 +13,27 @@ import click
 @click.option("--backend", type=click.Choice(["mailbox", "soft"]), default="mailbox", show_default=True,
               help="mailbox: the emulated CiM coprocessor does the matrix layers; soft: the MCU emulates the macro")
 @click.option("--target", "-t", default="nor-acim", show_default=True, help="CiM target (converter/targets)")
-@click.option("--input", "-i", "inputs", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="classify these WAV files instead of the shared recordings (repeatable)")
+@click.option("--model", "-m", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="your own int8 .tflite model instead of the bundled MLPerf KWS model (needs --input)")
+@click.option("--input", "--inputs", "-i", "inputs", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="run these files instead of the bundled recordings (repeatable; WAV, image, .npy, .bin)")
 @click.option("--no-power", is_flag=True, help="skip the power trace even when profiling is available")
 @click.option("--no-baseline", is_flag=True, help="skip the CPU-only (soft backend) run the report compares with")
 @click.option("--data", type=click.Path(path_type=Path, exists=True),
               help="labelled folder (one sub-folder per label): add int8 and CiM top-1 accuracy to the report")
-def command(outdir: Path, backend: str, target: str, inputs: tuple[Path, ...], no_power: bool, no_baseline: bool,
+def command(outdir: Path, backend: str, target: str, model: Path | None, inputs: tuple[Path, ...], no_power: bool, no_baseline: bool,
             data: Path | None) -> None:
     """Convert the MLPerf KWS model, build the firmware, boot the emulated board and classify
     real recordings on it; checks the device against the host golden model and writes OUTPUT/index.html.
 
-    Exit status 1 when the device disagrees with the golden model.
+    The model and recordings are bundled with cimsdk, so this runs in an empty folder. Exit status 1
+    when the device disagrees with the golden model.
+
+    \b
+    Examples:
+      cimsdk demo                                   # bundled KWS model and recordings
+      cimsdk demo -o out -i my_yes.wav -i my_no.wav  # your recordings, the KWS model
+      cimsdk demo --model my_model.tflite --input sample.npy
     """
     import sys
 
@@ -32,7 +41,7 @@ def command(outdir: Path, backend: str, target: str, inputs: tuple[Path, ...], n
     from cimsdk.demo import DemoOptions, run_demo
 
     console = _console()
-    opts = DemoOptions(outdir=outdir, backend=backend, target=target,
+    opts = DemoOptions(outdir=outdir, backend=backend, target=target, model=model,
                        recordings=[Path(p) for p in inputs] or None, power=not no_power,
                        baseline=not no_baseline, data=data)
     result = run_demo(opts, console)

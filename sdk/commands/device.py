@@ -11,7 +11,8 @@ import numpy as np
 from cimconv.errors import UserError
 
 _port = click.option("--port", "-p", required=True, envvar="CIMSDK_PORT",
-                     help="serial port, pty, or socket://HOST:PORT of the emulated board (env CIMSDK_PORT)")
+                     help="serial port, pty, socket://HOST:PORT or HOST:PORT of the emulated board, or auto: the "
+                          "one board that answers (env CIMSDK_PORT)")
 _baud = click.option("--baud", default=115200, show_default=True, help="UART baud rate")
 _timeout = click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for one inference")
 
@@ -32,6 +33,34 @@ def _open(port: str, baud: int):
 @click.group()
 def command() -> None:
     """Query and run the model on a board over its serial console (docs/serial-protocol.md)."""
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--no-probe", is_flag=True, help="list the ports without asking each for a cimsdk board")
+@click.option("--timeout", default=1.0, show_default=True, help="seconds each port has to answer a PING")
+def list_(as_json: bool, no_probe: bool, timeout: float) -> None:
+    """USB serial ports (pyserial) and running emulated boards; which ones a cimsdk board answers on.
+
+    \b
+    Examples:
+      cimsdk device list
+      cimsdk device list --json
+      cimsdk device info --port auto      # the one board that answers
+    """
+    from cimsdk.transport.ports import list_ports
+
+    found = list_ports(probe_ports=not no_probe, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps([p.as_dict() for p in found], indent=2))
+        return
+    if not found:
+        click.echo("no USB serial ports and no running emulated boards (start one: cimsdk emulate)")
+        return
+    for p in found:
+        state = "" if p.answers is None else ("answers: " + (p.board or "?") + f" ({p.role})" if p.answers
+                                              else "no cimsdk board")
+        click.echo(f"{p.url:32s} {p.kind:9s} {state:40s} {p.description}")
 
 
 @command.command()

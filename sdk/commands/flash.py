@@ -9,7 +9,8 @@ import click
 
 @click.command()
 @click.option("--port", "-p", required=True, envvar="CIMSDK_PORT",
-              help="serial port, pty, or socket://HOST:PORT of the emulated board (env CIMSDK_PORT)")
+              help="serial port, pty, socket://HOST:PORT or HOST:PORT of the emulated board, or auto: the one "
+                   "board that answers (env CIMSDK_PORT)")
 @click.option("--baud", type=int, default=None,
               help="switch the link to this baud rate after the bootloader answers (default: stay at --connect-baud)")
 @click.option("--connect-baud", type=int, default=115200, show_default=True, help="baud rate the bootloader starts at")

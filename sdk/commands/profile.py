@@ -200,7 +200,8 @@ def _compare(report: dict, converter_report: str) -> dict:
 
 
 @click.command(name="profile")
-@click.option("--port", help="board connection (serial port, pty, or host:port of the emulated board)")
+@click.option("--port", "-p", help="board connection: serial port, pty, socket://HOST:PORT or HOST:PORT, or auto "
+                                   "(the one board that answers; cimsdk device list)")
 @click.option("--meter", "meter_spec", default="emulated", show_default=True,
               help="meter NAME[:ARG]: ppk2:/dev/ttyACM0, joulescope[:SERIAL], ina226[:PORT], emulated[:HOST:PORT]")
 @click.option("--meter-opt", "meter_opts", multiple=True, metavar="KEY=VALUE",

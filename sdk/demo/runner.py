@@ -33,14 +33,10 @@ BOOT_SETTLE_S = 0.3
 
 
 def shared_dir() -> Path:
-    """The shared models and recordings (`../shared` next to the checkout)."""
-    from cimsdk import project_root
+    """The sample models and recordings: bundled with an installed cimsdk, `../shared` beside a checkout."""
+    from cimcontracts.resources import sample
 
-    path = project_root().parent / "shared"
-    if not (path / "models").is_dir() or not (path / "data").is_dir():
-        raise UserError(f"the shared models and recordings are not at {path}; the demo needs "
-                        f"{path}/models/{MODEL} and {path}/data/*.wav (clone them next to the checkout)")
-    return path
+    return sample(f"models/{MODEL}").parent.parent
 
 
 @dataclass
@@ -131,18 +127,28 @@ def _mailbox_counters(board) -> dict[str, int]:
 
 def run_demo(opts: DemoOptions, console) -> DemoResult:
     """Run the demo; the report is in `opts.outdir` afterwards, also when the device disagrees."""
+    from cimcontracts.resources import sample
     from cimconv.atomic import output_dir
 
-    shared = shared_dir() if opts.model is None or opts.recordings is None else None
-    model = opts.model or shared / "models" / MODEL
-    recordings = list(opts.recordings or [shared / "data" / name for name in RECORDINGS])
+    if opts.model is not None and opts.recordings is None:
+        raise UserError(f"demo --model {opts.model}: also pass its inputs with --input FILE (WAV, image, .npy "
+                        "or .bin, as `cimsdk run` reads them); the bundled recordings fit only the KWS model")
+    model = Path(opts.model) if opts.model is not None else sample(f"models/{MODEL}")
+    recordings = [Path(p) for p in opts.recordings] if opts.recordings else [sample(f"data/{n}") for n in RECORDINGS]
     for path in [model, *recordings]:
-        if not Path(path).is_file():
-            raise UserError(f"demo input missing: {path}; restore the shared folder (see ../shared/README.md)")
+        if path.is_dir():
+            raise UserError(f"demo input {path} is a folder; pass a file (repeat --input for several)")
+        if not path.is_file():
+            raise UserError(f"demo input missing: {path}; check the path")
     if opts.backend not in ("mailbox", "soft"):
         raise UserError(f"--backend {opts.backend}: choose mailbox or soft")
+    from cimsdk.extras import require
 
-    console.print(f"[bold]cimsdk demo[/]: keyword spotting on the emulated board "
+    for module in ("platformio", "SCons", "matplotlib"):  # before minutes of work, not after
+        require(module, "cimsdk demo")
+
+    what = "keyword spotting" if opts.model is None else model.name
+    console.print(f"[bold]cimsdk demo[/]: {what} on the emulated board "
                   f"({opts.board}, {opts.backend} backend, {opts.target} target)")
     steps = _Steps(console)
     t_start = time.monotonic()
@@ -185,16 +191,16 @@ def _run(opts: DemoOptions, model: Path, recordings: list[Path], work: Path, ste
                         f"macros, image {len(conv.image_bytes):,} B, arena {tot['activation_ram_bytes']:,} B")
 
     # 2. Host: front end, golden model (and TFLM when installed).
-    with steps.step("host", "MFCC front end and host golden model") as note:
+    with steps.step("host", "input front end and host golden model") as note:
         spec = InputSpec.from_tflite(model)
-        x = np.concatenate([load_input(p, spec) for p in recordings], axis=0)
+        x = np.concatenate([load_input(p, spec)[:1] for p in recordings], axis=0)  # one input per file
         golden = np.asarray(Executor(conv.image_bytes).run(x)).astype(np.int8).reshape(x.shape[0], -1)
         tflm = _tflm_top1(model, x)
         labels = _labels(golden.shape[1], model)
         agree = "" if tflm is None else (
             f"; TFLM agrees on {sum(int(a == b) for a, b in zip(tflm, golden.argmax(1), strict=True))}"
             f"/{len(tflm)}")
-        note["text"] = (f"{len(recordings)} recordings -> int8 MFCC features {list(spec.item_shape)}; "
+        note["text"] = (f"{len(recordings)} recordings -> int8 inputs {list(spec.item_shape)}; "
                         f"golden model top-1: {', '.join(labels[i] for i in golden.argmax(1))}{agree}")
 
     # 3. Firmware.

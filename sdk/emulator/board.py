@@ -154,6 +154,7 @@ class EmulatedBoard:
         self._closed = False
         self._stop = threading.Event()
         self.exit_reason: str | None = None
+        self._registry: Path | None = None  # this board's entry in `cimsdk device list`'s registry
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> EmulatedBoard:
@@ -187,6 +188,9 @@ class EmulatedBoard:
             self._start_coprocessor()
         self._start_qemu()
         threading.Thread(target=self._watch, daemon=True, name="emulator-watch").start()
+        from cimsdk.transport.ports import register_emulated
+
+        self._registry = register_emulated(self.url, self.board.name, self.backend, self.qemu.pid)
 
     def _start_coprocessor(self) -> None:
         cmd = [
@@ -320,6 +324,9 @@ class EmulatedBoard:
             return
         self._closed = True
         self._stop.set()
+        from cimsdk.transport.ports import unregister
+
+        unregister(self._registry)
         if self.coproc is not None and self.coproc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.coproc.stdin.close()

@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from cimcontracts.resources import data_root as project_root
 from cimconv.atomic import write_bytes, write_text
 from cimconv.errors import UserError
-from cimsdk import project_root
 from cimsdk.flash.layout import layout_for
 
 BOOTLOADER_SOURCES = [

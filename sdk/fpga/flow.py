@@ -16,8 +16,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
-from cimsdk import project_root
 from cimsdk.fpga.instance import Instance, load_instance
 
 TOOLS = ("yosys", "nextpnr-ice40", "icepack")

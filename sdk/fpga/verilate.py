@@ -15,8 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
-from cimsdk import project_root
 from cimsdk.fpga.instance import Instance
 
 RTL_SOURCES = ("cim_coprocessor.v", "cim_array.v", "cim_requant.v")

@@ -22,10 +22,11 @@ MICRO_SPEECH_LABELS = ("silence", "unknown", "yes", "no")
 
 
 def default_preprocessor() -> Path:
-    """The shared copy of TFLM's audio_preprocessor_int8.tflite (next to the checkout)."""
-    import cimsdk
+    """TFLM's audio_preprocessor_int8.tflite: the bundled sample (or the shared copy beside a checkout)."""
+    from cimcontracts.resources import samples_root
 
-    return cimsdk.project_root().parent / "shared" / "models" / "audio_preprocessor_int8.tflite"
+    root = samples_root()
+    return (root / "models" if root else Path("models")) / "audio_preprocessor_int8.tflite"
 
 
 class MicroSpeechFrontend:

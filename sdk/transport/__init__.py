@@ -63,7 +63,9 @@ class Transport:
         """`open_timeout` keeps retrying the open (a board re-enumerating, an emulator starting)."""
         if not url:
             raise UserError("no port given; pass --port /dev/ttyUSB0 (or socket://127.0.0.1:PORT for the emulator)")
-        self.url = url
+        from cimsdk.transport.ports import normalize
+
+        self.url = normalize(url)  # `auto` and `host:port` mean the same for every command
         self.baudrate = baudrate
         self.open_timeout = open_timeout
         self._port = None
