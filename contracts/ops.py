@@ -92,6 +92,10 @@ OPS: dict[str, OpSpec] = {
                ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift",
                 "in2_mult", "in2_shift", "out_mult", "out_shift", "act_min", "act_max"),
                "int8, 4-D broadcasting", (2, 2), options="SubOptions", c_check=True),
+        OpSpec(None, "SQUEEZE", "cpu", (), "any dtype; runs as RESHAPE; not along the batch dimension",
+               options="SqueezeOptions", runs_as="RESHAPE"),
+        OpSpec(None, "EXPAND_DIMS", "cpu", (), "any dtype; runs as RESHAPE; not along the batch dimension", (2, 2),
+               options="ExpandDimsOptions", runs_as="RESHAPE"),
     ]
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optests import OpCase, build, build_kernels, check_batch, rand_range
+from optests import OpCase, build, build_kernels, check_batch, rand_range, reshapes_to_squeezes
 
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tflite_micro")
@@ -75,9 +75,33 @@ def gen_binary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
     return make
 
 
+def gen_squeeze(rng: np.random.Generator) -> OpCase:
+    """Size-1 axes after dimension 0 squeezed (TensorFlow writes a RESHAPE, made a SQUEEZE again)."""
+    rank = int(rng.integers(3, 5))
+    shape = list(_shape(rng, rank))
+    ones = sorted(int(a) for a in rng.choice(np.arange(1, rank), size=int(rng.integers(1, rank - 1)), replace=False))
+    for a in ones:
+        shape[a] = 1
+    return OpCase(lambda x, ax=ones: tf.squeeze(x, axis=ax), [tuple(shape)], [rand_range(rng)],
+                  rewrite=reshapes_to_squeezes)
+
+
+def gen_expand_dims(rng: np.random.Generator) -> OpCase:
+    """A size-1 axis inserted after dimension 0 (positive or negative index); with static shapes TensorFlow
+    writes a RESHAPE, so dimension 0 is left open (TFLM runs it with the flatbuffer's shape, 1)."""
+    rank = int(rng.integers(2, 4))
+    shape = _shape(rng, rank)
+    axis = int(rng.integers(1, rank + 1))
+    if rng.random() < 0.5:
+        axis -= rank + 1
+    return OpCase(lambda x, a=axis: tf.expand_dims(x, a), [shape], [rand_range(rng)], dynamic_batch=True)
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
+    "SQUEEZE": gen_squeeze,
+    "EXPAND_DIMS": gen_expand_dims,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
