@@ -96,6 +96,10 @@ OPS: dict[str, OpSpec] = {
                options="SqueezeOptions", runs_as="RESHAPE"),
         OpSpec(None, "EXPAND_DIMS", "cpu", (), "any dtype; runs as RESHAPE; not along the batch dimension", (2, 2),
                options="ExpandDimsOptions", runs_as="RESHAPE"),
+        OpSpec(24, "MAXIMUM", "cpu", (), "int8 (one scale), 4-D broadcasting", (2, 2),
+               options="MaximumMinimumOptions", c_check=True),
+        OpSpec(25, "MINIMUM", "cpu", (), "int8 (one scale), 4-D broadcasting", (2, 2),
+               options="MaximumMinimumOptions", c_check=True),
     ]
 }
 

@@ -57,13 +57,13 @@ def _bcast_pair(rng: np.random.Generator, const_b: bool = False) -> tuple[tuple[
 ACTS = [tf.identity, tf.nn.relu, tf.nn.relu6]
 
 
-def gen_binary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
+def gen_binary(tf_op: Callable, fused: bool = True) -> Callable[[np.random.Generator], OpCase]:
     """A binary op on broadcast shapes; a third of the cases take a constant for one operand, some a fused
-    activation."""
+    activation (`fused`)."""
     def make(rng: np.random.Generator) -> OpCase:
         const = rng.random() < 0.33
         a, b = _bcast_pair(rng, const)
-        act = ACTS[int(rng.integers(1, 3))] if rng.random() < 0.3 else tf.identity
+        act = ACTS[int(rng.integers(1, 3))] if fused and rng.random() < 0.3 else tf.identity
         mid = act is not tf.identity  # a RELU after the op: both inputs take both signs
         if const:
             lo, hi = rand_range(rng, straddle=mid)
@@ -102,6 +102,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "SUB": gen_binary(tf.subtract),
     "SQUEEZE": gen_squeeze,
     "EXPAND_DIMS": gen_expand_dims,
+    "MAXIMUM": gen_binary(tf.maximum, fused=False),
+    "MINIMUM": gen_binary(tf.minimum, fused=False),
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

@@ -20,6 +20,8 @@
 #define CIM_OP_DEQUANTIZE 21
 #define CIM_OP_TRANSPOSE 22
 #define CIM_OP_SUB 23
+#define CIM_OP_MAXIMUM 24
+#define CIM_OP_MINIMUM 25
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -181,5 +183,11 @@
 #define CIM_P_SUB_OUT_SHIFT 9
 #define CIM_P_SUB_ACT_MIN 10
 #define CIM_P_SUB_ACT_MAX 11
+
+/* MAXIMUM: 0 params, runs on cpu */
+#define CIM_OP_MAXIMUM_NPARAMS 0
+
+/* MINIMUM: 0 params, runs on cpu */
+#define CIM_OP_MINIMUM_NPARAMS 0
 
 #endif /* CIMG_OPS_H */

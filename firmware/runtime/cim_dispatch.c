@@ -51,6 +51,14 @@ int cim_check_transpose(const cim_op_t *op, const cim_tensor_t *const *inputs, i
 int cim_kernel_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_MAXIMUM
+int cim_kernel_maximum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_maximum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_MINIMUM
+int cim_kernel_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -96,6 +104,12 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_SUB
     case CIM_OP_SUB: return cim_kernel_sub;
 #endif
+#if CIM_USE_MAXIMUM
+    case CIM_OP_MAXIMUM: return cim_kernel_maximum;
+#endif
+#if CIM_USE_MINIMUM
+    case CIM_OP_MINIMUM: return cim_kernel_minimum;
+#endif
     default: return NULL;
     }
 }
@@ -107,6 +121,12 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_SUB
     case CIM_OP_SUB: return cim_check_sub;
+#endif
+#if CIM_USE_MAXIMUM
+    case CIM_OP_MAXIMUM: return cim_check_maximum;
+#endif
+#if CIM_USE_MINIMUM
+    case CIM_OP_MINIMUM: return cim_check_minimum;
 #endif
     default: return NULL;
     }
@@ -140,6 +160,8 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_DEQUANTIZE: return CIM_OP_DEQUANTIZE_NPARAMS;
     case CIM_OP_TRANSPOSE: return CIM_OP_TRANSPOSE_NPARAMS;
     case CIM_OP_SUB: return CIM_OP_SUB_NPARAMS;
+    case CIM_OP_MAXIMUM: return CIM_OP_MAXIMUM_NPARAMS;
+    case CIM_OP_MINIMUM: return CIM_OP_MINIMUM_NPARAMS;
     default: return -1;
     }
 }

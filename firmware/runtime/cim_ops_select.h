@@ -24,6 +24,8 @@
 #define CIM_USE_DEQUANTIZE 1
 #define CIM_USE_TRANSPOSE 1
 #define CIM_USE_SUB 1
+#define CIM_USE_MAXIMUM 1
+#define CIM_USE_MINIMUM 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -75,6 +77,12 @@
 #endif
 #ifndef CIM_USE_SUB
 #define CIM_USE_SUB 0
+#endif
+#ifndef CIM_USE_MAXIMUM
+#define CIM_USE_MAXIMUM 0
+#endif
+#ifndef CIM_USE_MINIMUM
+#define CIM_USE_MINIMUM 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

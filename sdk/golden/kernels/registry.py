@@ -12,7 +12,9 @@ from cimsdk.golden.kernels import (
     dequantize,
     logistic,
     max_pool_2d,
+    maximum,
     mean,
+    minimum,
     mul,
     pad,
     quantize,
@@ -37,4 +39,6 @@ KERNELS = {
     "DEQUANTIZE": dequantize.run,
     "TRANSPOSE": transpose.run,
     "SUB": sub.run,
+    "MAXIMUM": maximum.run,
+    "MINIMUM": minimum.run,
 }
