@@ -100,6 +100,13 @@ OPS: dict[str, OpSpec] = {
                options="MaximumMinimumOptions", c_check=True),
         OpSpec(25, "MINIMUM", "cpu", (), "int8 (one scale), 4-D broadcasting", (2, 2),
                options="MaximumMinimumOptions", c_check=True),
+        OpSpec(26, "RELU", "cpu", ("in_zp", "out_zp", "mult", "shift", "act_min", "act_max"),
+               "int8, standalone (a fused RELU folds into its producer)", c_check=True),
+        OpSpec(27, "RELU6", "cpu", ("zero", "six"), "int8, standalone; clamps codes of the input's quantization",
+               c_check=True),
+        OpSpec(28, "LEAKY_RELU", "cpu",
+               ("in_zp", "out_zp", "alpha_mult", "alpha_shift", "identity_mult", "identity_shift"),
+               "int8, alpha >= 0", options="LeakyReluOptions", c_check=True),
     ]
 }
 

@@ -97,6 +97,19 @@ def gen_expand_dims(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, a=axis: tf.expand_dims(x, a), [shape], [rand_range(rng)], dynamic_batch=True)
 
 
+def gen_unary(tf_op: Callable, rank_hi: int = 5) -> Callable[[np.random.Generator], OpCase]:
+    """A one-input elementwise op on a random 2-4-D shape and a random input range (zero anywhere in it)."""
+    def make(rng: np.random.Generator) -> OpCase:
+        return OpCase(tf_op, [_shape(rng, int(rng.integers(2, rank_hi)))], [rand_range(rng, 1e-2, 30.0)])
+    return make
+
+
+def gen_leaky_relu(rng: np.random.Generator) -> OpCase:
+    alpha = float(rng.choice([0.01, 0.1, 0.2, 0.3, 0.5, 0.9, float(rng.uniform(0, 1))]))
+    return OpCase(lambda x, a=alpha: tf.nn.leaky_relu(x, a), [_shape(rng, int(rng.integers(2, 5)))],
+                  [rand_range(rng, 1e-2, 30.0)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -104,6 +117,9 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "EXPAND_DIMS": gen_expand_dims,
     "MAXIMUM": gen_binary(tf.maximum, fused=False),
     "MINIMUM": gen_binary(tf.minimum, fused=False),
+    "RELU": gen_unary(tf.nn.relu),
+    "RELU6": gen_unary(tf.nn.relu6),
+    "LEAKY_RELU": gen_leaky_relu,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

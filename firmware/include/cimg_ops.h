@@ -22,6 +22,9 @@
 #define CIM_OP_SUB 23
 #define CIM_OP_MAXIMUM 24
 #define CIM_OP_MINIMUM 25
+#define CIM_OP_RELU 26
+#define CIM_OP_RELU6 27
+#define CIM_OP_LEAKY_RELU 28
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -189,5 +192,28 @@
 
 /* MINIMUM: 0 params, runs on cpu */
 #define CIM_OP_MINIMUM_NPARAMS 0
+
+/* RELU: 6 params, runs on cpu */
+#define CIM_OP_RELU_NPARAMS 6
+#define CIM_P_RELU_IN_ZP 0
+#define CIM_P_RELU_OUT_ZP 1
+#define CIM_P_RELU_MULT 2
+#define CIM_P_RELU_SHIFT 3
+#define CIM_P_RELU_ACT_MIN 4
+#define CIM_P_RELU_ACT_MAX 5
+
+/* RELU6: 2 params, runs on cpu */
+#define CIM_OP_RELU6_NPARAMS 2
+#define CIM_P_RELU6_ZERO 0
+#define CIM_P_RELU6_SIX 1
+
+/* LEAKY_RELU: 6 params, runs on cpu */
+#define CIM_OP_LEAKY_RELU_NPARAMS 6
+#define CIM_P_LEAKY_RELU_IN_ZP 0
+#define CIM_P_LEAKY_RELU_OUT_ZP 1
+#define CIM_P_LEAKY_RELU_ALPHA_MULT 2
+#define CIM_P_LEAKY_RELU_ALPHA_SHIFT 3
+#define CIM_P_LEAKY_RELU_IDENTITY_MULT 4
+#define CIM_P_LEAKY_RELU_IDENTITY_SHIFT 5
 
 #endif /* CIMG_OPS_H */

@@ -59,6 +59,18 @@ int cim_check_maximum(const cim_op_t *op, const cim_tensor_t *const *inputs, int
 int cim_kernel_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_RELU
+int cim_kernel_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_RELU6
+int cim_kernel_relu6(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_relu6(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_LEAKY_RELU
+int cim_kernel_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -110,6 +122,15 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_MINIMUM
     case CIM_OP_MINIMUM: return cim_kernel_minimum;
 #endif
+#if CIM_USE_RELU
+    case CIM_OP_RELU: return cim_kernel_relu;
+#endif
+#if CIM_USE_RELU6
+    case CIM_OP_RELU6: return cim_kernel_relu6;
+#endif
+#if CIM_USE_LEAKY_RELU
+    case CIM_OP_LEAKY_RELU: return cim_kernel_leaky_relu;
+#endif
     default: return NULL;
     }
 }
@@ -127,6 +148,15 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_MINIMUM
     case CIM_OP_MINIMUM: return cim_check_minimum;
+#endif
+#if CIM_USE_RELU
+    case CIM_OP_RELU: return cim_check_relu;
+#endif
+#if CIM_USE_RELU6
+    case CIM_OP_RELU6: return cim_check_relu6;
+#endif
+#if CIM_USE_LEAKY_RELU
+    case CIM_OP_LEAKY_RELU: return cim_check_leaky_relu;
 #endif
     default: return NULL;
     }
@@ -162,6 +192,9 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_SUB: return CIM_OP_SUB_NPARAMS;
     case CIM_OP_MAXIMUM: return CIM_OP_MAXIMUM_NPARAMS;
     case CIM_OP_MINIMUM: return CIM_OP_MINIMUM_NPARAMS;
+    case CIM_OP_RELU: return CIM_OP_RELU_NPARAMS;
+    case CIM_OP_RELU6: return CIM_OP_RELU6_NPARAMS;
+    case CIM_OP_LEAKY_RELU: return CIM_OP_LEAKY_RELU_NPARAMS;
     default: return -1;
     }
 }

@@ -26,6 +26,9 @@
 #define CIM_USE_SUB 1
 #define CIM_USE_MAXIMUM 1
 #define CIM_USE_MINIMUM 1
+#define CIM_USE_RELU 1
+#define CIM_USE_RELU6 1
+#define CIM_USE_LEAKY_RELU 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -83,6 +86,15 @@
 #endif
 #ifndef CIM_USE_MINIMUM
 #define CIM_USE_MINIMUM 0
+#endif
+#ifndef CIM_USE_RELU
+#define CIM_USE_RELU 0
+#endif
+#ifndef CIM_USE_RELU6
+#define CIM_USE_RELU6 0
+#endif
+#ifndef CIM_USE_LEAKY_RELU
+#define CIM_USE_LEAKY_RELU 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */
