@@ -107,6 +107,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec(28, "LEAKY_RELU", "cpu",
                ("in_zp", "out_zp", "alpha_mult", "alpha_shift", "identity_mult", "identity_shift"),
                "int8, alpha >= 0", options="LeakyReluOptions", c_check=True),
+        OpSpec(29, "HARD_SWISH", "cpu", ("in_zp", "out_zp", "out_mult", "out_exp", "reluish_mult", "reluish_exp"),
+               "int8; TFLM's 16-bit fixed-point arithmetic", c_check=True),
     ]
 }
 

@@ -120,6 +120,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "RELU": gen_unary(tf.nn.relu),
     "RELU6": gen_unary(tf.nn.relu6),
     "LEAKY_RELU": gen_leaky_relu,
+    "HARD_SWISH": gen_unary(lambda x: x * tf.nn.relu6(x + 3.0) / 6.0),
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

@@ -71,6 +71,10 @@ int cim_check_relu6(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
 int cim_kernel_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_HARD_SWISH
+int cim_kernel_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -131,6 +135,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_LEAKY_RELU
     case CIM_OP_LEAKY_RELU: return cim_kernel_leaky_relu;
 #endif
+#if CIM_USE_HARD_SWISH
+    case CIM_OP_HARD_SWISH: return cim_kernel_hard_swish;
+#endif
     default: return NULL;
     }
 }
@@ -157,6 +164,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_LEAKY_RELU
     case CIM_OP_LEAKY_RELU: return cim_check_leaky_relu;
+#endif
+#if CIM_USE_HARD_SWISH
+    case CIM_OP_HARD_SWISH: return cim_check_hard_swish;
 #endif
     default: return NULL;
     }
@@ -195,6 +205,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_RELU: return CIM_OP_RELU_NPARAMS;
     case CIM_OP_RELU6: return CIM_OP_RELU6_NPARAMS;
     case CIM_OP_LEAKY_RELU: return CIM_OP_LEAKY_RELU_NPARAMS;
+    case CIM_OP_HARD_SWISH: return CIM_OP_HARD_SWISH_NPARAMS;
     default: return -1;
     }
 }

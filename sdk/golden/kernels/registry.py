@@ -10,6 +10,7 @@ from cimsdk.golden.kernels import (
     average_pool_2d,
     concatenation,
     dequantize,
+    hard_swish,
     leaky_relu,
     logistic,
     max_pool_2d,
@@ -47,4 +48,5 @@ KERNELS = {
     "RELU": relu.run,
     "RELU6": relu6.run,
     "LEAKY_RELU": leaky_relu.run,
+    "HARD_SWISH": hard_swish.run,
 }
