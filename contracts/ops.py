@@ -109,6 +109,8 @@ OPS: dict[str, OpSpec] = {
                "int8, alpha >= 0", options="LeakyReluOptions", c_check=True),
         OpSpec(29, "HARD_SWISH", "cpu", ("in_zp", "out_zp", "out_mult", "out_exp", "reluish_mult", "reluish_exp"),
                "int8; TFLM's 16-bit fixed-point arithmetic", c_check=True),
+        OpSpec(30, "TANH", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
+               "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic", c_check=True),
     ]
 }
 

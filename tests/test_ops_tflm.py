@@ -121,6 +121,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "RELU6": gen_unary(tf.nn.relu6),
     "LEAKY_RELU": gen_leaky_relu,
     "HARD_SWISH": gen_unary(lambda x: x * tf.nn.relu6(x + 3.0) / 6.0),
+    "TANH": gen_unary(tf.math.tanh),
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

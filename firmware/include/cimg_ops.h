@@ -26,6 +26,7 @@
 #define CIM_OP_RELU6 27
 #define CIM_OP_LEAKY_RELU 28
 #define CIM_OP_HARD_SWISH 29
+#define CIM_OP_TANH 30
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -225,5 +226,12 @@
 #define CIM_P_HARD_SWISH_OUT_EXP 3
 #define CIM_P_HARD_SWISH_RELUISH_MULT 4
 #define CIM_P_HARD_SWISH_RELUISH_EXP 5
+
+/* TANH: 4 params, runs on cpu */
+#define CIM_OP_TANH_NPARAMS 4
+#define CIM_P_TANH_IN_ZP 0
+#define CIM_P_TANH_INPUT_RANGE_RADIUS 1
+#define CIM_P_TANH_INPUT_MULT 2
+#define CIM_P_TANH_INPUT_LEFT_SHIFT 3
 
 #endif /* CIMG_OPS_H */

@@ -75,6 +75,10 @@ int cim_check_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, 
 int cim_kernel_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_TANH
+int cim_kernel_tanh(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_tanh(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -138,6 +142,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_HARD_SWISH
     case CIM_OP_HARD_SWISH: return cim_kernel_hard_swish;
 #endif
+#if CIM_USE_TANH
+    case CIM_OP_TANH: return cim_kernel_tanh;
+#endif
     default: return NULL;
     }
 }
@@ -167,6 +174,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_HARD_SWISH
     case CIM_OP_HARD_SWISH: return cim_check_hard_swish;
+#endif
+#if CIM_USE_TANH
+    case CIM_OP_TANH: return cim_check_tanh;
 #endif
     default: return NULL;
     }
@@ -206,6 +216,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_RELU6: return CIM_OP_RELU6_NPARAMS;
     case CIM_OP_LEAKY_RELU: return CIM_OP_LEAKY_RELU_NPARAMS;
     case CIM_OP_HARD_SWISH: return CIM_OP_HARD_SWISH_NPARAMS;
+    case CIM_OP_TANH: return CIM_OP_TANH_NPARAMS;
     default: return -1;
     }
 }

@@ -30,6 +30,7 @@
 #define CIM_USE_RELU6 1
 #define CIM_USE_LEAKY_RELU 1
 #define CIM_USE_HARD_SWISH 1
+#define CIM_USE_TANH 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -99,6 +100,9 @@
 #endif
 #ifndef CIM_USE_HARD_SWISH
 #define CIM_USE_HARD_SWISH 0
+#endif
+#ifndef CIM_USE_TANH
+#define CIM_USE_TANH 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

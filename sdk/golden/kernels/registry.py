@@ -25,6 +25,7 @@ from cimsdk.golden.kernels import (
     reshape,
     softmax,
     sub,
+    tanh,
     transpose,
 )
 
@@ -49,4 +50,5 @@ KERNELS = {
     "RELU6": relu6.run,
     "LEAKY_RELU": leaky_relu.run,
     "HARD_SWISH": hard_swish.run,
+    "TANH": tanh.run,
 }
