@@ -111,6 +111,9 @@ OPS: dict[str, OpSpec] = {
                "int8; TFLM's 16-bit fixed-point arithmetic", c_check=True),
         OpSpec(30, "TANH", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
                "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic", c_check=True),
+        OpSpec(31, "SLICE", "cpu", ("begin0", "begin1", "begin2", "begin3"),
+               "int8, constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
+               options="SliceOptions", c_check=True),
     ]
 }
 

@@ -110,6 +110,23 @@ def gen_leaky_relu(rng: np.random.Generator) -> OpCase:
                   [rand_range(rng, 1e-2, 30.0)])
 
 
+def gen_slice(rng: np.random.Generator) -> OpCase:
+    """A random box of a 2-4-D input (dimension 0 whole), sizes given or -1 (to the end); never the whole input
+    (TensorFlow drops an identity slice)."""
+    while True:
+        rank = int(rng.integers(2, 5))
+        shape = _shape(rng, rank, 8)
+        begin, size, out = [0], [1 if rng.random() < 0.5 else -1], [1]
+        for d in shape[1:]:
+            b = int(rng.integers(0, d))
+            s = int(rng.integers(1, d - b + 1))
+            begin.append(b)
+            size.append(-1 if rng.random() < 0.2 else s)
+            out.append(d - b if size[-1] == -1 else s)
+        if tuple(out) != shape:
+            return OpCase(lambda x, b=begin, s=size: tf.slice(x, b, s), [shape], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -122,6 +139,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "LEAKY_RELU": gen_leaky_relu,
     "HARD_SWISH": gen_unary(lambda x: x * tf.nn.relu6(x + 3.0) / 6.0),
     "TANH": gen_unary(tf.math.tanh),
+    "SLICE": gen_slice,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

@@ -27,6 +27,7 @@
 #define CIM_OP_LEAKY_RELU 28
 #define CIM_OP_HARD_SWISH 29
 #define CIM_OP_TANH 30
+#define CIM_OP_SLICE 31
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -233,5 +234,12 @@
 #define CIM_P_TANH_INPUT_RANGE_RADIUS 1
 #define CIM_P_TANH_INPUT_MULT 2
 #define CIM_P_TANH_INPUT_LEFT_SHIFT 3
+
+/* SLICE: 4 params, runs on cpu */
+#define CIM_OP_SLICE_NPARAMS 4
+#define CIM_P_SLICE_BEGIN0 0
+#define CIM_P_SLICE_BEGIN1 1
+#define CIM_P_SLICE_BEGIN2 2
+#define CIM_P_SLICE_BEGIN3 3
 
 #endif /* CIMG_OPS_H */

@@ -31,6 +31,7 @@
 #define CIM_USE_LEAKY_RELU 1
 #define CIM_USE_HARD_SWISH 1
 #define CIM_USE_TANH 1
+#define CIM_USE_SLICE 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -103,6 +104,9 @@
 #endif
 #ifndef CIM_USE_TANH
 #define CIM_USE_TANH 0
+#endif
+#ifndef CIM_USE_SLICE
+#define CIM_USE_SLICE 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

@@ -23,6 +23,7 @@ from cimsdk.golden.kernels import (
     relu,
     relu6,
     reshape,
+    slice,
     softmax,
     sub,
     tanh,
@@ -51,4 +52,5 @@ KERNELS = {
     "LEAKY_RELU": leaky_relu.run,
     "HARD_SWISH": hard_swish.run,
     "TANH": tanh.run,
+    "SLICE": slice.run,
 }
