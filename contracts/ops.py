@@ -114,6 +114,10 @@ OPS: dict[str, OpSpec] = {
         OpSpec(31, "SLICE", "cpu", ("begin0", "begin1", "begin2", "begin3"),
                "int8, constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
                options="SliceOptions", c_check=True),
+        OpSpec(32, "STRIDED_SLICE", "cpu",
+               tuple(f"{what}{i}" for what in ("start", "step", "count") for i in range(4)),
+               "int8, constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the batch dimension",
+               (4, 4), options="StridedSliceOptions", c_check=True),
     ]
 }
 

@@ -83,6 +83,10 @@ int cim_check_tanh(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_
 int cim_kernel_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_STRIDED_SLICE
+int cim_kernel_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -152,6 +156,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_SLICE
     case CIM_OP_SLICE: return cim_kernel_slice;
 #endif
+#if CIM_USE_STRIDED_SLICE
+    case CIM_OP_STRIDED_SLICE: return cim_kernel_strided_slice;
+#endif
     default: return NULL;
     }
 }
@@ -187,6 +194,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_SLICE
     case CIM_OP_SLICE: return cim_check_slice;
+#endif
+#if CIM_USE_STRIDED_SLICE
+    case CIM_OP_STRIDED_SLICE: return cim_check_strided_slice;
 #endif
     default: return NULL;
     }
@@ -228,6 +238,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_HARD_SWISH: return CIM_OP_HARD_SWISH_NPARAMS;
     case CIM_OP_TANH: return CIM_OP_TANH_NPARAMS;
     case CIM_OP_SLICE: return CIM_OP_SLICE_NPARAMS;
+    case CIM_OP_STRIDED_SLICE: return CIM_OP_STRIDED_SLICE_NPARAMS;
     default: return -1;
     }
 }

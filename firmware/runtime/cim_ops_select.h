@@ -32,6 +32,7 @@
 #define CIM_USE_HARD_SWISH 1
 #define CIM_USE_TANH 1
 #define CIM_USE_SLICE 1
+#define CIM_USE_STRIDED_SLICE 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -107,6 +108,9 @@
 #endif
 #ifndef CIM_USE_SLICE
 #define CIM_USE_SLICE 0
+#endif
+#ifndef CIM_USE_STRIDED_SLICE
+#define CIM_USE_STRIDED_SLICE 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

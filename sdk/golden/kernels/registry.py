@@ -25,6 +25,7 @@ from cimsdk.golden.kernels import (
     reshape,
     slice,
     softmax,
+    strided_slice,
     sub,
     tanh,
     transpose,
@@ -53,4 +54,5 @@ KERNELS = {
     "HARD_SWISH": hard_swish.run,
     "TANH": tanh.run,
     "SLICE": slice.run,
+    "STRIDED_SLICE": strided_slice.run,
 }
