@@ -118,6 +118,12 @@ OPS: dict[str, OpSpec] = {
                tuple(f"{what}{i}" for what in ("start", "step", "count") for i in range(4)),
                "int8, constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the batch dimension",
                (4, 4), options="StridedSliceOptions", c_check=True),
+        OpSpec(33, "PACK", "cpu", ("axis",),
+               "int8, inputs with the output's scale and zero point, up to 4-D out; not along the batch dimension",
+               (1, 8), options="PackOptions", c_check=True),
+        OpSpec(34, "GATHER", "cpu", ("axis",),
+               "int8, constant int32 indices, up to 4-D; not along the batch dimension", (2, 2),
+               options="GatherOptions", c_check=True),
     ]
 }
 

@@ -162,6 +162,35 @@ def gen_strided_slice(rng: np.random.Generator) -> OpCase:
                 [rand_range(rng)])
 
 
+def gen_pack(rng: np.random.Generator) -> OpCase:
+    """2-4 inputs of one 1-3-D shape (one calibration range, as TFLite quantizes PACK) stacked at a random
+    axis after dimension 0; sometimes one input is a constant."""
+    rank = int(rng.integers(2, 4))
+    shape = _shape(rng, rank)
+    n = int(rng.integers(2, 5))
+    axis = int(rng.integers(1, rank + 1))
+    axis = axis - rank - 1 if rng.random() < 0.3 else axis
+    r = rand_range(rng)
+    if rng.random() < 0.25:
+        const = rng.uniform(*r, shape).astype(np.float32)
+        return OpCase(lambda *xs, a=axis, c=const: tf.stack([*xs, c], axis=a), [shape] * (n - 1), [r] * (n - 1))
+    return OpCase(lambda *xs, a=axis: tf.stack(xs, axis=a), [shape] * n, [r] * n)
+
+
+def gen_gather(rng: np.random.Generator) -> OpCase:
+    """Constant indices (repeats, any order; 1-D or 2-D) along a random axis after dimension 0."""
+    while True:
+        rank = int(rng.integers(2, 5))
+        shape = _shape(rng, rank, 8)
+        axis = int(rng.integers(1, rank))
+        idx_shape = (int(rng.integers(1, 7)),) if rng.random() < 0.7 else tuple(int(v) for v in rng.integers(1, 4, 2))
+        if rank - 1 + len(idx_shape) <= 4:
+            break
+    idx = rng.integers(0, shape[axis], idx_shape).astype(np.int32)
+    neg = axis - rank if rng.random() < 0.3 else axis
+    return OpCase(lambda x, i=idx, a=neg: tf.gather(x, i, axis=a), [shape], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -176,6 +205,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TANH": gen_unary(tf.math.tanh),
     "SLICE": gen_slice,
     "STRIDED_SLICE": gen_strided_slice,
+    "PACK": gen_pack,
+    "GATHER": gen_gather,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20

@@ -171,7 +171,7 @@ def test_several_kinds_of_unsupported_ops_listed():
     inp = tf.keras.Input(shape=(4, 6, 2), batch_size=1)
     x = tf.keras.layers.Conv2D(4, 3, padding="same")(inp)
     x = tf.keras.layers.UpSampling2D((2, 1))(x)  # RESHAPE, TILE, RESHAPE
-    x = tf.keras.layers.Lambda(lambda t: tf.stack([t, t], axis=1))(x)  # PACK on activations
+    x = tf.keras.layers.Lambda(lambda t: t * tf.cast(t > 0, tf.float32))(x)  # GREATER, CAST on activations
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dense(3)(x)
     data = quantize(tf.keras.Model(inp, x), (4, 6, 2), seed=3)
@@ -181,6 +181,6 @@ def test_several_kinds_of_unsupported_ops_listed():
     with pytest.raises(ModelError) as err:
         prepare(g)
     msg = str(err.value)
-    assert "2 unsupported ops: " in msg
-    assert "TILE at operator 2 (no kernel)" in msg
-    assert "PACK at operator 4 (folded only on constants; runs on a non-constant input)" in msg
+    assert "3 unsupported ops: " in msg
+    assert "TILE at operator 2 (no kernel), GREATER at operator 4 (no kernel)" in msg
+    assert "CAST at operator 5 (folded only on constants; runs on a non-constant input)" in msg

@@ -29,6 +29,8 @@
 #define CIM_OP_TANH 30
 #define CIM_OP_SLICE 31
 #define CIM_OP_STRIDED_SLICE 32
+#define CIM_OP_PACK 33
+#define CIM_OP_GATHER 34
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -257,5 +259,13 @@
 #define CIM_P_STRIDED_SLICE_COUNT1 9
 #define CIM_P_STRIDED_SLICE_COUNT2 10
 #define CIM_P_STRIDED_SLICE_COUNT3 11
+
+/* PACK: 1 params, runs on cpu */
+#define CIM_OP_PACK_NPARAMS 1
+#define CIM_P_PACK_AXIS 0
+
+/* GATHER: 1 params, runs on cpu */
+#define CIM_OP_GATHER_NPARAMS 1
+#define CIM_P_GATHER_AXIS 0
 
 #endif /* CIMG_OPS_H */

@@ -87,6 +87,14 @@ int cim_check_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
 int cim_kernel_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_PACK
+int cim_kernel_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_GATHER
+int cim_kernel_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -159,6 +167,12 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_STRIDED_SLICE
     case CIM_OP_STRIDED_SLICE: return cim_kernel_strided_slice;
 #endif
+#if CIM_USE_PACK
+    case CIM_OP_PACK: return cim_kernel_pack;
+#endif
+#if CIM_USE_GATHER
+    case CIM_OP_GATHER: return cim_kernel_gather;
+#endif
     default: return NULL;
     }
 }
@@ -197,6 +211,12 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_STRIDED_SLICE
     case CIM_OP_STRIDED_SLICE: return cim_check_strided_slice;
+#endif
+#if CIM_USE_PACK
+    case CIM_OP_PACK: return cim_check_pack;
+#endif
+#if CIM_USE_GATHER
+    case CIM_OP_GATHER: return cim_check_gather;
 #endif
     default: return NULL;
     }
@@ -239,6 +259,8 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_TANH: return CIM_OP_TANH_NPARAMS;
     case CIM_OP_SLICE: return CIM_OP_SLICE_NPARAMS;
     case CIM_OP_STRIDED_SLICE: return CIM_OP_STRIDED_SLICE_NPARAMS;
+    case CIM_OP_PACK: return CIM_OP_PACK_NPARAMS;
+    case CIM_OP_GATHER: return CIM_OP_GATHER_NPARAMS;
     default: return -1;
     }
 }

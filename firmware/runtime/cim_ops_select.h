@@ -33,6 +33,8 @@
 #define CIM_USE_TANH 1
 #define CIM_USE_SLICE 1
 #define CIM_USE_STRIDED_SLICE 1
+#define CIM_USE_PACK 1
+#define CIM_USE_GATHER 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -111,6 +113,12 @@
 #endif
 #ifndef CIM_USE_STRIDED_SLICE
 #define CIM_USE_STRIDED_SLICE 0
+#endif
+#ifndef CIM_USE_PACK
+#define CIM_USE_PACK 0
+#endif
+#ifndef CIM_USE_GATHER
+#define CIM_USE_GATHER 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

@@ -10,6 +10,7 @@ from cimsdk.golden.kernels import (
     average_pool_2d,
     concatenation,
     dequantize,
+    gather,
     hard_swish,
     leaky_relu,
     logistic,
@@ -18,6 +19,7 @@ from cimsdk.golden.kernels import (
     mean,
     minimum,
     mul,
+    pack,
     pad,
     quantize,
     relu,
@@ -55,4 +57,6 @@ KERNELS = {
     "TANH": tanh.run,
     "SLICE": slice.run,
     "STRIDED_SLICE": strided_slice.run,
+    "PACK": pack.run,
+    "GATHER": gather.run,
 }
