@@ -164,7 +164,7 @@ def test_every_unsupported_op_listed_at_once_and_cut():
 
 
 def test_several_kinds_of_unsupported_ops_listed():
-    """A model of ours with two unsupported kinds, one being a fold candidate on a non-constant input."""
+    """A model of ours with several unsupported kinds, one being a fold candidate on a non-constant input."""
     import tensorflow as tf
     from tfmodels import quantize
 
