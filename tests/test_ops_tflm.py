@@ -236,3 +236,102 @@ def test_op_matches_tflm_and_c_kernel(opcode: str, lib, tmp_path: Path) -> None:
 def test_op_matches_tflm_and_c_kernel_many(opcode: str, lib, tmp_path: Path) -> None:
     checked = sum(_run(opcode, lib, i, tmp_path) for i in range(DEFAULT_MODELS + 2, DEFAULT_MODELS + 2 + SLOW_MODELS))
     assert checked >= 200 * SLOW_MODELS // DEFAULT_MODELS
+
+
+# -- each op end to end: converted image, golden model, the firmware runtime built natively --------------
+def _runtime_build():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("runtime_build", Path(__file__).parent / "c" / "runtime_build.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("runtime_build", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def host_runtime(tmp_path_factory):
+    rb = _runtime_build()
+    if not rb.have_gcc():
+        pytest.skip("needs gcc")
+    return rb, rb.build_host(tmp_path_factory.mktemp("ops_rt"))
+
+
+@pytest.mark.parametrize("opcode", list(GENERATORS))
+def test_op_end_to_end_through_the_converter_and_c_runtime(opcode: str, host_runtime, tmp_path: Path) -> None:
+    """One-op models (one input, a constant for the other operand) through `convert`: the image checker and
+    the C runtime's load-time checks accept the records, and the golden model and the C runtime equal TFLM."""
+    from optests import run_tflm
+
+    from cimconv.pipeline import convert
+    from cimsdk.golden import Executor
+
+    rb, exe = host_runtime
+    rng = np.random.default_rng(77 + sum(map(ord, opcode)))
+    done = 0
+    while done < 3:
+        case = GENERATORS[opcode](rng)
+        if len(case.shapes) != 1:
+            continue
+        path = tmp_path / f"{opcode.lower()}_{done}.tflite"
+        path.write_bytes(build([case], done))
+        conv = convert(path, "sram-dcim")
+        rec = conv.image.tensors[conv.image.input_tensor]
+        xs = np.random.default_rng(done).integers(-128, 128, (16, *rec.shape[1:])).astype(np.int8)
+        want = run_tflm(path.read_bytes(), [xs])[0]
+        golden = Executor(conv.image_bytes).run(xs)
+        assert np.array_equal(golden, want), f"{opcode} model {done}: golden differs from TFLM"
+        image, inputs, outputs = tmp_path / "m.cimg", tmp_path / "in.bin", tmp_path / "out.bin"
+        image.write_bytes(conv.image_bytes)
+        inputs.write_bytes(xs.tobytes())
+        res = rb.run_host(exe, image, inputs, outputs)
+        assert res.returncode == 0, f"{opcode} model {done}: C runtime failed: {res.stdout} {res.stderr}"
+        c = np.frombuffer(outputs.read_bytes(), np.int8).reshape(want.shape)
+        assert np.array_equal(c, want), f"{opcode} model {done}: the C runtime differs from TFLM"
+        done += 1
+
+
+DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, value)
+    "TRANSPOSE": ("perm1", 3),  # perm3 is 3 already: not a permutation
+    "SUB": ("left_shift", 19),
+    "SLICE": ("begin3", 1 << 20),
+    "STRIDED_SLICE": ("count3", 1 << 20),
+    "RELU6": ("six", 300),
+    "HARD_SWISH": ("out_exp", 3),
+    "PACK": ("axis", 0),
+    "GATHER": ("axis", 0),
+}
+
+
+@pytest.mark.parametrize("opcode", list(DAMAGE))
+def test_a_damaged_record_is_rejected_by_both_checkers(opcode: str, host_runtime, tmp_path: Path) -> None:
+    """The host image checker (the op's check_record) and the C runtime's loader (the kernel's cim_check_<op>)
+    both refuse a record the converter would never write."""
+    import re
+
+    from cimconv.image import ImageError, parse_image, write_image
+    from cimconv.pipeline import convert
+
+    rb, exe = host_runtime
+    rng = np.random.default_rng(5 + sum(map(ord, opcode)))
+    case = GENERATORS[opcode](rng)
+    while len(case.shapes) != 1:
+        case = GENERATORS[opcode](rng)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(build([case], 0))
+    img = convert(path, "sram-dcim").image
+    name, value = DAMAGE[opcode]
+    op = next(o for o in img.ops if o.opcode == opcode)
+    assert op.params[name] != value
+    op.params[name] = value
+    data = write_image(img)
+    with pytest.raises(ImageError):
+        parse_image(data)
+    image = tmp_path / "bad.cimg"
+    image.write_bytes(data)
+    res = rb.run_host(exe, image)
+    header = (Path(rb.FW) / "runtime" / "cim_runtime.h").read_text()
+    e_program = int(re.search(r"#define CIM_RT_E_PROGRAM \((-\d+)\)", header)[1])
+    m = re.match(r"load (-?\d+)", res.stdout)
+    assert m and int(m[1]) == e_program, f"{opcode}: the C loader answered {res.stdout!r}, not CIM_RT_E_PROGRAM"
