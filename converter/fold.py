@@ -27,14 +27,16 @@ def _shape(g: Graph, op: Operator, ins: list[np.ndarray]) -> np.ndarray:
     return np.asarray(g.tensors[op.inputs[0]].shape, dtype=dtype)
 
 
-def _strided_slice(g: Graph, op: Operator, ins: list[np.ndarray]) -> np.ndarray:
-    """TFLite STRIDED_SLICE (begin/end masks, shrink_axis_mask, offset); no ellipsis or new-axis masks."""
-    x, begin, end, strides = ins[0], ins[1].ravel(), ins[2].ravel(), ins[3].ravel()
-    o = op.options
+def strided_slice_index(shape: tuple[int, ...], begin: np.ndarray, end: np.ndarray, strides: np.ndarray,
+                        options: dict) -> tuple[list[np.ndarray], list[int]]:
+    """TFLite STRIDED_SLICE (begin/end masks, shrink_axis_mask, offset; no ellipsis or new-axis masks): the
+    input indices taken along each axis, and the output's shape (shrunk axes left out)."""
+    begin, end, strides = begin.ravel(), end.ravel(), strides.ravel()
+    o = options
     bmask, emask, smask = o.get("begin_mask", 0), o.get("end_mask", 0), o.get("shrink_axis_mask", 0)
     index: list[np.ndarray] = []
     keep: list[int] = []
-    for i, dim in enumerate(x.shape):
+    for i, dim in enumerate(shape):
         if i >= len(begin):
             index.append(np.arange(dim))
             keep.append(dim)
@@ -57,6 +59,12 @@ def _strided_slice(g: Graph, op: Operator, ins: list[np.ndarray]) -> np.ndarray:
         index.append(idx)
         if not smask >> i & 1:
             keep.append(len(idx))
+    return index, keep
+
+
+def _strided_slice(g: Graph, op: Operator, ins: list[np.ndarray]) -> np.ndarray:
+    x = ins[0]
+    index, keep = strided_slice_index(x.shape, ins[1], ins[2], ins[3], op.options)
     return x[np.ix_(*index)].reshape(keep) if index else x.copy()
 
 

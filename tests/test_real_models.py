@@ -164,14 +164,14 @@ def test_every_unsupported_op_listed_at_once_and_cut():
 
 
 def test_several_kinds_of_unsupported_ops_listed():
-    """A model of ours with two unsupported kinds, one being a fold candidate on a non-constant input."""
+    """A model of ours with several unsupported kinds, one being a fold candidate on a non-constant input."""
     import tensorflow as tf
     from tfmodels import quantize
 
     inp = tf.keras.Input(shape=(4, 6, 2), batch_size=1)
     x = tf.keras.layers.Conv2D(4, 3, padding="same")(inp)
     x = tf.keras.layers.UpSampling2D((2, 1))(x)  # RESHAPE, TILE, RESHAPE
-    x = tf.keras.layers.Lambda(lambda t: t[:, 1:5:2])(x)  # STRIDED_SLICE on activations
+    x = tf.keras.layers.Lambda(lambda t: t * tf.cast(t > 0, tf.float32))(x)  # GREATER, CAST on activations
     x = tf.keras.layers.Flatten()(x)
     x = tf.keras.layers.Dense(3)(x)
     data = quantize(tf.keras.Model(inp, x), (4, 6, 2), seed=3)
@@ -181,6 +181,6 @@ def test_several_kinds_of_unsupported_ops_listed():
     with pytest.raises(ModelError) as err:
         prepare(g)
     msg = str(err.value)
-    assert "2 unsupported ops: " in msg
-    assert "TILE at operator 2 (no kernel)" in msg
-    assert "STRIDED_SLICE at operator 4 (folded only on constants; runs on a non-constant input)" in msg
+    assert "3 unsupported ops: " in msg
+    assert "TILE at operator 2 (no kernel), GREATER at operator 4 (no kernel)" in msg
+    assert "CAST at operator 5 (folded only on constants; runs on a non-constant input)" in msg

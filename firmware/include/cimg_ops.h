@@ -20,6 +20,17 @@
 #define CIM_OP_DEQUANTIZE 21
 #define CIM_OP_TRANSPOSE 22
 #define CIM_OP_SUB 23
+#define CIM_OP_MAXIMUM 24
+#define CIM_OP_MINIMUM 25
+#define CIM_OP_RELU 26
+#define CIM_OP_RELU6 27
+#define CIM_OP_LEAKY_RELU 28
+#define CIM_OP_HARD_SWISH 29
+#define CIM_OP_TANH 30
+#define CIM_OP_SLICE 31
+#define CIM_OP_STRIDED_SLICE 32
+#define CIM_OP_PACK 33
+#define CIM_OP_GATHER 34
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -181,5 +192,80 @@
 #define CIM_P_SUB_OUT_SHIFT 9
 #define CIM_P_SUB_ACT_MIN 10
 #define CIM_P_SUB_ACT_MAX 11
+
+/* MAXIMUM: 0 params, runs on cpu */
+#define CIM_OP_MAXIMUM_NPARAMS 0
+
+/* MINIMUM: 0 params, runs on cpu */
+#define CIM_OP_MINIMUM_NPARAMS 0
+
+/* RELU: 6 params, runs on cpu */
+#define CIM_OP_RELU_NPARAMS 6
+#define CIM_P_RELU_IN_ZP 0
+#define CIM_P_RELU_OUT_ZP 1
+#define CIM_P_RELU_MULT 2
+#define CIM_P_RELU_SHIFT 3
+#define CIM_P_RELU_ACT_MIN 4
+#define CIM_P_RELU_ACT_MAX 5
+
+/* RELU6: 2 params, runs on cpu */
+#define CIM_OP_RELU6_NPARAMS 2
+#define CIM_P_RELU6_ZERO 0
+#define CIM_P_RELU6_SIX 1
+
+/* LEAKY_RELU: 6 params, runs on cpu */
+#define CIM_OP_LEAKY_RELU_NPARAMS 6
+#define CIM_P_LEAKY_RELU_IN_ZP 0
+#define CIM_P_LEAKY_RELU_OUT_ZP 1
+#define CIM_P_LEAKY_RELU_ALPHA_MULT 2
+#define CIM_P_LEAKY_RELU_ALPHA_SHIFT 3
+#define CIM_P_LEAKY_RELU_IDENTITY_MULT 4
+#define CIM_P_LEAKY_RELU_IDENTITY_SHIFT 5
+
+/* HARD_SWISH: 6 params, runs on cpu */
+#define CIM_OP_HARD_SWISH_NPARAMS 6
+#define CIM_P_HARD_SWISH_IN_ZP 0
+#define CIM_P_HARD_SWISH_OUT_ZP 1
+#define CIM_P_HARD_SWISH_OUT_MULT 2
+#define CIM_P_HARD_SWISH_OUT_EXP 3
+#define CIM_P_HARD_SWISH_RELUISH_MULT 4
+#define CIM_P_HARD_SWISH_RELUISH_EXP 5
+
+/* TANH: 4 params, runs on cpu */
+#define CIM_OP_TANH_NPARAMS 4
+#define CIM_P_TANH_IN_ZP 0
+#define CIM_P_TANH_INPUT_RANGE_RADIUS 1
+#define CIM_P_TANH_INPUT_MULT 2
+#define CIM_P_TANH_INPUT_LEFT_SHIFT 3
+
+/* SLICE: 4 params, runs on cpu */
+#define CIM_OP_SLICE_NPARAMS 4
+#define CIM_P_SLICE_BEGIN0 0
+#define CIM_P_SLICE_BEGIN1 1
+#define CIM_P_SLICE_BEGIN2 2
+#define CIM_P_SLICE_BEGIN3 3
+
+/* STRIDED_SLICE: 12 params, runs on cpu */
+#define CIM_OP_STRIDED_SLICE_NPARAMS 12
+#define CIM_P_STRIDED_SLICE_START0 0
+#define CIM_P_STRIDED_SLICE_START1 1
+#define CIM_P_STRIDED_SLICE_START2 2
+#define CIM_P_STRIDED_SLICE_START3 3
+#define CIM_P_STRIDED_SLICE_STEP0 4
+#define CIM_P_STRIDED_SLICE_STEP1 5
+#define CIM_P_STRIDED_SLICE_STEP2 6
+#define CIM_P_STRIDED_SLICE_STEP3 7
+#define CIM_P_STRIDED_SLICE_COUNT0 8
+#define CIM_P_STRIDED_SLICE_COUNT1 9
+#define CIM_P_STRIDED_SLICE_COUNT2 10
+#define CIM_P_STRIDED_SLICE_COUNT3 11
+
+/* PACK: 1 params, runs on cpu */
+#define CIM_OP_PACK_NPARAMS 1
+#define CIM_P_PACK_AXIS 0
+
+/* GATHER: 1 params, runs on cpu */
+#define CIM_OP_GATHER_NPARAMS 1
+#define CIM_P_GATHER_AXIS 0
 
 #endif /* CIMG_OPS_H */

@@ -1,4 +1,4 @@
-/* gemmlowp fixed-point exp / reciprocal / logistic as TFLM's SOFTMAX and LOGISTIC int8 kernels use
+/* gemmlowp fixed-point exp / reciprocal / logistic / tanh as TFLM's SOFTMAX, LOGISTIC and TANH int8 kernels use
  * them (raw int32 values; Qm.n formats noted per function). Mirrors sdk/golden/kernels/_gemmlowp.py. */
 #ifndef CIM_GEMMLOWP_H
 #define CIM_GEMMLOWP_H
@@ -58,6 +58,26 @@ static inline int32_t cim_gl_one_over_one_plus_x(int32_t a) {
         x = cim_gl_add(x, cim_gl_sat_shl(cim_srdhm(x, one_minus), 2));
     }
     return cim_gl_sat_shl(x, 1);
+}
+
+/* (1 - a) / (1 + a) for a in [0, 1) Q0.31; the Newton-Raphson above, then x - 1 rescaled, result Q0.31 */
+static inline int32_t cim_gl_one_minus_x_over_one_plus_x(int32_t a) {
+    int32_t half_den = (int32_t)(((int64_t)a + INT32_MAX + 1) / 2);
+    int32_t x = cim_gl_add(1515870810, cim_srdhm(half_den, -1010580540));
+    for (int i = 0; i < 3; ++i) {
+        int32_t hdx = cim_srdhm(half_den, x);
+        x = cim_gl_add(x, cim_gl_sat_shl(cim_srdhm(x, (1 << 29) - hdx), 2));
+    }
+    return cim_gl_sat_shl(x - (1 << 29), 2);
+}
+
+/* tanh(a), a in Q(integer_bits), result Q0.31: -tanh(n) = (1 - e^2n) / (1 + e^2n) for n = -|a|, 2n being the
+ * same raw value with one more integer bit */
+static inline int32_t cim_gl_tanh(int32_t a, int integer_bits) {
+    if (a == 0) return 0;
+    const int32_t n = a < 0 ? a : -a;
+    const int32_t t = cim_gl_one_minus_x_over_one_plus_x(cim_gl_exp_on_negative_values(n, integer_bits + 1));
+    return a < 0 ? -t : t;
 }
 
 /* logistic(a), a in Q(integer_bits), result Q0.31 */

@@ -51,6 +51,50 @@ int cim_check_transpose(const cim_op_t *op, const cim_tensor_t *const *inputs, i
 int cim_kernel_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_sub(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_MAXIMUM
+int cim_kernel_maximum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_maximum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_MINIMUM
+int cim_kernel_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_minimum(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_RELU
+int cim_kernel_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_RELU6
+int cim_kernel_relu6(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_relu6(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_LEAKY_RELU
+int cim_kernel_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_leaky_relu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_HARD_SWISH
+int cim_kernel_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_hard_swish(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_TANH
+int cim_kernel_tanh(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_tanh(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_SLICE
+int cim_kernel_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_STRIDED_SLICE
+int cim_kernel_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_strided_slice(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_PACK
+int cim_kernel_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_GATHER
+int cim_kernel_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -96,6 +140,39 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_SUB
     case CIM_OP_SUB: return cim_kernel_sub;
 #endif
+#if CIM_USE_MAXIMUM
+    case CIM_OP_MAXIMUM: return cim_kernel_maximum;
+#endif
+#if CIM_USE_MINIMUM
+    case CIM_OP_MINIMUM: return cim_kernel_minimum;
+#endif
+#if CIM_USE_RELU
+    case CIM_OP_RELU: return cim_kernel_relu;
+#endif
+#if CIM_USE_RELU6
+    case CIM_OP_RELU6: return cim_kernel_relu6;
+#endif
+#if CIM_USE_LEAKY_RELU
+    case CIM_OP_LEAKY_RELU: return cim_kernel_leaky_relu;
+#endif
+#if CIM_USE_HARD_SWISH
+    case CIM_OP_HARD_SWISH: return cim_kernel_hard_swish;
+#endif
+#if CIM_USE_TANH
+    case CIM_OP_TANH: return cim_kernel_tanh;
+#endif
+#if CIM_USE_SLICE
+    case CIM_OP_SLICE: return cim_kernel_slice;
+#endif
+#if CIM_USE_STRIDED_SLICE
+    case CIM_OP_STRIDED_SLICE: return cim_kernel_strided_slice;
+#endif
+#if CIM_USE_PACK
+    case CIM_OP_PACK: return cim_kernel_pack;
+#endif
+#if CIM_USE_GATHER
+    case CIM_OP_GATHER: return cim_kernel_gather;
+#endif
     default: return NULL;
     }
 }
@@ -107,6 +184,39 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #endif
 #if CIM_USE_SUB
     case CIM_OP_SUB: return cim_check_sub;
+#endif
+#if CIM_USE_MAXIMUM
+    case CIM_OP_MAXIMUM: return cim_check_maximum;
+#endif
+#if CIM_USE_MINIMUM
+    case CIM_OP_MINIMUM: return cim_check_minimum;
+#endif
+#if CIM_USE_RELU
+    case CIM_OP_RELU: return cim_check_relu;
+#endif
+#if CIM_USE_RELU6
+    case CIM_OP_RELU6: return cim_check_relu6;
+#endif
+#if CIM_USE_LEAKY_RELU
+    case CIM_OP_LEAKY_RELU: return cim_check_leaky_relu;
+#endif
+#if CIM_USE_HARD_SWISH
+    case CIM_OP_HARD_SWISH: return cim_check_hard_swish;
+#endif
+#if CIM_USE_TANH
+    case CIM_OP_TANH: return cim_check_tanh;
+#endif
+#if CIM_USE_SLICE
+    case CIM_OP_SLICE: return cim_check_slice;
+#endif
+#if CIM_USE_STRIDED_SLICE
+    case CIM_OP_STRIDED_SLICE: return cim_check_strided_slice;
+#endif
+#if CIM_USE_PACK
+    case CIM_OP_PACK: return cim_check_pack;
+#endif
+#if CIM_USE_GATHER
+    case CIM_OP_GATHER: return cim_check_gather;
 #endif
     default: return NULL;
     }
@@ -140,6 +250,17 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_DEQUANTIZE: return CIM_OP_DEQUANTIZE_NPARAMS;
     case CIM_OP_TRANSPOSE: return CIM_OP_TRANSPOSE_NPARAMS;
     case CIM_OP_SUB: return CIM_OP_SUB_NPARAMS;
+    case CIM_OP_MAXIMUM: return CIM_OP_MAXIMUM_NPARAMS;
+    case CIM_OP_MINIMUM: return CIM_OP_MINIMUM_NPARAMS;
+    case CIM_OP_RELU: return CIM_OP_RELU_NPARAMS;
+    case CIM_OP_RELU6: return CIM_OP_RELU6_NPARAMS;
+    case CIM_OP_LEAKY_RELU: return CIM_OP_LEAKY_RELU_NPARAMS;
+    case CIM_OP_HARD_SWISH: return CIM_OP_HARD_SWISH_NPARAMS;
+    case CIM_OP_TANH: return CIM_OP_TANH_NPARAMS;
+    case CIM_OP_SLICE: return CIM_OP_SLICE_NPARAMS;
+    case CIM_OP_STRIDED_SLICE: return CIM_OP_STRIDED_SLICE_NPARAMS;
+    case CIM_OP_PACK: return CIM_OP_PACK_NPARAMS;
+    case CIM_OP_GATHER: return CIM_OP_GATHER_NPARAMS;
     default: return -1;
     }
 }

@@ -24,6 +24,17 @@
 #define CIM_USE_DEQUANTIZE 1
 #define CIM_USE_TRANSPOSE 1
 #define CIM_USE_SUB 1
+#define CIM_USE_MAXIMUM 1
+#define CIM_USE_MINIMUM 1
+#define CIM_USE_RELU 1
+#define CIM_USE_RELU6 1
+#define CIM_USE_LEAKY_RELU 1
+#define CIM_USE_HARD_SWISH 1
+#define CIM_USE_TANH 1
+#define CIM_USE_SLICE 1
+#define CIM_USE_STRIDED_SLICE 1
+#define CIM_USE_PACK 1
+#define CIM_USE_GATHER 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -75,6 +86,39 @@
 #endif
 #ifndef CIM_USE_SUB
 #define CIM_USE_SUB 0
+#endif
+#ifndef CIM_USE_MAXIMUM
+#define CIM_USE_MAXIMUM 0
+#endif
+#ifndef CIM_USE_MINIMUM
+#define CIM_USE_MINIMUM 0
+#endif
+#ifndef CIM_USE_RELU
+#define CIM_USE_RELU 0
+#endif
+#ifndef CIM_USE_RELU6
+#define CIM_USE_RELU6 0
+#endif
+#ifndef CIM_USE_LEAKY_RELU
+#define CIM_USE_LEAKY_RELU 0
+#endif
+#ifndef CIM_USE_HARD_SWISH
+#define CIM_USE_HARD_SWISH 0
+#endif
+#ifndef CIM_USE_TANH
+#define CIM_USE_TANH 0
+#endif
+#ifndef CIM_USE_SLICE
+#define CIM_USE_SLICE 0
+#endif
+#ifndef CIM_USE_STRIDED_SLICE
+#define CIM_USE_STRIDED_SLICE 0
+#endif
+#ifndef CIM_USE_PACK
+#define CIM_USE_PACK 0
+#endif
+#ifndef CIM_USE_GATHER
+#define CIM_USE_GATHER 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

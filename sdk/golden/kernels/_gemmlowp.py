@@ -1,6 +1,6 @@
-"""gemmlowp fixed-point transcendental functions (exp, 1/(1+x), logistic), vectorized over numpy.
+"""gemmlowp fixed-point transcendental functions (exp, 1/(1+x), logistic, tanh), vectorized over numpy.
 
-TFLM's SOFTMAX and LOGISTIC int8 kernels are built on these; reproducing them operation by operation
+TFLM's SOFTMAX, LOGISTIC and TANH int8 kernels are built on these; reproducing them operation by operation
 (int32 raw values held in int64 arrays) is what makes the host model bit-exact.
 """
 
@@ -67,6 +67,28 @@ def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
         hdx = srdhm(half_den, x)
         x = x + sat_shl(srdhm(x, (1 << 29) - hdx), 2)
     return sat_shl(x, 1)
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """(1-a)/(1+a) for a in [0, 1) (Q0.31): the same Newton-Raphson as 1/(1+a), then x - 1 rescaled."""
+    a = np.asarray(a, dtype=np.int64)
+    s = a + I32_MAX
+    half_den = np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2))  # RoundingHalfSum, C division
+    x = 1515870810 + srdhm(half_den, -1010580540)
+    for _ in range(3):
+        hdx = srdhm(half_den, x)
+        x = x + sat_shl(srdhm(x, (1 << 29) - hdx), 2)
+    return sat_shl(x - (1 << 29), 2)
+
+
+def tanh(a: np.ndarray, integer_bits: int) -> np.ndarray:
+    """gemmlowp::tanh for Q(integer_bits) input, Q0.31 output: -tanh(n) = (1 - e^2n)/(1 + e^2n) for n = -|a|
+    (2n is the same raw value read with one more integer bit)."""
+    a = np.asarray(a, dtype=np.int64)
+    neg = a < 0
+    n = np.where(neg, a, -a)
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(neg, -t, t))
 
 
 def logistic(a: np.ndarray, integer_bits: int) -> np.ndarray:

@@ -1,0 +1,35 @@
+"""LEAKY_RELU lowering: TFLM CalculateOpDataLeakyRelu for int8. Both rescaling factors are formed in float32
+(input scale x alpha / output scale, and input scale / output scale) before the cast to double."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimconv.image import Image, OpRec
+from cimconv.image_check import I8_MAX, I8_MIN, _in_range, _requant
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import fail
+from cimconv.lowering._elementwise import check_io, io
+from cimconv.qmath import quantize_multiplier
+
+PARAM_INPUTS: tuple[int, ...] = ()
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    x, y = io(graph, op)
+    alpha = np.float32(op.options.get("alpha", 0.2))
+    if not alpha >= 0:
+        raise fail(op, f"alpha {float(alpha):g} < 0 is not supported (negative multipliers)")
+    sx, sy = np.float32(x.quant.s), np.float32(y.quant.s)
+    with np.errstate(all="ignore"):
+        ma, sa = quantize_multiplier(float(sx * alpha / sy))
+        mi, si = quantize_multiplier(float(sx / sy))
+    return {"in_zp": x.quant.zp, "out_zp": y.quant.zp, "alpha_mult": ma, "alpha_shift": sa,
+            "identity_mult": mi, "identity_shift": si}
+
+
+def check_record(img: Image, op: OpRec, at: str) -> None:
+    check_io(img, op, at)
+    _in_range(at, op.params, I8_MIN, I8_MAX, "in_zp", "out_zp")
+    _requant(at, op.params, "alpha_mult", "alpha_shift")
+    _requant(at, op.params, "identity_mult", "identity_shift")

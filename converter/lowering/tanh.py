@@ -1,0 +1,35 @@
+"""TANH lowering: TFLM's int8 Prepare (input rescaled to Q4.27: scale x 2^27 in double, frexp, radius beyond
+which the output saturates), the same arithmetic as LOGISTIC's. TFLM's kernel writes codes of scale 1/128
+and zero point 0 whatever the output tensor says, and so does this one."""
+
+from __future__ import annotations
+
+import math
+
+from cimconv.image import Image, OpRec
+from cimconv.image_check import I8_MAX, I8_MIN, _in_range
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._cpu_common import f32, fail
+from cimconv.lowering._elementwise import check_io, io
+from cimconv.lowering.softmax import calculate_input_radius
+
+PARAM_INPUTS: tuple[int, ...] = ()
+INPUT_INTEGER_BITS = 4
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    x, _ = io(graph, op)
+    q, left_shift = math.frexp(f32(x.quant.s) * float(1 << (31 - INPUT_INTEGER_BITS)))
+    mult = int(math.floor(q * (1 << 31) + 0.5))  # TfLiteRound, q > 0
+    if mult >= 1 << 31 or not -31 <= left_shift <= 30:
+        raise fail(op, f"input scale {x.quant.s:g} is outside the range TFLM's TANH handles")
+    return {"in_zp": x.quant.zp, "input_range_radius": calculate_input_radius(INPUT_INTEGER_BITS, left_shift, 31),
+            "input_mult": mult, "input_left_shift": left_shift}
+
+
+def check_record(img: Image, op: OpRec, at: str) -> None:
+    check_io(img, op, at)
+    p = op.params
+    _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
+    _in_range(at, p, 0, (1 << 31) - 1, "input_range_radius", "input_mult")
+    _in_range(at, p, -31, 30, "input_left_shift")
