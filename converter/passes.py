@@ -171,7 +171,11 @@ def prepare(g: Graph) -> Prepared:
     inputs = [_input_edge(g, ops, t) for t in g.inputs]
     outputs = [_output_edge(g, ops, t) for t in g.outputs]
     program = [e.tensor for e in inputs]
-    if len(set(program)) != len(program) or set(program) & {e.tensor for e in outputs}:
+    produced = [e.tensor for e in outputs]
+    if len(set(produced)) != len(produced):
+        raise ModelError(f"{g.name}: two model outputs are the same int8 tensor (one of them through a "
+                         "DEQUANTIZE); drop one of them from the model's outputs")
+    if len(set(program)) != len(program) or set(program) & set(produced):
         raise ModelError(f"{g.name}: a model input feeds another input or is itself an output; every input and "
                          "output must be a tensor of its own")
     for op in ops:

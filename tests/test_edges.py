@@ -199,3 +199,13 @@ def test_run_and_compare_cli_take_floats_for_a_float_edged_model(tmp_path):
     edges = [d for d in layers if d["edge"]]
     assert [d["op"] for d in edges] == ["QUANTIZE float32->int8", "DEQUANTIZE int8->float32"]
     assert all(d["mismatches"] == 0 and d["elements"] > 0 for d in layers)
+
+
+def test_compare_lists_uint8_edges_and_finds_them_exact(shapes):
+    from cimsdk.compare import compare
+
+    img = convert(shapes["uint8_edges"], "sram-dcim").image
+    comp = compare(shapes["uint8_edges"], img, random_inputs(img, 20, np.random.default_rng(3)), litert=False)
+    edges = [d.op for d in comp.layers if d.edge]
+    assert edges == ["QUANTIZE uint8->int8", "QUANTIZE int8->uint8"]
+    assert comp.mismatches == 0 and all(d.elements > 0 for d in comp.layers)

@@ -113,10 +113,7 @@ def test_device_run_and_validate_cli_with_npz(elf, models, tmp_path):
             assert np.array_equal(y[name], ref.reshape(y[name].shape))
 
 
-@pytest.mark.parametrize("target", ["nor-acim", "sram-dcim"])
-def test_float_edged_keyword_model_on_device_equals_tflm(elf, target):
-    """armkws_ds_cnn_s (float32 in, float32 out) on the board: random floats over its input range in, the
-    model's float outputs out, equal to TFLM's in every bit."""
+def _float_edged_on_device(elf, backend: str, target: str) -> None:
     from cimsdk.emulator import EmulatedBoard
     from cimsdk.golden.edges import model_outputs
 
@@ -124,10 +121,24 @@ def test_float_edged_keyword_model_on_device_equals_tflm(elf, target):
     conv = convert(model, target)
     img = conv.image
     xs = random_inputs(img, 8, np.random.default_rng(21))
-    with EmulatedBoard(firmware=elf, backend="mailbox", wait_for_client=False) as board, \
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
             Device(board.url, timeout=10.0) as dev:
         ensure_image(dev, conv.image_bytes, show_progress=False)
         device = _device_outputs(dev, img, program_inputs(img, xs))
     ours = model_outputs(img, device)[0]
     theirs = TFLM(model).run_all(xs)[0].reshape(ours.shape)
     assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("target", ["nor-acim", "sram-dcim"])
+def test_float_edged_keyword_model_on_device_equals_tflm(elf, target):
+    """armkws_ds_cnn_s (float32 in, float32 out) on the board: random floats over its input range in, the
+    model's float outputs out, equal to TFLM's in every bit (the emulated CiM coprocessor of each target)."""
+    _float_edged_on_device(elf, "mailbox", target)
+
+
+def test_float_edged_keyword_model_on_soft_backend_equals_tflm(tmp_path):
+    """The same with the `soft` backend (the CiM ops in C on the MCU): a firmware build of its own."""
+    from cimsdk.build import build_firmware
+
+    _float_edged_on_device(build_firmware(tmp_path / "fw", "qemu-virt-rv32", "soft", quiet=True), "soft", "nor-acim")
