@@ -1,48 +1,20 @@
-"""The `reram-acim` target (issue 19): every number in its file has a source, it converts the shared KWS and
+"""The `reram-acim` target (issue 19; its sources: tests/test_target_sources.py): it converts the shared KWS and
 VWW models bit-exact with TFLM (its 2-bit cells x 4, differential pairs, 64 rows per 8-bit conversion are
 ADC-lossless), and `simulate` uses the ReRAM noise preset by default."""
 
 from __future__ import annotations
 
-import re
 import shutil
-import tomllib
 
 import numpy as np
 import pytest
-from paths import DATA, MODELS, ROOT
+from paths import DATA, MODELS
 
 from cimconv.pipeline import convert
 from cimconv.target import load_target
 from cimsdk.golden import Executor
 from cimsdk.inputs import InputSpec, load_input
 from cimsdk.reference import TFLM
-
-TARGET_FILE = ROOT / "converter" / "targets" / "reram-acim.toml"
-NUMBER = re.compile(r"^\s*(\w+)\s*=\s*(-?[\d.]+(?:e-?\d+)?|true|false)\s*(#.*)?$")
-
-
-def test_every_number_has_a_source():
-    """Each numeric key carries a source tag [key] of the [sources] table, or says it is a modelling choice."""
-    text = TARGET_FILE.read_text()
-    sources = tomllib.loads(text)["sources"]
-    used: set[str] = set()
-    numbers = 0
-    for line in text.splitlines():
-        got = NUMBER.match(line)
-        if not got or got.group(1) in ("id", "exact"):  # an identifier and a kind, not figures
-            continue
-        numbers += 1
-        comment = got.group(3) or ""
-        tags = set(re.findall(r"\[(\w+)\]", comment))
-        assert tags <= set(sources), f"{line!r}: unknown source {tags - set(sources)}"
-        assert tags or "(model)" in comment, f"{line!r} has neither a source nor '(model)'"
-        used |= tags
-    data = tomllib.loads(text)
-    figures = sum(isinstance(v, int | float) and not isinstance(v, bool)
-                  for table in data.values() if isinstance(table, dict) for v in table.values())
-    assert numbers == figures == 18  # every number of the file was looked at
-    assert used == set(sources)  # every source is used, none is decoration
 
 
 def test_geometry_follows_the_cited_macro():
