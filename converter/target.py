@@ -32,6 +32,7 @@ class Target:
     adc_bits: int
     arrays_per_macro: int
     macros: int
+    digital_bits: int = 0  # hybrid macros: the weight's top bits computed digitally (exact), the rest analog
     timing: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     noise: dict = field(default_factory=dict)
@@ -47,6 +48,11 @@ class Target:
     def weight_cols(self) -> int:
         """int8 weight columns per array."""
         return self.cols // (self.cells_per_weight * self.sign_factor)
+
+    @property
+    def digital_slices(self) -> int:
+        """Top cell slices of a weight that a hybrid macro computes digitally (0: all analog)."""
+        return self.digital_bits // self.bits_per_cell
 
     @property
     def arrays(self) -> int:
@@ -100,7 +106,7 @@ def load_target(name_or_path: str) -> Target:
             input_bits=int(m.get("input_bits", 8)), input_bits_per_cycle=int(m["input_bits_per_cycle"]),
             rows_active=int(m["rows_active"]), adc_bits=int(m["adc_bits"]),
             arrays_per_macro=int(m["arrays_per_macro"]), macros=int(m["macros"]),
-            timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
+            digital_bits=int(m.get("digital_bits", 0)), timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
             noise=dict(data.get("noise", {})), sources=dict(data.get("sources", {})), path=str(path),
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
@@ -112,6 +118,9 @@ def load_target(name_or_path: str) -> Target:
                         "[cpu]/[power]), targets only the macro: remove it and pass --board (docs/energy-model.md)")
     if t.signed_encoding not in ENCODINGS:
         raise UserError(f"{path}: signed_encoding '{t.signed_encoding}' is not one of {', '.join(ENCODINGS)}")
+    if t.digital_bits % t.bits_per_cell or not 0 <= t.digital_bits <= t.bits_per_cell * t.cells_per_weight:
+        raise UserError(f"{path}: digital_bits {t.digital_bits} must be whole cell slices: a multiple of "
+                        f"bits_per_cell ({t.bits_per_cell}) up to {t.bits_per_cell * t.cells_per_weight}")
     if t.weight_cols < 1 or t.rows < 1:
         raise UserError(f"{path}: an array must hold at least one weight column and one row")
     return t

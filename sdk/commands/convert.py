@@ -27,7 +27,7 @@ def _print_supported() -> None:
 @click.command()
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--target", "-t", default="nor-acim", show_default=True,
-              help="CiM target: a name from converter/targets (sram-dcim, nor-acim) or a .toml file")
+              help="CiM target: a name from converter/targets (sram-dcim, nor-acim, reram-acim, ...) or a .toml file")
 @click.option("--board", "-b", default="qemu-virt-rv32", show_default=True,
               help="board whose MCU (clock, cycles per op, pJ per cycle) prices the CPU part (boards/)")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="output folder (default: named after the model)")

@@ -25,7 +25,7 @@ import click
 @click.option("--min-snr", default=None, type=float, help="mapping search: minimum per-layer SNR target, dB")
 @click.option("--max-evals", default=8, show_default=True, type=click.IntRange(min=1),
               help="mapping search: candidate mappings simulated at most (besides the target's)")
-@click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level")
+@click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level (hybrid targets: and vs the digital/analog split)")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
 @click.option("--chip-blocks", default=2, show_default=True, type=click.IntRange(min=1),
               help="chips run in this many seeded blocks (threads or Ray tasks); same blocks, same numbers")
@@ -103,3 +103,11 @@ def _print(r: dict) -> None:
         click.echo(f"  {'':<11} mapping: {_mapping_text(c['mapping'])}")
         click.echo(f"  {'':<11} per-layer SNR (dB): "
                    + ", ".join(f"{k}:{v:.1f}" for k, v in c["layer_snr_db"].items()))
+    sp = r.get("split_sweep")
+    if sp:
+        click.echo(f"  digital/analog split ({sp['metric']}, calibrated, {sp['samples']} inputs x {sp['trials']} chips; "
+                   "digital bits: value, macro energy per inference):")
+        for bits, q in sp["digital_bits"].items():
+            mark = " (target)" if int(bits) == sp["target_split"] else ""
+            click.echo(f"    {bits:>2} of {sp['weight_bits']}: {pct(q['mean'])} +- {100 * q['std']:.2f} pp, "
+                       f"{q['macro_energy_uj']:.3f} uJ{mark}")

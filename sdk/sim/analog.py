@@ -167,6 +167,10 @@ class AnalogCimModel(CimModel):
         cf = np.clip((col_phys % t.cols) / max(t.cols - 1, 1), 0, 1)
         return np.broadcast_to(rf, col_phys.shape), cf
 
+    def _digital(self, slices: int) -> slice:
+        """The weight's top cell slices that a hybrid target computes digitally (empty for analog targets)."""
+        return slice(slices - min(self.target.digital_slices, slices), slices)
+
     def _tile_rows(self, m: MatrixRec) -> int:
         return max(tl.k_len for tl in m.tiles) if m.tiles else m.rows
 
@@ -184,17 +188,20 @@ class AnalogCimModel(CimModel):
         rf, cf = self._positions(m, (S, P))
         ir = nz.ir_factor(rf, cf) if (nz.ir_drop_row or nz.ir_drop_col) else None
         d_eff = np.empty((self.trials, *g_t.shape), np.float32)
+        dig = self._digital(S)
         for tr in range(self.trials):
             rng = np.random.default_rng([self.seed, 2, mi, self.trial0 + tr])  # chip = (seed, trial)
             g = nz.program(g_t, rng)
             if ir is not None:
                 g = g * ir
             d_eff[tr] = (g - nz.g_min) / gscale
+            d_eff[tr, dig] = enc.digits[dig]  # a hybrid macro's digital slices are exact
         coef = enc.coef.astype(np.float32)
         w_eff = np.einsum("sp,tspnk->tnk", coef, d_eff, optimize=True) - np.float32(enc.offset)
         w_eff = np.ascontiguousarray(w_eff, dtype=np.float32)
         w_corr = (IN_OFFSET * (w_eff.sum(axis=2) - m.weights.astype(np.float32).sum(axis=1))).astype(np.float32)
         sig = nz.read_sigma(g_t * (ir if ir is not None else 1.0)) / gscale  # (S, P, N, K) digit units
+        sig[dig] = 0.0
         s2 = np.einsum("sp,spnk->kn", coef.astype(np.float64) ** 2, sig.astype(np.float64) ** 2).astype(np.float32)
         rows = self._tile_rows(m)
         if mi in self.adc_ranges:
@@ -203,6 +210,7 @@ class AnalogCimModel(CimModel):
             lsb = np.maximum(fs / (2**t.adc_bits - 1), 1.0)
         else:
             lsb = np.full((S, P, m.cols), naive_lsb(t, rows))
+        lsb[dig] = 1.0  # digital slices are added exactly, no ADC
         qvar = self._quant_var(enc, lsb, m)
         st = _Mat(enc, w_eff, w_corr, s2, lsb, qvar)
         dev = d_eff - enc.digits.astype(np.float32)[None]
@@ -228,6 +236,7 @@ class AnalogCimModel(CimModel):
             per += lsb**2 / 12.0
         if nz.adc_sigma_lsb and nz.level:
             per += (nz.adc_sigma_lsb * nz.level * lsb) ** 2
+        per[self._digital(per.shape[0])] = 0.0
         coef2 = enc.coef[:, :, None] ** 2
         return (groups * cyc * (coef2 * per).sum(axis=(0, 1))).astype(np.float32)
 
@@ -292,7 +301,7 @@ class AnalogCimModel(CimModel):
             c2 = (((xu >> sh) & mask).astype(np.float32)) ** 2
             for g0 in range(0, K, t.rows_active):
                 g = slice(g0, min(K, g0 + t.rows_active))
-                for s_ in range(S):
+                for s_ in range(S - t.digital_slices if t.digital_slices < S else 0):  # analog slices only
                     for p_ in range(P):
                         if depthwise:
                             v_st = np.einsum("rkn,nk->rn", c2[:, g, :], vst_cell[s_, p_][:, g])
@@ -373,6 +382,7 @@ class AnalogCimModel(CimModel):
         out = np.zeros((T, R, N), np.float64)
         codes_max = 2**t.adc_bits - 1 if t.adc_bits else None
         S, P = st.enc.coef.shape
+        first_digital = S - min(t.digital_slices, S)
         for tr in range(T):
             for sh, mask in chunk_planes(t):
                 c = ((xu[tr] >> sh) & mask).astype(np.float32)  # (R, K) or (R, K, N)
@@ -388,9 +398,9 @@ class AnalogCimModel(CimModel):
                             else:
                                 a = c[:, g] @ d.T
                                 v = (c[:, g] ** 2) @ (sg**2).T
-                            if self.noise.has_read_noise:
+                            if self.noise.has_read_noise and s < first_digital:
                                 a = a + np.sqrt(v) * self._rng.standard_normal(a.shape)
-                            if codes_max is not None:
+                            if codes_max is not None and s < first_digital:
                                 lsb = st.lsb[s, p]
                                 z = a / lsb
                                 if self.noise.adc_sigma_lsb and self.noise.level:

@@ -99,8 +99,16 @@ def adc_ranges(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool
                ) -> tuple[dict[int, np.ndarray], dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Per matrix: ADC full scales (S, P, N) in analog-sum units, and the clipping error (mean, sd) per column
     those full scales cause on the calibration frames (the fast model adds it as output noise)."""
+    return adc_ranges_by_split(image, t, inputs, [t.digital_bits], percentile, headroom)[t.digital_bits]
+
+
+def adc_ranges_by_split(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool]], splits: list[int],
+                        percentile: float = PERCENTILE, headroom: float = HEADROOM
+                        ) -> dict[int, tuple[dict[int, np.ndarray], dict[int, tuple[np.ndarray, np.ndarray]]]]:
+    """`adc_ranges` for several digital/analog splits of a hybrid target in one pass over the conversions:
+    the full scales do not depend on the split, the clipping error sums the analog slices only."""
     ranges: dict[int, np.ndarray] = {}
-    clips: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    clips: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {b: {} for b in splits}
     for mi, (xs, dw) in inputs.items():
         m = image.matrices[mi]
         rows = max(tl.k_len for tl in m.tiles)
@@ -114,11 +122,13 @@ def adc_ranges(image: Image, t: Target, inputs: dict[int, tuple[np.ndarray, bool
             # the LSB never goes below one digit (analog.py), so the full scale never below 2^bits - 1
             fs[s, p] = np.maximum(np.minimum(np.max(vals, axis=0) * headroom, peak), 2**t.adc_bits - 1)
         ranges[mi] = fs
-        err = np.zeros((len(xs), m.cols))
+        err = np.zeros((S, len(xs), m.cols))  # clipping error of each slice
         for sh, s, p, a, enc in conversion_sums(m.weights, xs, dw, t):
-            err += enc.coef[s, p] * 2.0**sh * (np.minimum(a, fs[s, p]) - a).sum(axis=0)
-        clips[mi] = (err.mean(axis=0), err.std(axis=0))
-    return ranges, clips
+            err[s] += enc.coef[s, p] * 2.0**sh * (np.minimum(a, fs[s, p]) - a).sum(axis=0)
+        for bits in splits:
+            analog = err[: S - min(bits // t.bits_per_cell, S)].sum(axis=0)  # a hybrid's digital slices never clip
+            clips[bits][mi] = (analog.mean(axis=0), analog.std(axis=0))
+    return {b: (ranges, clips[b]) for b in splits}
 
 
 def calibrate(image_bytes: bytes | Image, inputs: np.ndarray, target: Target | None = None,

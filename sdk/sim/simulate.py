@@ -17,6 +17,7 @@ from cimconv.errors import UserError
 from cimconv.image import Image
 from cimconv.target import Target, load_target
 from cimsdk.sim import calibrate as cal
+from cimsdk.sim import hybrid
 from cimsdk.sim.analog import AnalogCimModel
 from cimsdk.sim.noise import NoiseModel
 
@@ -269,7 +270,31 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
     if sweeps:
         result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin,
                                       chip_blocks=chip_blocks, mapper=mapper)
+    if sweeps and hybrid.is_hybrid(t) and need_cal:
+        result["split_sweep"] = split_sweep(image, t, noise, x, labels, ref_pred, trials, seed, cin,
+                                            chip_blocks=chip_blocks, mapper=mapper)
     return result
+
+
+def split_sweep(image: Image, t: Target, noise: NoiseModel, x: np.ndarray, labels, ref_pred, trials: int,
+                seed: int, cin, chip_blocks: int | None = None, mapper=None, samples: int = 300) -> dict:
+    """A hybrid target's trade: accuracy (or agreement) over chips and macro energy per inference against the
+    number of weight bits computed digitally, calibrated, every split on the same chips and inputs."""
+    pick = np.sort(np.random.default_rng([seed, 9]).permutation(len(x))[:samples])
+    xs, rp = x[pick], ref_pred[pick]
+    lab = labels[pick] if labels is not None else None
+    points = {}
+    by_split = cal.adc_ranges_by_split(image, t, cin, hybrid.splits(t)) if t.adc_bits else {}
+    for bits in hybrid.splits(t):
+        tt = t.with_overrides(digital_bits=bits)
+        rng = by_split.get(bits, ({}, {}))
+        s = summarize(run_trials(image, tt, noise, xs, trials, seed, True, cin, rng, blocks=chip_blocks,
+                                 mapper=mapper), rp, lab)
+        key = "accuracy" if lab is not None else "agreement"
+        points[str(bits)] = {"mean": s[f"{key}_mean"], "std": s[f"{key}_std"],
+                             "per_chip": s[f"{key}_per_trial"], "macro_energy_uj": hybrid.macro_energy_uj(image, tt)}
+    return {"metric": "accuracy" if lab is not None else "agreement", "samples": len(xs), "trials": trials,
+            "target_split": t.digital_bits, "weight_bits": hybrid.weight_bits(t), "digital_bits": points}
 
 
 def run_sweeps(image: Image, t: Target, noise: NoiseModel, x: np.ndarray, labels, ref_pred, trials: int,
@@ -335,6 +360,26 @@ def plots(result: dict, out_dir: Path) -> list[Path]:
             ax.grid(alpha=0.3)
         fig.tight_layout()
         p = out_dir / "accuracy_sweeps.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        files.append(p)
+    sp = result.get("split_sweep")
+    if sp:
+        bits = [int(k) for k in sp["digital_bits"]]
+        pts = list(sp["digital_bits"].values())
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.errorbar(bits, [q["mean"] for q in pts], yerr=[q["std"] for q in pts], fmt="o-", color="tab:blue",
+                    capsize=3)
+        ax.set_xlabel(f"weight bits computed digitally (of {sp['weight_bits']}; the rest analog)")
+        ax.set_ylabel(f"{sp['metric']} ({sp['trials']} chips)", color="tab:blue")
+        ax2 = ax.twinx()
+        ax2.plot(bits, [q["macro_energy_uj"] for q in pts], "s--", color="tab:red")
+        ax2.set_ylabel("macro energy per inference (uJ)", color="tab:red")
+        ax.axvline(sp["target_split"], color="grey", alpha=0.4)
+        ax.set_title(f"digital/analog split, {result['noise']['name']} noise on the analog bits")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        p = out_dir / "split_sweep.png"
         fig.savefig(p, dpi=100)
         plt.close(fig)
         files.append(p)
