@@ -188,3 +188,35 @@ def test_accuracy_line_on_labelled_data(tmp_path) -> None:
     want = float((LiteRTRef(kws).run(ds.inputs).reshape(n, -1).argmax(1) == ds.labels).mean())
     assert acc["samples"] == n >= 100
     assert acc["int8_top1"] == pytest.approx(want) and acc["cim_top1"] == acc["int8_top1"]
+
+
+def test_profile_of_a_real_meter_trace_reconciles_with_the_converter(tmp_path) -> None:
+    """A real meter has no device counters: the table holds the converter's estimate and the measurement
+    (here a saved trace: 150 uJ per 5 ms window over 3 mW idle, see test_power_trace)."""
+    import json
+    import subprocess
+    import sys
+
+    from report_formulas import check_traceable
+    from test_power_trace import _synthetic
+
+    src = tmp_path / "in.csv"
+    _synthetic().write_csv(src)
+    conv_dir = tmp_path / "conv"
+    conv_dir.mkdir()
+    report = convert(MODELS / "kws_ref_model.tflite", "nor-acim", BOARD).report
+    (conv_dir / "report.json").write_text(json.dumps(report))
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "cimsdk.cli", "profile", "--from", str(src), "--compare",
+                          str(conv_dir / "report.json"), "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rec = json.loads((out / "report.json").read_text())["reconciliation"]
+    assert [r["source"] for r in rec["rows"]] == ["converter", "meter"]
+    meter = rec["rows"][1]
+    assert meter["total_uj"] == pytest.approx(150.0) and meter["static_uj"] == pytest.approx(3.0 * 5.0)
+    (d,) = rec["differences"]
+    assert d["between"] == ["meter", "converter"]
+    assert d["delta_uj"] == pytest.approx(150.0 - report["totals"]["energy_uj"])
+    html = (out / "report.html").read_text()
+    assert 'id="reconciliation"' in html and (out / "layers.png").is_file()
+    assert check_traceable(html) == []

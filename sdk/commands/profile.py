@@ -83,8 +83,11 @@ def _reconcile(report: dict, converter: dict | None) -> dict | None:
 
     device = report.get("device") or {}
     per = device.get("per_inference")
-    if not per:
-        return None
+    if not per:  # a real meter: no counters, but the converter's estimate against the measurement
+        if converter is None:
+            return None
+        return reconcile.reconcile([reconcile.converter_row(converter), reconcile.meter_row(report)],
+                                   load_board(converter.get("board")))
     mcu = load_board(device.get("energy_board"))
     soft = device.get("backend") == "soft"
     macro = device.get("macro") or {}
