@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Converted", "convert", "load_image", "load_inputs", "run", "compare", "simulate", "build_firmware",
-    "emulated_board", "open_device", "run_on_device", "sample",
+    "emulated_board", "open_device", "run_on_device", "sample", "utilization_chart",
 ]
 
 
@@ -282,6 +282,15 @@ def run_on_device(dev: Device, image: Converted | Image | bytes | str | os.PathL
     out = img.tensors[img.output_tensor]
     rows = [np.frombuffer(dev.run(row.tobytes(), out.nbytes, timeout=timeout)[0], np.int8) for row in x]
     return np.stack(rows).reshape((len(x), *out.shape[1:]))
+
+
+def utilization_chart(converted: Converted) -> bytes:
+    """PNG of the macros and the tiles each layer occupies (the demo report's chart); needs `cimsdk[plots]`."""
+    from cimsdk.demo.charts import utilization_png
+    from cimsdk.extras import require
+
+    require("matplotlib", "utilization_chart")
+    return utilization_png(converted.conversion)
 
 
 def sample(relpath: str) -> Path:
