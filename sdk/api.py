@@ -259,12 +259,10 @@ def emulated_board(firmware: str | os.PathLike, *, backend: str | None = None,
 
 @contextmanager
 def open_device(port: str, *, timeout: float = 5.0) -> Iterator[Device]:
-    """A cimsdk board's console on `port` (/dev/ttyUSB0, socket://host:port, host:port, or an emulated
-    board's `url`); closed when the block ends."""
+    """A cimsdk board's console on `port` (/dev/ttyUSB0, socket://host:port, host:port, an emulated
+    board's `url`, or "auto": the one board that answers); closed when the block ends."""
     from cimsdk.device import Device
 
-    if ":" in port and "://" not in port and not port.startswith("/"):
-        port = f"socket://{port}"  # host:port shorthand
     with Device(port, timeout=timeout, open_timeout=timeout) as dev:
         dev.ping()
         yield dev
