@@ -115,6 +115,8 @@ class FlashLayout:
     bootloader_size: int
     slots: tuple[tuple[SlotRole, SlotKind, int, int], ...]  # role, kind, offset from flash_base, size
     boot_req_addr: int  # RAM word that survives a reset: BOOT_REQ_MAGIC keeps the bootloader in charge
+    driver: str = "cfi"  # the bootloader's flash driver: cfi (QEMU pflash), gd32_fmc, fe310_spi
+    bootloader_stack: int = 0x4000  # the bootloader's stack (small-RAM boards set less)
 
     def slot_base(self, role: SlotRole) -> int:
         return self.flash_base + self.slots[role][2]
@@ -135,14 +137,47 @@ def _from_board(name: str) -> FlashLayout:
     slots = tuple((SlotRole[s["role"]], SlotKind[s["kind"]], s["offset"], s["size"]) for s in fl["slots"])
     if [r for r, *_ in slots] != list(SlotRole):
         raise ValueError(f"boards/{name}/board.toml: [flash_layout] slots must list {[r.name for r in SlotRole]}")
-    return FlashLayout(board=name, flash_base=flash["origin"], flash_size=flash["length"], sector=fl["sector"],
-                       bootloader_size=fl["bootloader_size"], slots=slots,
-                       boot_req_addr=data["cim"]["mailbox_base"] - fl["boot_req_below_mailbox"])
+    # The boot-request word: an absolute RAM address, or (boards whose mailbox window is in RAM) so many
+    # bytes below the window.
+    boot_req = fl["boot_req_addr"] if "boot_req_addr" in fl else data["cim"]["mailbox_base"] - fl["boot_req_below_mailbox"]
+    lay = FlashLayout(board=name, flash_base=flash["origin"], flash_size=flash["length"], sector=fl["sector"],
+                      bootloader_size=fl["bootloader_size"], slots=slots, boot_req_addr=boot_req,
+                      driver=fl.get("driver", "cfi"), bootloader_stack=fl.get("bootloader_stack", 0x4000))
+    _check(lay)
+    return lay
+
+
+def _check(lay: FlashLayout) -> None:
+    """Slots are whole sectors, in order after the bootloader, inside the flash; the boot word in RAM."""
+    where = f"boards/{lay.board}/board.toml [flash_layout]"
+    end = lay.bootloader_size
+    if lay.bootloader_size % lay.sector:
+        raise ValueError(f"{where}: bootloader_size is not a whole number of {lay.sector:#x}-byte sectors")
+    for role, _kind, off, size in lay.slots:
+        if off % lay.sector or size % lay.sector:
+            raise ValueError(f"{where}: slot {role.name} is not whole sectors")
+        if off < end:
+            raise ValueError(f"{where}: slot {role.name} at {off:#x} overlaps what comes before it (ends {end:#x})")
+        end = off + size
+    if end > lay.flash_size:
+        raise ValueError(f"{where}: the slots end at {end:#x}, past the flash ({lay.flash_size:#x})")
+    ram = board_data(lay.board)["memory"]["ram"]
+    if not ram["origin"] <= lay.boot_req_addr <= ram["origin"] + ram["length"] - 4:
+        raise ValueError(f"{where}: the boot-request word {lay.boot_req_addr:#x} is not in RAM")
 
 
 #: Boards whose board.toml has a [flash_layout] table (the bootloader runs there).
 LAYOUTS = {name: _from_board(name) for name in board_names() if "flash_layout" in board_data(name)}
 QEMU_VIRT = LAYOUTS["qemu-virt-rv32"]
+
+
+def linker_scripts(board: str) -> tuple[str, str]:
+    """The bootloader's and the slot application's linker scripts for `board`, relative to the checkout
+    (the emulated board's keep their first names)."""
+    bl = "firmware/bootloader"
+    if board == "qemu-virt-rv32":
+        return f"{bl}/bootloader.ld", f"{bl}/slot-app.ld"
+    return f"{bl}/bootloader-{board}.ld", f"{bl}/slot-app-{board}.ld"
 
 
 def layout_for(board: str) -> FlashLayout:

@@ -272,7 +272,12 @@ def bl_layout_header() -> str:
     lines.append(f"#define CIM_BL_SLOT_COUNT {len(fl.SlotRole)}u")
     for lay in fl.LAYOUTS.values():
         define = "BOARD_" + lay.board.upper().replace("-", "_")
-        lines += ["", f"#if defined({define}) || defined(CIM_BL_HOST)", f"/* {lay.board} */",
+        # A host build (CIM_BL_HOST) takes the emulated board's geometry unless CIM_BL_HOST_BOARD asks for
+        # the board its BOARD_<NAME> names (the host tests run with every board's geometry).
+        cond = f"defined({define})"
+        if lay is fl.QEMU_VIRT:
+            cond += " || (defined(CIM_BL_HOST) && !defined(CIM_BL_HOST_BOARD))"
+        lines += ["", f"#if {cond}", f"/* {lay.board} */",
                   f"#define CIM_BL_FLASH_BASE 0x{lay.flash_base:08X}u",
                   f"#define CIM_BL_FLASH_SIZE 0x{lay.flash_size:08X}u",
                   f"#define CIM_BL_SECTOR 0x{lay.sector:08X}u",
@@ -316,11 +321,12 @@ def linker_blocks() -> dict[Path, str]:
         folder = ROOT / "boards" / board
         for ld in sorted(folder.glob("*.ld")):
             out[ld] = _memory(board)
-    q = fl.QEMU_VIRT
-    bl = ROOT / "firmware" / "bootloader"
-    out[bl / "bootloader.ld"] = _memory(q.board, (q.flash_base, q.bootloader_size), q.boot_req_addr)
     primary = fl.SlotRole.APP_PRIMARY
-    out[bl / "slot-app.ld"] = _memory(q.board, (q.app_entry, q.slot_size(primary) - fl.HEADER_SIZE), q.boot_req_addr)
+    for lay in fl.LAYOUTS.values():
+        bl_ld, app_ld = fl.linker_scripts(lay.board)
+        out[ROOT / bl_ld] = _memory(lay.board, (lay.flash_base, lay.bootloader_size), lay.boot_req_addr)
+        out[ROOT / app_ld] = _memory(lay.board, (lay.app_entry, lay.slot_size(primary) - fl.HEADER_SIZE),
+                                     lay.boot_req_addr)
     return out
 
 

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf espeak-ng sox
+APT_PACKAGES=(python3-venv python3-pip qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf espeak-ng sox dfu-util
               verilator yosys nextpnr-ice40 fpga-icestorm)  # the last four: the RTL coprocessor (docs/fpga.md)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Converted", "convert", "load_image", "load_inputs", "run", "compare", "simulate", "build_firmware",
-    "emulated_board", "open_device", "run_on_device", "sample",
+    "emulated_board", "open_device", "run_on_device", "sample", "utilization_chart",
 ]
 
 
@@ -261,12 +261,10 @@ def emulated_board(firmware: str | os.PathLike, *, backend: str | None = None,
 
 @contextmanager
 def open_device(port: str, *, timeout: float = 5.0) -> Iterator[Device]:
-    """A cimsdk board's console on `port` (/dev/ttyUSB0, socket://host:port, host:port, or an emulated
-    board's `url`); closed when the block ends."""
+    """A cimsdk board's console on `port` (/dev/ttyUSB0, socket://host:port, host:port, an emulated
+    board's `url`, or "auto": the one board that answers); closed when the block ends."""
     from cimsdk.device import Device
 
-    if ":" in port and "://" not in port and not port.startswith("/"):
-        port = f"socket://{port}"  # host:port shorthand
     with Device(port, timeout=timeout, open_timeout=timeout) as dev:
         dev.ping()
         yield dev
@@ -284,6 +282,15 @@ def run_on_device(dev: Device, image: Converted | Image | bytes | str | os.PathL
     out = img.tensors[img.output_tensor]
     rows = [np.frombuffer(dev.run(row.tobytes(), out.nbytes, timeout=timeout)[0], np.int8) for row in x]
     return np.stack(rows).reshape((len(x), *out.shape[1:]))
+
+
+def utilization_chart(converted: Converted) -> bytes:
+    """PNG of the macros and the tiles each layer occupies (the demo report's chart); needs `cimsdk[plots]`."""
+    from cimsdk.demo.charts import utilization_png
+    from cimsdk.extras import require
+
+    require("matplotlib", "utilization_chart")
+    return utilization_png(converted.conversion)
 
 
 def sample(relpath: str) -> Path:

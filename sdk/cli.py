@@ -51,10 +51,23 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="cimsdk")
 @click.option("--debug", is_flag=True, envvar="CIMSDK_DEBUG", help="Show the traceback of an error.")
-def cli(debug: bool) -> None:
-    """cimsdk: deploy int8 TFLite models on compute-in-memory hardware."""
+@click.option("--trace", is_flag=True, envvar="CIMSDK_TRACE",
+              help="Print every byte sent to and received from a board (hex, on stderr), like esptool's --trace.")
+def cli(debug: bool, trace: bool) -> None:
+    """cimsdk: deploy int8 TFLite models on compute-in-memory hardware.
+
+    \b
+    Examples:
+      cimsdk demo                                  # the whole pipeline on the emulated board
+      cimsdk convert model.tflite -t nor-acim      # -> model/model.cimg, report.txt
+      cimsdk run model -i input.npy
+      cimsdk device list                           # boards on USB serial ports and emulated ones
+      cimsdk --debug --trace device info -p auto   # traceback and protocol bytes on errors
+    """
     if debug:
         os.environ["CIMSDK_DEBUG"] = "1"
+    if trace:
+        os.environ["CIMSDK_TRACE"] = "1"
 
 
 class Terminated(BaseException):

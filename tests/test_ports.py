@@ -99,3 +99,58 @@ def test_auto_refuses_two_boards_and_none(firmware: Path, runtime: Path) -> None
     res = _cli("device", "info", "--port", "auto")
     assert res.returncode == 2 and "no cimsdk board answers" in res.stderr, res.stderr
     assert not list(runtime.glob("boards/*.json"))
+
+
+def test_a_port_that_is_not_a_cimsdk_board_is_one_line(tmp_path: Path, runtime: Path) -> None:
+    """Something listens and talks, but not the cimsdk protocol: every port-taking command says so in one
+    line (exit 2), and --debug adds the traceback."""
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def chatter() -> None:  # an AT-modem-like device: answers every read with text
+        srv.settimeout(0.2)
+        conns = []
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                c.settimeout(0.05)
+                conns.append(c)
+            except TimeoutError:
+                pass
+            for c in list(conns):
+                try:
+                    if c.recv(4096):
+                        c.sendall(b"OK\r\nERROR\r\n")
+                except TimeoutError:
+                    pass
+                except OSError:
+                    conns.remove(c)
+        for c in conns:
+            c.close()
+
+    t = threading.Thread(target=chatter, daemon=True)
+    t.start()
+    port = f"127.0.0.1:{srv.getsockname()[1]}"
+    image = tmp_path / "x.bin"
+    image.write_bytes(b"\x13" * 64)
+    try:
+        for args in (["device", "info", "-p", port], ["flash", "-p", port, "--timeout", "0.5", "--retries", "1",
+                                                      str(image)]):
+            res = _cli(*args)
+            assert res.returncode == 2, (args, res.stdout, res.stderr)
+            err = res.stderr.strip()
+            assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+            assert port in err or "answer" in err, err
+        res = _cli("--debug", "device", "info", "-p", port)
+        assert res.returncode == 2 and "Traceback" in res.stderr
+        res = _cli("--trace", "device", "info", "-p", port)  # the bytes both ways, in hex
+        assert res.returncode == 2
+        assert f"trace socket://{port} > " in res.stderr and f"trace socket://{port} < 4f" in res.stderr  # "OK"
+    finally:
+        stop.set()
+        t.join(5)
+        srv.close()

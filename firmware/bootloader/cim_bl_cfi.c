@@ -75,16 +75,16 @@ RAMFUNC static int cfi_program_buffer(volatile uint32_t *dst, const uint8_t *src
     return (st & CFI_SR_ERRORS) ? -1 : 0;
 }
 
-int cim_bl_cfi_erase(uint32_t off);
-int cim_bl_cfi_program(uint32_t off, const uint8_t *p, uint32_t n);
+int cim_bl_flash_erase(uint32_t off);
+int cim_bl_flash_program(uint32_t off, const uint8_t *p, uint32_t n);
 
-int cim_bl_cfi_erase(uint32_t off) {
+int cim_bl_flash_erase(uint32_t off) {
     if (off < CIM_BL_BOOTLOADER_SIZE || off >= CIM_BL_FLASH_SIZE) return -1; /* never the bootloader */
     off &= ~(CIM_BL_SECTOR - 1u);
     return cfi_erase_block((volatile uint32_t *)(uintptr_t)(CIM_BL_FLASH_BASE + off));
 }
 
-int cim_bl_cfi_program(uint32_t off, const uint8_t *p, uint32_t n) {
+int cim_bl_flash_program(uint32_t off, const uint8_t *p, uint32_t n) {
     if (off < CIM_BL_BOOTLOADER_SIZE || (off & 3u) || (n & 3u) || off >= CIM_BL_FLASH_SIZE ||
         n > CIM_BL_FLASH_SIZE - off)
         return -1;

@@ -26,8 +26,8 @@
 #define CIM_BL_TARGETS ""
 #endif
 
-int cim_bl_cfi_erase(uint32_t off);
-int cim_bl_cfi_program(uint32_t off, const uint8_t *p, uint32_t n);
+int cim_bl_flash_erase(uint32_t off);
+int cim_bl_flash_program(uint32_t off, const uint8_t *p, uint32_t n);
 
 #ifdef CIM_BL_PUBKEY
 static const uint8_t pubkey[32] = {CIM_BL_PUBKEY};
@@ -103,8 +103,8 @@ int main(void) {
     uart_wake();
     cim_bl_cfg_t cfg = {
         .flash = (const volatile uint8_t *)(uintptr_t)CIM_BL_FLASH_BASE,
-        .erase = cim_bl_cfi_erase,
-        .program = cim_bl_cfi_program,
+        .erase = cim_bl_flash_erase,
+        .program = cim_bl_flash_program,
         .putc = board_uart_putc,
         .board = BOARD_NAME,
         .targets = CIM_BL_TARGETS,

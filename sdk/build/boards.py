@@ -120,6 +120,16 @@ def board_config_header(board: Board) -> str:
             f"#define BOARD_MARKER_PIN {int(marker['pin'])}u",
             f"#define BOARD_MARKER_ACTIVE_LOW {1 if marker.get('active_low') else 0}",
         ]
+    ina = board.section("ina226")
+    if ina:  # the INA226 power monitor on two GPIO pins (firmware/power/, docs/power-profiling.md)
+        family = ina["gpio_family"].upper()
+        lines += [
+            f"#ifndef BOARD_GPIO_{family}\n#define BOARD_GPIO_{family} 1\n#endif",
+            f"#define BOARD_INA226_ADDR 0x{int(ina.get('address', 0x40)):02X}u",
+            f"#define BOARD_I2C_GPIO_BASE 0x{ina['gpio_base']:08X}u",
+            f"#define BOARD_I2C_SDA_PIN {int(ina['sda_pin'])}u",
+            f"#define BOARD_I2C_SCL_PIN {int(ina['scl_pin'])}u",
+        ]
     ekind = exit_.get("kind", "loop")
     lines.append(f"#define BOARD_EXIT_{ekind.upper()} 1")
     if "base" in exit_:

@@ -13,8 +13,11 @@ def command() -> None:
 
 
 @command.command("build")
-@click.argument("outdir", type=click.Path(path_type=Path))
-@click.option("--board", default="qemu-virt-rv32", show_default=True, help="a folder of boards/ (cimsdk firmware boards)")
+@click.argument("outdir", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option("--output", "-o", "output", type=click.Path(path_type=Path, file_okay=False),
+              help="output folder (the same as OUTDIR; -o like every other command)")
+@click.option("--board", "-b", default="qemu-virt-rv32", show_default=True,
+              help="a folder of boards/ (cimsdk firmware boards)")
 @click.option("--backend", type=click.Choice(["mailbox", "soft"]), help="CiM backend (default: the board's)")
 @click.option("--app", type=click.Path(path_type=Path, file_okay=False), help="application sources (default firmware/app)")
 @click.option("--embed-image", type=click.Path(path_type=Path, dir_okay=False), help="link this weight image in as a const array")
@@ -24,9 +27,22 @@ def command() -> None:
 @click.option("--layout", help="memory layout of the board (qemu-virt-rv32: ram or xip)")
 @click.option("--opt", default="-Os", show_default=True, help="optimisation flag")
 @click.option("--quiet", "-q", is_flag=True, help="no progress output")
-def build(outdir: Path, board: str, backend: str | None, app: Path | None, embed_image: Path | None,
-          ops: str | None, for_image: Path | None, layout: str | None, opt: str, quiet: bool) -> None:
-    """Build OUTDIR/firmware/firmware.elf and firmware.bin for BOARD."""
+def build(outdir: Path | None, output: Path | None, board: str, backend: str | None, app: Path | None,
+          embed_image: Path | None, ops: str | None, for_image: Path | None, layout: str | None, opt: str,
+          quiet: bool) -> None:
+    """Build OUTDIR/firmware/firmware.elf and firmware.bin for BOARD.
+
+    \b
+    Examples:
+      cimsdk firmware build fw                                   # qemu-virt-rv32, the console app
+      cimsdk firmware build -o fw --for-image kws/model.cimg     # only the kernels the image uses
+      cimsdk firmware build -o ln -b sipeed-longan-nano --layout slot --app firmware/examples/hello
+    """
+    if outdir is not None and output is not None and outdir != output:
+        raise click.UsageError(f"two output folders given ({outdir} and -o {output}); give one")
+    outdir = outdir or output
+    if outdir is None:
+        raise click.UsageError("give the output folder: cimsdk firmware build OUTDIR (or -o OUTDIR)")
     from cimsdk.build import build_firmware
     from cimsdk.build.project import elf_sizes
 

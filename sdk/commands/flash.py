@@ -28,6 +28,13 @@ def command(port: str, baud: int | None, connect_baud: int, board: str, verify: 
 
     Uploads go to the inactive slot, are checked (SHA-256, signature) before they become bootable,
     resume after a broken link, and are skipped when the device already holds the same image.
+
+    \b
+    Examples:
+      cimsdk firmware build fw --layout slot                                   # apps run from a slot
+      cimsdk flash -p 127.0.0.1:4321 fw/firmware/firmware.elf kws/model.cimg   # the emulated board
+      cimsdk flash --board sipeed-longan-nano -p auto firmware.elf model.cimg  # a real board on USB
+      cimsdk flash -p /dev/ttyUSB0 --verify --baud 921600 model.cpkg
     """
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn

@@ -14,13 +14,18 @@ from pathlib import Path
 from cimcontracts.resources import data_root as project_root
 from cimconv.atomic import write_bytes, write_text
 from cimconv.errors import UserError
-from cimsdk.flash.layout import layout_for
+from cimsdk.flash.layout import layout_for, linker_scripts
 
 BOOTLOADER_SOURCES = [
-    "board/start.S", "board/board.c", "board/uart_ns16550a.c",
+    "board/start.S", "board/board.c",
     "protocol/cim_frame.c", "protocol/sha256.c",
-    "bootloader/cim_bl.c", "bootloader/cim_ed25519.c", "bootloader/cim_bl_cfi.c", "bootloader/cim_bl_main.c",
+    "bootloader/cim_bl.c", "bootloader/cim_ed25519.c", "bootloader/cim_bl_main.c",
 ]  # fmt: skip
+#: The board's flash driver ([flash_layout] driver) and UART driver ([uart] kind), added per board.
+FLASH_DRIVERS = {"cfi": "bootloader/cim_bl_cfi.c", "gd32_fmc": "bootloader/cim_bl_gd32_fmc.c",
+                 "fe310_spi": "bootloader/cim_bl_fe310_spi.c"}
+UART_DRIVERS = {"ns16550a": "board/uart_ns16550a.c", "gd32_usart": "board/uart_gd32.c",
+                "sifive_uart": "board/uart_sifive.c"}
 HOST_SOURCES = [
     "bootloader/host/bl_host.c", "bootloader/cim_bl.c", "bootloader/cim_ed25519.c",
     "protocol/cim_frame.c", "protocol/sha256.c",
@@ -49,10 +54,16 @@ def build_bootloader(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", *
     from cimsdk.build.boards import board_config_header, load_board
     from cimsdk.build.project import check_tools
 
-    layout_for(board)
+    lay = layout_for(board)
     b = load_board(board)
     if shutil.which("riscv64-unknown-elf-gcc") is None:
         check_tools()
+    uart = b.data["uart"]["kind"]
+    if lay.driver not in FLASH_DRIVERS or uart not in UART_DRIVERS:
+        raise UserError(f"board {board}: no bootloader driver for flash '{lay.driver}' or UART '{uart}' "
+                        f"(have flash {', '.join(FLASH_DRIVERS)}; UART {', '.join(UART_DRIVERS)})")
+    sources = [*BOOTLOADER_SOURCES, FLASH_DRIVERS[lay.driver], UART_DRIVERS[uart]]
+    bl_ld, _app_ld = linker_scripts(board)
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     inc = out / "include"
@@ -61,7 +72,8 @@ def build_bootloader(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", *
     fw = project_root() / "firmware"
     cpu = b.data["cpu"]
     mach = [f"-march={cpu['march']}", f"-mabi={cpu['mabi']}", "-mcmodel=medany", "--specs=picolibc.specs"]
-    defs = ["-DCIM_BOOTLOADER=1", f'-DCIM_BL_TARGETS="{targets}"', f"-DCIM_BL_WINDOW_MS={int(window_ms)}u"]
+    defs = ["-DCIM_BOOTLOADER=1", f'-DCIM_BL_TARGETS="{targets}"', f"-DCIM_BL_WINDOW_MS={int(window_ms)}u",
+            f"-DCIM_BL_FLASH_{lay.driver.upper()}=1"]
     if pubkey is not None:
         if len(pubkey) != 32:
             raise UserError("bootloader public key must be 32 bytes (ed25519)")
@@ -73,24 +85,29 @@ def build_bootloader(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", *
     incs = [f"-I{inc}", f"-I{fw / 'include'}", f"-I{fw / 'protocol'}", f"-I{fw / 'hal'}", f"-I{fw / 'bootloader'}",
             f"-I{fw / 'board'}"]
     elf = out / "bootloader.elf"
-    cmd = ["riscv64-unknown-elf-gcc", *mach, *CFLAGS, *defs, *incs, *[str(fw / s) for s in BOOTLOADER_SOURCES],
+    cmd = ["riscv64-unknown-elf-gcc", *mach, *CFLAGS, *defs, *incs, *[str(fw / s) for s in sources],
            "-nostartfiles", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments", f"-L{fw / 'board'}",
-           "-T", str(bootloader_dir() / "bootloader.ld"), f"-Wl,-Map,{out / 'bootloader.map'}", "-o", str(elf)]
+           f"-L{bootloader_dir()}", f"-Wl,--defsym=__stack_size={lay.bootloader_stack:#x}",
+           "-T", str(project_root() / bl_ld), f"-Wl,-Map,{out / 'bootloader.map'}", "-o", str(elf)]
     _run(cmd, "bootloader build")
     _run(["riscv64-unknown-elf-objcopy", "-O", "binary", str(elf), str(out / "bootloader.bin")], "objcopy")
     return elf
 
 
-def build_host_bootloader(outdir: str | os.PathLike) -> Path:
-    """The bootloader core for the host (tests, fuzzing, benchmark) with a simulated flash."""
+def build_host_bootloader(outdir: str | os.PathLike, board: str = "qemu-virt-rv32") -> Path:
+    """The bootloader core for the host (tests, fuzzing, benchmark) with a simulated flash of `board`'s
+    geometry (flash size, sector, slots: its [flash_layout])."""
     fw = project_root() / "firmware"
+    layout_for(board)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     exe = out / "bl_host"
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise UserError("no host C compiler (cc/gcc) found: apt-get install gcc")
-    cmd = [cc, "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-DCIM_BL_HOST", "-D_DEFAULT_SOURCE",
+    geometry = [] if board == "qemu-virt-rv32" else [
+        "-DCIM_BL_HOST_BOARD", f"-DBOARD_{board.upper().replace('-', '_')}", f'-DCIM_BL_HOST_BOARD_NAME="{board}"']
+    cmd = [cc, "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-DCIM_BL_HOST", "-D_DEFAULT_SOURCE", *geometry,
            f"-I{fw / 'bootloader'}", f"-I{fw / 'include'}", f"-I{fw / 'protocol'}",
            *[str(fw / s) for s in HOST_SOURCES], "-o", str(exe)]
     _run(cmd, "host bootloader build")
@@ -138,7 +155,7 @@ def build_slot_app(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", bac
     defs = {"CIM_SLOT_APP": "1", **(defines or {})}
     proj = generate_project(out, b, backend, app_dir, None, ops, None, "-Os", defs)
     ini = proj / "platformio.ini"
-    text = re.sub(r"^board_build\.ldscript = .*$", f"board_build.ldscript = {bootloader_dir() / 'slot-app.ld'}",
+    text = re.sub(r"^board_build\.ldscript = .*$", f"board_build.ldscript = {project_root() / linker_scripts(board)[1]}",
                   ini.read_text(), flags=re.M)
     text += f"build_flags_slot = -I{bootloader_dir()}\n"
     text = text.replace("build_flags =\n", f"build_flags =\n    -I{bootloader_dir()}\n", 1)

@@ -40,7 +40,7 @@ class ConsoleDriver:
         self.dev = Device(port, timeout=timeout, open_timeout=timeout)
         self.image_bytes: bytes | None = None
         self.input_bytes: bytes | None = None
-        if port.startswith("socket://"):
+        if self.dev.url.startswith("socket://"):  # also HOST:PORT and auto, resolved by the transport
             # An emulated board boots when its first client connects; a frame that reaches the UART
             # before the firmware has set it up can wedge the link (seen on qemu-virt-rv32), so let
             # the guest boot first.

@@ -56,6 +56,13 @@ def _open_error(url: str, exc: Exception) -> UserError:
     return UserError(f"cannot open {where}: {text}")
 
 
+def _trace(url: str, direction: str, data: bytes) -> None:
+    import sys
+
+    for i in range(0, len(data), 32):
+        sys.stderr.write(f"trace {url} {direction} {data[i:i + 32].hex(' ')}\n")
+
+
 class Transport:
     """A pyserial port opened by URL or device path; `read()` returns what arrived within a timeout."""
 
@@ -66,6 +73,8 @@ class Transport:
         from cimsdk.transport.ports import normalize
 
         self.url = normalize(url)  # `auto` and `host:port` mean the same for every command
+        #: `cimsdk --trace` / CIMSDK_TRACE=1: every byte in and out, in hex, on stderr.
+        self.trace = os.environ.get("CIMSDK_TRACE", "") not in ("", "0")
         self.baudrate = baudrate
         self.open_timeout = open_timeout
         self._port = None
@@ -118,6 +127,8 @@ class Transport:
         except (serial.SerialException, OSError) as exc:
             raise LinkError(f"write to {self.url} failed: {exc}") from exc
         self.bytes_out += len(data)
+        if getattr(self, "trace", False):
+            _trace(self.url, ">", data)
 
     def read(self, timeout: float) -> bytes:
         """Whatever bytes arrive within `timeout` seconds (returns early once some arrived)."""
@@ -134,6 +145,8 @@ class Transport:
                 raise LinkError(f"read from {self.url} failed: {exc}") from exc
             if data:
                 self.bytes_in += len(data)
+                if getattr(self, "trace", False):
+                    _trace(self.url, "<", data)
                 return data
             if time.monotonic() >= deadline:
                 return b""

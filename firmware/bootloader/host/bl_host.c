@@ -4,8 +4,9 @@
  *   bl_host check FLASH [--pubkey HEX] [--signed-only]   boot decision after a reset
  *   bl_host ed25519 PK_HEX SIG_HEX MSG_HEX                prints 1 (valid) or 0
  *   bl_host sha512 MSG_HEX                                prints the digest
- * The simulated flash behaves like NOR: programming only clears bits, erase sets a 256 KiB
- * sector to 0xFF. Every erase/program is checked against the slots the bootloader must never
+ * The simulated flash behaves like NOR: programming only clears bits, erase sets a sector to 0xFF
+ * (256 KiB for the emulated board; -DCIM_BL_HOST_BOARD -DBOARD_<NAME> builds another board's
+ * geometry). Every erase/program is checked against the slots the bootloader must never
  * touch from a command (cim_bl_dbg_protected); a violation is reported on stderr and makes
  * `serve` exit with status 3. */
 #if defined(CIM_BL_HOST)
@@ -22,6 +23,10 @@
 
 int cim_bl_dbg_protected(uint32_t off);
 void cim_sha512(const uint8_t *p, uint32_t n, uint8_t out[64]);
+
+#ifndef CIM_BL_HOST_BOARD_NAME
+#define CIM_BL_HOST_BOARD_NAME "qemu-virt-rv32" /* the geometry cim_bl_layout.h gives a host build */
+#endif
 
 static uint8_t *flash;
 static long violations, erases, programs;
@@ -126,7 +131,7 @@ int main(int argc, char **argv) {
     open_flash(argv[2]);
     cim_bl_cfg_t cfg = {
         .flash = flash, .erase = sim_erase, .program = sim_program, .putc = sim_putc,
-        .board = "qemu-virt-rv32", .targets = "", .pubkey = 0, .signed_only = 0,
+        .board = CIM_BL_HOST_BOARD_NAME, .targets = "", .pubkey = 0, .signed_only = 0,
         .rx_buf = rx_buf, .rx_cap = sizeof rx_buf,
     };
     for (int i = 3; i < argc; i++) {
