@@ -1,6 +1,6 @@
 """Simulate throughput with noise on (KWS inferences per second, 10 chips x 100 inputs, default nor-flash
 preset, calibrated, two worker threads on the 2 cores) next to the TFLM interpreter's plain inference rate, run
-side by side, medians. The fast mode runs compiled fused kernels (sdk/sim/kernels.py); `--numpy` times the
+side by side, medians. The fast mode runs the shared kernels on folded weights (cimsdk.mac, noisy backend); `--numpy` times the
 numpy fast path instead. The load average is printed: the machine is shared, compare the ratio.
 
     python benchmarks/bench_simulate.py [--runs 5]
