@@ -42,10 +42,13 @@ def single_threaded_blas() -> Iterator[None]:
     with _lock:
         if _depth == 0:
             if _controller is None:  # scanning the loaded libraries costs milliseconds: once
-                from threadpoolctl import ThreadpoolController
+                try:
+                    from threadpoolctl import ThreadpoolController
 
-                _controller = ThreadpoolController()
-            _limiter = _controller.limit(limits=1, user_api="blas")
+                    _controller = ThreadpoolController()
+                except ImportError:  # pragma: no cover - a dependency; without it BLAS keeps its threads
+                    _controller = False
+            _limiter = _controller.limit(limits=1, user_api="blas") if _controller else None
         _depth += 1
     try:
         yield
