@@ -95,5 +95,3 @@ class Graph:
                 return op
         return None
 
-    def consumers(self, tensor: int) -> list[Operator]:
-        return [op for op in self.operators if tensor in op.inputs]
