@@ -10,7 +10,7 @@ Two modes:
 - "exact": every conversion (input plane x row group x slice x polarity) is formed, read noise is drawn per
   conversion and the ADC rounds and clips it. Slow (~32x the MACs); used on small batches to validate...
 - "fast": the static per-chip perturbation (programming error, drift, stuck cells, IR drop) is folded into
-  effective weights (one float32 matmul per tile and trial), and the dynamic part (read noise, ADC
+  effective weights (the shared kernels of `cimsdk.mac`: one BLAS matmul per chip), and the dynamic part (read noise, ADC
   quantisation, ADC comparator noise, clipping) is added as per-output Gaussian noise whose variance is
   derived from the same conversion structure: Var = sum_conv coef^2 (sum_k chunk_k^2 sigma_k^2 + lsb^2/12).
 
