@@ -127,3 +127,35 @@ def test_layers_at_and_past_the_float32_bound(target, k, weight, dtype):
     assert past == (dtype is np.float64)
     if past and weight == 127:  # odd sums above 2^24: the float32 route would have been wrong
         assert not np.array_equal(naive.astype(np.int64), want)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.float64])
+def test_requantize_paths_equal_mbqm(dtype):
+    """The compiled and numpy requantization equal TFLM's MultiplyByQuantizedMultiplier (fixedpoint.mbqm),
+    accumulators in every dtype a backend produces."""
+    from cimsdk.golden.fixedpoint import mbqm
+    from cimsdk.mac import requant
+
+    rng = np.random.default_rng(7)
+    n = 48
+    limit = exactness.F32_EXACT if dtype is np.float32 else 1 << 26
+    acc = rng.integers(-limit, limit + 1, size=(500, n))
+    acc[0], acc[1] = limit, -limit
+    acc[2, :] = np.arange(n) - n // 2  # small values around zero: the rounding ties
+    bias = rng.integers(-5000, 5000, size=n)
+    mult = rng.integers(1 << 30, (1 << 31) - 1, size=n)
+    mult[:3] = (1 << 30, (1 << 31) - 1, 1 << 30)
+    shift = rng.integers(-31, 1, size=n)
+    shift[3:6] = (1, 2, 0)
+    zp, lo, hi = -7, -100, 120
+    t = acc.astype(np.int64) + bias
+    left = np.maximum(shift, 0)
+    # the reference works in int32 like TFLM: keep the shifted accumulator inside int32
+    ok = np.all(np.abs(t << left) < (1 << 31), axis=0)
+    want = np.clip(mbqm(t, mult, shift) + zp, lo, hi).astype(np.int8)
+    a = acc.astype(dtype)
+    got_c = requant.requantize(a, bias, mult, shift, zp, lo, hi)
+    got_n = requant.requantize_numpy(a, bias, mult, shift, zp, lo, hi)
+    assert np.array_equal(got_c[:, ok], want[:, ok])
+    assert np.array_equal(got_n, got_c)
+    assert ok.sum() > n // 2
