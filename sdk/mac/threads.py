@@ -62,9 +62,10 @@ _controller = None
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
+    """One process-wide pool, grown (never shrunk) to the largest worker count asked for."""
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != n:
+        if _pool is None or _pool_size < n:
             _pool = ThreadPoolExecutor(n, thread_name_prefix="cimsdk-mac")
             _pool_size = n
         return _pool
@@ -78,7 +79,22 @@ def map_chunks(fn: Callable[[int, int], object], total: int, chunk: int) -> list
     with single_threaded_blas():
         if n <= 1 or threading.current_thread().name.startswith("cimsdk-mac"):
             return [fn(a, b) for a, b in spans]
-        return list(_executor(n).map(lambda s: fn(*s), spans))
+        # n tasks take the chunks one by one (at most n run at once whatever the pool's size, and a task
+        # that the machine stalls holds up only its current chunk)
+        results: list = [None] * len(spans)
+        todo = iter(range(len(spans)))
+        take = threading.Lock()
+
+        def work(_task: int) -> None:
+            while True:
+                with take:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                results[i] = fn(*spans[i])
+
+        list(_executor(n).map(work, range(n)))
+        return results
 
 
 __all__ = ["map_chunks", "single_threaded_blas", "workers"]
