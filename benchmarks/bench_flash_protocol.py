@@ -1,6 +1,7 @@
 """Flashing protocol efficiency: payload bytes / bytes on the wire (both directions, every frame of a
 real `flash()` run against the bootloader's host build), target >= 0.9 without compression; the gain
-raw deflate would bring on weight images (per 4 KiB chunk, as BL_WRITE_Z carries it); and the
+raw deflate would bring on weight images (per 4 KiB chunk; no opcode carries compressed chunks: the
+bootloader does not inflate); and the
 upload rate into the emulated board over socket:// (QEMU, when available).
 
 Run: python benchmarks/bench_flash_protocol.py [--qemu]
@@ -18,8 +19,8 @@ from _common import MODELS
 
 from cimsdk.flash.build import build_host_bootloader
 from cimsdk.flash.flasher import flash
-from cimsdk.flash.hostsim import HostLoader
 from cimsdk.protocol import MAX_DATA, encode_frame
+from cimsdk.testing.flash_host import HostLoader
 
 
 def convert(model: str, out: Path) -> Path:
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
         worst = min(worst, eff)
         print(f"{name:<16} {r.size:>9} {r.wire_bytes:>9} {eff:>12.3f} {-(-r.size // MAX_DATA):>7} {dt:>12.2f}")
     print(f"protocol efficiency (worst): {worst:.3f}  target >= 0.9: {'PASS' if worst >= 0.9 else 'FAIL'}")
-    print("\noptional deflate (raw deflate per 4 KiB chunk, host side; device inflate not built yet):")
+    print("\noptional deflate (raw deflate per 4 KiB chunk, host side; the bootloader has no inflate):")
     for name, img in images.items():
         data = img.read_bytes()
         plain, packed = deflate_gain(data)

@@ -1,7 +1,7 @@
 """Simulate throughput with noise on (KWS inferences per second, 10 chips x 100 inputs, default nor-flash
 preset, calibrated, two worker threads on the 2 cores) next to the TFLM interpreter's plain inference rate, run
-side by side, medians. The fast mode runs compiled fused kernels (sdk/sim/kernels.py); `--numpy` times the
-numpy fast path instead. The load average is printed: the machine is shared, compare the ratio.
+side by side, medians. The fast mode runs the shared kernels on folded weights (cimsdk.mac, noisy
+backend); `--numpy` times the step-by-step numpy fast path instead. The load average is printed: the machine is shared, compare the ratio.
 
     python benchmarks/bench_simulate.py [--runs 5]
 """
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--numpy", action="store_true", help="time the numpy fast path, not the fused kernels")
+    ap.add_argument("--numpy", action="store_true", help="time the step-by-step numpy fast path, not the folded one")
     a = ap.parse_args()
     import os
 
@@ -75,7 +75,7 @@ def main() -> None:
     med = side_by_side(a.runs, simulate=run_sim, tflm=run_tflm)
     sim_rate = n_sim / med["simulate"]
     tflm_rate = len(xt) / med["tflm"]
-    path = "numpy fast path" if a.numpy else "fused kernels"
+    path = "numpy fast path" if a.numpy else "folded weights, shared kernels"
     print(f"cimsdk simulate, noise on (nor-flash, calibrated, {path}, {a.trials} chips x {a.batch} inputs): "
           f"{sim_rate:,.0f} inferences/s (target >= 1,000)")
     print(f"TFLM interpreter, plain int8 inference one by one:                    {tflm_rate:,.0f} inferences/s")

@@ -80,7 +80,7 @@ class BootOpcode(IntEnum):
     BL_SLOTS = 0x40  # reply: one 56-byte slot record per slot (docs/bootloader.md)
     BL_BEGIN = 0x41  # kind u8, flags u8, 0 u16, size u32, sha256[32], [ed25519 sig 64]; reply: slot u8, 0[3], next u32, chunk u32
     BL_WRITE = 0x42  # offset u32, data; sequential, erase as you go; reply: next u32
-    BL_WRITE_Z = 0x43  # offset u32, raw_len u32, raw-deflate data of one chunk; reply: next u32
+    # 0x43 is free: compressed chunks (BL_WRITE_Z) were reserved but no bootloader inflates, so it was removed
     BL_FINISH = 0x44  # - ; hash (+ signature) check, commit, install; reply: slot u8, state u8
     BL_HASH = 0x45  # slot u8, 0[3], offset u32, length u32; reply: sha256 of that slot range
     BL_BAUD = 0x46  # baud u32; ACK at the old rate, then both sides switch

@@ -95,9 +95,6 @@ class Graph:
                 return op
         return None
 
-    def consumers(self, tensor: int) -> list[Operator]:
-        return [op for op in self.operators if tensor in op.inputs]
-
 
 # Ops that multiply activations by weights: the dtype of their activation input says how a model computes.
 MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL")

@@ -32,15 +32,6 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
-def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
-    return quantize_multiplier(real)
-
-
-def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
-    q, shift = quantize_multiplier(real)
-    return q, shift
-
-
 def activation_range(act: str, scale: float, zero_point: int, qmin: int = INT8_MIN, qmax: int = INT8_MAX
                      ) -> tuple[int, int]:
     """TFLM CalculateActivationRangeQuantized for a fused activation."""

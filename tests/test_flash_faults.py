@@ -187,8 +187,8 @@ def campaign(tmp: pytest.TempPathFactory, tmp_path: Path, backend: str, attempts
     """`attempts` flashes through the fault proxy, `cuts` of them with the power cut at a random
     point; after each, the board (restarted on its flash file after a cut) must run the new or the
     previous model. Every tenth attempt re-flashes the firmware too (the install path)."""
-    from cimsdk.flash.faultproxy import FaultProxy
     from cimsdk.flash.flasher import flash
+    from cimsdk.testing.faultproxy import FaultProxy
 
     app = slot_app(tmp, backend)
     models = [model(tmp, KWS), model(tmp, SPEECH)]

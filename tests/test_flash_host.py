@@ -15,11 +15,11 @@ import pytest
 from cimconv.errors import UserError
 from cimsdk.flash.client import Bootloader
 from cimsdk.flash.flasher import flash
-from cimsdk.flash.hostsim import HostLoader, check_boot
 from cimsdk.flash.layout import SlotKind, SlotRole, SlotState
-from cimsdk.flash.package import load_image, make_package
+from cimsdk.flash.package import make_package, read_flash_image
 from cimsdk.protocol import Frame, decode_all, encode_frame
 from cimsdk.protocol.constants import BootOpcode, Status
+from cimsdk.testing.flash_host import HostLoader, check_boot
 from tests.flash_helpers import convert
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
@@ -95,7 +95,7 @@ def test_power_cut_mid_upload_keeps_previous_and_resume(exe: Path, models: tuple
     link = HostLoader(exe, f)
     flash(link, [app1, kws])
     link.close()
-    img2 = load_image(app2, "qemu-virt-rv32")
+    img2 = read_flash_image(app2, "qemu-virt-rv32")
     # Upload half of app2, then cut the power.
     link = HostLoader(exe, f)
     bl = Bootloader(link, timeout=2.0)
@@ -165,9 +165,9 @@ def test_signed_only_refuses_unsigned_and_tampered(exe: Path, models: tuple[Path
     f = tmp_path / "flash.img"
     app = app_bin(tmp_path / "app.bin", 5)
     signed_app = tmp_path / "app.cpkg"
-    signed_app.write_bytes(make_package(load_image(app, "qemu-virt-rv32"), pem, "qemu-virt-rv32"))
+    signed_app.write_bytes(make_package(read_flash_image(app, "qemu-virt-rv32"), pem, "qemu-virt-rv32"))
     signed_kws = tmp_path / "kws.cpkg"
-    signed_kws.write_bytes(make_package(load_image(kws, "qemu-virt-rv32"), pem, "qemu-virt-rv32"))
+    signed_kws.write_bytes(make_package(read_flash_image(kws, "qemu-virt-rv32"), pem, "qemu-virt-rv32"))
     link = HostLoader(exe, f, pubkey=pub, signed_only=True)
     flash(link, [signed_app, signed_kws], verify=True)
     link.close()
@@ -178,7 +178,7 @@ def test_signed_only_refuses_unsigned_and_tampered(exe: Path, models: tuple[Path
         flash(link, [hello])
     link.close()
     # Tampered payload (package re-hashed so only the signature can catch it): refused at FINISH.
-    img = load_image(hello, "qemu-virt-rv32")
+    img = read_flash_image(hello, "qemu-virt-rv32")
     pkg = bytearray(make_package(img, pem, "qemu-virt-rv32"))
     head = 4 + 1 + 1 + 2 + 4
     pkg[-100] ^= 0x40

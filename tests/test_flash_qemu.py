@@ -148,8 +148,8 @@ def _check_board(url: str, shas: dict[str, str]) -> str:
 
 def fault_injection(builds: dict[str, Path], tmp_path: Path, attempts: int, seed: int) -> dict[str, int]:
     from cimsdk.flash.build import prepare_flash
-    from cimsdk.flash.faultproxy import FaultProxy
     from cimsdk.flash.flasher import flash
+    from cimsdk.testing.faultproxy import FaultProxy
 
     f = prepare_flash(tmp_path / "flash.img", builds["bootloader"], erase=True)
     models = [builds["kws"], builds["speech"]]

@@ -19,7 +19,7 @@ from cimsdk.power.meters.ppk2 import (
     regulator_bytes,
     regulator_mv,
 )
-from cimsdk.power.meters.ppk2_sim import SIM_CALIBRATION, PPK2Simulator
+from cimsdk.testing.ppk2_sim import SIM_CALIBRATION, PPK2Simulator
 
 FS = 100_000
 

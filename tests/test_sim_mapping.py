@@ -1,4 +1,5 @@
-"""Analog CiM simulation, second part (issue 7): the compiled fused fast mode against the numpy fast mode,
+"""Analog CiM simulation, second part (issue 7): the folded fast mode (shared kernels + noisy finish) against
+the step-by-step numpy fast mode,
 `convert --calib` storing ADC ranges that `simulate` reads back, and the noise-aware mapping search."""
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from cimsdk.sim import kernels
 from cimsdk.sim.analog import AnalogCimModel
 from cimsdk.sim.noise import load_noise
-
-pytestmark = pytest.mark.skipif(not kernels.ENABLED, reason="numba not installed")
 
 
 @pytest.fixture(scope="module")

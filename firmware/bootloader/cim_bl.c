@@ -473,26 +473,6 @@ static void cmd_write(const cim_frame_t *f) {
     reply_next(f, st);
 }
 
-#ifdef CIM_BL_INFLATE
-int cim_inflate(const uint8_t *src, uint32_t n, uint8_t *dst, uint32_t cap, uint32_t *out_len);
-static _Alignas(4) uint8_t raw[CIM_MAX_DATA];
-#endif
-
-static void cmd_write_z(const cim_frame_t *f) {
-#ifdef CIM_BL_INFLATE
-    if (f->length < 9u) return reply(f, CIM_ST_ERR_BAD_ARG, 0, 0);
-    uint32_t want = cim_get_u32(f->payload + 4), got = 0;
-    if (want == 0u || want > CIM_MAX_DATA) return reply(f, CIM_ST_ERR_BAD_ARG, 0, 0);
-    if (cim_inflate(f->payload + 8, f->length - 8u, raw, want, &got) != 0 || got != want)
-        return reply(f, CIM_ST_ERR_BAD_ARG, 0, 0);
-    uint8_t st = write_chunk(cim_get_u32(f->payload), raw, got);
-    if (!bl.s.open) return reply(f, st, 0, 0);
-    reply_next(f, st);
-#else
-    reply(f, CIM_ST_ERR_UNSUPPORTED, 0, 0);
-#endif
-}
-
 static void cmd_finish(const cim_frame_t *f) {
     uint8_t out[2];
     if (!bl.s.open) {
@@ -549,7 +529,6 @@ static int dispatch(const cim_frame_t *f) {
     case CIM_OP_BL_SLOTS: cmd_slots(f); break;
     case CIM_OP_BL_BEGIN: cmd_begin(f); break;
     case CIM_OP_BL_WRITE: cmd_write(f); break;
-    case CIM_OP_BL_WRITE_Z: cmd_write_z(f); break;
     case CIM_OP_BL_FINISH: cmd_finish(f); break;
     case CIM_OP_BL_HASH: cmd_hash(f); break;
     case CIM_OP_BL_ERASE: cmd_erase(f); break;

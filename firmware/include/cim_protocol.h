@@ -52,7 +52,6 @@
 #define CIM_OP_BL_SLOTS 0x40u
 #define CIM_OP_BL_BEGIN 0x41u
 #define CIM_OP_BL_WRITE 0x42u
-#define CIM_OP_BL_WRITE_Z 0x43u
 #define CIM_OP_BL_FINISH 0x44u
 #define CIM_OP_BL_HASH 0x45u
 #define CIM_OP_BL_BAUD 0x46u

@@ -23,7 +23,7 @@ def command(file: Path | None, key: Path | None, output: Path | None, board: str
     """
     from cimconv.atomic import write_bytes, write_text
     from cimconv.errors import UserError
-    from cimsdk.flash.package import generate_key, load_image, make_package, public_key_bytes
+    from cimsdk.flash.package import generate_key, make_package, public_key_bytes, read_flash_image
 
     if gen_key is not None:
         if gen_key.exists():
@@ -39,7 +39,7 @@ def command(file: Path | None, key: Path | None, output: Path | None, board: str
         raise UserError("give FILE and --key KEY.pem (or --gen-key KEY.pem to make a key)")
     if not key.is_file():
         raise UserError(f"key {key} does not exist; make one with `cimsdk sign --gen-key {key}`")
-    img = load_image(file, board)
+    img = read_flash_image(file, board)
     out = output or file.with_suffix(".cpkg")
     write_bytes(out, make_package(img, key.read_bytes(), board))
     click.echo(f"signed {file} ({len(img.data)} bytes, SHA-256 {img.sha256.hex()[:16]}...) -> {out}")

@@ -366,14 +366,5 @@ class EmulatedBoard:
             regs[f"counter.{name}"] = struct.unpack_from("<Q", self._mem, win + mm.REG["COUNTERS"] + 8 * i)[0]
         return regs
 
-    def read_guest(self, addr: int, length: int) -> bytes:
-        """Guest RAM as the coprocessor sees it (for tests and tools)."""
-        if self._mem is None:
-            raise UserError("the emulated board is not running")
-        off = addr - self.ram_base
-        if off < 0 or off + length > self.ram_size:
-            raise UserError(f"0x{addr:08x}+{length} is outside guest RAM")
-        return self._mem[off : off + length]
-
     def logs(self) -> list[str]:
         return [f"[{p.name_}] {ln}" for p in self._pumps for ln in p.lines]

@@ -79,14 +79,13 @@ def build_noise(point: dict, target: Target) -> NoiseModel:
 
 @functools.lru_cache(maxsize=1)
 def point_version() -> str:
-    """Hash of the code a point's numbers come from (converter, golden model, simulator, this module): a cached
-    point is reused only by the same code."""
+    """Hash of the code a point's numbers come from (converter, golden model, its MAC core, simulator, this
+    module): a cached point is reused only by the same code."""
     import cimconv
     import cimsdk
 
     h = hashlib.sha256()
-    roots = [Path(cimconv.__file__).parent, Path(cimsdk.__file__).parent / "sim",
-             Path(cimsdk.__file__).parent / "golden"]
+    roots = [Path(cimconv.__file__).parent, *(Path(cimsdk.__file__).parent / d for d in ("sim", "golden", "mac"))]
     files = sorted(f for r in roots for f in r.rglob("*") if f.suffix in (".py", ".toml"))
     for f in [*files, Path(__file__)]:
         h.update(f.name.encode())

@@ -118,12 +118,6 @@ class Bootloader(Device):
         nxt = struct.unpack_from("<I", r.payload)[0] if len(r.payload) >= 4 else -1
         return r.status, nxt
 
-    def write_z(self, offset: int, raw_len: int, deflated: bytes) -> tuple[int, int]:
-        r = self.request(BootOpcode.BL_WRITE_Z, struct.pack("<II", offset, raw_len) + deflated, check=False,
-                         timeout=self.timeout + 1.0)
-        nxt = struct.unpack_from("<I", r.payload)[0] if len(r.payload) >= 4 else -1
-        return r.status, nxt
-
     def finish(self, timeout: float) -> tuple[int, bytes]:
         """Commit the upload; returns (status, payload) -- the caller interprets ERR_STATE after a resend."""
         r = self.request(BootOpcode.BL_FINISH, check=False, timeout=timeout)

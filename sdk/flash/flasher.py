@@ -17,7 +17,7 @@ from cimconv.errors import UserError
 from cimsdk.device import DeviceError
 from cimsdk.flash.client import Bootloader, SlotInfo
 from cimsdk.flash.layout import SlotKind, SlotRole, SlotState
-from cimsdk.flash.package import FlashImage, load_image
+from cimsdk.flash.package import FlashImage, read_flash_image
 from cimsdk.protocol import MAX_DATA, Status
 from cimsdk.protocol.constants import BootOpcode
 from cimsdk.transport import DEFAULT_BAUD, DeviceNotAnswering, Transport
@@ -183,7 +183,7 @@ def flash(port: str | Transport, files: Sequence[str | Path], *, board: str = "q
           open_timeout: float = 0.0, log: Callable[[str], None] | None = None,
           give_up: float = GIVE_UP_S) -> FlashReport:
     """Flash every file (firmware and/or weight images) and reset the board into them."""
-    images = [load_image(f, board) for f in files]  # every file is checked before the board is touched
+    images = [read_flash_image(f, board) for f in files]  # every file is checked before the board is touched
     if not images:
         raise UserError("nothing to flash: give a firmware (.elf/.bin), weight image (.cimg) or package (.cpkg)")
     kinds = [i.kind for i in images]

@@ -103,7 +103,7 @@ def elf_to_image(path: Path, raw: bytes) -> tuple[bytes, int]:
     return bytes(img), e_entry
 
 
-def load_image(path: str | Path, board: str) -> FlashImage:
+def read_flash_image(path: str | Path, board: str) -> FlashImage:
     """Read and check one file for `board`; every problem is a one-line UserError."""
     p = Path(path)
     if not p.exists():
@@ -132,7 +132,7 @@ def load_image(path: str | Path, board: str) -> FlashImage:
     if p.suffix == ".bin":
         elf = p.with_suffix(".elf")
         if elf.is_file():  # PlatformIO's upload passes firmware.bin: check its ELF's link address
-            img = load_image(elf, board)
+            img = read_flash_image(elf, board)
             if img.data != raw:
                 raise UserError(f"{p} does not match {elf}; rebuild the firmware")
             return FlashImage(p, SlotKind.APP, raw, entry=img.entry)

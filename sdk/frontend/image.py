@@ -28,7 +28,7 @@ def pixel_range(scale: float, zero_point: int, dtype: str) -> tuple[float, float
     return min(_CONVENTIONS, key=lambda c: abs(c[0] - lo) + abs(c[1] - hi))
 
 
-def load_image(path: str | Path, height: int, width: int, channels: int) -> np.ndarray:
+def read_picture(path: str | Path, height: int, width: int, channels: int) -> np.ndarray:
     """Pixels [height, width, channels] uint8: resized (bilinear) and converted gray<->RGB as needed."""
     from PIL import Image, UnidentifiedImageError
 
@@ -72,4 +72,4 @@ def image_input(
         h, w, c = shape
     else:
         raise UserError(f"{path}: the model input {list(shape)} is not an image (want [1, H, W, C])")
-    return quantize_pixels(load_image(path, h, w, c), scale, zero_point, dtype).reshape(shape)
+    return quantize_pixels(read_picture(path, h, w, c), scale, zero_point, dtype).reshape(shape)

@@ -67,8 +67,3 @@ class MicroSpeechFrontend:
                 self._interp.invoke()
                 out[b, i * NUM_FEATURES : (i + 1) * NUM_FEATURES] = self._interp.get_output(0).reshape(-1)
         return out
-
-
-def micro_speech_features(audio: np.ndarray, preprocessor: str | Path | None = None) -> np.ndarray:
-    """Model-ready int8 input [batch, 1960] for the micro_speech model."""
-    return MicroSpeechFrontend(preprocessor).features(audio)

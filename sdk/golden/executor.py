@@ -21,9 +21,10 @@ Kernel = Callable[[OpRec, list[np.ndarray], list[TensorRec], TensorRec], np.ndar
 class Executor:
     """Run an image's layer program. Arrays carry a leading batch dimension in place of dim 0."""
 
-    def __init__(self, image: bytes | Image, cim: cim_ops.CimModel | None = None):
+    def __init__(self, image: bytes | Image, cim: cim_ops.CimModel | None = None, backend: str = "fast"):
+        """`cim` models the macros (default: exact, `backend` "fast" or "tiles", see `cimsdk.mac`)."""
         self.image = image if isinstance(image, Image) else parse_image(image)
-        self.cim = cim or cim_ops.CimModel.ideal(self.image)
+        self.cim = cim or cim_ops.CimModel.ideal(self.image, backend)
         for op in self.image.ops:
             if not op.cim and op.opcode not in KERNELS:
                 raise UserError(f"image op {op.opcode} has no host kernel; update cimsdk")

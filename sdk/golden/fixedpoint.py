@@ -2,7 +2,8 @@
 
 These are the formulas of gemmlowp/TFLM reference kernels (SaturatingRoundingDoublingHighMul,
 RoundingDivideByPOT, MultiplyByQuantizedMultiplier without TFLITE_SINGLE_ROUNDING), which the
-tflite-micro interpreter uses.
+tflite-micro interpreter uses. The CiM ops' requantization, the same arithmetic in fewer passes, is
+`cimsdk.mac.requant`.
 """
 
 from __future__ import annotations
@@ -46,30 +47,3 @@ def mbqm(x: np.ndarray | int, mult: np.ndarray | int, shift: np.ndarray | int) -
     # x * (1 << left) is computed in int32 in C; valid models never overflow here
     return rdbpot(srdhm(xl, mult), right)
 
-
-def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int, act_min: int, act_max: int
-               ) -> np.ndarray:
-    """int32 accumulators (last axis = channel) to int8 outputs: the last stage of every CiM op.
-
-    Same result as `mbqm` for non-negative multipliers (all QuantizeMultiplier produces), in fewer
-    in-place passes: SaturatingRoundingDoublingHighMul is floor((a*b + 2^30) / 2^31) when b >= 0, and
-    RoundingDivideByPOT(t, r) is floor((t + 2^(r-1) - [t < 0]) / 2^r) for r >= 1.
-    """
-    mult = np.asarray(mult, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    t = np.array(acc, dtype=np.int64, copy=True)
-    if left.any():
-        t <<= left
-    t *= mult
-    t += 1 << 30
-    t >>= 31
-    half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
-    neg = t < 0
-    t += half
-    np.subtract(t, neg, out=t, casting="unsafe", where=right > 0)
-    t >>= right
-    t += out_zp
-    np.clip(t, act_min, act_max, out=t)
-    return t.astype(np.int8)

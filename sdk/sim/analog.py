@@ -10,7 +10,7 @@ Two modes:
 - "exact": every conversion (input plane x row group x slice x polarity) is formed, read noise is drawn per
   conversion and the ADC rounds and clips it. Slow (~32x the MACs); used on small batches to validate...
 - "fast": the static per-chip perturbation (programming error, drift, stuck cells, IR drop) is folded into
-  effective weights (one float32 matmul per tile and trial), and the dynamic part (read noise, ADC
+  effective weights (the shared kernels of `cimsdk.mac`: one BLAS matmul per chip), and the dynamic part (read noise, ADC
   quantisation, ADC comparator noise, clipping) is added as per-output Gaussian noise whose variance is
   derived from the same conversion structure: Var = sum_conv coef^2 (sum_k chunk_k^2 sigma_k^2 + lsb^2/12).
 
@@ -28,8 +28,11 @@ import numpy as np
 from cimconv.errors import UserError
 from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec
 from cimconv.target import Target
-from cimsdk.golden.cim_ops import CimModel, gather_windows
-from cimsdk.golden.fixedpoint import requantize
+from cimsdk.golden.cim_ops import CimModel
+from cimsdk.mac import accumulate, geometry, noisy
+from cimsdk.mac.geometry import pad_input
+from cimsdk.mac.requant import requantize
+from cimsdk.mac.threads import single_threaded_blas
 from cimsdk.sim.noise import NoiseModel
 
 IN_OFFSET = 128  # inputs are applied offset-binary: x_u = x + 128 in [0, 255]
@@ -131,9 +134,10 @@ class AnalogCimModel(CimModel):
         self.snr_acc: dict[int, list[float]] = {}
         self._rng = np.random.default_rng([self.seed, 1, self.trial0])
         self._x2_lut = self._make_x2_lut()
-        from cimsdk.sim import kernels
-
-        self.fused = kernels.ENABLED  # compiled fused fast mode (kernels.py); False runs the numpy fast path
+        # a noise-free model with a lossless ADC is exact: run the golden model's fast backend (False: run the
+        # noisy kernels anyway, rounding their accumulators, as the backend test matrix does)
+        self.shortcut = True
+        self.fused = True  # folded fast mode (shared kernels + noisy finish); False runs the step-by-step path
 
     # -- set-up per matrix --------------------------------------------------------------------------
     def _make_x2_lut(self) -> np.ndarray:
@@ -363,9 +367,9 @@ class AnalogCimModel(CimModel):
     def _fast(self, mi: int, st: _Mat, x: np.ndarray, depthwise: bool) -> np.ndarray:
         w, corr, sd = self._effective(mi, st, x, depthwise)
         if depthwise:
-            y = _depthwise(x, w)
+            y = accumulate.depthwise_windows(x, w)
         else:
-            y = np.matmul(x.astype(np.float32), w.transpose(0, 2, 1))
+            y = accumulate.dense(x, w.transpose(0, 2, 1))
         y += corr[:, None, :]
         if np.any(sd):
             self._add_noise(y, sd)
@@ -419,31 +423,28 @@ class AnalogCimModel(CimModel):
         T = self.trials
         if b % T:
             raise ValueError(f"batch {b} is not a multiple of {T} trials")
+        xs, dw = self._windows(op, x, out_rec)
+        return xs.reshape(T, -1, *xs.shape[1:]), (b, *out_rec.shape[1:]), dw
+
+    def _windows(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, bool]:
+        """The op's input rows (M, K), or depthwise windows (M, K, N), and whether it is depthwise."""
         p = op.params
-        if op.opcode == "FULLY_CONNECTED":
-            xs = x.reshape(T, -1, m.rows)
-            return xs, (b, *out_rec.shape[1:]), False
-        oh, ow = out_rec.shape[1], out_rec.shape[2]
-        win = gather_windows(x, p, (oh, ow))
-        if op.opcode == "CONV_2D":
-            return win.reshape(T, -1, m.rows), (b, oh, ow, m.cols), False
-        kk = p["kernel_h"] * p["kernel_w"]
-        win = win.reshape(T, -1, kk, win.shape[-1])
-        if p["depth_mult"] > 1:
-            win = np.repeat(win, p["depth_mult"], axis=3)
-        return win, (b, oh, ow, m.cols), True
+        m = self.image.matrices[p["matrix"]]
+        out_hw = None if op.opcode == "FULLY_CONNECTED" else (out_rec.shape[1], out_rec.shape[2])
+        if m.kind == MATRIX_DEPTHWISE:
+            return geometry.depthwise_windows(x, p, out_hw), True
+        return geometry.dense_rows(op.opcode, x, p, m.rows, out_hw), False
 
     def run(self, index: int, op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec],
             out_rec: TensorRec) -> np.ndarray:
-        if self.exact_ideal and self.mode == "fast" and not self.collect_snr:
+        if self.exact_ideal and self.mode == "fast" and not self.collect_snr and self.shortcut:
             return super().run(index, op, inputs, in_recs, out_rec)
         p = op.params
         mi = p["matrix"]
         m = self.image.matrices[mi]
         if self.fused and self.mode == "fast" and not self.collect_snr and not self.exact_ideal:
             return self._fused(mi, op, inputs[0], out_rec)
-        if op.opcode == "DEPTHWISE_CONV_2D" and self.mode == "fast" and not self.collect_snr \
-                and p["depth_mult"] == 1:
+        if op.opcode == "DEPTHWISE_CONV_2D" and self.mode == "fast" and not self.collect_snr:
             y, out_shape = self._fast_depthwise(mi, op, inputs[0], out_rec)
         else:
             xs, out_shape, dw = self._inputs_of(op, inputs[0], m, out_rec)
@@ -452,9 +453,8 @@ class AnalogCimModel(CimModel):
             self._snr(mi, xs, y, dw)
         y = y.reshape(-1, m.cols)
         if self.exact_ideal:
-            acc = np.rint(y).astype(np.int64) + m.bias.astype(np.int64)
-            out = requantize(acc, m.mult.astype(np.int64), m.shift.astype(np.int64), p["out_zp"], p["act_min"],
-                             p["act_max"])
+            acc = np.rint(y).astype(np.int64)
+            out = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"])
             return out.reshape(out_shape)
         y += m.bias.astype(np.float32)
         scale = (m.mult.astype(np.float64) * np.exp2(m.shift.astype(np.float64) - 31)).astype(np.float32)
@@ -466,22 +466,17 @@ class AnalogCimModel(CimModel):
 
     def _sample_windows(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, bool]:
         """Windows (1, R, K[, N]) of a few inputs: what `_effective` needs for its per-conversion statistics."""
-        p = op.params
-        m = self.image.matrices[p["matrix"]]
-        x = x[: min(len(x), 4)]
-        if op.opcode == "FULLY_CONNECTED":
-            return x.reshape(1, -1, m.rows), False
-        win = gather_windows(x, p, (out_rec.shape[1], out_rec.shape[2]))
-        if op.opcode == "CONV_2D":
-            return win.reshape(1, -1, m.rows), False
-        win = win.reshape(1, -1, p["kernel_h"] * p["kernel_w"], win.shape[-1])
-        if p["depth_mult"] > 1:
-            win = np.repeat(win, p["depth_mult"], axis=3)
-        return win, True
+        xs, dw = self._windows(op, x[: min(len(x), 4)], out_rec)
+        return xs[None], dw
 
     def _folded(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per chip: weights, offset and noise scale with the whole digital chain folded in (see kernels.py)."""
+        """Per chip: weights, offset and noise scale with the whole digital chain folded in.
+
+        Per chip t and column c the digital chain `((acc + corr + clip_mean + e) * gain + cal_bias + bias) * scale`
+        is affine in `acc`, so it folds into effective weights `w' = w * gain * scale`, one offset `b'` and one
+        noise scale `s' = scale * gain * sqrt(sd^2 + clip_sd^2)` (the two Gaussian terms are independent);
+        `tests/test_sim_mapping.py` checks the folded and step-by-step paths agree."""
         st = self.setup(mi)
         got = st.stats.get("fused")
         if got is not None:
@@ -514,10 +509,7 @@ class AnalogCimModel(CimModel):
         return got
 
     def _fused(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
-        """The fast noisy mode in one compiled loop per op (kernels.py): dot, noise, requantize, clip."""
-        from cimsdk.golden.cim_ops import pad_input
-        from cimsdk.sim import kernels
-
+        """The fast noisy mode: the shared kernels on the folded weights, then the noisy finish."""
         if x.shape[0] % self.trials:
             raise ValueError(f"batch {x.shape[0]} is not a multiple of {self.trials} trials")
         wt, bf, sf = self._folded(mi, op, x, out_rec)
@@ -526,43 +518,34 @@ class AnalogCimModel(CimModel):
         pool = getattr(self, "_kpool", None)
         if pool is None:
             cols = max(m.cols for m in self.image.matrices)
-            pool = self._kpool = kernels.make_pool(np.random.default_rng([self.seed, 4, self.trial0]), cols)
+            pool = self._kpool = noisy.make_pool(np.random.default_rng([self.seed, 4, self.trial0]), cols)
         b = x.shape[0]
-        if op.opcode == "FULLY_CONNECTED":
-            m = self.image.matrices[mi]
-            one = dict(p, kernel_h=1, kernel_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1)
-            xp = np.ascontiguousarray(x.reshape(-1, 1, 1, m.rows))
-            y = kernels.conv(xp, wt, bf, sf, one, (1, 1), pool, seed)
-            return y.reshape((b, *out_rec.shape[1:]))
-        oh, ow = out_rec.shape[1], out_rec.shape[2]
-        xp = np.ascontiguousarray(pad_input(x, p, (oh, ow)))
-        if op.opcode == "CONV_2D":
-            return kernels.conv(xp, wt, bf, sf, p, (oh, ow), pool, seed)
-        return kernels.depthwise(xp, wt, bf, sf, p, (oh, ow), pool, seed)
+        m = self.image.matrices[mi]
+        with single_threaded_blas():  # Monte Carlo runs chip blocks on threads of its own
+            if m.kind == MATRIX_DEPTHWISE:
+                out_hw = (out_rec.shape[1], out_rec.shape[2])
+                acc = accumulate.depthwise_taps(pad_input(x, p, out_hw), wt, p, out_hw)
+            else:
+                rows, _ = self._windows(op, x, out_rec)
+                acc = accumulate.dense(rows.reshape(self.trials, -1, m.rows), wt)
+            y = noisy.finish(acc.reshape(b, -1, m.cols), bf, sf, pool, seed, p["out_zp"], p["act_min"],
+                             p["act_max"])
+        return y.reshape((b, *out_rec.shape[1:]))
 
     def _fast_depthwise(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, tuple]:
-        """Depthwise straight from the padded float input: one multiply-add per kernel tap, no window copy."""
+        """Depthwise straight from the padded input through the shared tap kernel, no window copy."""
         p = op.params
         st = self.setup(mi)
         m = self.image.matrices[mi]
         oh, ow = out_rec.shape[1], out_rec.shape[2]
         T = self.trials
-        if "fast" not in st.stats:
-            xw = gather_windows(x[: min(len(x), 4)], p, (oh, ow))
-            self._effective(mi, st, xw.reshape(1, -1, p["kernel_h"] * p["kernel_w"], xw.shape[-1]), True)
-        w, corr, sd = st.stats["fast"]
-        win = gather_windows(x.astype(np.float32), p, (oh, ow))  # (TB, OH, OW, kh, kw, C) view
+        if "fast" in st.stats:
+            w, corr, sd = st.stats["fast"]
+        else:  # (noise-free models skip the statistics and store nothing)
+            w, corr, sd = self._effective(mi, st, self._sample_windows(op, x, out_rec)[0], True)
         b = x.shape[0]
-        win = win.reshape(T, b // T, oh, ow, p["kernel_h"], p["kernel_w"], win.shape[-1])
-        y = np.zeros((T, b // T, oh, ow, m.cols), np.float32)
-        tmp = np.empty_like(y)
-        k = 0
-        for i in range(p["kernel_h"]):
-            for j in range(p["kernel_w"]):
-                np.multiply(win[:, :, :, :, i, j, :], w[:, None, None, None, :, k], out=tmp)
-                y += tmp
-                k += 1
-        y = y.reshape(T, -1, m.cols)
+        taps = w.transpose(0, 2, 1).reshape(T, p["kernel_h"], p["kernel_w"], m.cols)
+        y = accumulate.depthwise_taps(pad_input(x, p, (oh, ow)), taps, p, (oh, ow)).reshape(T, -1, m.cols)
         y += corr[:, None, :]
         if np.any(sd):
             self._add_noise(y, sd)
@@ -621,11 +604,3 @@ def _round_gauss(var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vr[small] = vr_s
     return kap, vr
 
-
-def _depthwise(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x (T, R, K, N) int8 windows, w (T, N, K) -> (T, R, N), one multiply-add per kernel tap."""
-    T, R, K, N = x.shape
-    y = np.zeros((T, R, N), np.float32)
-    for k in range(K):
-        y += x[:, :, k, :].astype(np.float32) * w[:, None, :, k]
-    return y

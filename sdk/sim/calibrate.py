@@ -15,7 +15,7 @@ import numpy as np
 
 from cimconv.image import Image, parse_image
 from cimconv.target import Target, load_target
-from cimsdk.golden.cim_ops import gather_windows
+from cimsdk.mac import geometry
 from cimsdk.sim.analog import IN_OFFSET, AnalogCimModel, chunk_planes, conversion_peak, encode_weights
 
 MIN_FRAMES = 100
@@ -40,18 +40,10 @@ def layer_inputs(image: Image, x: np.ndarray, max_rows: int = 4096, seed: int = 
         m = image.matrices[mi]
         xin = values[op.inputs[0]]
         o = image.tensors[op.outputs[0]]
-        dw = False
-        if op.opcode == "FULLY_CONNECTED":
-            xs = xin.reshape(-1, m.rows)
-        else:
-            win = gather_windows(xin, p, (o.shape[1], o.shape[2]))
-            if op.opcode == "CONV_2D":
-                xs = win.reshape(-1, m.rows)
-            else:
-                xs = win.reshape(-1, p["kernel_h"] * p["kernel_w"], win.shape[-1])
-                if p["depth_mult"] > 1:
-                    xs = np.repeat(xs, p["depth_mult"], axis=2)
-                dw = True
+        out_hw = None if op.opcode == "FULLY_CONNECTED" else (o.shape[1], o.shape[2])
+        dw = op.opcode == "DEPTHWISE_CONV_2D"
+        xs = geometry.depthwise_windows(xin, p, out_hw) if dw else geometry.dense_rows(op.opcode, xin, p, m.rows,
+                                                                                        out_hw)
         if len(xs) > max_rows:
             xs = xs[np.sort(rng.choice(len(xs), max_rows, replace=False))]
         out[mi] = (np.ascontiguousarray(xs), dw)
