@@ -133,9 +133,9 @@ def test_host_bootloader_with_board_geometry(slot_app: tuple[str, Path], tmp_pat
     from cimsdk.flash.build import build_host_bootloader
     from cimsdk.flash.client import Bootloader
     from cimsdk.flash.flasher import flash
-    from cimsdk.testing.flash_host import HostLoader, check_boot
     from cimsdk.flash.layout import SlotKind, SlotRole, SlotState
     from cimsdk.flash.package import elf_to_image, load_image
+    from cimsdk.testing.flash_host import HostLoader, check_boot
 
     board, elf = slot_app
     d = _toml(board)
