@@ -29,7 +29,12 @@ from cimsdk import procs
 KWS = MODELS / "kws_ref_model.tflite"
 
 
-def cimsdk(*args: str | Path, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+# Bounds against a hang, not speed targets: on a 2-core machine with a dozen jobs running (CI beside a
+# parallel load), a command of 25 s CPU time took 290 s of wall time.
+HANG_S = 1200
+
+
+def cimsdk(*args: str | Path, cwd: Path | None = None, timeout: float = HANG_S) -> subprocess.CompletedProcess:
     return subprocess.run(["cimsdk", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
@@ -143,7 +148,7 @@ def test_wrong_output_paths_give_one_line(converted, bad, tmp_path, cmd, where):
         "profile": ["profile", "--port", _refused_port(), "--meter", "emulated", "-o", target],
     }[cmd]
     before = set(bad["through-file"].parent.parent.iterdir())
-    res = cimsdk(*args, cwd=tmp_path, timeout=300)
+    res = cimsdk(*args, cwd=tmp_path)
     one_line_error(res)
     assert set(bad["through-file"].parent.parent.iterdir()) == before  # no temporaries left beside it
 
@@ -157,7 +162,7 @@ def test_convert_output_folder_is_taken_as_the_image(converted, tmp_path, cmd):
     args = {"inspect": ["inspect", converted, "--json"], "run": ["run", converted, "-i", x],
             "compare": ["compare", KWS, converted, "--inputs", "2", "--no-litert"],
             "simulate": ["simulate", converted, "--data", frames, "--trials", "1", "--no-sweeps"]}[cmd]
-    res = cimsdk(*args, cwd=tmp_path, timeout=300)
+    res = cimsdk(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     if cmd == "inspect":
         assert json.loads(res.stdout)["sha256"] == hashlib.sha256((converted / "model.cimg").read_bytes()).hexdigest()
@@ -168,7 +173,7 @@ def test_ports_that_are_not_boards(converted, tmp_path, port):
     url = _refused_port() if port == "refused" else port
     for args in (["device", "info", "--port", url], ["validate", converted, "--port", url, "--inputs", "1"],
                  ["flash", "--port", url, converted / "model.cimg"]):
-        res = cimsdk(*args, cwd=tmp_path, timeout=120)
+        res = cimsdk(*args, cwd=tmp_path)
         one_line_error(res)
 
 
