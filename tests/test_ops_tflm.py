@@ -335,3 +335,60 @@ def test_a_damaged_record_is_rejected_by_both_checkers(opcode: str, host_runtime
     e_program = int(re.search(r"#define CIM_RT_E_PROGRAM \((-\d+)\)", header)[1])
     m = re.match(r"load (-?\d+)", res.stdout)
     assert m and int(m[1]) == e_program, f"{opcode}: the C loader answered {res.stdout!r}, not CIM_RT_E_PROGRAM"
+
+
+# -- rescaling factors in the precision of the TFLM installed -------------------------------------------------
+def _sub_params(s1: float, s2: float, so: float, wide: bool) -> list[int]:
+    """SUB's multipliers with the factors formed in float32 (some TFLM sources) or double (test-side, only to
+    pick scales that tell the two apart)."""
+    from cimconv.qmath import quantize_multiplier
+
+    f = float if wide else np.float32
+    a, b, o = f(np.float32(s1)), f(np.float32(s2)), f(np.float32(so))
+    tm = f(2) * max(a, b)
+    reals = [a / tm, b / tm, tm / (f(1 << 20) * o)]
+    return [v for r in reals for v in quantize_multiplier(float(r))]
+
+
+def test_sub_rescaling_precision_matches_the_installed_tflm() -> None:
+    """TFLM sources differ on whether SUB's rescaling factors are formed in float32 or double (1 LSB apart on
+    rounding boundaries). Scales are patched into one model at random (over decades) and kept where the two
+    forms give different outputs for some input pair; on the whole int8 input grid the converted op must then
+    equal TFLM."""
+    from optests import run_tflm, tensor_rec
+    from test_scales_tflm import patch_scales
+
+    from cimconv.image import OpRec
+    from cimconv.lowering import lower_op
+    from cimconv.reader import parse_model
+    from cimsdk.golden.kernels import KERNELS
+    from cimsdk.golden.kernels import sub as sub_kernel
+
+    grid = np.arange(-128, 128, dtype=np.int16).astype(np.int8)
+    base = build([OpCase(lambda x, y: x - y, [(1, 256, 256), (1, 256, 256)], [(-2.0, 3.0), (-1.0, 1.0)])], 0)
+    xs = [np.broadcast_to(grid[:, None], (256, 256))[None].copy(), np.broadcast_to(grid[None, :], (256, 256))[None].copy()]
+    g0 = parse_model(base)
+    op0 = g0.operators[0]
+    assert op0.opcode == "SUB"
+    zps = [g0.tensors[t].quant.zp for t in (*op0.inputs, *op0.outputs)]
+    rng = np.random.default_rng(31)
+    checked = 0
+    for _ in range(4000):
+        if checked == 20:
+            break
+        scales = [float(np.float32(10 ** rng.uniform(-3, 0))) for _ in range(3)]
+        p32, p64 = (_sub_params(*scales, w) for w in (False, True))
+        if p32[5] > 0 or p64[5] > 0:
+            continue
+        t32, t64 = (sub_kernel.table(-zps[0], -zps[1], zps[2], 20, *p, -128, 127) for p in (p32, p64))
+        if np.array_equal(t32, t64):
+            continue  # this scale set does not tell the two forms apart
+        model = patch_scales(base, dict(zip([*op0.inputs, *op0.outputs], [[s] for s in scales], strict=True)))
+        want = run_tflm(model, xs)[0]
+        g = parse_model(model)
+        low = lower_op(g, g.operators[0])
+        rec = OpRec(low.opcode, low.inputs, low.outputs, low.params)
+        got = KERNELS["SUB"](rec, xs, [tensor_rec(g, t) for t in low.inputs], tensor_rec(g, low.outputs[0]))
+        assert np.array_equal(got, want), f"SUB scales {scales}: {int((got != want).sum())} outputs differ"
+        checked += 1
+    assert checked == 20, f"only {checked} scale sets told the float32 and double forms apart"

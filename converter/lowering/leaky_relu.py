@@ -1,5 +1,6 @@
-"""LEAKY_RELU lowering: TFLM CalculateOpDataLeakyRelu for int8. Both rescaling factors are formed in float32
-(input scale x alpha / output scale, and input scale / output scale) before the cast to double."""
+"""LEAKY_RELU lowering: TFLM CalculateOpDataLeakyRelu for int8: input scale x alpha / output scale and input
+scale / output scale, formed from the float32 values in double as the TFLM installed does (some TFLM sources
+take them in float32; tests/test_ops_tflm.py tells the two apart)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from cimconv.image import Image, OpRec
 from cimconv.image_check import I8_MAX, I8_MIN, _in_range, _requant
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import fail
+from cimconv.lowering._cpu_common import f32, fail
 from cimconv.lowering._elementwise import check_io, io
 from cimconv.qmath import quantize_multiplier
 
@@ -20,10 +21,9 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     alpha = np.float32(op.options.get("alpha", 0.2))
     if not alpha >= 0:
         raise fail(op, f"alpha {float(alpha):g} < 0 is not supported (negative multipliers)")
-    sx, sy = np.float32(x.quant.s), np.float32(y.quant.s)
-    with np.errstate(all="ignore"):
-        ma, sa = quantize_multiplier(float(sx * alpha / sy))
-        mi, si = quantize_multiplier(float(sx / sy))
+    sx, sy = f32(x.quant.s), f32(y.quant.s)
+    ma, sa = quantize_multiplier(sx * float(alpha) / sy)
+    mi, si = quantize_multiplier(sx / sy)
     return {"in_zp": x.quant.zp, "out_zp": y.quant.zp, "alpha_mult": ma, "alpha_shift": sa,
             "identity_mult": mi, "identity_shift": si}
 

@@ -1,8 +1,8 @@
 """SUB lowering: TFLM sub_common Prepare for int8 (left_shift 20, inputs rescaled to twice the max scale).
 
-Unlike ADD's Prepare, TFLM's SUB forms the rescaling factors in float32 (`twice_max_input_scale` is a float
-and each ratio is taken in float before the cast to double), so they are formed in float32 here too, and
-each must be below one (TFLM's QuantizeMultiplierSmallerThanOneExp).
+The rescaling factors are formed from the float32 scales in double, as ADD's: the TFLM installed does so
+(some TFLM sources take them in float32; tests/test_ops_tflm.py tells the two apart on scales where they
+differ). Each must be below one (TFLM's QuantizeMultiplierSmallerThanOneExp).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from cimconv.image import Image, OpRec
 from cimconv.image_check import I8_MAX, I8_MIN, _act, _fail, _in_range, _int8, _recs, _requant
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import broadcast_ok, fail, fused_range, int8, tensor
+from cimconv.lowering._cpu_common import broadcast_ok, f32, fail, fused_range, int8, tensor
 from cimconv.qmath import quantize_multiplier
 
 PARAM_INPUTS: tuple[int, ...] = ()
@@ -26,10 +26,9 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise fail(op, "tensors of more than 4 dimensions are not supported")
     broadcast_ok(op, a, b, y)
-    s1, s2, so = np.float32(a.quant.s), np.float32(b.quant.s), np.float32(y.quant.s)
-    twice_max = np.float32(2) * max(s1, s2)
-    with np.errstate(all="ignore"):
-        reals = [float(s1 / twice_max), float(s2 / twice_max), float(twice_max / (np.float32(1 << LEFT_SHIFT) * so))]
+    s1, s2, so = f32(a.quant.s), f32(b.quant.s), f32(y.quant.s)
+    twice_max = 2.0 * max(s1, s2)
+    reals = [s1 / twice_max, s2 / twice_max, twice_max / ((1 << LEFT_SHIFT) * so)]
     (m1, sh1), (m2, sh2), (mo, sho) = (quantize_multiplier(r) for r in reals)
     if max(sh1, sh2, sho) > 0:
         raise fail(op, f"output scale {y.quant.s:g} is too small for the input scales {a.quant.s:g}, {b.quant.s:g} "
