@@ -187,14 +187,16 @@ def image_calibration(image: Image, t: Target) -> tuple | None:
 def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, seed: int = 0,
              target: Target | None = None, calib: np.ndarray | None = None, configs=("naive", "calibrated"),
              progress: bool = True, snr_samples: int = 16, sweeps: bool = False,
-             mapping: dict | None = None, chip_blocks: int | None = None, mapper=None) -> dict:
+             mapping: dict | None = None, chip_blocks: int | None = None, mapper=None,
+             split_sweep_on: bool | None = None) -> dict:
     """The whole Monte Carlo study: reference, then each config, per-layer SNR.
 
     Configs: "naive" (target mapping, uncalibrated ADC, no column calibration), "calibrated" (per-column ADC
     ranges -- from the image when `convert --calib` stored them, else from the calibration frames -- and
     per-chip column gain/offset), "noise-aware" (the `mapping` overrides, e.g. from the mapping search,
     calibrated). Every config sees the same chips (seed) and inputs. `chip_blocks` and `mapper` go to
-    `run_trials` (e.g. Monte Carlo chips spread over Ray tasks: same blocks, same numbers).
+    `run_trials` (e.g. Monte Carlo chips spread over Ray tasks: same blocks, same numbers). A hybrid target
+    also gets the digital/analog split sweep when `split_sweep_on` (default: with `sweeps`).
     """
     t = target or load_target(image.target)
     if mapping and "noise-aware" not in configs:
@@ -270,7 +272,7 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
     if sweeps:
         result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin,
                                       chip_blocks=chip_blocks, mapper=mapper)
-    if sweeps and hybrid.is_hybrid(t) and need_cal:
+    if (sweeps if split_sweep_on is None else split_sweep_on) and hybrid.is_hybrid(t) and need_cal:
         result["split_sweep"] = split_sweep(image, t, noise, x, labels, ref_pred, trials, seed, cin,
                                             chip_blocks=chip_blocks, mapper=mapper)
     return result
