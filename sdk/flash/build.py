@@ -16,10 +16,11 @@ from cimconv.atomic import write_bytes, write_text
 from cimconv.errors import UserError
 from cimsdk.flash.layout import layout_for, linker_scripts
 
+#: In link order; {uart} and {flash} are the board's drivers (below).
 BOOTLOADER_SOURCES = [
-    "board/start.S", "board/board.c",
+    "board/start.S", "board/board.c", "{uart}",
     "protocol/cim_frame.c", "protocol/sha256.c",
-    "bootloader/cim_bl.c", "bootloader/cim_ed25519.c", "bootloader/cim_bl_main.c",
+    "bootloader/cim_bl.c", "bootloader/cim_ed25519.c", "{flash}", "bootloader/cim_bl_main.c",
 ]  # fmt: skip
 #: The board's flash driver ([flash_layout] driver) and UART driver ([uart] kind), added per board.
 FLASH_DRIVERS = {"cfi": "bootloader/cim_bl_cfi.c", "gd32_fmc": "bootloader/cim_bl_gd32_fmc.c",
@@ -62,7 +63,7 @@ def build_bootloader(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", *
     if lay.driver not in FLASH_DRIVERS or uart not in UART_DRIVERS:
         raise UserError(f"board {board}: no bootloader driver for flash '{lay.driver}' or UART '{uart}' "
                         f"(have flash {', '.join(FLASH_DRIVERS)}; UART {', '.join(UART_DRIVERS)})")
-    sources = [*BOOTLOADER_SOURCES, FLASH_DRIVERS[lay.driver], UART_DRIVERS[uart]]
+    sources = [s.format(uart=UART_DRIVERS[uart], flash=FLASH_DRIVERS[lay.driver]) for s in BOOTLOADER_SOURCES]
     bl_ld, _app_ld = linker_scripts(board)
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
