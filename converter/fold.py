@@ -153,10 +153,10 @@ def fold_constants(g: Graph) -> list[int]:
         out = g.tensors[op.outputs[0]]
         try:
             value = FOLDERS[op.opcode](g, op, [g.tensors[t].data for t in op.inputs if t >= 0])
-        except (NotImplementedError, ValueError, IndexError):
+            value = np.asarray(value, dtype=out.dtype)  # TypeError: a damaged model's unknown output type
+        except (NotImplementedError, ValueError, IndexError, TypeError):
             kept.append(op)  # left in the graph; reported as unsupported with the rest
             continue
-        value = np.asarray(value, dtype=out.dtype)
         if out.shape and value.size == out.size:
             value = value.reshape(out.shape)
         elif tuple(value.shape) != tuple(out.shape):

@@ -77,7 +77,7 @@ UNSUPPORTED_LISTED = 5  # unsupported ops named in the one-line error; the rest 
 
 def _why_unsupported(g: Graph, op: Operator) -> str:
     if op.opcode in FOLDERS:
-        return f"folded only on constants; {why_not_folded(g, op)}"
+        return f"folded only on constants; {why_not_folded(g, op) or 'its value could not be computed'}"
     return "no kernel"
 
 
@@ -124,8 +124,8 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
             return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp)
     if not _int8_per_tensor(tensor):
-        raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8 inputs, or "
-                         f"float32/uint8 inputs read by one QUANTIZE to int8; {QUANTIZE_HINT}")
+        raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8, float32 or "
+                         f"uint8 inputs; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
@@ -147,8 +147,8 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
             return Edge(prod.inputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp)
     if not _int8_per_tensor(tensor):
-        raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs are int8, or float32/uint8 "
-                         f"made by one DEQUANTIZE/QUANTIZE from int8; {QUANTIZE_HINT}")
+        raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs are int8, float32 or "
+                         f"uint8; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
