@@ -44,7 +44,7 @@ OPS: dict[str, OpSpec] = {
                ("in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max"),
                "int8, 4-D broadcasting"),
         OpSpec(14, "RESHAPE", "cpu", (), "any dtype; a copy (or nothing when planned in place)"),
-        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 out"),
+        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 or int16 out"),
         OpSpec(16, "PAD", "cpu",
                ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),
                "int8, constant paddings, up to 4-D"),
@@ -56,8 +56,12 @@ OPS: dict[str, OpSpec] = {
         OpSpec(19, "LOGISTIC", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
                "int8 in, int8 out (scale 1/256, zero point -128)"),
         OpSpec(20, "QUANTIZE", "cpu", ("in_zp", "out_zp", "mult", "shift"),
-               "int8 to int8 requantization inside the graph; float edges run on the host"),
+               "int8 -> int8 and int16 -> int8/int16/int32 requantization inside the graph; float edges run on the host"),
         OpSpec(21, "DEQUANTIZE", "cpu", (), "graph edge only: int8 output, float conversion on the host"),
+        OpSpec(22, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
+               "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
+               "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's integer "
+               "SVDF, the fused activation is not applied"),
     ]
 }
 

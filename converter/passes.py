@@ -35,7 +35,11 @@ ARITY: dict[str, tuple[int, int, tuple[int, ...], str]] = {
     "LOGISTIC": (1, 1, (), ""),
     "QUANTIZE": (1, 1, (), "QuantizeOptions"),
     "DEQUANTIZE": (1, 1, (), "DequantizeOptions"),
+    "SVDF": (5, 5, (3,), "SVDFOptions"),
 }
+# Integer edges the program reads or writes as they are (kernels inside the program convert them): an
+# int16 input a QUANTIZE reads, an int16/int32 output a QUANTIZE or SOFTMAX writes (TFLM's keyword model).
+WIDE_EDGES = ("int16", "int32")
 MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; MCU tensors are far smaller
 
 
@@ -140,6 +144,9 @@ def prepare(g: Graph) -> Prepared:
                                  "program takes per-tensor quantized int8 inputs")
             ops.remove(q)
             inputs.append(Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp))
+        elif tensor.dtype == "int16" and first and all(op.opcode == "QUANTIZE" for op in first) \
+                and tensor.quant is not None and not tensor.quant.per_channel:
+            inputs.append(Edge(t, "int16", tensor.quant.s, tensor.quant.zp))
         else:
             if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
                 raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8 "
@@ -155,6 +162,9 @@ def prepare(g: Graph) -> Prepared:
                                  f"{src.dtype}; only per-tensor quantized int8 outputs are supported")
             ops.remove(prod)
             outputs.append(Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp))
+        elif tensor.dtype in WIDE_EDGES and prod is not None and prod.opcode in ("QUANTIZE", "SOFTMAX") \
+                and tensor.quant is not None and not tensor.quant.per_channel:
+            outputs.append(Edge(t, tensor.dtype, tensor.quant.s, tensor.quant.zp))
         else:
             if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
                 raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; only int8 outputs are "

@@ -10,9 +10,19 @@ import numpy as np
 
 from cimconv import __version__, energy
 from cimconv.errors import ModelError
-from cimconv.image import STORE_ARENA, STORE_CONST, Image, IORec, MatrixRec, OpRec, TensorRec, write_image
+from cimconv.image import (
+    STORE_ARENA,
+    STORE_CONST,
+    TENSOR_STATE,
+    Image,
+    IORec,
+    MatrixRec,
+    OpRec,
+    TensorRec,
+    write_image,
+)
 from cimconv.ir import Graph
-from cimconv.lowering import Lowered, lower_op
+from cimconv.lowering import Lowered, lower_ops
 from cimconv.mapper import Mapping, place
 from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
@@ -45,7 +55,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
     graph = read_model(model)
     tgt = target if isinstance(target, Target) else load_target(target)
     prep = prepare(graph)
-    lowered = [lower_op(graph, op) for op in prep.ops]
+    lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     mi = 0
     for low in lowered:
         if low.cim:
@@ -76,7 +86,8 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
             const += b"\0" * (-len(const) % 8)
             tensors.append(TensorRec(ten.dtype, ten.shape, STORE_CONST, off, ten.nbytes, zp, scale))
         else:
-            tensors.append(TensorRec(ten.dtype, ten.shape, STORE_ARENA, arena.offsets[t], ten.nbytes, zp, scale))
+            tensors.append(TensorRec(ten.dtype, ten.shape, STORE_ARENA, arena.offsets[t], ten.nbytes, zp, scale,
+                                     TENSOR_STATE if ten.variable else 0))
     ops = [OpRec(low.opcode, [remap[t] for t in low.inputs], [remap[t] for t in low.outputs], dict(low.params),
                  low.cim, low.source_index) for low in lowered]
     matrices = []

@@ -18,6 +18,7 @@
 #define CIM_OP_LOGISTIC 19
 #define CIM_OP_QUANTIZE 20
 #define CIM_OP_DEQUANTIZE 21
+#define CIM_OP_SVDF 22
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -157,5 +158,13 @@
 
 /* DEQUANTIZE: 0 params, runs on cpu */
 #define CIM_OP_DEQUANTIZE_NPARAMS 0
+
+/* SVDF: 5 params, runs on cpu */
+#define CIM_OP_SVDF_NPARAMS 5
+#define CIM_P_SVDF_RANK 0
+#define CIM_P_SVDF_STATE_ZP 1
+#define CIM_P_SVDF_OUT_ZP 2
+#define CIM_P_SVDF_MULT 3
+#define CIM_P_SVDF_SHIFT 4
 
 #endif /* CIMG_OPS_H */

@@ -2,6 +2,11 @@
 
 It is the single source of truth for what the device computes: the firmware, the C soft backend and
 the emulated coprocessor are checked against it, and it is checked against TFLM.
+
+Stateful models (SVDF's activation state, a TFLite variable tensor) keep their state tensors between
+`run` calls, as TFLM keeps variable tensors between invocations: each call is the next frame, and the
+batch is that many independent streams (a change of batch size, or `reset_state`, starts them afresh).
+`run_frames` feeds a sequence of frames to one stream.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class Executor:
     def __init__(self, image: bytes | Image, cim: cim_ops.CimModel | None = None):
         self.image = image if isinstance(image, Image) else parse_image(image)
         self.cim = cim or cim_ops.CimModel.ideal(self.image)
+        self.state: dict[int, np.ndarray] = {}  # state tensor -> (streams, ...) values, updated in place
         for op in self.image.ops:
             if not op.cim and op.opcode not in KERNELS:
                 raise UserError(f"image op {op.opcode} has no host kernel; update cimsdk")
@@ -67,8 +73,38 @@ class Executor:
             raise UserError(f"input dtype {x.dtype}, the model takes {rec.dtype}")
         return x
 
+    @property
+    def stateful(self) -> bool:
+        return bool(self.image.state_tensors)
+
+    def reset_state(self) -> None:
+        """Back to the state at load (TFLM's ResetVariableTensors): the next run is every stream's first frame."""
+        self.state = {}
+
+    def _state(self, streams: int) -> dict[int, np.ndarray]:
+        if any(v.shape[0] != streams for v in self.state.values()):
+            self.state = {}
+        for t in self.image.state_tensors:
+            if t not in self.state:
+                init = self.image.state_initial(t)
+                self.state[t] = np.repeat(init[None], streams, axis=0).reshape((streams, *init.shape[1:]))
+        return self.state
+
+    def run_frames(self, xs: np.ndarray) -> np.ndarray:
+        """A sequence of frames (T, ...) through one stream, from the current state: outputs (T, ...).
+
+        A frame is the model's input with or without its leading dimension of 1."""
+        xs = np.asarray(xs)
+        if not self.stateful:
+            return self.run(xs)
+        one = (1, *self.image.tensors[self.image.input_tensor].shape[1:])
+        return np.concatenate([self.run(x.reshape(one)) for x in xs], axis=0)
+
     def run(self, x: np.ndarray, capture: bool = False) -> np.ndarray | tuple[np.ndarray, dict[int, np.ndarray]]:
-        values = {self.image.input_tensor: self._batch(x)}
+        x = self._batch(x)
+        values = {self.image.input_tensor: x}
+        if self.stateful:
+            values.update(self._state(x.shape[0]))
         for i, op in enumerate(self.image.ops):
             ins = [self._operand(t, values) for t in op.inputs]
             values[op.outputs[0]] = self.run_op(i, ins)

@@ -24,6 +24,7 @@ from cimsdk.golden.kernels import (
     quantize,
     reshape,
     softmax,
+    svdf,
 )
 
 Kernel = Callable[[OpRec, list[np.ndarray], list[TensorRec], TensorRec], np.ndarray]
@@ -41,4 +42,5 @@ KERNELS: dict[str, Kernel] = {
     "LOGISTIC": logistic.run,
     "QUANTIZE": quantize.run,
     "DEQUANTIZE": dequantize.run,
+    "SVDF": svdf.run,
 }
