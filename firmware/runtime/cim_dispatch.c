@@ -36,6 +36,9 @@ int cim_kernel_logistic(const cim_op_t *op, const cim_tensor_t *const *inputs, i
 #if CIM_USE_QUANTIZE
 int cim_kernel_quantize(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
+#if CIM_USE_SVDF
+int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+#endif
 #if CIM_USE_DEQUANTIZE
 int cim_kernel_dequantize(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
@@ -75,6 +78,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_DEQUANTIZE
     case CIM_OP_DEQUANTIZE: return cim_kernel_dequantize;
 #endif
+#if CIM_USE_SVDF
+    case CIM_OP_SVDF: return cim_kernel_svdf;
+#endif
     default: return NULL;
     }
 }
@@ -106,6 +112,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_LOGISTIC: return CIM_OP_LOGISTIC_NPARAMS;
     case CIM_OP_QUANTIZE: return CIM_OP_QUANTIZE_NPARAMS;
     case CIM_OP_DEQUANTIZE: return CIM_OP_DEQUANTIZE_NPARAMS;
+    case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }
 }

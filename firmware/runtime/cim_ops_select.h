@@ -21,6 +21,7 @@
 #define CIM_USE_LOGISTIC 1
 #define CIM_USE_QUANTIZE 1
 #define CIM_USE_DEQUANTIZE 1
+#define CIM_USE_SVDF 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -66,6 +67,9 @@
 #endif
 #ifndef CIM_USE_DEQUANTIZE
 #define CIM_USE_DEQUANTIZE 0
+#endif
+#ifndef CIM_USE_SVDF
+#define CIM_USE_SVDF 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */
