@@ -53,6 +53,7 @@ def positions(graph: Graph, low: Lowered) -> int:
 def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
     model = Path(model)
     graph = read_model(model)
+    n_model = len(graph.tensors)  # tensors the lowering adds (SVDF's feature vectors) come after these
     tgt = target if isinstance(target, Target) else load_target(target)
     prep = prepare(graph)
     lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
@@ -100,7 +101,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim") -> Conversion:
           IORec(1, remap[out_t], prep.outputs[0].dtype, prep.outputs[0].scale, prep.outputs[0].zero_point)]
     src_hash = hashlib.sha256(model.read_bytes()).hexdigest()
     meta = {"model": graph.name, "target": tgt.name, "converter": f"cimconv {__version__}",
-            "model_sha256": src_hash, "source_tensors": used}
+            "model_sha256": src_hash, "source_tensors": [t if t < n_model else -1 for t in used]}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()

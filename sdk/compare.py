@@ -41,10 +41,16 @@ def _diff(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
 def compare(model: Path, img: Image, xs: np.ndarray, litert: bool = True) -> Comparison:
     src = img.meta.get("source_tensors")
     ex = Executor(img)
-    _, values = ex.run(xs, capture=True)
+    if ex.stateful:  # consecutive frames of one stream, as the one TFLM interpreter below sees them
+        frames = [ex.run(x[None], capture=True)[1] for x in xs]
+        values = {op.outputs[0]: np.concatenate([f[op.outputs[0]] for f in frames]) for op in img.ops}
+    else:
+        _, values = ex.run(xs, capture=True)
     tflm = TFLM(model, preserve_all=True)
     ref2 = None
-    if litert:
+    # LiteRT's SVDF kernel takes int16 state only; on an int8-state SVDF model (TFLM's keyword model) its
+    # reference interpreter corrupts memory, so stateful images are compared with TFLM alone.
+    if litert and not ex.stateful:
         try:
             ref2 = LiteRTRef(model)
         except Exception:  # LiteRT is optional; TFLM is the ground truth
@@ -57,6 +63,8 @@ def compare(model: Path, img: Image, xs: np.ndarray, litert: bool = True) -> Com
             ref2.invoke(x[None])
         for i, op in enumerate(img.ops):
             t = op.outputs[0]
+            if src[t] < 0:  # a tensor of the lowering's own (SVDF's feature vector): TFLM has none
+                continue
             ours = values[t][n]
             theirs = tflm.tensor(src[t]).reshape(ours.shape)
             mm, mx = _diff(ours, theirs)

@@ -70,6 +70,6 @@ def image_input(img, path: str | os.PathLike) -> np.ndarray:  # img: cimconv.ima
     io = img.io[0]
     spec = InputSpec(shape=tuple(rec.shape), dtype=rec.dtype, scale=io.scale, zero_point=io.zero_point)
     x = load_input(path, spec)
-    if x.dtype != np.int8:
-        raise UserError(f"{path}: input is {x.dtype}; the model takes int8")
+    if x.dtype != np.dtype(rec.dtype):
+        raise UserError(f"{path}: input is {x.dtype}; the model takes {rec.dtype}")
     return x.reshape((-1, *rec.shape[1:]))

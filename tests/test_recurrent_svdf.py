@@ -14,7 +14,6 @@ from paths import SHARED, TARGETS
 from svdf_models import SvdfLayer, svdf_model
 
 from cimconv.pipeline import convert
-from cimconv.reader import read_model
 from cimsdk.golden import Executor
 from cimsdk.reference import TFLM
 
@@ -60,8 +59,8 @@ def test_keyword_model_every_tensor_every_frame_equals_tflm(keyword):
     ex = Executor(keyword.image_bytes)
     ref = TFLM(KEYWORD, preserve_all=True)
     src = img.meta["source_tensors"]
-    n_model = len(read_model(KEYWORD).tensors)  # the feature tensors the lowering adds come after these
-    checked = [t for t in range(len(img.tensors)) if img.tensors[t].storage == 0 and src[t] < n_model]
+    checked = [t for t in range(len(img.tensors)) if img.tensors[t].storage == 0 and src[t] >= 0]
+    assert sum(1 for t in src if t < 0) == 7  # one feature tensor per SVDF, of the lowering's own
     compared = 0
     for f, x in enumerate(keyword_frames(N_FRAMES, seed=5)):
         out, values = ex.run(x, capture=True)
@@ -128,3 +127,33 @@ def test_own_svdf_models_equal_tflm_frame_by_frame(name, target, tmp_path):
     assert len(np.unique(theirs)) > 50  # outputs spread, not saturated: the time filter is exercised
     if any(layer.relu for layer in layers):
         assert (theirs < conv.image.io[1].zero_point).any()  # TFLM's integer SVDF ignores a fused RELU
+
+
+def test_cli_convert_run_stream_and_compare(tmp_path):
+    """`cimsdk run` feeds a stateful image's inputs as frames of one stream (TFLM's order); `--batch` as
+    independent first frames; `cimsdk compare` walks the frames with one TFLM interpreter."""
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "cimsdk.cli", *map(str, args)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    res = cli("convert", KEYWORD, "-o", tmp_path / "k", "-t", "sram-dcim")
+    assert res.returncode == 0, res.stderr
+    xs = keyword_frames(12, seed=8)[:, 0]
+    np.save(tmp_path / "x.npy", xs)
+    ref = TFLM(KEYWORD)
+    want = np.concatenate([ref.invoke(x[None]) for x in xs])
+    for mode in ("--stream", "--batch"):
+        res = cli("run", tmp_path / "k" / "model.cimg", "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy", mode)
+        assert res.returncode == 0, res.stderr
+        got = np.load(tmp_path / "y.npy")
+        assert got.dtype == np.int32
+        if mode == "--stream":
+            np.testing.assert_array_equal(got, want)
+        else:  # every input a first frame: a fresh interpreter each
+            np.testing.assert_array_equal(got, np.concatenate([TFLM(KEYWORD).invoke(x[None]) for x in xs]))
+    res = cli("compare", KEYWORD, tmp_path / "k" / "model.cimg", "--inputs", 25)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "bit-exact" in res.stdout

@@ -15,7 +15,7 @@ from cimconv.errors import UserError
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--inputs", "n", default=10, show_default=True, help="random int8 inputs to compare on")
+@click.option("--inputs", "n", default=10, show_default=True, help="random inputs (of the input dtype) to compare on")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
               help="real inputs (.npy, .wav, image); repeatable; used instead of random ones")
 @click.option("--seed", default=0, show_default=True)
@@ -43,7 +43,8 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
         xs = np.concatenate([image_input(img, f) for f in files])
     else:
         rng = np.random.default_rng(seed)
-        xs = rng.integers(-128, 128, size=(n, *rec.shape[1:]), dtype=np.int64).astype(np.int8)
+        info = np.iinfo(rec.dtype)  # int8, or the int16 a model's in-graph QUANTIZE reads
+        xs = rng.integers(info.min, info.max + 1, size=(n, *rec.shape[1:]), dtype=np.int64).astype(rec.dtype)
     comp = compare(model, img, xs, litert=not no_litert)
     t = Table(title=f"{model.name} vs {image.name} on {len(xs)} input(s)")
     for col in ("#", "op", "elements", "TFLM mismatches", "max |err| LSB", "LiteRT-ref mismatches", "max |err|"):

@@ -13,7 +13,10 @@ import numpy as np
 @click.option("--input", "-i", "inputs", multiple=True, required=True, type=click.Path(path_type=Path),
               help=".npy (batch allowed), .wav, or an image file; repeatable")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="write outputs (B, ...) int8 to this .npy")
-def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
+@click.option("--stream/--batch", default=None,
+              help="inputs as consecutive frames of one stream, the state carried (default for images with "
+                   "state, e.g. SVDF), or as independent inputs")
+def command(image: Path, inputs: tuple[Path, ...], output: Path | None, stream: bool | None) -> None:
     """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
     from cimsdk.imagefile import image_input, read_weight_image
 
@@ -21,7 +24,8 @@ def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
     x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
     from cimsdk.golden import Executor
 
-    y = Executor(img).run(x)
+    ex = Executor(img)
+    y = ex.run_frames(x) if (ex.stateful if stream is None else stream) else ex.run(x)
     if output:
         import io
 
