@@ -34,19 +34,23 @@ def firmware(request, tmp_path_factory):
 
 
 def _frames_on_device(elf: str, backend: str, image: bytes, xs: np.ndarray, out_dtype: np.dtype,
-                      out_size: int) -> tuple[np.ndarray, int]:
+                      out_size: int) -> tuple[np.ndarray, dict]:
+    """Every frame's output; then a state reset (RESET_STATE) and the first frame once more."""
     from cimsdk.emulator import EmulatedBoard
+
+    def run(dev: Device, x: np.ndarray) -> np.ndarray:
+        out, _ = dev.run(np.ascontiguousarray(x).tobytes(), out_size * np.dtype(out_dtype).itemsize, timeout=120.0)
+        return np.frombuffer(out, out_dtype)
 
     with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
             Device(board.url, timeout=10.0) as dev:
         ensure_image(dev, image, show_progress=False)
-        arena = dev.info().arena_used
-        outs = []
-        for x in xs:
-            out, _ = dev.run(np.ascontiguousarray(x).tobytes(), out_size * np.dtype(out_dtype).itemsize,
-                             timeout=120.0)
-            outs.append(np.frombuffer(out, out_dtype))
-    return np.stack(outs), arena
+        info = dev.info()
+        outs = np.stack([run(dev, x) for x in xs])
+        reset_bytes = dev.reset_state()
+        again = run(dev, xs[0])
+    return outs, {"arena": info.arena_used, "state_bytes": info.state_bytes, "reset_bytes": reset_bytes,
+                  "first_again": again}
 
 
 @pytest.mark.parametrize("target", ["nor-acim", "sram-dcim"])
@@ -58,8 +62,10 @@ def test_keyword_model_frames_on_device(firmware, target):
     ref = TFLM(KEYWORD)
     tflm = np.concatenate([ref.invoke(x) for x in xs])
     assert np.array_equal(golden, tflm)
-    device, arena = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int32, golden[0].size)
-    assert arena == conv.report["totals"]["activation_ram_bytes"]
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int32, golden[0].size)
+    assert info["arena"] == conv.report["totals"]["activation_ram_bytes"]
+    state_bytes = sum(conv.image.tensors[t].nbytes for t in conv.image.state_tensors)
+    assert info["state_bytes"] == info["reset_bytes"] == state_bytes == 4 * 512 + 3 * 1024
     assert int((device != golden.reshape(device.shape)).sum()) == 0
     assert int((device != tflm.reshape(device.shape)).sum()) == 0
 
@@ -77,5 +83,8 @@ def test_own_svdf_model_frames_on_device(firmware, tmp_path):
     ref = TFLM(data)
     tflm = np.concatenate([ref.invoke(x) for x in xs])
     assert np.array_equal(golden, tflm) and len(np.unique(tflm)) > 50
-    device, _ = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, golden[0].size)
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, golden[0].size)
     assert int((device != tflm.reshape(device.shape)).sum()) == 0
+    # after a state reset the first frame gives the first output again (and the last frame's state did not)
+    np.testing.assert_array_equal(info["first_again"], device[0])
+    assert not np.array_equal(Executor(conv.image_bytes).run_frames(xs[[1, 0]])[1], tflm[0])

@@ -510,6 +510,13 @@ int cim_rt_load(const uint8_t *image, uint32_t size) {
     return 0;
 }
 
+uint32_t cim_rt_state_bytes(void) {
+    uint32_t bytes = 0;
+    for (uint32_t t = 0; rt.image != NULL && t < rt.n_tensors; t++)
+        if (tensor_rec(t)[T_FLAGS] & CIMG_TENSOR_STATE) bytes += rd32(tensor_rec(t) + T_NBYTES);
+    return bytes;
+}
+
 uint32_t cim_rt_reset_state(void) {
     if (rt.image == NULL) return 0;
     uint32_t bytes = 0;
