@@ -88,3 +88,28 @@ def test_own_svdf_model_frames_on_device(firmware, tmp_path):
     # after a state reset the first frame gives the first output again (and the last frame's state did not)
     np.testing.assert_array_equal(info["first_again"], device[0])
     assert not np.array_equal(Executor(conv.image_bytes).run_frames(xs[[1, 0]])[1], tflm[0])
+
+
+def test_validate_runs_frames_from_a_reset_state(firmware, tmp_path):
+    """`cimsdk validate` on a stateful image: int16 random frames, RESET_STATE first, frames in order on
+    both sides; run twice on the same board (the image stays loaded), both bit-exact."""
+    import json
+
+    from cimsdk.cli import main
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    conv = convert(KEYWORD, "nor-acim")
+    image = tmp_path / "keyword.cimg"
+    image.write_bytes(conv.image_bytes)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board:
+        for run in range(2):
+            report = tmp_path / f"validate{run}.json"
+            try:
+                main(["validate", "--port", board.url, str(image), "--inputs", "20", "--seed", str(run),
+                      "--report", str(report)])
+            except SystemExit as exc:
+                assert exc.code in (0, None)
+            rep = json.loads(report.read_text())
+            assert rep["inputs"] == 20 and rep["mismatching_elements"] == 0
+            assert rep["device"]["state_bytes"] == 5120

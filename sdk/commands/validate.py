@@ -18,7 +18,8 @@ import numpy as np
 @click.option("--port", "-p", required=True, envvar="CIMSDK_PORT",
               help="serial port, pty, or socket://HOST:PORT of the emulated board (env CIMSDK_PORT)")
 @click.option("--baud", default=115200, show_default=True, help="UART baud rate")
-@click.option("--inputs", "n_random", default=10, show_default=True, help="random int8 inputs to run")
+@click.option("--inputs", "n_random", default=10, show_default=True,
+              help="random inputs to run (frames of one stream for a stateful model)")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
               help="also run these inputs (.npy, .wav, image); repeatable")
 @click.option("--seed", default=0, show_default=True, help="seed of the random inputs")
@@ -47,7 +48,8 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
     in_rec = img.tensors[img.input_tensor]
     out_rec = img.tensors[img.output_tensor]
     rng = np.random.default_rng(seed)
-    batches = [rng.integers(-128, 128, (n_random, *in_rec.shape[1:]), dtype=np.int8)]
+    lo, hi = np.iinfo(in_rec.dtype).min, np.iinfo(in_rec.dtype).max  # int8, or an int16 model input
+    batches = [rng.integers(lo, hi + 1, (n_random, *in_rec.shape[1:]), dtype=np.int64).astype(in_rec.dtype)]
     batches += [image_input(img, p) for p in files]
     x = np.concatenate(batches, axis=0)
     if x.shape[0] == 0:
@@ -64,7 +66,9 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
         if info.input_size != in_rec.nbytes or info.output_size != out_rec.nbytes:
             raise UserError(f"device reports input/output of {info.input_size}/{info.output_size} bytes, "
                             f"{image} has {in_rec.nbytes}/{out_rec.nbytes}; the firmware is out of date")
-        dev_out = np.empty((x.shape[0], *out_rec.shape[1:]), np.int8)
+        dev_out = np.empty((x.shape[0], *out_rec.shape[1:]), out_rec.dtype)
+        if golden.stateful:  # the inputs are frames of one stream from its first frame, on both sides
+            dev.reset_state()
         instret = []
         from rich.progress import Progress
 
@@ -72,13 +76,13 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
             task = bar.add_task("device inferences", total=x.shape[0])
             for i in range(x.shape[0]):
                 raw, c = dev.run(x[i].tobytes(), out_rec.nbytes, timeout=timeout)
-                dev_out[i] = np.frombuffer(raw, np.int8).reshape(out_rec.shape[1:])
+                dev_out[i] = np.frombuffer(raw, out_rec.dtype).reshape(out_rec.shape[1:])
                 instret.append(c["instret"])
                 bar.advance(task)
         counters = dev.counters()
 
-    host_out = np.asarray(golden.run(x)).astype(np.int8).reshape(dev_out.shape)
-    diff = np.abs(dev_out.astype(np.int32) - host_out.astype(np.int32)).reshape(x.shape[0], -1)
+    host_out = np.asarray(golden.run_frames(x)).reshape(dev_out.shape)
+    diff = np.abs(dev_out.astype(np.int64) - host_out.astype(np.int64)).reshape(x.shape[0], -1)
     per_output_mismatch = (diff != 0).sum(axis=0)
     per_output_max = diff.max(axis=0)
     top1_agree = int((dev_out.reshape(x.shape[0], -1).argmax(1) == host_out.reshape(x.shape[0], -1).argmax(1)).sum())
