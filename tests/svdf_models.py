@@ -26,6 +26,7 @@ class SvdfLayer:
     rank: int
     memory: int
     relu: bool = False
+    state: str = "int8"  # activation state and time weights: int8 (TFLM's keyword model) or int16
 
 
 class _Builder:
@@ -43,7 +44,7 @@ class _Builder:
         t = s.TensorT()
         t.name = name.encode()
         t.shape = np.array(shape, np.int32)
-        t.type = {"int8": s.TensorType.INT8, "int32": s.TensorType.INT32}[dtype]
+        t.type = {"int8": s.TensorType.INT8, "int16": s.TensorType.INT16, "int32": s.TensorType.INT32}[dtype]
         q = s.QuantizationParametersT()
         q.scale = np.array([scale], np.float32)
         q.zeroPoint = np.array([zp], np.int64)
@@ -77,19 +78,23 @@ class _Builder:
         s = self.s
         n_filter = layer.units * layer.rank
         wf = self.weights((n_filter, layer.n_input))
-        wt = self.weights((n_filter, layer.memory))
+        wide = layer.state == "int16"
+        wt = self.rng.integers(-3000, 3001, size=(n_filter, layer.memory)).astype(np.int16) if wide else \
+            self.weights((n_filter, layer.memory))
         wf_scale, wt_scale = 0.02, 0.015
         # int8 codes of uniform random weights and inputs have a standard deviation near 74; the scales put
-        # the feature values and outputs at a standard deviation of about 40 codes, so few saturate
-        state_scale = float(x_scale * wf_scale * 74 * 74 * np.sqrt(layer.n_input) / 40)
-        out_scale = float(state_scale * wt_scale * 74 * 40 * np.sqrt(layer.memory * layer.rank) / 40)
-        state_zp = int(self.rng.integers(-20, 21))
+        # the feature values and outputs at a standard deviation of about 40 codes (int16 state: 4,000 codes,
+        # time weights 1,700), so few saturate
+        state_sd, wt_sd = (4000, 1700) if wide else (40, 74)
+        state_scale = float(x_scale * wf_scale * 74 * 74 * np.sqrt(layer.n_input) / state_sd)
+        out_scale = float(state_scale * wt_scale * wt_sd * state_sd * np.sqrt(layer.memory * layer.rank) / 40)
+        state_zp = 0 if wide else int(self.rng.integers(-20, 21))
         out_zp = int(self.rng.integers(-30, 31))
         bias = self.rng.integers(-3000, 3000, size=layer.units).astype(np.int32)
         t_wf = self.tensor(f"svdf{i}/feature", wf.shape, "int8", wf_scale, 0, wf)
-        t_wt = self.tensor(f"svdf{i}/time", wt.shape, "int8", wt_scale, 0, wt)
+        t_wt = self.tensor(f"svdf{i}/time", wt.shape, layer.state, wt_scale, 0, wt)
         t_b = self.tensor(f"svdf{i}/bias", bias.shape, "int32", state_scale * wt_scale, 0, bias)
-        t_s = self.tensor(f"svdf{i}/state", (1, n_filter * layer.memory), "int8", state_scale, state_zp,
+        t_s = self.tensor(f"svdf{i}/state", (1, n_filter * layer.memory), layer.state, state_scale, state_zp,
                           variable=True)
         t_y = self.tensor(f"svdf{i}/out", (1, layer.units), "int8", out_scale, out_zp)
         o = s.SVDFOptionsT()

@@ -113,3 +113,37 @@ def test_validate_runs_frames_from_a_reset_state(firmware, tmp_path):
             rep = json.loads(report.read_text())
             assert rep["inputs"] == 20 and rep["mismatching_elements"] == 0
             assert rep["device"]["state_bytes"] == 5120
+
+
+def test_device_run_stream_starts_a_new_stream(firmware, tmp_path):
+    """`cimsdk device run --stream` twice on one board: each run resets the state, so both equal TFLM's
+    frames from the first; without --stream the frames continue the device's state."""
+    from cimsdk.cli import main
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    layers = [SvdfLayer(40, 16, 2, 6)]
+    data = svdf_model(layers, seed=4)
+    (tmp_path / "m.tflite").write_bytes(data)
+    conv = convert(tmp_path / "m.tflite", "sram-dcim")
+    image = tmp_path / "m.cimg"
+    image.write_bytes(conv.image_bytes)
+    xs = np.random.default_rng(2).integers(-128, 128, size=(8, 1, 40)).astype(np.int8)
+    np.save(tmp_path / "xs.npy", xs)
+    ref = TFLM(data)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    outs = {}
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board:
+        for name, extra in (("first", ["--stream"]), ("again", ["--stream"]), ("continued", [])):
+            out = tmp_path / f"{name}.npy"
+            try:
+                main(["device", "run", "--port", board.url, "--image", str(image), "-i", str(tmp_path / "xs.npy"),
+                      "-o", str(out), *extra])
+            except SystemExit as exc:
+                assert exc.code in (0, None)
+            outs[name] = np.load(out).reshape(tflm.shape)
+    np.testing.assert_array_equal(outs["first"], tflm)
+    np.testing.assert_array_equal(outs["again"], tflm)
+    continued = np.concatenate([ref.invoke(x) for x in xs])  # TFLM's frames 9..16 of the same stream
+    np.testing.assert_array_equal(outs["continued"], continued)
+    assert not np.array_equal(continued, tflm)

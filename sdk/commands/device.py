@@ -86,8 +86,11 @@ def _inputs_without_image(paths: tuple[Path, ...], input_size: int) -> np.ndarra
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="write the outputs (N, ...) int8 to this .npy")
 @click.option("--image", type=click.Path(path_type=Path),
               help="weight image: uploaded when the device does not hold it, gives input/output shapes")
+@click.option("--stream", is_flag=True,
+              help="start a new stream: reset the device's state (a stateful model, e.g. SVDF), then run the "
+                   "inputs as its frames in order (without it, frames continue the device's state)")
 def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: Path | None,
-        image: Path | None) -> None:
+        image: Path | None, stream: bool) -> None:
     """Run inputs on the device and print top-1 and per-inference counters."""
     from cimsdk.device import ensure_image
 
@@ -108,16 +111,20 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
         if img is not None:
             x = np.concatenate([image_input(img, p) for p in inputs], axis=0)
             out_shape = tuple(img.tensors[img.output_tensor].shape[1:])
+            out_dtype = np.dtype(img.tensors[img.output_tensor].dtype)
         else:
             x = _inputs_without_image(inputs, info.input_size)
             out_shape = (info.output_size,)
+            out_dtype = np.dtype(np.int8)
+        if stream:
+            dev.reset_state()
         if x[0].nbytes != info.input_size:
             raise UserError(f"input of {x[0].nbytes} bytes, the device's model takes {info.input_size}; "
                             "is the image on the device the one you meant (--image)?")
         ys = []
         for i in range(x.shape[0]):
             raw, c = dev.run(x[i].tobytes(), info.output_size, timeout=timeout)
-            y = np.frombuffer(raw, np.int8).reshape(out_shape)
+            y = np.frombuffer(raw, out_dtype).reshape(out_shape)
             ys.append(y)
             top = int(np.argmax(y))
             row = y.reshape(-1)
