@@ -157,3 +157,15 @@ def test_cli_convert_run_stream_and_compare(tmp_path):
     res = cli("compare", KEYWORD, tmp_path / "k" / "model.cimg", "--inputs", 25)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "bit-exact" in res.stdout
+
+
+def test_int16_state_svdf_is_refused_by_name(tmp_path):
+    """TFLM runs int16-state SVDF; the macro writes int8 results, so the converter says what it lacks."""
+    from cimconv.errors import ModelError
+
+    data = svdf_model([SvdfLayer(40, 16, 2, 8, state="int16")], seed=1)
+    path = tmp_path / "svdf16.tflite"
+    path.write_bytes(data)
+    TFLM(data).invoke(np.zeros((1, 40), np.int8))  # a model TFLM accepts
+    with pytest.raises(ModelError, match="SVDF at operator 0: int16 activation state is not supported"):
+        convert(path, "nor-acim")
