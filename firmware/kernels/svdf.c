@@ -41,14 +41,13 @@ int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
     const int32_t *b = bias != NULL ? (const int32_t *)bias->data : NULL;
     int8_t *y = (int8_t *)output->data;
     for (uint32_t u = 0; u < n_unit; ++u) {
-        int32_t acc = b != NULL ? b[u] : 0;
+        /* int32 sums as TFLM's; accumulated unsigned so a (never seen) overflow wraps instead of being UB */
+        uint32_t acc = b != NULL ? (uint32_t)b[u] : 0u;
         for (uint32_t f = u * (uint32_t)rank; f < (u + 1u) * (uint32_t)rank; ++f) {
             const int8_t *wf = w + f * n_memory, *mf = mem + f * n_memory;
-            int32_t dot = 0;
-            for (uint32_t m = 0; m < n_memory; ++m) dot += (int32_t)wf[m] * ((int32_t)mf[m] - state_zp);
-            acc += dot;
+            for (uint32_t m = 0; m < n_memory; ++m) acc += (uint32_t)((int32_t)wf[m] * ((int32_t)mf[m] - state_zp));
         }
-        y[u] = (int8_t)cim_clamp(cim_mbqm(acc, mult, shift) + out_zp, INT8_MIN, INT8_MAX);
+        y[u] = (int8_t)cim_clamp(cim_mbqm((int32_t)acc, mult, shift) + out_zp, INT8_MIN, INT8_MAX);
     }
     return CIM_OK;
 }
