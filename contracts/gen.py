@@ -62,6 +62,7 @@ def format_header() -> str:
         "CIMG_TARGET_NAME_SIZE": img.TARGET_NAME_SIZE,
         "CIMG_STORE_ARENA": img.STORE_ARENA,
         "CIMG_STORE_CONST": img.STORE_CONST,
+        "CIMG_TENSOR_STATE": img.TENSOR_STATE,
         "CIMG_MATRIX_DENSE": img.MATRIX_DENSE,
         "CIMG_MATRIX_DEPTHWISE": img.MATRIX_DEPTHWISE,
         "CIMG_OPF_CIM": img.OPF_CIM,

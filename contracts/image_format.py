@@ -48,7 +48,8 @@ TENSOR = record(
     Field("dtype", "u8", "1 int8, 2 int16, 3 int32, 4 uint8, 5 float32, 6 int64, 7 bool"),
     Field("rank", "u8", "0..4"),
     Field("storage", "u8", "0 arena (offset into the activation arena), 1 const (offset into the const section)"),
-    Field("flags", "u8", "0"),
+    Field("flags", "u8", "bit 0 (`CIMG_TENSOR_STATE`): state, an arena tensor kept between invocations "
+          "(TFLite variable tensor), set to its zero point (int8) or 0 at load and at a state reset"),
     Field("dims", "i32", "the first `rank` are the shape, the rest 1", MAX_RANK),
     Field("offset", "u32", "in the arena or the const section"),
     Field("nbytes", "u32", ""),
@@ -134,6 +135,9 @@ DTYPES = {"int8": 1, "int16": 2, "int32": 3, "uint8": 4, "float32": 5, "int64": 
 # Tensor storage
 STORE_ARENA = 0
 STORE_CONST = 1
+
+# Tensor flags
+TENSOR_STATE = 1
 
 # Matrix kinds
 MATRIX_DENSE = 0

@@ -67,7 +67,7 @@ OPS: dict[str, OpSpec] = {
                "int8, 4-D broadcasting", (2, 2), options="MulOptions"),
         OpSpec(14, "RESHAPE", "cpu", (), "any dtype; a copy, or nothing when planned in place; not along the batch dimension",
                (1, 2), (1,), "ReshapeOptions"),
-        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 out; TFLM fixed-point arithmetic",
+        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 or int16 out (int16: zero point -32768); TFLM fixed-point arithmetic",
                options="SoftmaxOptions"),
         OpSpec(16, "PAD", "cpu",
                ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),
@@ -81,7 +81,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec(19, "LOGISTIC", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
                "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic"),
         OpSpec(20, "QUANTIZE", "cpu", ("in_zp", "out_zp", "mult", "shift"),
-               "int8 to int8 requantization inside the graph; float edges run on the host",
+               "int8 -> int8 and int16 -> int8/int16/int32 requantization inside the graph; float edges run on the host",
                options="QuantizeOptions"),
         OpSpec(21, "DEQUANTIZE", "cpu", (), "graph edge only: int8 output, float conversion on the host",
                options="DequantizeOptions"),
@@ -124,6 +124,10 @@ OPS: dict[str, OpSpec] = {
         OpSpec(34, "GATHER", "cpu", ("axis",),
                "int8, constant int32 indices, up to 4-D; not along the batch dimension", (2, 2),
                options="GatherOptions", c_check=True),
+        OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
+               "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
+               "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "
+               "integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
     ]
 }
 

@@ -70,6 +70,8 @@ class Opcode(IntEnum):
     GET_OUTPUT = 0x22  # offset u32, length u32 (0 = as much as fits); reply: data
     RUN_MARKED = 0x23  # count u32 (<= RUN_MARKED_MAX); n inferences, marker on/off around each; any byte from the
     #                    host stops it early (ERR_ABORTED); reply: count u32, cycles u64, instret u64
+    RESET_STATE = 0x24  # no payload: the image's state tensors back to their values at load, so the next INVOKE
+    #                     is a stream's first frame (stateful models, e.g. SVDF); reply: state bytes u32
     GET_COUNTERS = 0x30  # reply: TLV list (CounterTag)
     SET_MARKER = 0x31  # on u8: drives the power-profiling marker by hand
 
@@ -127,6 +129,7 @@ class InfoTag(IntEnum):
     OUTPUT_SIZE = 0x0D  # u32
     ARENA_USED = 0x0E  # u32
     IMAGE_TARGET = 0x0F  # str: target named in the image header (when the image carries one)
+    STATE_BYTES = 0x15  # u32: arena bytes of state kept between invocations (part of ARENA_USED; 0 stateless)
     # Bootloader only.
     SIGNED_ONLY = 0x10  # u8: 1 when the bootloader refuses unsigned images
     FLASH_SECTOR = 0x11  # u32: erase granularity

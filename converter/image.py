@@ -49,6 +49,7 @@ from cimcontracts.image_format import (  # noqa: F401  (re-exported: the one def
     STORE_CONST,
     TENSOR,
     TENSOR_RECORD_SIZE,
+    TENSOR_STATE,
     TILE,
     TILE_RECORD_SIZE,
     VERSION_MAJOR,
@@ -78,6 +79,11 @@ class TensorRec:
     nbytes: int
     zero_point: int = 0
     scale: float = 0.0
+    flags: int = 0  # TENSOR_STATE: kept in the arena between invocations, reset to its zero point (int8) or 0
+
+    @property
+    def state(self) -> bool:
+        return bool(self.flags & TENSOR_STATE)
 
 
 @dataclass
@@ -123,8 +129,9 @@ class IORec:
     direction: int  # 0 input, 1 output
     tensor: int
     edge_dtype: str  # dtype the model's user sees: int8, or float32/uint8 when its QUANTIZE/DEQUANTIZE runs on
-    # the host; scale and zero point are the edge's: the int8 tensor's for int8/float32, the uint8 tensor's
-    # for uint8 (docs/edges.md)
+    # the host, or int16 (input) / int16, int32 (output) that the program's own QUANTIZE/SOFTMAX reads or
+    # writes; scale and zero point are the edge's: the int8 tensor's for int8/float32, the uint8 tensor's
+    # for uint8, the int16/int32 tensor's for those (docs/edges.md)
     scale: float
     zero_point: int
 
@@ -169,6 +176,17 @@ class Image:
             return names
         return [f"{kind[:-1]}_{i}" for i in range(len(recs))]
 
+    @property
+    def state_tensors(self) -> list[int]:
+        """Tensors kept between invocations (SVDF's activation state), in table order."""
+        return [i for i, t in enumerate(self.tensors) if t.state]
+
+    def state_initial(self, t: int) -> np.ndarray:
+        """A state tensor's value at load and after a reset: its zero point for int8 (as TFLM), else 0."""
+        rec = self.tensors[t]
+        fill = rec.zero_point if rec.dtype == "int8" else 0
+        return np.full(rec.shape, fill, dtype=rec.dtype)
+
     def const_array(self, t: int) -> np.ndarray:
         rec = self.tensors[t]
         raw = self.const[rec.offset : rec.offset + rec.nbytes]
@@ -197,7 +215,7 @@ def _pack_program(ops: list[OpRec]) -> bytes:
 def write_image(img: Image) -> bytes:
     """Serialize; returns the bytes (header, section table, sections, SHA-256 trailer)."""
     tensors = b"".join(
-        _TENSOR.pack(DTYPES[t.dtype], len(t.shape), t.storage, 0,
+        _TENSOR.pack(DTYPES[t.dtype], len(t.shape), t.storage, t.flags,
                      *(list(t.shape) + [1] * (MAX_RANK - len(t.shape))),
                      t.offset, t.nbytes, t.zero_point, t.scale)
         for t in img.tensors
@@ -305,12 +323,12 @@ def _meta(blob: bytes, where: str) -> dict:
 def _tensors(tb: bytes, where: str) -> list[TensorRec]:
     tensors = []
     for i in range(len(tb) // TENSOR_RECORD_SIZE):
-        (dt, rank, storage, _f, d0, d1, d2, d3, off, nbytes, zp, scale) = _TENSOR.unpack_from(
+        (dt, rank, storage, flags, d0, d1, d2, d3, off, nbytes, zp, scale) = _TENSOR.unpack_from(
             tb, i * TENSOR_RECORD_SIZE)
         if dt not in DTYPE_NAMES or rank > MAX_RANK:
             raise ImageError(f"{where}: tensor {i} has dtype code {dt} and rank {rank}; the image is damaged, "
                              "convert the model again")
-        tensors.append(TensorRec(DTYPE_NAMES[dt], (d0, d1, d2, d3)[:rank], storage, off, nbytes, zp, scale))
+        tensors.append(TensorRec(DTYPE_NAMES[dt], (d0, d1, d2, d3)[:rank], storage, off, nbytes, zp, scale, flags))
     return tensors
 
 

@@ -22,6 +22,7 @@ from cimconv.image import (
     MATRIX_DEPTHWISE,
     STORE_ARENA,
     STORE_CONST,
+    TENSOR_STATE,
     Image,
     ImageError,
     MatrixRec,
@@ -31,9 +32,13 @@ from cimconv.image import (
 
 I8_MIN, I8_MAX = -128, 127
 ARRAY_KEYS = ("rows", "weight_cols", "arrays_per_macro", "macros")  # META "arrays": the target's geometry
+ZP_RANGE = {"int8": (I8_MIN, I8_MAX), "int16": (-32768, 32767), "int32": (-(1 << 31), (1 << 31) - 1)}
+# edge dtypes per io direction: float32/uint8 converted on the host, int16 inputs read by the program's QUANTIZE,
+# int16/int32 outputs written by its QUANTIZE (or SOFTMAX)
+IO_EDGES = {0: ("int8", "float32", "uint8", "int16"), 1: ("int8", "float32", "uint8", "int16", "int32")}
 SHIFT_MIN, SHIFT_MAX = -31, 30  # what QuantizeMultiplier produces, and what the kernels handle
 MAX_IO = 8  # inputs, and outputs, of one program (the firmware's CIM_RT_MAX_IO)
-EDGE_ZERO_POINTS = {"int8": (I8_MIN, I8_MAX), "float32": (I8_MIN, I8_MAX), "uint8": (0, 255)}
+EDGE_ZERO_POINTS = {"int8": (I8_MIN, I8_MAX), "float32": (I8_MIN, I8_MAX), "uint8": (0, 255), **ZP_RANGE}
 
 
 def _fail(where: str, what: str) -> ImageError:
@@ -47,7 +52,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
     for i, t in enumerate(img.tensors):
         _check_tensor(img, i, t, where)
     _check_io(img, where)
-    ready = {r.tensor for r in img.inputs}
+    ready = {r.tensor for r in img.inputs} | set(img.state_tensors)
     used_matrices: set[int] = set()
     if not img.ops:
         raise _fail(where, "the layer program is empty")
@@ -57,7 +62,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
             if img.tensors[t].storage == STORE_ARENA and t not in ready:
                 raise _fail(at, f"reads tensor {t} before any op writes it")
         out = op.outputs[0]
-        if img.tensors[out].storage != STORE_ARENA or out in ready:
+        if img.tensors[out].storage != STORE_ARENA or out in ready or img.tensors[out].state:
             raise _fail(at, f"writes tensor {out}, a constant or a tensor already written")
         ready.add(out)
         check_for(op.opcode)(img, op, at)
@@ -94,6 +99,8 @@ def _check_tensor(img: Image, i: int, t: TensorRec, where: str) -> None:
                             f"{len(img.const)}-byte const section aligned")
     else:
         raise _fail(at, f"storage {t.storage} is neither arena (0) nor const (1)")
+    if t.flags & ~TENSOR_STATE or (t.state and t.storage != STORE_ARENA):
+        raise _fail(at, f"flags {t.flags}: only bit 0 (state) is defined, and only for arena tensors")
 
 
 def _check_io(img: Image, where: str) -> None:
@@ -105,11 +112,12 @@ def _check_io(img: Image, where: str) -> None:
         if r.tensor >= len(img.tensors):
             raise _fail(where, f"io record refers to tensor {r.tensor} of {len(img.tensors)}")
         t = img.tensors[r.tensor]
-        if t.storage != STORE_ARENA or t.dtype != "int8":
+        want = r.edge_dtype if r.edge_dtype in ("int16", "int32") else "int8"  # the arena tensor's dtype
+        if r.edge_dtype not in IO_EDGES[r.direction]:
+            raise _fail(where, f"io edge dtype {r.edge_dtype}; expected one of {', '.join(IO_EDGES[r.direction])}")
+        if t.storage != STORE_ARENA or t.dtype != want or t.state:
             raise _fail(where, f"io tensor {r.tensor} is a {t.dtype} {'constant' if t.storage else 'activation'}; "
-                               "expected an int8 activation")
-        if r.edge_dtype not in EDGE_ZERO_POINTS:
-            raise _fail(where, f"io edge dtype {r.edge_dtype}; expected {', '.join(EDGE_ZERO_POINTS)}")
+                               f"expected a {want} activation")
         lo, hi = EDGE_ZERO_POINTS[r.edge_dtype]
         if not (math.isfinite(r.scale) and r.scale > 0) or not lo <= r.zero_point <= hi:
             raise _fail(where, f"io quantization scale {r.scale} / zero point {r.zero_point} out of range")
@@ -292,7 +300,9 @@ def _reshape(img: Image, op: OpRec, at: str) -> None:
 
 def _softmax(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    _int8(at, x)
+    if y.dtype not in ("int8", "int16"):
+        raise _fail(at, f"a {y.dtype} output where the kernel writes int8 or int16")
     _same_shape(at, x, y)
     p = op.params
     _in_range(at, p, 0, (1 << 31) - 1, "input_mult")
@@ -357,12 +367,39 @@ def _logistic(img: Image, op: OpRec, at: str) -> None:
     _requant(at, p, "input_mult", "input_left_shift")
 
 
+QUANTIZE_PAIRS = {("int8", "int8"), ("int16", "int8"), ("int16", "int16"), ("int16", "int32")}
+
+
 def _quantize(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    if (x.dtype, y.dtype) not in QUANTIZE_PAIRS:
+        raise _fail(at, f"{x.dtype} -> {y.dtype}, not a requantization the kernel does")
     _same_shape(at, x, y)
     p = op.params
-    _in_range(at, p, I8_MIN, I8_MAX, "in_zp", "out_zp")
+    _in_range(at, p, *ZP_RANGE[x.dtype], "in_zp")
+    _in_range(at, p, *ZP_RANGE[y.dtype], "out_zp")
+    _requant(at, p, "mult", "shift")
+
+
+def _svdf(img: Image, op: OpRec, at: str) -> None:
+    """Inputs: feature (int8, batch 1), state (int8 state tensor), time weights (int8 const), bias (int32)."""
+    recs, y = _recs(img, op, at, (3, 4))
+    feat, state, wt = recs[:3]
+    _int8(at, feat, state, wt, y)
+    if not state.state or wt.storage != STORE_CONST or len(wt.shape) != 2 or len(feat.shape) != 2 \
+            or feat.storage != STORE_ARENA:
+        raise _fail(at, "expects an activation, a state tensor and constant 2-D time weights")
+    p = op.params
+    n_filter, n_memory = wt.shape
+    _in_range(at, p, 1, n_filter, "rank")
+    if n_filter % p["rank"] or math.prod(feat.shape[1:]) != n_filter or feat.shape[0] != 1 \
+            or state.shape != (1, n_filter * n_memory) or y.shape != (1, n_filter // p["rank"]):
+        raise _fail(at, f"feature {list(feat.shape)}, state {list(state.shape)}, time weights {list(wt.shape)}, "
+                        f"output {list(y.shape)} and rank {p['rank']} do not fit together")
+    if len(recs) == 4 and (recs[3].dtype != "int32" or recs[3].storage != STORE_CONST
+                           or math.prod(recs[3].shape) != y.shape[1]):
+        raise _fail(at, "bias must be a constant int32 tensor, one value per unit")
+    _in_range(at, p, I8_MIN, I8_MAX, "state_zp", "out_zp")
     _requant(at, p, "mult", "shift")
 
 
@@ -385,6 +422,7 @@ CHECKS = {
     "AVERAGE_POOL_2D": _cpu(_pool), "MAX_POOL_2D": _cpu(_pool), "ADD": _cpu(_binary), "MUL": _cpu(_binary),
     "RESHAPE": _cpu(_reshape), "SOFTMAX": _cpu(_softmax), "PAD": _cpu(_pad), "CONCATENATION": _cpu(_concatenation),
     "MEAN": _cpu(_mean), "LOGISTIC": _cpu(_logistic), "QUANTIZE": _cpu(_quantize), "DEQUANTIZE": _cpu(_dequantize),
+    "SVDF": _cpu(_svdf),
 }
 
 

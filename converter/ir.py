@@ -50,6 +50,7 @@ class Tensor:
     dtype: str  # numpy dtype name: int8, int16, int32, int64, uint8, float32, bool
     quant: Quant | None = None
     data: np.ndarray | None = None  # constant contents, else None
+    variable: bool = False  # TFLite variable tensor: state kept between invocations (SVDF's activation state)
 
     @property
     def label(self) -> str:

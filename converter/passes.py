@@ -22,6 +22,9 @@ QUANTIZE_HINT = (
 ARITY: dict[str, tuple[int, int, tuple[int, ...], str]] = {
     s.name: (*s.inputs, s.optional, s.options) for s in OPS.values()
 }
+# Integer edges the program reads or writes as they are (kernels inside the program convert them): an
+# int16 input a QUANTIZE reads, an int16/int32 output a QUANTIZE or SOFTMAX writes (TFLM's keyword model).
+WIDE_EDGES = ("int16", "int32")
 MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; MCU tensors are far smaller
 
 
@@ -123,9 +126,12 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp)
+    if tensor.dtype == "int16" and first and all(op.opcode == "QUANTIZE" for op in first) \
+            and tensor.quant is not None and not tensor.quant.per_channel:
+        return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # the program's own QUANTIZE reads it
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8, float32 or "
-                         f"uint8 inputs; {QUANTIZE_HINT}")
+                         f"uint8 inputs (int16 only into QUANTIZE); {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
@@ -146,9 +152,12 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(prod.inputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp)
+    if tensor.dtype in WIDE_EDGES and prod is not None and prod.opcode in ("QUANTIZE", "SOFTMAX") \
+            and tensor.quant is not None and not tensor.quant.per_channel:
+        return Edge(t, tensor.dtype, tensor.quant.s, tensor.quant.zp)  # written by the program's own kernel
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs are int8, float32 or "
-                         f"uint8; {QUANTIZE_HINT}")
+                         f"uint8 (int16/int32 only from QUANTIZE or SOFTMAX); {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 

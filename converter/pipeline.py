@@ -10,9 +10,19 @@ import numpy as np
 
 from cimconv import __version__, energy
 from cimconv.errors import ModelError
-from cimconv.image import STORE_ARENA, STORE_CONST, Image, IORec, MatrixRec, OpRec, TensorRec, write_image
+from cimconv.image import (
+    STORE_ARENA,
+    STORE_CONST,
+    TENSOR_STATE,
+    Image,
+    IORec,
+    MatrixRec,
+    OpRec,
+    TensorRec,
+    write_image,
+)
 from cimconv.ir import Graph
-from cimconv.lowering import Lowered, lower_op
+from cimconv.lowering import Lowered, lower_ops
 from cimconv.mapper import Mapping, place, tile_extent
 from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
@@ -55,9 +65,10 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     model = Path(model)
     mcu = board if isinstance(board, energy.Mcu) else energy.board_mcu(board)
     graph = read_model(model)
+    n_model = len(graph.tensors)  # tensors the lowering adds (SVDF's feature vectors) come after these
     tgt = target if isinstance(target, Target) else load_target(target)
     prep = prepare(graph)
-    lowered = [lower_op(graph, op) for op in prep.ops]
+    lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     mi = 0
     for low in lowered:
         if low.cim:
@@ -89,7 +100,8 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
             const += b"\0" * (-len(const) % 8)
             tensors.append(TensorRec(ten.dtype, ten.shape, STORE_CONST, off, ten.nbytes, zp, scale))
         else:
-            tensors.append(TensorRec(ten.dtype, ten.shape, STORE_ARENA, arena.offsets[t], ten.nbytes, zp, scale))
+            tensors.append(TensorRec(ten.dtype, ten.shape, STORE_ARENA, arena.offsets[t], ten.nbytes, zp, scale,
+                                     TENSOR_STATE if ten.variable else 0))
     ops = [OpRec(low.opcode, [remap[t] for t in low.inputs], [remap[t] for t in low.outputs], dict(low.params),
                  low.cim, low.source_index) for low in lowered]
     matrices = []
@@ -102,7 +114,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
           for direction, edges in ((0, prep.inputs), (1, prep.outputs)) for e in edges]
     src_hash = hashlib.sha256(model.read_bytes()).hexdigest()
     meta = {"model": graph.name, "target": tgt.name, "converter": f"cimconv {__version__}",
-            "model_sha256": src_hash, "source_tensors": used,
+            "model_sha256": src_hash, "source_tensors": [t if t < n_model else -1 for t in used],
             "io_names": {"inputs": [graph.tensors[t].name for t in graph.inputs],
                          "outputs": [graph.tensors[t].name for t in graph.outputs]},
             "arrays": {"rows": tgt.rows, "weight_cols": tgt.weight_cols, "arrays_per_macro": tgt.arrays_per_macro,

@@ -1,4 +1,8 @@
-"""Activation memory planner: one arena, buffers reused once their tensor is dead (greedy by size)."""
+"""Activation memory planner: one arena, buffers reused once their tensor is dead (greedy by size).
+
+State tensors (TFLite variable tensors, SVDF's activation state) live across invocations: they are live
+for the whole program and never share bytes with another tensor.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def _tensors(t: int | Sequence[int]) -> list[int]:
 def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
                    output_tensor: int | Sequence[int]) -> None:
     """Every op reads constants or tensors already written, and writes a new tensor; every output gets written."""
-    ready = set(_tensors(input_tensor))
+    ready = set(_tensors(input_tensor)) | state_tensors(graph, ops)
     for op in ops:
         where = f"{graph.name}: {op.opcode} at operator {op.source_index}"
         for t in op.inputs:
@@ -39,13 +43,18 @@ def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int | Sequenc
                 raise ModelError(f"{where} reads {graph.tensors[t].label}, which no earlier operator writes "
                                  "(operators out of order or a broken graph)")
         for t in op.outputs:
-            if graph.tensors[t].data is not None or t in ready:
+            if graph.tensors[t].data is not None or t in ready or graph.tensors[t].variable:
                 kind = "a constant" if graph.tensors[t].data is not None else "already written"
                 raise ModelError(f"{where} writes {graph.tensors[t].label}, which is {kind}")
             ready.add(t)
     for t in _tensors(output_tensor):
         if t not in ready:
             raise ModelError(f"{graph.name}: no supported operator writes the model output {graph.tensors[t].label}")
+
+
+def state_tensors(graph: Graph, ops: list[Lowered]) -> set[int]:
+    """The variable tensors the program reads: state kept in the arena between invocations."""
+    return {t for op in ops for t in op.inputs if graph.tensors[t].variable and graph.tensors[t].data is None}
 
 
 def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
@@ -56,10 +65,12 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
     # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
     first: dict[int, int] = dict.fromkeys(inputs, -1)
     last: dict[int, int] = {}
+    for t in state_tensors(graph, ops):
+        first[t], last[t] = -1, len(ops)
     alias: dict[int, int] = {}  # RESHAPE output -> its input buffer (same bytes, same place)
     for i, op in enumerate(ops):
         for t in op.inputs:
-            if graph.tensors[t].data is None:
+            if graph.tensors[t].data is None and not graph.tensors[t].variable:
                 last[t] = i
         for t in op.outputs:
             first.setdefault(t, i)

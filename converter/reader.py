@@ -169,7 +169,7 @@ def _tensor(model: tflite.Model, data: bytes, t: tflite.Tensor, i: int, name: st
             raise ModelError(f"{where}: shape {shape_text(shape)} needs {count * item:,} bytes of {dtype}, its buffer "
                              f"{t.Buffer()} holds {len(raw):,}")
         const = np.frombuffer(raw, dtype=np.dtype(dtype)).copy().reshape(shape)
-    return Tensor(i, tname, shape, dtype, _quant(t, where, dtype, shape), const)
+    return Tensor(i, tname, shape, dtype, _quant(t, where, dtype, shape), const, bool(t.IsVariable()))
 
 
 def _indices(values, n: int, what: str, optional: bool = False) -> list[int]:

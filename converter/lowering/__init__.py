@@ -2,7 +2,7 @@
 
 One module per op (`cimconv.lowering.<opcode lowercased>`), each exporting `lower(graph, op)`; CiM ops
 return a `Lowered` with a `MatrixSpec`, CPU ops a dict of params (and `PARAM_INPUTS`, the inputs folded
-into params).
+into params). An op that splits into a CiM part and a CPU part (SVDF) returns a list of `Lowered`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,12 @@ class Lowered:
         return self.matrix is not None
 
 
-def lower_op(graph: Graph, op: Operator) -> Lowered:
+def lower_ops(graph: Graph, op: Operator) -> list[Lowered]:
+    """The program ops one TFLite op becomes (one, or a CiM op and a CPU op)."""
+    return lower_op(graph, op, many=True)
+
+
+def lower_op(graph: Graph, op: Operator, many: bool = False) -> Lowered | list[Lowered]:
     spec = OPS.get(op.opcode)
     if spec is None:
         raise ModelError(f"unsupported op {op.opcode} at operator {op.index}; "
@@ -64,16 +69,23 @@ def lower_op(graph: Graph, op: Operator) -> Lowered:
         result = module.lower(graph, op)
     except QuantRangeError as exc:
         raise ModelError(f"{op.opcode} at operator {op.index}: {exc}; check the model's quantization") from None
-    params = result.params if isinstance(result, Lowered) else result
-    for name, value in params.items():
-        if not I32_MIN <= int(value) <= I32_MAX:
-            raise ModelError(f"{op.opcode} at operator {op.index}: parameter {name} = {value} does not fit the "
-                             "image's int32 parameters")
-    if isinstance(result, Lowered):
+    parts = result if isinstance(result, list) else [result]
+    for part in parts:
+        params = part.params if isinstance(part, Lowered) else part
+        for name, value in params.items():
+            if not I32_MIN <= int(value) <= I32_MAX:
+                raise ModelError(f"{op.opcode} at operator {op.index}: parameter {name} = {value} does not fit "
+                                 "the image's int32 parameters")
+    if isinstance(result, list):
+        if not many:
+            raise ModelError(f"internal: {op.opcode} lowers to {len(result)} program ops; use lower_ops")
         return result
+    if isinstance(result, Lowered):
+        return [result] if many else result
     folded = set(getattr(module, "PARAM_INPUTS", ()))
     inputs = [t for i, t in enumerate(op.inputs) if i not in folded and t >= 0]
     missing = set(spec.params) - set(result)
     if missing:
         raise ModelError(f"internal: lowering of {op.opcode} at operator {op.index} lacks {sorted(missing)}")
-    return Lowered(op.opcode, inputs, list(op.outputs), {k: int(result[k]) for k in spec.params}, None, op.index)
+    low = Lowered(op.opcode, inputs, list(op.outputs), {k: int(result[k]) for k in spec.params}, None, op.index)
+    return [low] if many else low

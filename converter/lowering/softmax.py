@@ -1,4 +1,4 @@
-"""SOFTMAX lowering: TFLM CalculateSoftmaxParams for int8 -> int8 (PreprocessSoftmaxScaling, input radius)."""
+"""SOFTMAX lowering: TFLM CalculateSoftmaxParams for int8 -> int8 or int16 (PreprocessSoftmaxScaling, input radius)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,14 @@ def calculate_input_radius(integer_bits: int, left_shift: int, total_signed_bits
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
-    if y.quant.zp != -128:
-        raise fail(op, f"output zero point {y.quant.zp}; TFLM's int8 SOFTMAX needs -128 (scale 1/256)")
+    if y.dtype == "int16":
+        int8(op, x)
+        if y.quant is None or y.quant.per_channel or y.quant.zp != -32768:
+            raise fail(op, "int16 output needs zero point -32768 (scale 1/65536), as TFLM's int8 -> int16 SOFTMAX")
+    else:
+        int8(op, x, y)
+        if y.quant.zp != -128:
+            raise fail(op, f"output zero point {y.quant.zp}; TFLM's int8 SOFTMAX needs -128 (scale 1/256)")
     if len(x.shape) < 1 or x.shape != y.shape:
         raise fail(op, f"input {x.shape} and output {y.shape} must have the same shape")
     beta = float(op.options.get("beta", 1.0))

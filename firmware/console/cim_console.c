@@ -183,6 +183,7 @@ static void cmd_info(const cim_frame_t *f) {
         tlv_u32(&t, CIM_INFO_INPUT_SIZE, input_size());
         tlv_u32(&t, CIM_INFO_OUTPUT_SIZE, output_size());
         tlv_u32(&t, CIM_INFO_ARENA_USED, cim_rt_arena_used());
+        tlv_u32(&t, CIM_INFO_STATE_BYTES, cim_rt_state_bytes());
         /* A .cimg names its target in its header's target_name field (docs/image-format.md);
          * other images simply have no target tag. */
         if (con.image_size >= CIMG_HEADER_SIZE && cim_get_u32(con.image + CIMG_HDR_MAGIC_OFF) == CIMG_MAGIC) {
@@ -389,6 +390,17 @@ static void cmd_get_counters(const cim_frame_t *f) {
     reply(f->opcode, f->seq, CIM_ST_OK, t.buf, t.len);
 }
 
+static void cmd_reset_state(const cim_frame_t *f) {
+    if (!need_image(f)) return;
+    if (f->length != 0) {
+        reply(f->opcode, f->seq, CIM_ST_ERR_BAD_ARG, 0, 0);
+        return;
+    }
+    uint8_t p[4];
+    cim_put_u32(p, cim_rt_reset_state());
+    reply(f->opcode, f->seq, CIM_ST_OK, p, sizeof p);
+}
+
 static void cmd_set_marker(const cim_frame_t *f) {
     if (f->length != 1) {
         reply(f->opcode, f->seq, CIM_ST_ERR_BAD_ARG, 0, 0);
@@ -409,6 +421,7 @@ static void dispatch(const cim_frame_t *f) {
     case CIM_OP_INVOKE: cmd_invoke(f); break;
     case CIM_OP_GET_OUTPUT: cmd_get_output(f); break;
     case CIM_OP_RUN_MARKED: cmd_run_marked(f); break;
+    case CIM_OP_RESET_STATE: cmd_reset_state(f); break;
     case CIM_OP_GET_COUNTERS: cmd_get_counters(f); break;
     case CIM_OP_SET_MARKER: cmd_set_marker(f); break;
     default: reply(f->opcode, f->seq, CIM_ST_ERR_UNKNOWN_OPCODE, 0, 0); break;

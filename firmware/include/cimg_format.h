@@ -20,6 +20,7 @@
 #define CIMG_TARGET_NAME_SIZE 16
 #define CIMG_STORE_ARENA 0
 #define CIMG_STORE_CONST 1
+#define CIMG_TENSOR_STATE 1
 #define CIMG_MATRIX_DENSE 0
 #define CIMG_MATRIX_DEPTHWISE 1
 #define CIMG_OPF_CIM 1
@@ -94,7 +95,7 @@
 #define CIMG_TENSOR_RANK_SIZE 1u
 #define CIMG_TENSOR_STORAGE_OFF 2u /* u8 0 arena (offset into the activation arena), 1 const (offset into the const section) */
 #define CIMG_TENSOR_STORAGE_SIZE 1u
-#define CIMG_TENSOR_FLAGS_OFF 3u /* u8 0 */
+#define CIMG_TENSOR_FLAGS_OFF 3u /* u8 bit 0 (`CIMG_TENSOR_STATE`): state, an arena tensor kept between invocations (TFLite variable tensor), set to its zero point (int8) or 0 at load and at a state reset */
 #define CIMG_TENSOR_FLAGS_SIZE 1u
 #define CIMG_TENSOR_DIMS_OFF 4u /* i32[4] the first `rank` are the shape, the rest 1 */
 #define CIMG_TENSOR_DIMS_SIZE 16u

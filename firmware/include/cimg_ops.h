@@ -31,6 +31,7 @@
 #define CIM_OP_STRIDED_SLICE 32
 #define CIM_OP_PACK 33
 #define CIM_OP_GATHER 34
+#define CIM_OP_SVDF 35
 
 /* CONV_2D: 13 params, runs on cim */
 #define CIM_OP_CONV_2D_NPARAMS 13
@@ -267,5 +268,13 @@
 /* GATHER: 1 params, runs on cpu */
 #define CIM_OP_GATHER_NPARAMS 1
 #define CIM_P_GATHER_AXIS 0
+
+/* SVDF: 5 params, runs on cpu */
+#define CIM_OP_SVDF_NPARAMS 5
+#define CIM_P_SVDF_RANK 0
+#define CIM_P_SVDF_STATE_ZP 1
+#define CIM_P_SVDF_OUT_ZP 2
+#define CIM_P_SVDF_MULT 3
+#define CIM_P_SVDF_SHIFT 4
 
 #endif /* CIMG_OPS_H */

@@ -1,6 +1,6 @@
-/* SOFTMAX int8 -> int8 over the last axis (TFLM reference_ops::Softmax, gemmlowp fixed point):
+/* SOFTMAX int8 -> int8 or int16 over the last axis (TFLM reference_ops::Softmax, gemmlowp fixed point):
  * differences to the row maximum scaled to Q5.26, exp, a Q12.19 sum, its reciprocal, and outputs
- * with scale 1/256 and zero point -128. */
+ * with scale 1/256 and zero point -128 (int8) or scale 1/65536 and zero point -32768 (int16). */
 #include <stdint.h>
 
 #include "cim_gemmlowp.h"
@@ -10,8 +10,11 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
                        cim_tensor_t *output) {
     if (n_inputs < 1 || op->n_params < CIM_OP_SOFTMAX_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
-    if (in->dtype != CIMG_DTYPE_INT8 || output->dtype != CIMG_DTYPE_INT8) return CIM_E_UNSUPPORTED;
-    if (in->nbytes != output->nbytes) return CIM_E_SHAPE;
+    const int wide = output->dtype == CIMG_DTYPE_INT16;
+    if (in->dtype != CIMG_DTYPE_INT8 || (output->dtype != CIMG_DTYPE_INT8 && !wide)) return CIM_E_UNSUPPORTED;
+    if (output->nbytes != in->nbytes * (wide ? 2u : 1u)) return CIM_E_SHAPE;
+    const int out_bits = wide ? 16 : 8;
+    const int32_t out_min = wide ? INT16_MIN : INT8_MIN, out_max = wide ? INT16_MAX : INT8_MAX;
     const int32_t *p = op->params;
     const int32_t mult = p[CIM_P_SOFTMAX_INPUT_MULT], ls = p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT];
     const int32_t diff_min = p[CIM_P_SOFTMAX_DIFF_MIN];
@@ -19,8 +22,9 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
     if (depth <= 0) return CIM_E_SHAPE;
     const uint32_t rows = in->nbytes / (uint32_t)depth;
     const int8_t *x = (const int8_t *)in->data;
-    int8_t *y = (int8_t *)output->data;
-    for (uint32_t r = 0; r < rows; ++r, x += depth, y += depth) {
+    int8_t *y8 = (int8_t *)output->data;
+    int16_t *y16 = (int16_t *)output->data;
+    for (uint32_t r = 0; r < rows; ++r, x += depth) {
         int32_t max = INT8_MIN;
         for (int32_t c = 0; c < depth; ++c)
             if (x[c] > max) max = x[c];
@@ -36,14 +40,15 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
         const int32_t scale = cim_gl_reciprocal(sum, 12, &nbou);
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = x[c] - max;
+            int32_t v = out_min;
             if (diff >= diff_min) {
                 const int32_t scaled = cim_srdhm((int32_t)((uint32_t)diff << ls), mult);
                 const int32_t e = cim_gl_exp_on_negative_values(scaled, 5);
-                const int32_t v = cim_rdbpot(cim_srdhm(scale, e), nbou + 31 - 8) - 128;
-                y[c] = (int8_t)cim_clamp(v, INT8_MIN, INT8_MAX);
-            } else {
-                y[c] = INT8_MIN;
+                v = cim_clamp(cim_rdbpot(cim_srdhm(scale, e), nbou + 31 - out_bits) + out_min, out_min, out_max);
             }
+            const uint32_t i = r * (uint32_t)depth + (uint32_t)c;
+            if (wide) y16[i] = (int16_t)v;
+            else y8[i] = (int8_t)v;
         }
     }
     return CIM_OK;

@@ -95,6 +95,9 @@ int cim_check_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_
 int cim_kernel_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_SVDF
+int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -172,6 +175,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #endif
 #if CIM_USE_GATHER
     case CIM_OP_GATHER: return cim_kernel_gather;
+#endif
+#if CIM_USE_SVDF
+    case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
     default: return NULL;
     }
@@ -261,6 +267,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_STRIDED_SLICE: return CIM_OP_STRIDED_SLICE_NPARAMS;
     case CIM_OP_PACK: return CIM_OP_PACK_NPARAMS;
     case CIM_OP_GATHER: return CIM_OP_GATHER_NPARAMS;
+    case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }
 }

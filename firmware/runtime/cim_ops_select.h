@@ -35,6 +35,7 @@
 #define CIM_USE_STRIDED_SLICE 1
 #define CIM_USE_PACK 1
 #define CIM_USE_GATHER 1
+#define CIM_USE_SVDF 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -119,6 +120,9 @@
 #endif
 #ifndef CIM_USE_GATHER
 #define CIM_USE_GATHER 0
+#endif
+#ifndef CIM_USE_SVDF
+#define CIM_USE_SVDF 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

@@ -25,6 +25,7 @@
 #define T_OFFSET CIMG_TENSOR_OFFSET_OFF
 #define T_NBYTES CIMG_TENSOR_NBYTES_OFF
 #define T_ZP CIMG_TENSOR_ZERO_POINT_OFF
+#define T_FLAGS CIMG_TENSOR_FLAGS_OFF
 
 static int8_t arena[CIM_ARENA_SIZE] __attribute__((aligned(16)));
 
@@ -120,6 +121,10 @@ static int check_tensor(uint32_t tid, uint32_t n_tensors, const uint8_t *tensors
     } else {
         return CIM_RT_E_TENSOR;
     }
+    /* only the state flag is defined, and only arena tensors carry state */
+    if ((r[T_FLAGS] & ~CIMG_TENSOR_STATE) != 0 ||
+        ((r[T_FLAGS] & CIMG_TENSOR_STATE) && r[T_STORAGE] != CIMG_STORE_ARENA))
+        return CIM_RT_E_TENSOR;
     if (off > limit || nbytes > limit - off) return CIM_RT_E_TENSOR;
     return 0;
 }
@@ -332,7 +337,9 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_SOFTMAX:
-        if (!one_in || !int8_io || !same_dims(&in[0], &out) || p[CIM_P_SOFTMAX_INPUT_MULT] < 0 ||
+        if (!one_in || in[0].dtype != CIMG_DTYPE_INT8 ||
+            (out.dtype != CIMG_DTYPE_INT8 && out.dtype != CIMG_DTYPE_INT16) || !same_dims(&in[0], &out) ||
+            p[CIM_P_SOFTMAX_INPUT_MULT] < 0 ||
             !IN_RANGE(p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT], 0, 30) || p[CIM_P_SOFTMAX_DIFF_MIN] > 0)
             return CIM_RT_E_PROGRAM;
         return 0;
@@ -378,11 +385,36 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             !requant_ok(p[CIM_P_LOGISTIC_INPUT_MULT], p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT]))
             return CIM_RT_E_PROGRAM;
         return 0;
-    case CIM_OP_QUANTIZE:
-        if (!one_in || !int8_io || !same_dims(&in[0], &out) || !I8(p[CIM_P_QUANTIZE_IN_ZP]) ||
-            !I8(p[CIM_P_QUANTIZE_OUT_ZP]) || !requant_ok(p[CIM_P_QUANTIZE_MULT], p[CIM_P_QUANTIZE_SHIFT]))
+    case CIM_OP_QUANTIZE: {
+        /* int8 -> int8, or int16 -> int8 / int16 / int32 */
+        const int wide_in = in[0].dtype == CIMG_DTYPE_INT16;
+        if (!one_in || !same_dims(&in[0], &out) || !requant_ok(p[CIM_P_QUANTIZE_MULT], p[CIM_P_QUANTIZE_SHIFT]))
+            return CIM_RT_E_PROGRAM;
+        if (!(int8_io && I8(p[CIM_P_QUANTIZE_IN_ZP]) && I8(p[CIM_P_QUANTIZE_OUT_ZP])) &&
+            !(wide_in && IN_RANGE(p[CIM_P_QUANTIZE_IN_ZP], INT16_MIN, INT16_MAX) &&
+              ((out.dtype == CIMG_DTYPE_INT8 && I8(p[CIM_P_QUANTIZE_OUT_ZP])) ||
+               (out.dtype == CIMG_DTYPE_INT16 && IN_RANGE(p[CIM_P_QUANTIZE_OUT_ZP], INT16_MIN, INT16_MAX)) ||
+               out.dtype == CIMG_DTYPE_INT32)))
             return CIM_RT_E_PROGRAM;
         return 0;
+    }
+    case CIM_OP_SVDF: {
+        /* feature (activation), state (state tensor), time weights (const 2-D), optional int32 bias */
+        const int has_bias = op->n_inputs == 4;
+        if ((op->n_inputs != 3 && !has_bias) || in[0].dtype != CIMG_DTYPE_INT8 || in[1].dtype != CIMG_DTYPE_INT8 ||
+            in[2].dtype != CIMG_DTYPE_INT8 || out.dtype != CIMG_DTYPE_INT8 ||
+            !(tensor_rec(tids[1])[T_FLAGS] & CIMG_TENSOR_STATE) || !tensor_is(tids[2], CIMG_STORE_CONST, 0) ||
+            in[2].rank != 2 || !I8(p[CIM_P_SVDF_STATE_ZP]) || !I8(p[CIM_P_SVDF_OUT_ZP]) ||
+            !requant_ok(p[CIM_P_SVDF_MULT], p[CIM_P_SVDF_SHIFT]))
+            return CIM_RT_E_PROGRAM;
+        const uint32_t n_filter = (uint32_t)in[2].dims[2], n_memory = (uint32_t)in[2].dims[3];
+        const int32_t rank = p[CIM_P_SVDF_RANK];
+        if (!IN_RANGE(rank, 1, n_filter) || n_filter % (uint32_t)rank != 0 || in[0].nbytes != n_filter ||
+            (uint64_t)in[1].nbytes != (uint64_t)n_filter * n_memory || out.nbytes != n_filter / (uint32_t)rank ||
+            (has_bias && (in[3].dtype != CIMG_DTYPE_INT32 || in[3].nbytes != 4u * out.nbytes)))
+            return CIM_RT_E_PROGRAM;
+        return 0;
+    }
     default: { /* ops whose kernel file carries the check (contracts/ops.py c_check) */
         const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
         for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
@@ -429,9 +461,17 @@ static int find_sections(const uint8_t *img, uint32_t total) {
     return 0;
 }
 
-/* The model's inputs and outputs from the io records (edge dtypes, scales and zero points are the host's
- * business: the program reads and writes int8 arena tensors). The first of each must be the header's; an
- * image without io records has the header's one input and one output. */
+/* The model's inputs and outputs from the io records (scales and zero points are the host's business). The
+ * program reads and writes int8 arena tensors, except int16 inputs its QUANTIZE reads and int16/int32 outputs
+ * its QUANTIZE or SOFTMAX writes (the edge dtype is then the tensor's). A state tensor is never an edge. The
+ * first of each must be the header's; an image without io records has the header's one input and one output. */
+static int io_tensor_ok(uint8_t dir, uint8_t edge, uint16_t tid) {
+    if (!tensor_is(tid, CIMG_STORE_ARENA, 0) || (tensor_rec(tid)[T_FLAGS] & CIMG_TENSOR_STATE)) return 0;
+    const uint8_t dtype = tensor_rec(tid)[T_DTYPE];
+    if (dtype == CIMG_DTYPE_INT8) return edge != CIMG_DTYPE_INT16 && edge != CIMG_DTYPE_INT32;
+    return edge == dtype && (dtype == CIMG_DTYPE_INT16 || (dir == 1 && dtype == CIMG_DTYPE_INT32));
+}
+
 static int read_io(void) {
     const uint32_t n = rt.io ? rt.io_size / CIMG_IO_RECORD_SIZE : 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -439,7 +479,8 @@ static int read_io(void) {
         const uint8_t dir = r[CIMG_IO_DIRECTION_OFF];
         const uint16_t tid = rd16(r + CIMG_IO_TENSOR_OFF);
         uint32_t *count = dir == 0 ? &rt.n_inputs : &rt.n_outputs;
-        if (dir > 1 || *count >= CIM_RT_MAX_IO || tid >= rt.n_tensors || !tensor_is(tid, CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
+        if (dir > 1 || *count >= CIM_RT_MAX_IO || tid >= rt.n_tensors ||
+            !io_tensor_ok(dir, r[CIMG_IO_EDGE_DTYPE_OFF], tid))
             return CIM_RT_E_TENSOR;
         (dir == 0 ? rt.inputs : rt.outputs)[(*count)++] = tid;
     }
@@ -508,7 +549,30 @@ int cim_rt_load(const uint8_t *image, uint32_t size) {
     }
     rt.image = image;
     rt.size = total;
+    cim_rt_reset_state();
     return 0;
+}
+
+uint32_t cim_rt_state_bytes(void) {
+    uint32_t bytes = 0;
+    for (uint32_t t = 0; rt.image != NULL && t < rt.n_tensors; t++)
+        if (tensor_rec(t)[T_FLAGS] & CIMG_TENSOR_STATE) bytes += rd32(tensor_rec(t) + T_NBYTES);
+    return bytes;
+}
+
+uint32_t cim_rt_reset_state(void) {
+    if (rt.image == NULL) return 0;
+    uint32_t bytes = 0;
+    for (uint32_t t = 0; t < rt.n_tensors; t++) {
+        const uint8_t *r = tensor_rec(t);
+        if (!(r[T_FLAGS] & CIMG_TENSOR_STATE)) continue;
+        cim_tensor_t v;
+        view(t, &v);
+        /* TFLM's ResetVariableTensors: int8 state starts at its zero point, other types at 0 */
+        memset(v.data, v.dtype == CIMG_DTYPE_INT8 ? (int)(uint8_t)v.zero_point : 0, v.nbytes);
+        bytes += v.nbytes;
+    }
+    return bytes;
 }
 
 void cim_rt_unload(void) {

@@ -68,6 +68,11 @@ uint32_t cim_rt_num_inputs(void);
 uint32_t cim_rt_num_outputs(void);
 int8_t *cim_rt_input_at(uint32_t index, uint32_t *size);
 const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size);
+/* Set every state tensor (TFLite variable tensor, e.g. SVDF's memory) to its value at load: the next
+ * invoke is a stream's first frame. Returns the state bytes (0 for a stateless image). */
+uint32_t cim_rt_reset_state(void);
+/* Arena bytes of the loaded image's state tensors (0 for a stateless image or none loaded). */
+uint32_t cim_rt_state_bytes(void);
 /* Run the layer program once. 0, or the first failing op's negative code (see cim_rt_last_op). */
 int cim_rt_invoke(void);
 /* Run ops [first, first + count) only (layer-by-layer validation, debugging). */

@@ -16,7 +16,7 @@ from cimconv.errors import UserError
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--inputs", "n", default=10, show_default=True,
-              help="random inputs to compare on (floats over the input range for a float-edged model)")
+              help="random inputs to compare on (floats over the input range for a float-edged model, frames of one stream for a stateful one)")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
               help="real inputs (.npy, .npz, .wav, image); repeatable; used instead of random ones")
 @click.option("--seed", default=0, show_default=True)

@@ -118,12 +118,16 @@ def _inputs_without_image(paths: tuple[Path, ...], input_size: int) -> np.ndarra
                    "the model returns them (float32 for a float-edged model), else the int8 bytes")
 @click.option("--image", type=click.Path(path_type=Path),
               help="weight image: uploaded when the device does not hold it, gives input/output shapes")
+@click.option("--stream", is_flag=True,
+              help="start a new stream: reset the device's state (a stateful model, e.g. SVDF), then run the "
+                   "inputs as its frames in order (without it, frames continue the device's state)")
 def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: Path | None,
-        image: Path | None) -> None:
+        image: Path | None, stream: bool) -> None:
     """Run inputs on the device and print top-1 and per-inference counters.
 
     The edges of a float- or uint8-edged model (QUANTIZE in, DEQUANTIZE out) run on the host, with the
-    image's scales and zero points; the device computes on int8 codes (docs/edges.md)."""
+    image's scales and zero points; the device computes on int8 codes (docs/edges.md). An int16 input or an
+    int16/int32 output is the program's own (its QUANTIZE/SOFTMAX), sent and read as it is."""
     from cimsdk.device import ensure_image
 
     img = None
@@ -147,6 +151,8 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
         else:
             xs = [_inputs_without_image(inputs, info.input_size)]
             out_recs = None
+        if stream:
+            dev.reset_state()
         item_bytes = sum(x[0].nbytes for x in xs)
         if item_bytes != info.input_size:
             raise UserError(f"input of {item_bytes} bytes, the device's model takes {info.input_size}; "
@@ -154,14 +160,15 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
         raw_outs, counts = [], []
         for i in range(len(xs[0])):
             raw, c = dev.run(b"".join(x[i].tobytes() for x in xs), info.output_size, timeout=timeout)
-            raw_outs.append(np.frombuffer(raw, np.int8))
+            raw_outs.append(np.frombuffer(raw, np.uint8))
             counts.append(c)
     flat = np.stack(raw_outs)
     if out_recs is None:
+        flat = flat.view(np.int8)
         ys = [flat]
     else:
         cuts = np.cumsum([r.nbytes for r in out_recs])[:-1]
-        ys = model_outputs(img, [part.reshape((len(flat), *r.shape[1:]))
+        ys = model_outputs(img, [part.copy().view(r.dtype).reshape((len(flat), *r.shape[1:]))
                                  for part, r in zip(np.split(flat, cuts, axis=1), out_recs, strict=True)])
     from cimsdk.commands.run import print_outputs
 

@@ -32,13 +32,17 @@ def print_outputs(img, ys: list[np.ndarray], echo=click.echo) -> None:
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="write the outputs (B, ...) as the model returns them (float32 for a float-edged model) to this "
                    ".npy, or .npz (one array per output, named after the outputs)")
-def command(image: Path, inputs: tuple[Path, ...], output: Path | None) -> None:
+@click.option("--stream/--batch", default=None,
+              help="inputs as consecutive frames of one stream, the state carried (default for images with "
+                   "state, e.g. SVDF), or as independent inputs")
+def command(image: Path, inputs: tuple[Path, ...], output: Path | None, stream: bool | None) -> None:
     """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
     from cimsdk.golden import Executor
     from cimsdk.imagefile import model_inputs, read_weight_image, save_outputs
 
     img = read_weight_image(image)
-    ys = Executor(img).predict(model_inputs(img, inputs))
+    ex = Executor(img)
+    ys = ex.predict(model_inputs(img, inputs), frames=ex.stateful if stream is None else stream)
     if output:
         save_outputs(output, img, ys)
     print_outputs(img, ys)

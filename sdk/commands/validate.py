@@ -7,6 +7,7 @@ outputs are compared element by element; any mismatch is a non-zero exit.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -19,7 +20,8 @@ import numpy as np
               help="serial port, pty, or socket://HOST:PORT of the emulated board (env CIMSDK_PORT)")
 @click.option("--baud", default=115200, show_default=True, help="UART baud rate")
 @click.option("--inputs", "n_random", default=10, show_default=True,
-              help="random inputs to run (floats over the input range for a float-edged model)")
+              help="random inputs to run (floats over the input range for a float-edged model, frames of one "
+                   "stream for a stateful model)")
 @click.option("--input", "-i", "files", multiple=True, type=click.Path(path_type=Path),
               help="also run these inputs (.npy, .npz, .wav, image); repeatable")
 @click.option("--seed", default=0, show_default=True, help="seed of the random inputs")
@@ -70,7 +72,9 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
         if info.input_size != in_bytes or info.output_size != out_bytes:
             raise UserError(f"device reports input/output of {info.input_size}/{info.output_size} bytes, "
                             f"{image} has {in_bytes}/{out_bytes}; the firmware is out of date")
-        dev_out = np.empty((n_items, out_bytes), np.int8)
+        dev_raw = np.empty((n_items, out_bytes), np.uint8)
+        if golden.stateful:  # the inputs are frames of one stream from its first frame, on both sides
+            dev.reset_state()
         instret = []
         from rich.progress import Progress
 
@@ -78,18 +82,23 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
             task = bar.add_task("device inferences", total=n_items)
             for i in range(n_items):
                 raw, c = dev.run(b"".join(x[i].tobytes() for x in xs), out_bytes, timeout=timeout)
-                dev_out[i] = np.frombuffer(raw, np.int8)
+                dev_raw[i] = np.frombuffer(raw, np.uint8)
                 instret.append(c["instret"])
                 bar.advance(task)
         counters = dev.counters()
 
-    # Compared on the program's int8 outputs, all outputs side by side in the model's order; the host edge
-    # DEQUANTIZE is the same function of them on both sides.
-    host_out = np.concatenate([y.reshape(n_items, -1) for y in golden.run_all(xs)], axis=1).astype(np.int8)
-    diff = np.abs(dev_out.astype(np.int32) - host_out.astype(np.int32))
+    # Compared on the program's outputs (int8 codes, or the int16/int32 values its own QUANTIZE or SOFTMAX
+    # writes), all outputs side by side in the model's order; the host edge DEQUANTIZE is the same function
+    # of them on both sides. A stateful model's items are frames of one stream on both sides.
+    cuts = np.cumsum([r.nbytes for r in out_recs])[:-1]
+    dev_out = np.concatenate([part.copy().view(r.dtype).reshape(n_items, -1).astype(np.int64)
+                              for part, r in zip(np.split(dev_raw, cuts, axis=1), out_recs, strict=True)], axis=1)
+    host_out = np.concatenate([np.asarray(y).reshape(n_items, -1).astype(np.int64)
+                               for y in golden.run_frames_all(xs)], axis=1)
+    diff = np.abs(dev_out - host_out)
     per_output_mismatch = (diff != 0).sum(axis=0)
     per_output_max = diff.max(axis=0)
-    first = out_recs[0].nbytes
+    first = math.prod(out_recs[0].shape[1:])
     top1_agree = int((dev_out[:, :first].argmax(1) == host_out[:, :first].argmax(1)).sum())
     total_mismatch = int((diff != 0).sum())
 

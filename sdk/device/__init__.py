@@ -86,6 +86,7 @@ class DeviceInfo:
     output_size: int = 0
     arena_used: int = 0
     image_target: str = ""
+    state_bytes: int = 0  # of arena_used: state kept between invocations (SVDF memory)
     raw: dict[int, bytes] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -253,6 +254,7 @@ class Device:
             input_size=_i(items, InfoTag.INPUT_SIZE),
             output_size=_i(items, InfoTag.OUTPUT_SIZE),
             arena_used=_i(items, InfoTag.ARENA_USED),
+            state_bytes=_i(items, InfoTag.STATE_BYTES),
             image_target=_s(items, InfoTag.IMAGE_TARGET),
             raw=items,
         )
@@ -392,6 +394,10 @@ class Device:
 
     def marker(self, on: bool) -> None:
         self.request(Opcode.SET_MARKER, bytes([1 if on else 0]))
+
+    def reset_state(self) -> int:
+        """The image's state back to its value at load (the next run is a stream's first frame); its bytes."""
+        return struct.unpack_from("<I", self.request(Opcode.RESET_STATE).payload)[0]
 
     def reset(self) -> None:
         self.request(Opcode.RESET)

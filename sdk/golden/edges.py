@@ -10,6 +10,9 @@ arithmetic, so what the device computes stays int8 and what the user gives and g
 - uint8 in / uint8 out: TFLM Requantize, the multiplier of `in_scale / out_scale` (double) applied with
   MultiplyByQuantizedMultiplier, clamped;
 - float32 out: TFLM Dequantize, `float(scale * (q - zero_point))` with the product in double.
+
+An int16 input (or int16/int32 output) is no host edge: the program's own QUANTIZE reads it (or its
+QUANTIZE/SOFTMAX writes it), so its values pass through unchanged (TFLM's keyword model, docs/recurrent.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from cimconv.image import Image, IORec, TensorRec
 from cimconv.qmath import quantize_multiplier
 from cimsdk.golden.fixedpoint import mbqm
 
-LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+LIMITS = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(1 << 31), (1 << 31) - 1)}
+HOST_EDGES = ("float32", "uint8")  # edges whose QUANTIZE/DEQUANTIZE runs here; int16/int32 ones run in the program
+PROGRAM_EDGES = ("int16", "int32")  # edge dtypes the program itself reads or writes
 
 
 def _round_half_away(v: np.ndarray) -> np.ndarray:
@@ -58,8 +63,14 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
 
     int8 values pass unchanged; for a float32 or uint8 edge they are quantized as the model's own QUANTIZE
     would. int8 codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s random
-    inputs are)."""
+    inputs are). An int16 input takes int16 values (any integers in its range), unchanged."""
     x = np.asarray(x)
+    if io.edge_dtype in PROGRAM_EDGES:
+        lo, hi = LIMITS[io.edge_dtype]
+        if x.dtype.kind in "iu" and (x.size == 0 or (int(x.min()) >= lo and int(x.max()) <= hi)):
+            return x.astype(io.edge_dtype)
+        raise UserError(f"{where}: values of dtype {x.dtype}, the model input is {io.edge_dtype}; give "
+                        f"{io.edge_dtype} values")
     if x.dtype == np.int8:
         return x
     if io.edge_dtype == "float32" and np.issubdtype(x.dtype, np.floating):
@@ -81,9 +92,9 @@ def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
 
 
 def edge_range(io: IORec) -> tuple[float, float]:
-    """The values an input edge can tell apart: the int8 (or uint8) range in the edge's units."""
-    if io.edge_dtype == "uint8":
-        return 0.0, 255.0
+    """The values an input edge can tell apart: the int8 (or uint8, int16) range in the edge's units."""
+    if io.edge_dtype in ("uint8", *PROGRAM_EDGES):
+        return tuple(float(v) for v in LIMITS[io.edge_dtype])
     lo, hi = LIMITS["int8"]
     if io.edge_dtype == "float32":
         return io.scale * (lo - io.zero_point), io.scale * (hi - io.zero_point)
@@ -92,7 +103,7 @@ def edge_range(io: IORec) -> tuple[float, float]:
 
 def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`n` random inputs per model input, in each edge's dtype: floats uniform over the input range for a
-    float32 edge (slightly beyond it, so clamping is exercised too), every code for uint8 and int8."""
+    float32 edge (slightly beyond it, so clamping is exercised too), every code for uint8, int8 and int16."""
     out = []
     for io in img.inputs:
         shape = (n, *img.tensors[io.tensor].shape[1:])
@@ -100,8 +111,9 @@ def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarr
             lo, hi = edge_range(io)
             pad = 0.02 * (hi - lo)
             out.append(rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32))
-        elif io.edge_dtype == "uint8":
-            out.append(rng.integers(0, 256, size=shape, dtype=np.int64).astype(np.uint8))
+        elif io.edge_dtype in ("uint8", *PROGRAM_EDGES):
+            lo, hi = LIMITS[io.edge_dtype]
+            out.append(rng.integers(lo, hi + 1, size=shape, dtype=np.int64).astype(io.edge_dtype))
         else:
             out.append(rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8))
     return out

@@ -69,3 +69,5 @@ int cim_rt_invoke(void) {
 }
 
 uint32_t cim_rt_arena_used(void) { return img ? in_size + out_size : 0; }
+uint32_t cim_rt_state_bytes(void) { return 0; } /* the fake image has no state */
+uint32_t cim_rt_reset_state(void) { return 0; }

@@ -1,4 +1,5 @@
-"""QUANTIZE int8 -> int8 (TFLM reference_ops::Requantize), as a 256-entry table."""
+"""QUANTIZE inside the graph (TFLM reference_ops::Requantize): int8 -> int8 as a 256-entry table; int16 ->
+int8, int16 or int32 computed directly (MultiplyByQuantizedMultiplier, zero point, clamp to the output type)."""
 
 from __future__ import annotations
 
@@ -18,4 +19,9 @@ def table(in_zp: int, out_zp: int, mult: int, shift: int) -> np.ndarray:
 
 def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
     p = op.params
-    return apply_lut(table(p["in_zp"], p["out_zp"], p["mult"], p["shift"]), inputs[0])
+    x = inputs[0]
+    if x.dtype == np.int8 and out_rec.dtype == "int8":
+        return apply_lut(table(p["in_zp"], p["out_zp"], p["mult"], p["shift"]), x)
+    info = np.iinfo(out_rec.dtype)
+    y = mbqm(x.astype(np.int64) - p["in_zp"], p["mult"], p["shift"]) + p["out_zp"]
+    return np.clip(y, info.min, info.max).astype(out_rec.dtype)

@@ -29,6 +29,7 @@ from cimsdk.golden.kernels import (
     softmax,
     strided_slice,
     sub,
+    svdf,
     tanh,
     transpose,
 )
@@ -59,4 +60,5 @@ KERNELS = {
     "STRIDED_SLICE": strided_slice.run,
     "PACK": pack.run,
     "GATHER": gather.run,
+    "SVDF": svdf.run,
 }

@@ -1,4 +1,4 @@
-"""SOFTMAX int8 -> int8 (TFLM reference_ops::Softmax, gemmlowp fixed point) over the last axis.
+"""SOFTMAX int8 -> int8 or int16 (TFLM reference_ops::Softmax, gemmlowp fixed point) over the last axis.
 
 exp(x - max) depends only on the difference (-255..0), so it is a table; per row there is one sum and
 one reciprocal, computed vectorized over all rows of the batch.
@@ -36,6 +36,7 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     idx = xi - xi.max(axis=-1, keepdims=True) + 255
     total = e_acc[idx].sum(axis=-1, keepdims=True)
     scale, nbou = get_reciprocal(total, ACCUM_INTEGER_BITS)
-    out = rdbpot(srdhm(scale, e[idx]), nbou + 31 - 8) - 128
-    out = np.where(valid[idx], np.clip(out, -128, 127), -128)
-    return out.astype(np.int8)
+    info = np.iinfo(out_rec.dtype)  # int8, or int16 (zero point -32768, scale 1/65536)
+    out = rdbpot(srdhm(scale, e[idx]), nbou + 31 - info.bits) + info.min
+    out = np.where(valid[idx], np.clip(out, info.min, info.max), info.min)
+    return out.astype(out_rec.dtype)

@@ -10,4 +10,6 @@ int8_t *cim_rt_input_at(uint32_t index, uint32_t *size);
 const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size);
 int cim_rt_invoke(void);
 uint32_t cim_rt_arena_used(void);
+uint32_t cim_rt_reset_state(void);
+uint32_t cim_rt_state_bytes(void);
 #endif

@@ -1,0 +1,149 @@
+"""SVDF models on the emulated board: frame after frame with the state kept in the device's arena, every
+frame's output equal to the host golden model and to one TFLM interpreter invoked frame by frame, with
+both CiM backends (the feature filters on the macro: the C soft macro or the emulated coprocessor)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from paths import SHARED
+from svdf_models import SvdfLayer, svdf_model
+from test_recurrent_svdf import keyword_frames
+
+from cimconv.pipeline import convert
+from cimsdk.device import Device, ensure_image
+from cimsdk.golden import Executor
+from cimsdk.reference import TFLM
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None, reason="needs qemu-system-riscv32"),
+]
+KEYWORD = SHARED / "models" / "real" / "tflm_keyword_scrambled_8bit.tflite"
+N_FRAMES = 24
+
+
+@pytest.fixture(scope="module", params=["soft", "mailbox"])
+def firmware(request, tmp_path_factory):
+    from cimsdk.build import build_firmware
+
+    backend = request.param
+    return backend, build_firmware(tmp_path_factory.mktemp(f"fw-{backend}"), "qemu-virt-rv32", backend, quiet=True)
+
+
+def _frames_on_device(elf: str, backend: str, image: bytes, xs: np.ndarray, out_dtype: np.dtype,
+                      out_size: int) -> tuple[np.ndarray, dict]:
+    """Every frame's output; then a state reset (RESET_STATE) and the first frame once more."""
+    from cimsdk.emulator import EmulatedBoard
+
+    def run(dev: Device, x: np.ndarray) -> np.ndarray:
+        out, _ = dev.run(np.ascontiguousarray(x).tobytes(), out_size * np.dtype(out_dtype).itemsize, timeout=120.0)
+        return np.frombuffer(out, out_dtype)
+
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        ensure_image(dev, image, show_progress=False)
+        info = dev.info()
+        outs = np.stack([run(dev, x) for x in xs])
+        reset_bytes = dev.reset_state()
+        again = run(dev, xs[0])
+    return outs, {"arena": info.arena_used, "state_bytes": info.state_bytes, "reset_bytes": reset_bytes,
+                  "first_again": again}
+
+
+@pytest.mark.parametrize("target", ["nor-acim", "sram-dcim"])
+def test_keyword_model_frames_on_device(firmware, target):
+    backend, elf = firmware
+    conv = convert(KEYWORD, target)
+    xs = keyword_frames(N_FRAMES, seed=21)
+    golden = Executor(conv.image_bytes).run_frames(xs)
+    ref = TFLM(KEYWORD)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    assert np.array_equal(golden, tflm)
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int32, golden[0].size)
+    assert info["arena"] == conv.report["totals"]["activation_ram_bytes"]
+    state_bytes = sum(conv.image.tensors[t].nbytes for t in conv.image.state_tensors)
+    assert info["state_bytes"] == info["reset_bytes"] == state_bytes == 4 * 512 + 3 * 1024
+    assert int((device != golden.reshape(device.shape)).sum()) == 0
+    assert int((device != tflm.reshape(device.shape)).sum()) == 0
+
+
+def test_own_svdf_model_frames_on_device(firmware, tmp_path):
+    """Outputs that spread over the int8 range (the keyword model's scrambled weights saturate them)."""
+    backend, elf = firmware
+    layers = [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16)]
+    data = svdf_model(layers, seed=3)
+    path = tmp_path / "svdf.tflite"
+    path.write_bytes(data)
+    conv = convert(path, "nor-acim")
+    xs = np.random.default_rng(9).integers(-128, 128, size=(N_FRAMES, 1, 64)).astype(np.int8)
+    golden = Executor(conv.image_bytes).run_frames(xs)
+    ref = TFLM(data)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    assert np.array_equal(golden, tflm) and len(np.unique(tflm)) > 50
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, golden[0].size)
+    assert int((device != tflm.reshape(device.shape)).sum()) == 0
+    # after a state reset the first frame gives the first output again (and the last frame's state did not)
+    np.testing.assert_array_equal(info["first_again"], device[0])
+    assert not np.array_equal(Executor(conv.image_bytes).run_frames(xs[[1, 0]])[1], tflm[0])
+
+
+def test_validate_runs_frames_from_a_reset_state(firmware, tmp_path):
+    """`cimsdk validate` on a stateful image: int16 random frames, RESET_STATE first, frames in order on
+    both sides; run twice on the same board (the image stays loaded), both bit-exact."""
+    import json
+
+    from cimsdk.cli import main
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    conv = convert(KEYWORD, "nor-acim")
+    image = tmp_path / "keyword.cimg"
+    image.write_bytes(conv.image_bytes)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board:
+        for run in range(2):
+            report = tmp_path / f"validate{run}.json"
+            try:
+                main(["validate", "--port", board.url, str(image), "--inputs", "20", "--seed", str(run),
+                      "--report", str(report)])
+            except SystemExit as exc:
+                assert exc.code in (0, None)
+            rep = json.loads(report.read_text())
+            assert rep["inputs"] == 20 and rep["mismatching_elements"] == 0
+            assert rep["device"]["state_bytes"] == 5120
+
+
+def test_device_run_stream_starts_a_new_stream(firmware, tmp_path):
+    """`cimsdk device run --stream` twice on one board: each run resets the state, so both equal TFLM's
+    frames from the first; without --stream the frames continue the device's state."""
+    from cimsdk.cli import main
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    layers = [SvdfLayer(40, 16, 2, 6)]
+    data = svdf_model(layers, seed=4)
+    (tmp_path / "m.tflite").write_bytes(data)
+    conv = convert(tmp_path / "m.tflite", "sram-dcim")
+    image = tmp_path / "m.cimg"
+    image.write_bytes(conv.image_bytes)
+    xs = np.random.default_rng(2).integers(-128, 128, size=(8, 1, 40)).astype(np.int8)
+    np.save(tmp_path / "xs.npy", xs)
+    ref = TFLM(data)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    outs = {}
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board:
+        for name, extra in (("first", ["--stream"]), ("again", ["--stream"]), ("continued", [])):
+            out = tmp_path / f"{name}.npy"
+            try:
+                main(["device", "run", "--port", board.url, "--image", str(image), "-i", str(tmp_path / "xs.npy"),
+                      "-o", str(out), *extra])
+            except SystemExit as exc:
+                assert exc.code in (0, None)
+            outs[name] = np.load(out).reshape(tflm.shape)
+    np.testing.assert_array_equal(outs["first"], tflm)
+    np.testing.assert_array_equal(outs["again"], tflm)
+    continued = np.concatenate([ref.invoke(x) for x in xs])  # TFLM's frames 9..16 of the same stream
+    np.testing.assert_array_equal(outs["continued"], continued)
+    assert not np.array_equal(continued, tflm)
