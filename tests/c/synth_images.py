@@ -110,7 +110,7 @@ def make_image(in_shape: tuple[int, ...], layers: list[Layer], seed: int = 0, in
         bias = rng.integers(-ly.bmax, ly.bmax + 1, size=n).astype(np.int32)
         mats.append(MatrixRec(kind, k, n, w, bias, np.array([q[0] for q in qs], np.int32),
                               np.array([q[1] for q in qs], np.int32),
-                              [TileRec(len(mats), 0, 0, 0, 0, 0, k, 0, n)]))
+                              [TileRec(len(mats), 0, len(mats), 0, 0, 0, k, 0, n)]))  # an array each: tiles never overlap
         params.update({"matrix": len(mats) - 1, "in_zp": zp, "out_zp": out_zp,
                        "act_min": ly.act[0], "act_max": ly.act[1]})
         t = add_tensor(new, out_zp)
