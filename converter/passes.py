@@ -130,8 +130,8 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
             and tensor.quant is not None and not tensor.quant.per_channel:
         return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # the program's own QUANTIZE reads it
     if not _int8_per_tensor(tensor):
-        raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; the program takes int8, float32 or "
-                         f"uint8 inputs (int16 only into QUANTIZE); {QUANTIZE_HINT}")
+        raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; inputs must be int8, float32, uint8 "
+                         f"or int16 into QUANTIZE; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
@@ -156,8 +156,8 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
             and tensor.quant is not None and not tensor.quant.per_channel:
         return Edge(t, tensor.dtype, tensor.quant.s, tensor.quant.zp)  # written by the program's own kernel
     if not _int8_per_tensor(tensor):
-        raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs are int8, float32 or "
-                         f"uint8 (int16/int32 only from QUANTIZE or SOFTMAX); {QUANTIZE_HINT}")
+        raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs must be int8, float32, uint8 "
+                         f"or int16/int32 from QUANTIZE/SOFTMAX; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
