@@ -134,7 +134,7 @@ def test_host_bootloader_with_board_geometry(slot_app: tuple[str, Path], tmp_pat
     from cimsdk.flash.client import Bootloader
     from cimsdk.flash.flasher import flash
     from cimsdk.flash.layout import SlotKind, SlotRole, SlotState
-    from cimsdk.flash.package import elf_to_image, load_image
+    from cimsdk.flash.package import elf_to_image, read_flash_image
     from cimsdk.testing.flash_host import HostLoader, check_boot
 
     board, elf = slot_app
@@ -166,7 +166,7 @@ def test_host_bootloader_with_board_geometry(slot_app: tuple[str, Path], tmp_pat
     assert slots[SlotRole.APP_PRIMARY].sha256 == hashlib.sha256(app).digest()
 
     # A power cut halfway through the next app upload: the board still boots the previous app.
-    img2 = load_image(elf, board)
+    img2 = read_flash_image(elf, board)
     data2 = bytes(b ^ 0x5A for b in img2.data)
     link = HostLoader(exe, f)
     bl = Bootloader(link, timeout=2.0)
