@@ -15,14 +15,12 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
+from ckernels import CPU_KERNEL_SOURCES, shared_library
 
 from cimconv.errors import ModelError
 from cimconv.image import DTYPES, STORE_ARENA, STORE_CONST, OpRec, TensorRec
@@ -33,10 +31,6 @@ from cimconv.reader import parse_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ROOT = Path(__file__).resolve().parent.parent
-FW = ROOT / "firmware"
-CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
-INCLUDES = [f"-I{FW / 'runtime'}", f"-I{FW / 'include'}", f"-I{FW / 'kernels'}"]
 
 
 @dataclass
@@ -172,15 +166,7 @@ class COp(ctypes.Structure):
 
 def build_kernels(out_dir: Path) -> ctypes.CDLL:
     """Every CPU op's C kernel (the op specification lists them) as one shared library."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    sources = [FW / "kernels" / f"{s.name.lower()}.c" for s in OPS.values() if s.program and s.where == "cpu"]
-    sources.append(FW / "kernels" / "cim_fixedpoint.c")
-    out = out_dir / "libcimkernels.so"
-    proc = subprocess.run(["gcc", *CFLAGS, "-shared", "-fPIC", *INCLUDES, "-o", str(out), *map(str, sources)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return ctypes.CDLL(str(out))
+    return shared_library(CPU_KERNEL_SOURCES, out_dir / "libcimkernels.so")
 
 
 def _ctensor(arr: np.ndarray, rec: TensorRec) -> CTensor:

@@ -10,25 +10,16 @@ the rv32 target without warnings.
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ckernels import CPU_KERNEL_SOURCES, assert_compile_for_rv32, shared_library
 
-import cimsdk
 from cimconv.image import DTYPES, STORE_ARENA, STORE_CONST, OpRec, TensorRec
 from cimconv.ir import Graph, Operator, Quant, Tensor
 from cimconv.opspec import OPS
-
-ROOT = cimsdk.project_root()
-FW = ROOT / "firmware"
-KERNEL_OPS = [s.name for s in OPS.values() if s.program and s.where == "cpu"]  # contracts/ops.py
-SOURCES = [FW / "kernels" / f"{op.lower()}.c" for op in KERNEL_OPS] + [FW / "kernels" / "cim_fixedpoint.c"]
-CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"]
-INCLUDES = [f"-I{FW / 'runtime'}", f"-I{FW / 'include'}", f"-I{FW / 'kernels'}"]
 
 
 class CTensor(ctypes.Structure):
@@ -44,24 +35,11 @@ class COp(ctypes.Structure):
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory) -> ctypes.CDLL:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    out = tmp_path_factory.mktemp("ckernels") / "libcimkernels.so"
-    proc = subprocess.run(["gcc", *CFLAGS, "-shared", "-fPIC", *INCLUDES, "-o", str(out), *map(str, SOURCES)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return ctypes.CDLL(str(out))
+    return shared_library(CPU_KERNEL_SOURCES, tmp_path_factory.mktemp("ckernels") / "libcimkernels.so")
 
 
 def test_kernels_compile_for_rv32(tmp_path: Path) -> None:
-    cc = shutil.which("riscv64-unknown-elf-gcc")
-    if cc is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed")
-    for src in SOURCES:
-        proc = subprocess.run([cc, *CFLAGS, "-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs",
-                               *INCLUDES, "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, f"{src.name}:\n{proc.stderr}"
+    assert_compile_for_rv32(CPU_KERNEL_SOURCES, tmp_path)
 
 
 # -- building one-op graphs by hand and running both implementations ------------------------------

@@ -9,13 +9,12 @@ rv32 without warnings.
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_kernels_c import CFLAGS, FW, INCLUDES, COp, CTensor
+from ckernels import FW, assert_compile_for_rv32, shared_library
+from test_kernels_c import COp, CTensor
 
 from cimconv.image import DTYPES, TENSOR_STATE, OpRec, TensorRec
 from cimconv.opspec import OPS
@@ -26,24 +25,11 @@ SOURCES = [FW / "kernels" / f for f in ("svdf.c", "quantize.c", "softmax.c", "ci
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory) -> ctypes.CDLL:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not installed")
-    out = tmp_path_factory.mktemp("ckernels") / "librec.so"
-    proc = subprocess.run(["gcc", *CFLAGS, "-shared", "-fPIC", *INCLUDES, "-o", str(out), *map(str, SOURCES)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return ctypes.CDLL(str(out))
+    return shared_library(SOURCES, tmp_path_factory.mktemp("ckernels") / "librec.so")
 
 
 def test_recurrent_kernels_compile_for_rv32(tmp_path: Path) -> None:
-    cc = shutil.which("riscv64-unknown-elf-gcc")
-    if cc is None:
-        pytest.skip("riscv64-unknown-elf-gcc not installed")
-    for src in SOURCES:
-        proc = subprocess.run([cc, *CFLAGS, "-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs",
-                               *INCLUDES, "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, f"{src.name}:\n{proc.stderr}"
+    assert_compile_for_rv32(SOURCES, tmp_path)
 
 
 def _ct(arr: np.ndarray, rec: TensorRec) -> CTensor:
