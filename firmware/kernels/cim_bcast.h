@@ -18,4 +18,16 @@ static inline int cim_bcast_strides(const cim_tensor_t *t, const cim_tensor_t *o
     return 0;
 }
 
+/* Load-time shape check of a two-input broadcasting op: `out` has the larger rank, both inputs
+ * broadcast to it, and each output dim comes from an input. CIM_OK or CIM_E_SHAPE. */
+static inline int cim_bcast_check_binary(const cim_tensor_t *a, const cim_tensor_t *b, const cim_tensor_t *out) {
+    int32_t s[4];
+    if (out->rank != (a->rank > b->rank ? a->rank : b->rank) || cim_bcast_strides(a, out, s) ||
+        cim_bcast_strides(b, out, s))
+        return CIM_E_SHAPE;
+    for (int d = 0; d < 4; ++d)
+        if (out->dims[d] != (a->dims[d] > b->dims[d] ? a->dims[d] : b->dims[d])) return CIM_E_SHAPE;
+    return CIM_OK;
+}
+
 #endif /* CIM_BCAST_H */

@@ -14,13 +14,7 @@ static inline int cim_minmax_check(const cim_op_t *op, const cim_tensor_t *const
     const cim_tensor_t *a = inputs[0], *b = inputs[1];
     if (a->dtype != CIMG_DTYPE_INT8 || b->dtype != CIMG_DTYPE_INT8 || output->dtype != CIMG_DTYPE_INT8)
         return CIM_E_UNSUPPORTED;
-    int32_t s[4];
-    if (output->rank != (a->rank > b->rank ? a->rank : b->rank) || cim_bcast_strides(a, output, s) ||
-        cim_bcast_strides(b, output, s))
-        return CIM_E_SHAPE;
-    for (int d = 0; d < 4; ++d) /* every output dim comes from an input */
-        if (output->dims[d] != (a->dims[d] > b->dims[d] ? a->dims[d] : b->dims[d])) return CIM_E_SHAPE;
-    return CIM_OK;
+    return cim_bcast_check_binary(a, b, output);
 }
 
 /* want_max: 1 keeps the larger value, 0 the smaller. */

@@ -1,0 +1,48 @@
+/* ADD and SUB int8 (TFLM reference_integer_ops::AddFunc, reference_ops::BroadcastQuantSubSlow) with 4-D
+ * broadcasting: both inputs shifted left by left_shift (20), rescaled to twice the larger input scale,
+ * summed or subtracted, requantized. The two ops share one parameter layout (contracts/ops.py). */
+#ifndef CIM_ADDSUB_H
+#define CIM_ADDSUB_H
+
+#include <stdint.h>
+
+#include "cim_bcast.h"
+#include "cim_gemmlowp.h"
+#include "cim_kernel.h"
+
+/* subtract: 0 for ADD, 1 for SUB. Parameter indices are ADD's; SUB's are the same (generated header). */
+static inline int cim_addsub_run(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
+                                 cim_tensor_t *output, int subtract) {
+    if (n_inputs < 2 || op->n_params < CIM_OP_ADD_NPARAMS) return CIM_E_PARAM;
+    const cim_tensor_t *a = inputs[0], *b = inputs[1];
+    if (a->dtype != CIMG_DTYPE_INT8 || b->dtype != CIMG_DTYPE_INT8 || output->dtype != CIMG_DTYPE_INT8)
+        return CIM_E_UNSUPPORTED;
+    int32_t sa[4], sb[4];
+    if (cim_bcast_strides(a, output, sa) || cim_bcast_strides(b, output, sb)) return CIM_E_SHAPE;
+    const int32_t *p = op->params;
+    const int32_t off1 = p[CIM_P_ADD_IN1_OFFSET], off2 = p[CIM_P_ADD_IN2_OFFSET];
+    const int32_t out_off = p[CIM_P_ADD_OUT_OFFSET], ls = p[CIM_P_ADD_LEFT_SHIFT];
+    const int32_t m1 = p[CIM_P_ADD_IN1_MULT], s1 = p[CIM_P_ADD_IN1_SHIFT];
+    const int32_t m2 = p[CIM_P_ADD_IN2_MULT], s2 = p[CIM_P_ADD_IN2_SHIFT];
+    const int32_t mo = p[CIM_P_ADD_OUT_MULT], so = p[CIM_P_ADD_OUT_SHIFT];
+    const int32_t lo = p[CIM_P_ADD_ACT_MIN], hi = p[CIM_P_ADD_ACT_MAX];
+    const int8_t *x1 = (const int8_t *)a->data, *x2 = (const int8_t *)b->data;
+    int8_t *y = (int8_t *)output->data;
+    const int32_t *d = output->dims;
+    for (int32_t i0 = 0; i0 < d[0]; ++i0)
+        for (int32_t i1 = 0; i1 < d[1]; ++i1)
+            for (int32_t i2 = 0; i2 < d[2]; ++i2) {
+                const int8_t *r1 = x1 + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+                const int8_t *r2 = x2 + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+                for (int32_t i3 = 0; i3 < d[3]; ++i3) {
+                    const int32_t v1 = (int32_t)((uint32_t)(off1 + r1[i3 * sa[3]]) << ls);
+                    const int32_t v2 = (int32_t)((uint32_t)(off2 + r2[i3 * sb[3]]) << ls);
+                    const int32_t t1 = cim_mbqm(v1, m1, s1), t2 = cim_mbqm(v2, m2, s2);
+                    const int32_t raw = subtract ? t1 - t2 : t1 + t2;
+                    *y++ = (int8_t)cim_clamp(cim_mbqm(raw, mo, so) + out_off, lo, hi);
+                }
+            }
+    return CIM_OK;
+}
+
+#endif /* CIM_ADDSUB_H */
