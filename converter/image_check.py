@@ -267,7 +267,8 @@ def _pool(img: Image, op: OpRec, at: str) -> None:
     _act(at, p)
 
 
-def _binary(img: Image, op: OpRec, at: str) -> None:
+def binary_shapes(img: Image, op: OpRec, at: str) -> None:
+    """A two-input int8 op with 4-D broadcasting: its output has the broadcast shape of its inputs."""
     (a, b), y = _recs(img, op, at, (2, 2))
     _int8(at, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
@@ -276,8 +277,12 @@ def _binary(img: Image, op: OpRec, at: str) -> None:
         want = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise _fail(at, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
-    if tuple(want) != y.shape:
+    if tuple(want) != tuple(y.shape):
         raise _fail(at, f"output {list(y.shape)} is not the broadcast shape {list(want)}")
+
+
+def _binary(img: Image, op: OpRec, at: str) -> None:
+    binary_shapes(img, op, at)
     p = op.params
     _act(at, p)
     if op.opcode == "ADD":

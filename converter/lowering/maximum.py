@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from cimconv.image import Image, OpRec
-from cimconv.image_check import _fail, _int8, _recs
+from cimconv.image_check import binary_shapes
 from cimconv.ir import Graph, Operator
 from cimconv.lowering._cpu_common import broadcast_ok, fail, int8, tensor
 
@@ -24,11 +22,4 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
-    (a, b), y = _recs(img, op, at, (2, 2))
-    _int8(at, a, b, y)
-    try:
-        want = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise _fail(at, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
-    if tuple(want) != tuple(y.shape) or len(y.shape) > 4:
-        raise _fail(at, f"output {list(y.shape)} is not the broadcast shape of the inputs")
+    binary_shapes(img, op, at)

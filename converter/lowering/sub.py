@@ -7,10 +7,8 @@ differ). Each must be below one (TFLM's QuantizeMultiplierSmallerThanOneExp).
 
 from __future__ import annotations
 
-import numpy as np
-
 from cimconv.image import Image, OpRec
-from cimconv.image_check import I8_MAX, I8_MIN, _act, _fail, _in_range, _int8, _recs, _requant
+from cimconv.image_check import I8_MAX, I8_MIN, _act, _in_range, _requant, binary_shapes
 from cimconv.ir import Graph, Operator
 from cimconv.lowering._cpu_common import broadcast_ok, f32, fail, fused_range, int8, tensor
 from cimconv.qmath import quantize_multiplier
@@ -40,14 +38,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
-    (a, b), y = _recs(img, op, at, (2, 2))
-    _int8(at, a, b, y)
-    try:
-        want = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise _fail(at, f"inputs {list(a.shape)} and {list(b.shape)} do not broadcast") from None
-    if tuple(want) != tuple(y.shape) or len(y.shape) > 4:
-        raise _fail(at, f"output {list(y.shape)} is not the broadcast shape of the inputs")
+    binary_shapes(img, op, at)
     p = op.params
     _in_range(at, p, -I8_MAX, -I8_MIN, "in1_offset", "in2_offset")
     _in_range(at, p, I8_MIN, I8_MAX, "out_offset")
