@@ -58,7 +58,6 @@ def single_threaded_blas() -> Iterator[None]:
             if _depth == 0 and _limiter is not None:
                 _limiter.restore_original_limits()
                 _limiter = None
-_controller = None
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
@@ -66,6 +65,8 @@ def _executor(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
+            if _pool is not None:  # the smaller pool's threads end once their queued work is done
+                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(n, thread_name_prefix="cimsdk-mac")
             _pool_size = n
         return _pool
