@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
 from cimconv.reader import read_model
 from cimconv.target import Target, load_target
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,18 +68,27 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     model = Path(model)
     mcu = board if isinstance(board, energy.Mcu) else energy.board_mcu(board)
     graph = read_model(model)
+    log.info("read %s: %d operators, %d tensors", model.name, len(graph.operators), len(graph.tensors))
     n_model = len(graph.tensors)  # tensors the lowering adds (SVDF's feature vectors) come after these
     tgt = target if isinstance(target, Target) else load_target(target)
+    log.info("target %s: %d macros x %d arrays of %d x %d", tgt.name, tgt.macros, tgt.arrays_per_macro, tgt.rows,
+             tgt.weight_cols)
     prep = prepare(graph)
+    log.info("folded to %d operators, %d inputs, %d outputs", len(prep.ops), len(prep.inputs), len(prep.outputs))
     lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
+    for low in lowered:
+        log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
     mi = 0
     for low in lowered:
         if low.cim:
             low.params["matrix"] = mi
             mi += 1
     mapping = place(lowered, tgt)
+    log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
+             if mapping.per_matrix_arrays else 0)
     in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
     arena = plan(graph, lowered, in_ts, out_ts)
+    log.info("planned the arena: %d bytes", arena.arena_size)
 
     # Tensor table: only what the program touches, renumbered densely.
     used: list[int] = []
@@ -122,6 +134,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()
+    log.info("wrote the image: %d bytes, sha256 %s", len(data), img.sha256[:16])
     report = build_report(graph, tgt, lowered, mapping, arena, data, mcu)
     return Conversion(graph, tgt, lowered, mapping, arena, img, data, report)
 

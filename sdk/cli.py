@@ -7,6 +7,7 @@ Whatever happens, a user sees one line, never a traceback (`--debug` or CIMSDK_D
 | success | 0 |
 | a mismatch found (`compare`, `validate`) | 1 |
 | bad input or environment: a UserError, a file that cannot be read or written, a missing optional package | 2 |
+| a usage error: the command line does not parse (unknown command or option, missing argument, bad value) | 64 |
 | interrupted: Ctrl-C (SIGINT) 130, SIGTERM 143, SIGHUP 129 | 128 + signal |
 | a bug in cimsdk (anything else) | 70 |
 """
@@ -14,6 +15,7 @@ Whatever happens, a user sees one line, never a traceback (`--debug` or CIMSDK_D
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pkgutil
 import signal
@@ -26,6 +28,7 @@ from cimconv.errors import UserError
 from cimsdk import commands as _commands_pkg
 
 EXIT_USER_ERROR = 2
+EXIT_USAGE = 64  # sysexits.h EX_USAGE: the command was used wrongly, as opposed to given bad input
 EXIT_INTERNAL = 70
 
 
@@ -53,7 +56,9 @@ class _LazyGroup(click.Group):
 @click.option("--debug", is_flag=True, envvar="CIMSDK_DEBUG", help="Show the traceback of an error.")
 @click.option("--trace", is_flag=True, envvar="CIMSDK_TRACE",
               help="Print every byte sent to and received from a board (hex, on stderr), like esptool's --trace.")
-def cli(debug: bool, trace: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Say what each stage does on stderr (-v), with its details (-vv).")
+def cli(debug: bool, trace: bool, verbose: int) -> None:
     """cimsdk: deploy int8 TFLite models on compute-in-memory hardware.
 
     \b
@@ -63,11 +68,27 @@ def cli(debug: bool, trace: bool) -> None:
       cimsdk run model -i input.npy
       cimsdk device list                           # boards on USB serial ports and emulated ones
       cimsdk --debug --trace device info -p auto   # traceback and protocol bytes on errors
+      cimsdk -v convert model.tflite               # each stage of the conversion, timed
     """
+    _configure_logging(verbose)
     if debug:
         os.environ["CIMSDK_DEBUG"] = "1"
     if trace:
         os.environ["CIMSDK_TRACE"] = "1"
+
+
+def _configure_logging(verbose: int) -> None:
+    """-v shows the library's INFO records (stages, commands launched), -vv its DEBUG ones, on stderr."""
+    if verbose <= 0:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(relativeCreated)7.0f ms %(name)s: %(message)s"))
+    for name in ("cimsdk", "cimconv", "cimcontracts"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+        if not any(getattr(h, "_cimsdk_cli", False) for h in logger.handlers):
+            handler._cimsdk_cli = True  # type: ignore[attr-defined]  # main() may run twice in one process
+            logger.addHandler(handler)
 
 
 class Terminated(BaseException):
@@ -92,6 +113,13 @@ def _os_error_message(exc: OSError) -> str:
     return f"cannot use{where}: {exc.strerror or exc}"
 
 
+def _names_a_bad_path(exc: click.UsageError) -> bool:
+    """A path option naming a missing or wrong-kind file is bad input (2), not a misused command (64)."""
+    param = getattr(exc, "param", None)
+    return (isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter)
+            and isinstance(getattr(param, "type", None), (click.Path, click.File)))
+
+
 def _traceback_if_debug() -> None:
     if os.environ.get("CIMSDK_DEBUG", "") not in ("", "0"):
         traceback.print_exc()
@@ -114,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = {sig: signal.signal(sig, _on_terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     status = 0
     try:
-        cli.main(args=argv, standalone_mode=False)
+        cli.main(args=argv, prog_name="cimsdk", standalone_mode=False)
     except UserError as exc:
         _traceback_if_debug()
         click.echo(f"error: {_one_line(exc)}", err=True)
@@ -125,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "cimsdk"
         click.echo(f"error: {_one_line(exc.format_message())} (see `{where} --help`)", err=True)
-        status = exc.exit_code
+        status = EXIT_USER_ERROR if _names_a_bad_path(exc) else EXIT_USAGE
     except click.ClickException as exc:
         click.echo(f"error: {_one_line(exc.format_message())}", err=True)
         status = exc.exit_code

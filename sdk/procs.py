@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import threading
@@ -30,6 +32,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cimsdk import janitor
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 # Resolved once here, so the child between fork and exec only calls it (no dlopen, no import).
@@ -92,6 +96,7 @@ def spawn(cmd: Sequence[str], *, death_signal: int = signal.SIGKILL, **popen_kwa
         return subprocess.Popen(list(cmd), preexec_fn=_pdeathsig(death_signal, launcher), **popen_kwargs)
 
     proc = start() if threading.current_thread() is _spawner else _spawner_thread().call(start)
+    log.info("started pid %d: %s", proc.pid, shlex.join(map(str, cmd)))
     if popen_kwargs["start_new_session"]:
         janitor.watch_group(proc.pid)
     return proc

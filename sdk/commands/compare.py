@@ -24,7 +24,14 @@ from cimconv.errors import UserError
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="write the comparison as JSON")
 def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int, no_litert: bool,
             json_out: Path | None) -> None:
-    """Compare IMAGE run by the golden model with MODEL run by TFLM; exit 1 on any mismatch."""
+    """Compare IMAGE run by the golden model with MODEL run by TFLM; exit 1 on any mismatch.
+
+    \b
+    Examples:
+      cimsdk compare model.tflite model/                 # 100 random inputs, golden vs TFLM
+      cimsdk compare model.tflite model/model.cimg -i yes.wav -i no.wav
+      cimsdk compare model.tflite model/ --inputs 1000 --json compare.json
+    """
     from rich.table import Table
 
     from cimconv.reader import read_model

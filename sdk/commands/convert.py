@@ -40,7 +40,15 @@ def _print_supported() -> None:
                    "(analog targets)")
 def command(model: Path | None, target: str, board: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
             calib: Path | None) -> None:
-    """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report."""
+    """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report.
+
+    \b
+    Examples:
+      cimsdk convert model.tflite                        # -> model/model.cimg, report.txt, report.json
+      cimsdk convert model.tflite -t sram-dcim -o out/
+      cimsdk convert float_model.tflite --calib data/    # quantizes first
+      cimsdk convert --supported-ops
+    """
     if supported_ops:
         _print_supported()
         return

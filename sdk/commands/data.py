@@ -16,6 +16,7 @@ def command() -> None:
 @command.command(name="kws-synth")
 @click.option(
     "-o",
+    "--output",
     "--out",
     "out",
     required=True,
@@ -34,7 +35,12 @@ def command() -> None:
     "--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="parallel espeak-ng processes"
 )
 def kws_synth(out: Path, per_word: int, seed: int, jobs: int) -> None:
-    """Synthesise 1 s, 16 kHz keyword clips with espeak-ng: one folder per KWS label plus labels.txt."""
+    """Synthesise 1 s, 16 kHz keyword clips with espeak-ng: one folder per KWS label plus labels.txt.
+
+    \b
+    Examples:
+      cimsdk data kws-synth -o clips/ --per-word 20
+    """
     from cimsdk.data.synth import generate
 
     summary = generate(out, per_word=per_word, seed=seed, workers=jobs, progress=True)
@@ -51,7 +57,12 @@ def kws_synth(out: Path, per_word: int, seed: int, jobs: int) -> None:
     help="also write the report as JSON",
 )
 def accuracy(model: Path, folder: Path, json_out: Path | None) -> None:
-    """Top-1 accuracy of MODEL (run by TFLM) on FOLDER (one sub-folder per label)."""
+    """Top-1 accuracy of MODEL (run by TFLM) on FOLDER (one sub-folder per label).
+
+    \b
+    Examples:
+      cimsdk data accuracy model.tflite clips/ --json accuracy.json
+    """
     from cimconv import atomic
     from cimconv.errors import UserError
     from cimsdk.data.accuracy import evaluate

@@ -68,7 +68,13 @@ def list_(as_json: bool, no_probe: bool, timeout: float) -> None:
 @_baud
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def info(port: str, baud: int, as_json: bool) -> None:
-    """Board, firmware, backend, arena, and the loaded image (size, SHA-256, target)."""
+    """Board, firmware, backend, arena, and the loaded image (size, SHA-256, target).
+
+    \b
+    Examples:
+      cimsdk device info -p auto
+      cimsdk device info -p /dev/ttyUSB0 --json
+    """
     with _open(port, baud) as dev:
         d = dev.app_info().as_dict()
     if as_json:
@@ -82,7 +88,12 @@ def info(port: str, baud: int, as_json: bool) -> None:
 @_port
 @_baud
 def counters(port: str, baud: int) -> None:
-    """Counters of the last inference (cycles, instret) and totals (CiM ops, wait instructions)."""
+    """Counters of the last inference (cycles, instret) and totals (CiM ops, wait instructions).
+
+    \b
+    Examples:
+      cimsdk device counters -p 127.0.0.1:4321
+    """
     with _open(port, baud) as dev:
         for key, value in dev.counters().items():
             click.echo(f"{key:12s} {value}")
@@ -127,7 +138,14 @@ def run(port: str, baud: int, timeout: float, inputs: tuple[Path, ...], output: 
 
     The edges of a float- or uint8-edged model (QUANTIZE in, DEQUANTIZE out) run on the host, with the
     image's scales and zero points; the device computes on int8 codes (docs/edges.md). An int16 input or an
-    int16/int32 output is the program's own (its QUANTIZE/SOFTMAX), sent and read as it is."""
+    int16/int32 output is the program's own (its QUANTIZE/SOFTMAX), sent and read as it is.
+
+    \b
+    Examples:
+      cimsdk device run -p auto -i yes.npy
+      cimsdk device run -p /dev/ttyUSB0 --image model/model.cimg -i batch.npy -o outputs.npy
+      cimsdk device run -p auto -i frames.npy --stream    # a new stream: the device's state reset first
+    """
     from cimsdk.device import ensure_image
 
     img = None

@@ -27,7 +27,14 @@ import click
 def command(board: str, firmware: Path | None, port: int | None, backend: str | None, coprocessor: str,
             rtl_target: str | None, icount: bool,
             flash: Path | None, erase: bool, install_bootloader: bool, no_wait: bool, log_file: Path | None) -> None:
-    """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits."""
+    """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits.
+
+    \b
+    Examples:
+      cimsdk emulate                                     # prints the UART address; Ctrl-C stops it
+      cimsdk emulate --backend soft --port 4321
+      cimsdk emulate --flash board.flash --no-wait      # a flash that keeps what `cimsdk flash` wrote
+    """
     import time
 
     from cimsdk.build.boards import load_board

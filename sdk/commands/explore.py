@@ -13,7 +13,7 @@ import click
               help="space TOML: target keys and noise settings to sweep (docs/explore.md)")
 @click.option("--data", "data", required=True, multiple=True, type=click.Path(path_type=Path),
               help="labelled folder (or input file); once for all models or once per model")
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="output folder: points, Pareto fronts, plot, best_target.toml, cache/")
 @click.option("--target", "target", default=None, help="base target (name or .toml), instead of the space's")
 @click.option("--search", "method", type=click.Choice(["grid", "random", "tune"]), default=None,
@@ -27,7 +27,13 @@ import click
 def command(models: tuple[Path, ...], space_file: Path, data: tuple[Path, ...], out: Path, target: str | None,
             method: str | None, points: int | None, jobs: int | None, ray_address: str | None,
             no_cache: bool) -> None:
-    """Sweep macro parameters and noise settings; Pareto fronts of accuracy vs energy and area."""
+    """Sweep macro parameters and noise settings; Pareto fronts of accuracy vs energy and area.
+
+    \b
+    Examples:
+      cimsdk explore model.tflite --space space.toml --data clips/ --output sweep/
+      cimsdk explore model.tflite --space space.toml --data clips/ -o sweep/ --search tune --points 40
+    """
     from cimsdk.explore import sweep
     from cimsdk.explore.runners import LocalRunner, RayRunner
     from cimsdk.explore.space import parse_space

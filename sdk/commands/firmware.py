@@ -62,7 +62,12 @@ def build(outdir: Path | None, output: Path | None, board: str, backend: str | N
 
 @command.command("boards")
 def boards() -> None:
-    """List the boards and whether they run here (emulated) or are built only."""
+    """List the boards and whether they run here (emulated) or are built only.
+
+    \b
+    Examples:
+      cimsdk firmware boards
+    """
     from cimsdk.build import board_names, load_board
 
     for name in board_names():

@@ -26,12 +26,18 @@ def command() -> None:
 @click.option("--board", help="FPGA board (boards/<board>/fpga.toml), e.g. icebreaker-cim")
 @click.option("--sim", is_flag=True, help="build the Verilator co-simulation model instead")
 @click.option("--target", default="fpga-dcim-up5k", show_default=True, help="coprocessor instance for --sim")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("-o", "--output", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="output directory (default: ~/.cache/cimsdk/fpga/<board>)")
 @click.option("--seed", default=1, show_default=True, help="nextpnr placement seed")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def build(board: str | None, sim: bool, target: str, out_dir: Path | None, seed: int, as_json: bool) -> None:
-    """Synthesize, place and route and pack BOARD's system (or verilate the coprocessor with --sim)."""
+    """Synthesize, place and route and pack BOARD's system (or verilate the coprocessor with --sim).
+
+    \b
+    Examples:
+      cimsdk fpga build --board icebreaker-cim          # bitstream and utilization report
+      cimsdk fpga build --sim --target fpga-dcim-up5k   # Verilator model for co-simulation
+    """
     import json
 
     from rich.console import Console
@@ -89,7 +95,13 @@ def _print_report(rep: dict) -> None:
               help="programmer (default: the board's, from fpga.toml)")
 @click.option("--sram", is_flag=True, help="configure the FPGA's SRAM only (lost at power-off)")
 def program(board: str, bitstream: Path | None, programmer: str | None, sram: bool) -> None:
-    """Write the bitstream to the board's flash with the standard programmer."""
+    """Write the bitstream to the board's flash with the standard programmer.
+
+    \b
+    Examples:
+      cimsdk fpga program --board icebreaker-cim
+      cimsdk fpga program --board icebreaker-cim --sram --programmer openFPGALoader
+    """
     import shutil
     import subprocess
     import tomllib

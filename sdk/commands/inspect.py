@@ -42,7 +42,13 @@ def describe(path: Path) -> dict:
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(image: Path, as_json: bool) -> None:
-    """Print the header, sections, program and matrices of a weight IMAGE."""
+    """Print the header, sections, program and matrices of a weight IMAGE.
+
+    \b
+    Examples:
+      cimsdk inspect model/                              # the folder convert wrote
+      cimsdk inspect model/model.cimg --json
+    """
     d = describe(image)
     if as_json:
         click.echo(json.dumps(d, indent=2))

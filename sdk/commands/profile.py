@@ -228,7 +228,14 @@ def _compare(report: dict, converter_report: str) -> dict:
 def command(port: str | None, meter_spec: str, meter_opts: tuple[str, ...], inferences: int | None,
             duration: float | None, input_path: str | None, image: str | None, converter_report: str | None,
             rate: str, marker_mode: str, from_csv: str | None, outdir: str) -> None:
-    """Measure average/peak power and energy per inference (report.json, trace.csv, trace.png)."""
+    """Measure average/peak power and energy per inference (report.json, trace.csv, trace.png).
+
+    \b
+    Examples:
+      cimsdk profile -p auto -o power/                   # the emulated meter of an emulated board
+      cimsdk profile -p /dev/ttyUSB0 --meter ppk2:/dev/ttyACM0 --image model/model.cimg -o power/
+      cimsdk profile --from power/trace.csv --compare model/report.json -o power2/
+    """
     from cimsdk.power.analysis import analyse, parse_rate
     from cimsdk.power.trace import read_csv
 

@@ -44,7 +44,13 @@ def command(model: Path, calib: Path, out: Path | None, method: str | None, perc
             bias_correction: bool, activations: str, io: str, eval_data: Path | None, target: str,
             noise: str | None, trials: int, seed: int, hwa: bool, train_data: Path | None, epochs: int,
             noise_level: float, age: str, clip_sigmas: float) -> None:
-    """Quantize a float MODEL (.tflite, Keras .keras/.h5, or a SavedModel folder) to an int8 TFLite model."""
+    """Quantize a float MODEL (.tflite, Keras .keras/.h5, or a SavedModel folder) to an int8 TFLite model.
+
+    \b
+    Examples:
+      cimsdk quantize model_float.tflite --calib clips/  # -> model_float_int8/
+      cimsdk quantize model.keras --calib clips/ --method percentile --eval clips/
+    """
     from cimconv.atomic import output_dir
     from cimconv.errors import UserError
     from cimconv.quantize import QuantOptions

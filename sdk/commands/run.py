@@ -36,7 +36,14 @@ def print_outputs(img, ys: list[np.ndarray], echo=click.echo) -> None:
               help="inputs as consecutive frames of one stream, the state carried (default for images with "
                    "state, e.g. SVDF), or as independent inputs")
 def command(image: Path, inputs: tuple[Path, ...], output: Path | None, stream: bool | None) -> None:
-    """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact)."""
+    """Run a weight IMAGE on the host golden model (bit-exact to TFLM where the hardware is exact).
+
+    \b
+    Examples:
+      cimsdk run model/ -i yes.wav
+      cimsdk run model/model.cimg -i batch.npy -o outputs.npy
+      cimsdk run model/ -i frames.npy --stream             # one stream: state carried frame to frame
+    """
     from cimsdk.golden import Executor
     from cimsdk.imagefile import model_inputs, read_weight_image, save_outputs
 

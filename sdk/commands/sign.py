@@ -20,6 +20,12 @@ def command(file: Path | None, key: Path | None, output: Path | None, board: str
 
     A bootloader built with the matching public key (cimsdk.flash.build.build_bootloader(pubkey=...,
     signed_only=True)) refuses images without a valid signature and keeps booting the previous one.
+
+    \b
+    Examples:
+      cimsdk sign --gen-key release.pem                   # and release.pub
+      cimsdk sign model/model.cimg -k release.pem         # -> model/model.cpkg
+      cimsdk sign firmware.elf -k release.pem -o fw.cpkg --board sipeed-longan-nano
     """
     from cimconv.atomic import write_bytes, write_text
     from cimconv.errors import UserError

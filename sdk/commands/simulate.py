@@ -26,7 +26,7 @@ import click
 @click.option("--max-evals", default=8, show_default=True, type=click.IntRange(min=1),
               help="mapping search: candidate mappings simulated at most (besides the target's)")
 @click.option("--sweeps/--no-sweeps", default=True, show_default=True, help="accuracy vs ADC bits and noise level (hybrid targets: and vs the digital/analog split)")
-@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False, path_type=Path), help="write simulate.json and plots")
 @click.option("--chip-blocks", default=2, show_default=True, type=click.IntRange(min=1),
               help="chips run in this many seeded blocks (threads or Ray tasks); same blocks, same numbers")
 @click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
@@ -34,7 +34,13 @@ import click
 def command(image: Path, data: Path, noise: str | None, trials: int, seed: int, age: str, temp_c: float,
             calib: Path | None, target: str | None, search: bool, max_drop: float, min_snr: float | None,
             max_evals: int, sweeps: bool, out: Path | None, chip_blocks: int, ray_address: str | None) -> None:
-    """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips."""
+    """Monte Carlo top-1 accuracy and agreement with the int8 reference over TRIALS chips.
+
+    \b
+    Examples:
+      cimsdk simulate model/ --data clips/ -o sim/
+      cimsdk simulate model/ --data clips/ --noise nor-flash --age 1y --trials 50
+    """
     from cimconv.target import load_target
     from cimsdk.imagefile import read_weight_image
     from cimsdk.sim import simulate as sim

@@ -30,7 +30,13 @@ import numpy as np
 @click.option("--report", type=click.Path(path_type=Path), help="write the comparison as JSON here")
 def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path, ...], seed: int,
             timeout: float, force_load: bool, report: Path | None) -> None:
-    """Run IMAGE on the device and on the host golden model; exit 1 if any output differs."""
+    """Run IMAGE on the device and on the host golden model; exit 1 if any output differs.
+
+    \b
+    Examples:
+      cimsdk validate model/ -p auto --inputs 20
+      cimsdk validate model/model.cimg -p /dev/ttyUSB0 -i yes.wav --report validate.json
+    """
     import sys
 
     from rich.console import Console

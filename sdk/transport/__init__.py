@@ -8,6 +8,7 @@ nothing listening); I/O errors after opening raise `LinkError` so callers can re
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import time
@@ -16,6 +17,8 @@ from cimconv.errors import UserError
 
 DEFAULT_BAUD = 115200
 
+
+log = logging.getLogger(__name__)
 
 class LinkError(Exception):
     """The link broke after it was opened (cable pulled, emulator gone); a reconnect may help."""
@@ -93,6 +96,7 @@ class Transport:
                 # A short read timeout: callers loop with their own deadline.
                 self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.02,
                                                    write_timeout=10)
+                log.info("opened %s at %d baud", self.url, self.baudrate)
                 return
             except (serial.SerialException, OSError, ValueError) as exc:
                 if time.monotonic() >= deadline:
