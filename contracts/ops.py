@@ -29,6 +29,7 @@ class OpSpec:
     options: str = ""  # the builtin options table the operator carries ("" for none)
     c_check: bool = False  # the C kernel file also defines cim_check_<op>, the runtime's load-time check
     runs_as: str | None = None  # lowered to this op's program record (e.g. SQUEEZE runs as RESHAPE)
+    outputs: int = 1  # most TFLite outputs (SPLIT: one program record per output)
 
     @property
     def program(self) -> bool:
@@ -124,6 +125,13 @@ OPS: dict[str, OpSpec] = {
         OpSpec(34, "GATHER", "cpu", ("axis",),
                "int8, constant int32 indices, up to 4-D; not along the batch dimension", (2, 2),
                options="GatherOptions", c_check=True),
+        OpSpec(None, "SPLIT", "cpu", (), "int8, constant axis, 2-D to 4-D; not along the batch dimension; one "
+               "STRIDED_SLICE record per output", (2, 2), options="SplitOptions", runs_as="STRIDED_SLICE", outputs=64),
+        OpSpec(None, "SPLIT_V", "cpu", (), "int8, constant sizes and axis, 2-D to 4-D; not along the batch dimension; "
+               "one STRIDED_SLICE record per output", (3, 3), options="SplitVOptions", runs_as="STRIDED_SLICE",
+               outputs=64),
+        OpSpec(None, "UNPACK", "cpu", (), "int8, 2-D to 4-D; not along the batch dimension; one STRIDED_SLICE "
+               "record per output", options="UnpackOptions", runs_as="STRIDED_SLICE", outputs=64),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
                "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
                "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "

@@ -17,10 +17,10 @@ QUANTIZE_HINT = (
 )
 
 
-# Per supported op (contracts/ops.py): (fewest, most) inputs, which of them may be omitted (-1), and the
-# builtin options table it carries (an op whose options are of another table is damaged).
-ARITY: dict[str, tuple[int, int, tuple[int, ...], str]] = {
-    s.name: (*s.inputs, s.optional, s.options) for s in OPS.values()
+# Per supported op (contracts/ops.py): (fewest, most) inputs, which of them may be omitted (-1), the
+# builtin options table it carries (an op whose options are of another table is damaged), most outputs.
+ARITY: dict[str, tuple[int, int, tuple[int, ...], str, int]] = {
+    s.name: (*s.inputs, s.optional, s.options, s.outputs) for s in OPS.values()
 }
 # Integer edges the program reads or writes as they are (kernels inside the program convert them): an
 # int16 input a QUANTIZE reads, an int16/int32 output a QUANTIZE or SOFTMAX writes (TFLM's keyword model).
@@ -30,12 +30,13 @@ MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; 
 
 def check_structure(g: Graph, op: Operator) -> None:
     """Input/output counts, options table and the shapes and dtypes of every tensor the op touches."""
-    lo, hi, optional, options = ARITY[op.opcode]
+    lo, hi, optional, options, most_outputs = ARITY[op.opcode]
     where = f"{g.name}: {op.opcode} at operator {op.index}"
-    if not lo <= len(op.inputs) <= hi or len(op.outputs) != 1:
+    if not lo <= len(op.inputs) <= hi or not 1 <= len(op.outputs) <= most_outputs:
         ins = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        outs = "1 output" if most_outputs == 1 else f"1 to {most_outputs} outputs"
         raise ModelError(f"{where}: {len(op.inputs)} inputs and {len(op.outputs)} outputs; the op takes {ins} "
-                         "inputs and 1 output")
+                         f"inputs and {outs}")
     for pos, t in enumerate(op.inputs):
         if t < 0 and pos not in optional:
             raise ModelError(f"{where}: input {pos} is omitted (-1) but the op needs it")

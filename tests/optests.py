@@ -24,8 +24,8 @@ from ckernels import CPU_KERNEL_SOURCES, shared_library
 
 from cimconv.errors import ModelError
 from cimconv.image import DTYPES, STORE_ARENA, STORE_CONST, OpRec, TensorRec
-from cimconv.ir import Graph
-from cimconv.lowering import lower_op
+from cimconv.ir import Graph, Operator
+from cimconv.lowering import Lowered, lower_ops
 from cimconv.opspec import OPS
 from cimconv.reader import parse_model
 
@@ -66,7 +66,8 @@ def build(cases: list[OpCase], seed: int) -> bytes:
     def model(*xs):
         outs, i = [], 0
         for c in cases:
-            outs.append(c.fn(*xs[i : i + len(c.shapes)]))
+            y = c.fn(*xs[i : i + len(c.shapes)])
+            outs += list(y) if isinstance(y, (list, tuple)) else [y]  # a multi-output op's outputs in order
             i += len(c.shapes)
         return outs
 
@@ -206,8 +207,6 @@ def check_batch(model: bytes, opcode: str, lib: ctypes.CDLL | None, n: int = 24,
     """Every `opcode` op of `model` (golden) equals TFLM on `n` random inputs, and the C kernel equals the
     golden kernel on the first `c_samples` of them. Returns the number of ops (cases) checked; other ops
     TensorFlow made of a case are not counted."""
-    from cimsdk.golden.kernels import KERNELS
-
     g = parse_model(model, name=f"{opcode.lower()}_batch")
     rng = np.random.default_rng(seed)
     xs = random_inputs(g, n, rng)
@@ -218,34 +217,44 @@ def check_batch(model: bytes, opcode: str, lib: ctypes.CDLL | None, n: int = 24,
         if op.opcode != opcode and op.opcode not in OPS:  # TensorFlow rewrote a case into an op we lack
             continue
         try:
-            low = lower_op(g, op)
+            parts = lower_ops(g, op)
         except ModelError:
             if op.opcode == opcode:
                 raise
             continue
-        rec = OpRec(low.opcode, low.inputs, low.outputs, low.params, False, op.index)
-        if any(t not in values and not g.tensors[t].is_const for t in low.inputs):
-            continue  # fed by a skipped op
-        arrays = [g.tensors[t].data if g.tensors[t].is_const else values[t] for t in low.inputs]
-        recs = [tensor_rec(g, t) for t in low.inputs]
-        out_t = op.outputs[0]
-        out_rec = tensor_rec(g, out_t)
-        got = KERNELS[rec.opcode](rec, arrays, recs, out_rec)
-        values[out_t] = got
-        if op.opcode != opcode or out_t not in g.outputs:  # other ops (a requantizing QUANTIZE) feed the cases
-            continue
-        expect = want[g.outputs.index(out_t)]
-        where = f"{opcode} operator {op.index} ({[list(r.shape) for r in recs]} -> {list(out_rec.shape)}, " \
-                f"params {low.params})"
-        assert got.shape == expect.shape, f"{where}: shape {got.shape}, TFLM {expect.shape}"
-        bad = np.argwhere(got != expect)
-        assert bad.size == 0, (f"{where}: {len(bad)} of {expect.size} elements differ from TFLM, first at "
-                               f"{bad[0].tolist()}: golden {got[tuple(bad[0])]} TFLM {expect[tuple(bad[0])]}")
-        if lib is not None:
-            for b in range(min(c_samples, n)):
-                sample = [a if r.storage == STORE_CONST else a[b : b + 1] for a, r in zip(arrays, recs, strict=True)]
-                c = run_c(lib, rec, sample, recs, out_rec)
-                assert np.array_equal(c.reshape(-1), got[b : b + 1].reshape(-1)), \
-                    f"{where}: the C kernel differs from the golden kernel on sample {b}"
-        checked += 1
+        # an op of several outputs (SPLIT) lowers to one record per output; each is one case here
+        checked += sum(_check_record(g, op, low, opcode, values, want, lib, n, c_samples) for low in parts)
     return checked
+
+
+def _check_record(g: Graph, op: Operator, low: Lowered, opcode: str, values: dict, want: list[np.ndarray], lib: ctypes.CDLL | None,
+                  n: int, c_samples: int) -> int:
+    """Run one lowered record with the golden kernel (its output kept in `values`); when it computes one of
+    the model's outputs for `opcode`, compare with TFLM and the C kernel. Returns 1 when compared."""
+    from cimsdk.golden.kernels import KERNELS
+
+    rec = OpRec(low.opcode, low.inputs, low.outputs, low.params, False, op.index)
+    if any(t not in values and not g.tensors[t].is_const for t in low.inputs):
+        return 0  # fed by a skipped op
+    arrays = [g.tensors[t].data if g.tensors[t].is_const else values[t] for t in low.inputs]
+    recs = [tensor_rec(g, t) for t in low.inputs]
+    out_t = low.outputs[0]
+    out_rec = tensor_rec(g, out_t)
+    got = KERNELS[rec.opcode](rec, arrays, recs, out_rec)
+    values[out_t] = got
+    if op.opcode != opcode or out_t not in g.outputs:  # other ops (a requantizing QUANTIZE) feed the cases
+        return 0
+    expect = want[g.outputs.index(out_t)]
+    where = f"{opcode} operator {op.index} ({[list(r.shape) for r in recs]} -> {list(out_rec.shape)}, " \
+            f"params {low.params})"
+    assert got.shape == expect.shape, f"{where}: shape {got.shape}, TFLM {expect.shape}"
+    bad = np.argwhere(got != expect)
+    assert bad.size == 0, (f"{where}: {len(bad)} of {expect.size} elements differ from TFLM, first at "
+                           f"{bad[0].tolist()}: golden {got[tuple(bad[0])]} TFLM {expect[tuple(bad[0])]}")
+    if lib is not None:
+        for b in range(min(c_samples, n)):
+            sample = [a if r.storage == STORE_CONST else a[b : b + 1] for a, r in zip(arrays, recs, strict=True)]
+            c = run_c(lib, rec, sample, recs, out_rec)
+            assert np.array_equal(c.reshape(-1), got[b : b + 1].reshape(-1)), \
+                f"{where}: the C kernel differs from the golden kernel on sample {b}"
+    return 1

@@ -191,6 +191,43 @@ def gen_gather(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, i=idx, a=neg: tf.gather(x, i, axis=a), [shape], [rand_range(rng)])
 
 
+def _split_axis(rng: np.random.Generator, rank: int) -> tuple[int, int]:
+    """A random axis after dimension 0, and how a case names it (negative sometimes)."""
+    axis = int(rng.integers(1, rank))
+    return axis, (axis - rank if rng.random() < 0.3 else axis)
+
+
+def gen_split(rng: np.random.Generator) -> OpCase:
+    """2-4-D, an axis after dimension 0 cut into 1-4 equal pieces."""
+    rank = int(rng.integers(2, 5))
+    shape = list(_shape(rng, rank))
+    axis, named = _split_axis(rng, rank)
+    n = int(rng.integers(1, 5))
+    shape[axis] = n * int(rng.integers(1, 4))
+    return OpCase(lambda x, k=n, a=named: tf.split(x, k, axis=a), [tuple(shape)], [rand_range(rng)])
+
+
+def gen_split_v(rng: np.random.Generator) -> OpCase:
+    """2-4-D, an axis after dimension 0 cut into 2-4 pieces of random sizes, one of them sometimes -1."""
+    rank = int(rng.integers(2, 5))
+    shape = list(_shape(rng, rank))
+    axis, named = _split_axis(rng, rank)
+    sizes = [int(v) for v in rng.integers(1, 5, int(rng.integers(2, 5)))]
+    shape[axis] = sum(sizes)
+    if rng.random() < 0.3:
+        sizes[int(rng.integers(len(sizes)))] = -1
+    return OpCase(lambda x, z=sizes, a=named: tf.split(x, z, axis=a), [tuple(shape)], [rand_range(rng)])
+
+
+def gen_unpack(rng: np.random.Generator) -> OpCase:
+    """2-4-D, an axis after dimension 0 of size 2-5 unstacked."""
+    rank = int(rng.integers(2, 5))
+    shape = list(_shape(rng, rank))
+    axis, named = _split_axis(rng, rank)
+    shape[axis] = int(rng.integers(2, 6))
+    return OpCase(lambda x, a=named: tf.unstack(x, axis=a), [tuple(shape)], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -207,6 +244,9 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "STRIDED_SLICE": gen_strided_slice,
     "PACK": gen_pack,
     "GATHER": gen_gather,
+    "SPLIT": gen_split,
+    "SPLIT_V": gen_split_v,
+    "UNPACK": gen_unpack,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -279,16 +319,22 @@ def test_op_end_to_end_through_the_converter_and_c_runtime(opcode: str, host_run
         conv = convert(path, "sram-dcim")
         rec = conv.image.tensors[conv.image.input_tensor]
         xs = np.random.default_rng(done).integers(-128, 128, (16, *rec.shape[1:])).astype(np.int8)
-        want = run_tflm(path.read_bytes(), [xs])[0]
-        golden = Executor(conv.image_bytes).run(xs)
-        assert np.array_equal(golden, want), f"{opcode} model {done}: golden differs from TFLM"
+        wants = run_tflm(path.read_bytes(), [xs])  # several for SPLIT, SPLIT_V, UNPACK
+        golden = Executor(conv.image_bytes).run_all([xs])
+        assert len(golden) == len(wants), f"{opcode} model {done}: {len(golden)} outputs, TFLM {len(wants)}"
+        for j, (g, w) in enumerate(zip(golden, wants, strict=True)):
+            assert np.array_equal(g, w), f"{opcode} model {done}: golden output {j} differs from TFLM"
         image, inputs, outputs = tmp_path / "m.cimg", tmp_path / "in.bin", tmp_path / "out.bin"
         image.write_bytes(conv.image_bytes)
         inputs.write_bytes(xs.tobytes())
         res = rb.run_host(exe, image, inputs, outputs)
         assert res.returncode == 0, f"{opcode} model {done}: C runtime failed: {res.stdout} {res.stderr}"
-        c = np.frombuffer(outputs.read_bytes(), np.int8).reshape(want.shape)
-        assert np.array_equal(c, want), f"{opcode} model {done}: the C runtime differs from TFLM"
+        # per sample, the outputs back to back
+        per_sample = np.frombuffer(outputs.read_bytes(), np.int8).reshape(len(xs), -1)
+        sizes = np.cumsum([0] + [w[0].size for w in wants])
+        for j, w in enumerate(wants):
+            c = per_sample[:, sizes[j] : sizes[j + 1]].reshape(w.shape)
+            assert np.array_equal(c, w), f"{opcode} model {done}: the C runtime's output {j} differs from TFLM"
         done += 1
 
 
@@ -392,3 +438,31 @@ def test_sub_rescaling_precision_matches_the_installed_tflm() -> None:
         assert np.array_equal(got, want), f"SUB scales {scales}: {int((got != want).sum())} outputs differ"
         checked += 1
     assert checked == 20, f"only {checked} scale sets told the float32 and double forms apart"
+
+
+def test_split_outputs_nothing_reads_get_no_record(tmp_path: Path) -> None:
+    """A SPLIT whose model keeps one of three pieces: one STRIDED_SLICE record, equal to TFLM."""
+    from optests import run_tflm
+
+    from cimconv.pipeline import convert
+    from cimconv.reader import parse_model
+    from cimsdk.golden import Executor
+
+    def keep_middle_output(model: bytes) -> bytes:
+        """The model's outputs cut to the middle piece (TensorFlow quantizes a SPLIT only when every piece is
+        an output), through TensorFlow's flatbuffer object API."""
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        m = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+        m.subgraphs[0].outputs = m.subgraphs[0].outputs[1:2]
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+    path = tmp_path / "split_one.tflite"
+    path.write_bytes(build([OpCase(lambda x: tf.split(x, 3, axis=2), [(1, 4, 6, 2)], [(-3.0, 5.0)],
+                                   rewrite=keep_middle_output)], 0))
+    split = [op for op in parse_model(path.read_bytes()).operators if op.opcode == "SPLIT"]
+    assert len(split) == 1 and len(split[0].outputs) == 3  # TensorFlow kept the three-output op
+    img = convert(path, "nor-acim").image
+    assert [op.opcode for op in img.ops] == ["STRIDED_SLICE"]
+    xs = np.random.default_rng(3).integers(-128, 128, (8, 4, 6, 2)).astype(np.int8)
+    assert np.array_equal(Executor(convert(path, "nor-acim").image_bytes).run(xs), run_tflm(path.read_bytes(), [xs])[0])
