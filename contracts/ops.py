@@ -132,6 +132,10 @@ OPS: dict[str, OpSpec] = {
                outputs=64),
         OpSpec(None, "UNPACK", "cpu", (), "int8, 2-D to 4-D; not along the batch dimension; one STRIDED_SLICE "
                "record per output", options="UnpackOptions", runs_as="STRIDED_SLICE", outputs=64),
+        OpSpec(40, "DEPTH_TO_SPACE", "cpu", ("block_size",), "int8, 4-D (NHWC)", options="DepthToSpaceOptions",
+               c_check=True),
+        OpSpec(41, "SPACE_TO_DEPTH", "cpu", ("block_size",), "int8, 4-D (NHWC)", options="SpaceToDepthOptions",
+               c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
                "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
                "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "

@@ -228,6 +228,20 @@ def gen_unpack(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, a=named: tf.unstack(x, axis=a), [tuple(shape)], [rand_range(rng)])
 
 
+def gen_depth_to_space(rng: np.random.Generator) -> OpCase:
+    """4-D, block size 2-4 (TensorFlow's least is 2), the channels a multiple of its square."""
+    bs = int(rng.integers(2, 5))
+    shape = (1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), bs * bs * int(rng.integers(1, 4)))
+    return OpCase(lambda x, b=bs: tf.nn.depth_to_space(x, b), [shape], [rand_range(rng)])
+
+
+def gen_space_to_depth(rng: np.random.Generator) -> OpCase:
+    """4-D, block size 2-4 (TensorFlow's least is 2), the spatial axes multiples of it."""
+    bs = int(rng.integers(2, 5))
+    shape = (1, bs * int(rng.integers(1, 4)), bs * int(rng.integers(1, 4)), int(rng.integers(1, 5)))
+    return OpCase(lambda x, b=bs: tf.nn.space_to_depth(x, b), [shape], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -247,6 +261,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "SPLIT": gen_split,
     "SPLIT_V": gen_split_v,
     "UNPACK": gen_unpack,
+    "DEPTH_TO_SPACE": gen_depth_to_space,
+    "SPACE_TO_DEPTH": gen_space_to_depth,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -347,6 +363,8 @@ DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, va
     "HARD_SWISH": ("out_exp", 3),
     "PACK": ("axis", 0),
     "GATHER": ("axis", 0),
+    "DEPTH_TO_SPACE": ("block_size", 0),
+    "SPACE_TO_DEPTH": ("block_size", 0),
 }
 
 

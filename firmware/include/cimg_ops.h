@@ -31,6 +31,8 @@
 #define CIM_OP_STRIDED_SLICE 32
 #define CIM_OP_PACK 33
 #define CIM_OP_GATHER 34
+#define CIM_OP_DEPTH_TO_SPACE 40
+#define CIM_OP_SPACE_TO_DEPTH 41
 #define CIM_OP_SVDF 35
 
 /* CONV_2D: 13 params, runs on cim */
@@ -268,6 +270,14 @@
 /* GATHER: 1 params, runs on cpu */
 #define CIM_OP_GATHER_NPARAMS 1
 #define CIM_P_GATHER_AXIS 0
+
+/* DEPTH_TO_SPACE: 1 params, runs on cpu */
+#define CIM_OP_DEPTH_TO_SPACE_NPARAMS 1
+#define CIM_P_DEPTH_TO_SPACE_BLOCK_SIZE 0
+
+/* SPACE_TO_DEPTH: 1 params, runs on cpu */
+#define CIM_OP_SPACE_TO_DEPTH_NPARAMS 1
+#define CIM_P_SPACE_TO_DEPTH_BLOCK_SIZE 0
 
 /* SVDF: 5 params, runs on cpu */
 #define CIM_OP_SVDF_NPARAMS 5

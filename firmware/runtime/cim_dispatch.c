@@ -95,6 +95,14 @@ int cim_check_pack(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_
 int cim_kernel_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_gather(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_DEPTH_TO_SPACE
+int cim_kernel_depth_to_space(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_depth_to_space(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
+#if CIM_USE_SPACE_TO_DEPTH
+int cim_kernel_space_to_depth(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_space_to_depth(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 #if CIM_USE_SVDF
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
@@ -176,6 +184,12 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_GATHER
     case CIM_OP_GATHER: return cim_kernel_gather;
 #endif
+#if CIM_USE_DEPTH_TO_SPACE
+    case CIM_OP_DEPTH_TO_SPACE: return cim_kernel_depth_to_space;
+#endif
+#if CIM_USE_SPACE_TO_DEPTH
+    case CIM_OP_SPACE_TO_DEPTH: return cim_kernel_space_to_depth;
+#endif
 #if CIM_USE_SVDF
     case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
@@ -224,6 +238,12 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_GATHER
     case CIM_OP_GATHER: return cim_check_gather;
 #endif
+#if CIM_USE_DEPTH_TO_SPACE
+    case CIM_OP_DEPTH_TO_SPACE: return cim_check_depth_to_space;
+#endif
+#if CIM_USE_SPACE_TO_DEPTH
+    case CIM_OP_SPACE_TO_DEPTH: return cim_check_space_to_depth;
+#endif
     default: return NULL;
     }
 }
@@ -267,6 +287,8 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_STRIDED_SLICE: return CIM_OP_STRIDED_SLICE_NPARAMS;
     case CIM_OP_PACK: return CIM_OP_PACK_NPARAMS;
     case CIM_OP_GATHER: return CIM_OP_GATHER_NPARAMS;
+    case CIM_OP_DEPTH_TO_SPACE: return CIM_OP_DEPTH_TO_SPACE_NPARAMS;
+    case CIM_OP_SPACE_TO_DEPTH: return CIM_OP_SPACE_TO_DEPTH_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }

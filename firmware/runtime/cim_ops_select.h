@@ -35,6 +35,8 @@
 #define CIM_USE_STRIDED_SLICE 1
 #define CIM_USE_PACK 1
 #define CIM_USE_GATHER 1
+#define CIM_USE_DEPTH_TO_SPACE 1
+#define CIM_USE_SPACE_TO_DEPTH 1
 #define CIM_USE_SVDF 1
 #endif
 #ifndef CIM_USE_CONV_2D
@@ -120,6 +122,12 @@
 #endif
 #ifndef CIM_USE_GATHER
 #define CIM_USE_GATHER 0
+#endif
+#ifndef CIM_USE_DEPTH_TO_SPACE
+#define CIM_USE_DEPTH_TO_SPACE 0
+#endif
+#ifndef CIM_USE_SPACE_TO_DEPTH
+#define CIM_USE_SPACE_TO_DEPTH 0
 #endif
 #ifndef CIM_USE_SVDF
 #define CIM_USE_SVDF 0

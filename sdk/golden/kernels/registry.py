@@ -9,6 +9,7 @@ from cimsdk.golden.kernels import (
     add,
     average_pool_2d,
     concatenation,
+    depth_to_space,
     dequantize,
     gather,
     hard_swish,
@@ -27,6 +28,7 @@ from cimsdk.golden.kernels import (
     reshape,
     slice,
     softmax,
+    space_to_depth,
     strided_slice,
     sub,
     svdf,
@@ -60,5 +62,7 @@ KERNELS = {
     "STRIDED_SLICE": strided_slice.run,
     "PACK": pack.run,
     "GATHER": gather.run,
+    "DEPTH_TO_SPACE": depth_to_space.run,
+    "SPACE_TO_DEPTH": space_to_depth.run,
     "SVDF": svdf.run,
 }
