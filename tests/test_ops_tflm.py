@@ -242,6 +242,15 @@ def gen_space_to_depth(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, b=bs: tf.nn.space_to_depth(x, b), [shape], [rand_range(rng)])
 
 
+def gen_resize_nearest(rng: np.random.Generator) -> OpCase:
+    """4-D, each spatial size scaled up or down (1-12 from 1-8), the three flag combinations TFLite has."""
+    shape = (1, int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 5)))
+    size = [int(rng.integers(1, 13)), int(rng.integers(1, 13))]
+    align, half = [(False, False), (True, False), (False, True)][int(rng.integers(3))]
+    return OpCase(lambda x, z=size, a=align, h=half: tf.compat.v1.image.resize_nearest_neighbor(
+        x, z, align_corners=a, half_pixel_centers=h), [shape], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -263,6 +272,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "UNPACK": gen_unpack,
     "DEPTH_TO_SPACE": gen_depth_to_space,
     "SPACE_TO_DEPTH": gen_space_to_depth,
+    "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -365,6 +375,7 @@ DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, va
     "GATHER": ("axis", 0),
     "DEPTH_TO_SPACE": ("block_size", 0),
     "SPACE_TO_DEPTH": ("block_size", 0),
+    "RESIZE_NEAREST_NEIGHBOR": ("half_pixel_centers", 2),
 }
 
 

@@ -103,6 +103,10 @@ int cim_check_depth_to_space(const cim_op_t *op, const cim_tensor_t *const *inpu
 int cim_kernel_space_to_depth(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_space_to_depth(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_RESIZE_NEAREST_NEIGHBOR
+int cim_kernel_resize_nearest_neighbor(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_resize_nearest_neighbor(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 #if CIM_USE_SVDF
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
@@ -190,6 +194,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_SPACE_TO_DEPTH
     case CIM_OP_SPACE_TO_DEPTH: return cim_kernel_space_to_depth;
 #endif
+#if CIM_USE_RESIZE_NEAREST_NEIGHBOR
+    case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return cim_kernel_resize_nearest_neighbor;
+#endif
 #if CIM_USE_SVDF
     case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
@@ -244,6 +251,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_SPACE_TO_DEPTH
     case CIM_OP_SPACE_TO_DEPTH: return cim_check_space_to_depth;
 #endif
+#if CIM_USE_RESIZE_NEAREST_NEIGHBOR
+    case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return cim_check_resize_nearest_neighbor;
+#endif
     default: return NULL;
     }
 }
@@ -289,6 +299,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_GATHER: return CIM_OP_GATHER_NPARAMS;
     case CIM_OP_DEPTH_TO_SPACE: return CIM_OP_DEPTH_TO_SPACE_NPARAMS;
     case CIM_OP_SPACE_TO_DEPTH: return CIM_OP_SPACE_TO_DEPTH_NPARAMS;
+    case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return CIM_OP_RESIZE_NEAREST_NEIGHBOR_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }

@@ -26,6 +26,7 @@ from cimsdk.golden.kernels import (
     relu,
     relu6,
     reshape,
+    resize_nearest_neighbor,
     slice,
     softmax,
     space_to_depth,
@@ -64,5 +65,6 @@ KERNELS = {
     "GATHER": gather.run,
     "DEPTH_TO_SPACE": depth_to_space.run,
     "SPACE_TO_DEPTH": space_to_depth.run,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor.run,
     "SVDF": svdf.run,
 }
