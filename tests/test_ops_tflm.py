@@ -251,6 +251,18 @@ def gen_resize_nearest(rng: np.random.Generator) -> OpCase:
         x, z, align_corners=a, half_pixel_centers=h), [shape], [rand_range(rng)])
 
 
+def gen_prelu(rng: np.random.Generator) -> OpCase:
+    """2-4-D, a constant alpha (values of either sign, some axes shared) in the form TensorFlow's converter
+    makes one PRELU of: relu(x) + relu(-x) * (-alpha)."""
+    rank = int(rng.integers(2, 5))
+    shape = _shape(rng, rank)
+    # Keras's alpha: the input's shape without the batch, some axes shared (1); the converter fuses only these
+    alpha_shape = tuple(d if rng.random() < 0.6 else 1 for d in shape[1:])
+    alpha = rng.uniform(-0.5, 1.5, alpha_shape).astype(np.float32) * float(rng.choice([0.1, 1.0, 3.0]))
+    return OpCase(lambda x, na=-alpha: tf.nn.relu(x) + tf.nn.relu(-x) * na, [shape],
+                  [rand_range(rng, straddle=True)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -273,6 +285,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "DEPTH_TO_SPACE": gen_depth_to_space,
     "SPACE_TO_DEPTH": gen_space_to_depth,
     "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
+    "PRELU": gen_prelu,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -376,6 +389,7 @@ DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, va
     "DEPTH_TO_SPACE": ("block_size", 0),
     "SPACE_TO_DEPTH": ("block_size", 0),
     "RESIZE_NEAREST_NEIGHBOR": ("half_pixel_centers", 2),
+    "PRELU": ("identity_shift", 40),
 }
 
 

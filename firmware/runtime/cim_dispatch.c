@@ -107,6 +107,10 @@ int cim_check_space_to_depth(const cim_op_t *op, const cim_tensor_t *const *inpu
 int cim_kernel_resize_nearest_neighbor(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_resize_nearest_neighbor(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_PRELU
+int cim_kernel_prelu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_prelu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 #if CIM_USE_SVDF
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
@@ -197,6 +201,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_RESIZE_NEAREST_NEIGHBOR
     case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return cim_kernel_resize_nearest_neighbor;
 #endif
+#if CIM_USE_PRELU
+    case CIM_OP_PRELU: return cim_kernel_prelu;
+#endif
 #if CIM_USE_SVDF
     case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
@@ -254,6 +261,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_RESIZE_NEAREST_NEIGHBOR
     case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return cim_check_resize_nearest_neighbor;
 #endif
+#if CIM_USE_PRELU
+    case CIM_OP_PRELU: return cim_check_prelu;
+#endif
     default: return NULL;
     }
 }
@@ -300,6 +310,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_DEPTH_TO_SPACE: return CIM_OP_DEPTH_TO_SPACE_NPARAMS;
     case CIM_OP_SPACE_TO_DEPTH: return CIM_OP_SPACE_TO_DEPTH_NPARAMS;
     case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return CIM_OP_RESIZE_NEAREST_NEIGHBOR_NPARAMS;
+    case CIM_OP_PRELU: return CIM_OP_PRELU_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }

@@ -22,6 +22,7 @@ from cimsdk.golden.kernels import (
     mul,
     pack,
     pad,
+    prelu,
     quantize,
     relu,
     relu6,
@@ -66,5 +67,6 @@ KERNELS = {
     "DEPTH_TO_SPACE": depth_to_space.run,
     "SPACE_TO_DEPTH": space_to_depth.run,
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor.run,
+    "PRELU": prelu.run,
     "SVDF": svdf.run,
 }
