@@ -141,6 +141,9 @@ OPS: dict[str, OpSpec] = {
         OpSpec(43, "PRELU", "cpu",
                ("in_zp", "alpha_zp", "out_zp", "identity_mult", "identity_shift", "alpha_mult", "alpha_shift"),
                "int8, per-tensor alpha broadcast over 4-D", (2, 2), c_check=True),
+        OpSpec(44, "RESIZE_BILINEAR", "cpu", ("align_corners", "half_pixel_centers"),
+               "int8, 4-D (NHWC), constant size; TFLM's 10-bit integer interpolation", (2, 2),
+               options="ResizeBilinearOptions", c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
                "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
                "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "

@@ -263,6 +263,15 @@ def gen_prelu(rng: np.random.Generator) -> OpCase:
                   [rand_range(rng, straddle=True)])
 
 
+def gen_resize_bilinear(rng: np.random.Generator) -> OpCase:
+    """4-D, each spatial size scaled up or down (1-12 from 1-8), the three flag combinations TFLite has."""
+    shape = (1, int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 5)))
+    size = [int(rng.integers(1, 13)), int(rng.integers(1, 13))]
+    align, half = [(False, False), (True, False), (False, True)][int(rng.integers(3))]
+    return OpCase(lambda x, z=size, a=align, h=half: tf.compat.v1.image.resize_bilinear(
+        x, z, align_corners=a, half_pixel_centers=h), [shape], [rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -286,6 +295,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "SPACE_TO_DEPTH": gen_space_to_depth,
     "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
     "PRELU": gen_prelu,
+    "RESIZE_BILINEAR": gen_resize_bilinear,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -390,6 +400,7 @@ DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, va
     "SPACE_TO_DEPTH": ("block_size", 0),
     "RESIZE_NEAREST_NEIGHBOR": ("half_pixel_centers", 2),
     "PRELU": ("identity_shift", 40),
+    "RESIZE_BILINEAR": ("align_corners", 2),
 }
 
 

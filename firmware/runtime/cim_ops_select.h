@@ -39,6 +39,7 @@
 #define CIM_USE_SPACE_TO_DEPTH 1
 #define CIM_USE_RESIZE_NEAREST_NEIGHBOR 1
 #define CIM_USE_PRELU 1
+#define CIM_USE_RESIZE_BILINEAR 1
 #define CIM_USE_SVDF 1
 #endif
 #ifndef CIM_USE_CONV_2D
@@ -136,6 +137,9 @@
 #endif
 #ifndef CIM_USE_PRELU
 #define CIM_USE_PRELU 0
+#endif
+#ifndef CIM_USE_RESIZE_BILINEAR
+#define CIM_USE_RESIZE_BILINEAR 0
 #endif
 #ifndef CIM_USE_SVDF
 #define CIM_USE_SVDF 0

@@ -27,6 +27,7 @@ from cimsdk.golden.kernels import (
     relu,
     relu6,
     reshape,
+    resize_bilinear,
     resize_nearest_neighbor,
     slice,
     softmax,
@@ -68,5 +69,6 @@ KERNELS = {
     "SPACE_TO_DEPTH": space_to_depth.run,
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor.run,
     "PRELU": prelu.run,
+    "RESIZE_BILINEAR": resize_bilinear.run,
     "SVDF": svdf.run,
 }

@@ -1,0 +1,18 @@
+"""RESIZE_BILINEAR lowering: the flags of TFLM's integer interpolation grid (ResizeBilinearInteger, 10-bit
+fixed point). Values are interpolated, not requantized (TFLM's converter gives input and output one scale)."""
+
+from __future__ import annotations
+
+from cimconv.image import Image, OpRec
+from cimconv.ir import Graph, Operator
+from cimconv.lowering._resize import check_resize, lower_resize
+
+PARAM_INPUTS: tuple[int, ...] = (1,)
+
+
+def lower(graph: Graph, op: Operator) -> dict[str, int]:
+    return lower_resize(graph, op)
+
+
+def check_record(img: Image, op: OpRec, at: str) -> None:
+    check_resize(img, op, at)
