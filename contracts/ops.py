@@ -144,6 +144,10 @@ OPS: dict[str, OpSpec] = {
         OpSpec(44, "RESIZE_BILINEAR", "cpu", ("align_corners", "half_pixel_centers"),
                "int8, 4-D (NHWC), constant size; TFLM's 10-bit integer interpolation", (2, 2),
                options="ResizeBilinearOptions", c_check=True),
+        OpSpec(45, "BATCH_MATMUL", "cpu", ("adj_x", "adj_y", "lhs_zp", "rhs_zp", "out_zp", "mult", "shift"),
+               "int8, 2-D to 4-D, batch dimensions broadcast, adj_x/adj_y; on the CPU (TensorFlow makes a matmul by a "
+               "constant a FULLY_CONNECTED, which runs on the macro)", (2, 2), options="BatchMatMulOptions",
+               c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
                "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
                "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "

@@ -272,6 +272,26 @@ def gen_resize_bilinear(rng: np.random.Generator) -> OpCase:
         x, z, align_corners=a, half_pixel_centers=h), [shape], [rand_range(rng)])
 
 
+def gen_batch_matmul(rng: np.random.Generator) -> OpCase:
+    """3-D or 4-D operands (activations, or a constant right operand TensorFlow keeps as a BATCH_MATMUL), the
+    batch dimensions broadcast, either operand transposed."""
+    rank = int(rng.integers(3, 5))
+    m, k, n = (int(v) for v in rng.integers(1, 9, 3))
+    batch = [1, *(int(v) for v in rng.integers(1, 4, rank - 3))]
+    b_batch = [d if rng.random() < 0.6 else 1 for d in batch]
+    adj_x, adj_y = bool(rng.random() < 0.3), bool(rng.random() < 0.3)
+    a_shape = tuple(batch + ([k, m] if adj_x else [m, k]))
+    b_shape = tuple(b_batch + ([n, k] if adj_y else [k, n]))
+
+    def mm(x, y, ax=adj_x, ay=adj_y):
+        return tf.matmul(x, y, transpose_a=ax, transpose_b=ay)
+
+    if rng.random() < 0.3:
+        const = rng.uniform(-2, 2, b_shape).astype(np.float32)
+        return OpCase(lambda x, c=const: mm(x, c), [a_shape], [rand_range(rng)])
+    return OpCase(mm, [a_shape, b_shape], [rand_range(rng), rand_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "TRANSPOSE": gen_transpose,
     "SUB": gen_binary(tf.subtract),
@@ -296,6 +316,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
     "PRELU": gen_prelu,
     "RESIZE_BILINEAR": gen_resize_bilinear,
+    "BATCH_MATMUL": gen_batch_matmul,
 }
 DEFAULT_MODELS = 5  # x PER_MODEL cases per op in the default run
 SLOW_MODELS = 20
@@ -401,6 +422,7 @@ DAMAGE = {  # a parameter the converter never writes, per op: (op, parameter, va
     "RESIZE_NEAREST_NEIGHBOR": ("half_pixel_centers", 2),
     "PRELU": ("identity_shift", 40),
     "RESIZE_BILINEAR": ("align_corners", 2),
+    "BATCH_MATMUL": ("adj_x", 2),
 }
 
 

@@ -115,6 +115,10 @@ int cim_check_prelu(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
 int cim_kernel_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_BATCH_MATMUL
+int cim_kernel_batch_matmul(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_batch_matmul(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 #if CIM_USE_SVDF
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
@@ -211,6 +215,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_RESIZE_BILINEAR
     case CIM_OP_RESIZE_BILINEAR: return cim_kernel_resize_bilinear;
 #endif
+#if CIM_USE_BATCH_MATMUL
+    case CIM_OP_BATCH_MATMUL: return cim_kernel_batch_matmul;
+#endif
 #if CIM_USE_SVDF
     case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
@@ -274,6 +281,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_RESIZE_BILINEAR
     case CIM_OP_RESIZE_BILINEAR: return cim_check_resize_bilinear;
 #endif
+#if CIM_USE_BATCH_MATMUL
+    case CIM_OP_BATCH_MATMUL: return cim_check_batch_matmul;
+#endif
     default: return NULL;
     }
 }
@@ -322,6 +332,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_RESIZE_NEAREST_NEIGHBOR: return CIM_OP_RESIZE_NEAREST_NEIGHBOR_NPARAMS;
     case CIM_OP_PRELU: return CIM_OP_PRELU_NPARAMS;
     case CIM_OP_RESIZE_BILINEAR: return CIM_OP_RESIZE_BILINEAR_NPARAMS;
+    case CIM_OP_BATCH_MATMUL: return CIM_OP_BATCH_MATMUL_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     default: return -1;
     }

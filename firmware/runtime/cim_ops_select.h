@@ -40,6 +40,7 @@
 #define CIM_USE_RESIZE_NEAREST_NEIGHBOR 1
 #define CIM_USE_PRELU 1
 #define CIM_USE_RESIZE_BILINEAR 1
+#define CIM_USE_BATCH_MATMUL 1
 #define CIM_USE_SVDF 1
 #endif
 #ifndef CIM_USE_CONV_2D
@@ -140,6 +141,9 @@
 #endif
 #ifndef CIM_USE_RESIZE_BILINEAR
 #define CIM_USE_RESIZE_BILINEAR 0
+#endif
+#ifndef CIM_USE_BATCH_MATMUL
+#define CIM_USE_BATCH_MATMUL 0
 #endif
 #ifndef CIM_USE_SVDF
 #define CIM_USE_SVDF 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 from cimsdk.golden.kernels import (
     add,
     average_pool_2d,
+    batch_matmul,
     concatenation,
     depth_to_space,
     dequantize,
@@ -70,5 +71,6 @@ KERNELS = {
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor.run,
     "PRELU": prelu.run,
     "RESIZE_BILINEAR": resize_bilinear.run,
+    "BATCH_MATMUL": batch_matmul.run,
     "SVDF": svdf.run,
 }
