@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "cim_kernel.h"
+#include "cim_resize.h"
 
 #define ONE 1024
 
@@ -27,25 +28,17 @@ static int32_t locate(const grid_t *g, int32_t i, int32_t *lo, int32_t *hi) {
     return v;
 }
 
-static int shapes_fit(const cim_op_t *op, const cim_tensor_t *x, const cim_tensor_t *y) {
-    const int32_t align = op->params[CIM_P_RESIZE_BILINEAR_ALIGN_CORNERS];
-    const int32_t half = op->params[CIM_P_RESIZE_BILINEAR_HALF_PIXEL_CENTERS];
-    return x->rank == 4 && y->rank == 4 && x->dtype == CIMG_DTYPE_INT8 && y->dtype == CIMG_DTYPE_INT8 &&
-           x->dims[0] == y->dims[0] && x->dims[3] == y->dims[3] && (align == 0 || align == 1) &&
-           (half == 0 || half == 1) && align + half < 2;
-}
-
 int cim_check_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                               const cim_tensor_t *output) {
     if (n_inputs != 1 || op->n_params != CIM_OP_RESIZE_BILINEAR_NPARAMS) return CIM_E_PARAM;
-    return shapes_fit(op, inputs[0], output) ? CIM_OK : CIM_E_SHAPE;
+    return cim_resize_fits(op, inputs[0], output) ? CIM_OK : CIM_E_SHAPE;
 }
 
 int cim_kernel_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                                cim_tensor_t *output) {
     if (n_inputs != 1 || op->n_params < CIM_OP_RESIZE_BILINEAR_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *x = inputs[0];
-    if (!shapes_fit(op, x, output)) return CIM_E_SHAPE;
+    if (!cim_resize_fits(op, x, output)) return CIM_E_SHAPE;
     const int align = op->params[CIM_P_RESIZE_BILINEAR_ALIGN_CORNERS];
     const int half = op->params[CIM_P_RESIZE_BILINEAR_HALF_PIXEL_CENTERS];
     const int32_t n = output->dims[0], oh = output->dims[1], ow = output->dims[2], d = output->dims[3];
