@@ -169,3 +169,16 @@ def test_cli_build_error_is_one_line(tmp_path: Path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: unknown board 'nope'") and "Traceback" not in proc.stderr
+
+
+def test_uart_registers_only_in_the_board_layer():
+    """The application, slot application and bootloader reach the UART through board.h only: no UART base
+    address arithmetic outside firmware/board/uart_*.c (one driver per UART kind)."""
+    import re
+
+    fw = Path(__file__).resolve().parent.parent / "firmware"
+    offenders = [str(p.relative_to(fw)) for p in fw.rglob("*.[ch]")
+                 if not (p.parent.name == "board" and p.name.startswith("uart_"))
+                 and re.search(r"BOARD_UART_BASE\b", p.read_text())]
+    assert offenders == [], offenders
+    assert not (fw / "bootloader" / "slotapp").exists()  # the slot app is firmware/app built with CIM_SLOT_APP

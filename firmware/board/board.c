@@ -141,6 +141,14 @@ _Noreturn void board_exit(int code) {
     for (;;) __asm__ volatile("wfi");
 }
 
+_Noreturn void board_reset(void) {
+    board_uart_flush();
+#if defined(BOARD_EXIT_SIFIVE_TEST)
+    *(volatile uint32_t *)(uintptr_t)BOARD_EXIT_BASE = 0x7777u; /* QEMU sifive_test: system reset */
+#endif
+    for (;;) __asm__ volatile("wfi");
+}
+
 static void put_hex(uint32_t v) {
     static const char digits[] = "0123456789abcdef";
     for (int i = 28; i >= 0; i -= 4) board_uart_putc((uint8_t)digits[(v >> i) & 0xFu]);

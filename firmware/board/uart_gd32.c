@@ -9,6 +9,7 @@
 #define BAUD 0x08u
 #define CTL0 0x0Cu
 #define STAT_RBNE (1u << 5)
+#define STAT_TC (1u << 6)
 #define STAT_TBE (1u << 7)
 
 void board_uart_init(void) {
@@ -30,6 +31,16 @@ void board_uart_putc(uint8_t c) {
 int board_uart_poll(void) {
     if ((USART(STAT) & STAT_RBNE) == 0u) return -1;
     return (int)(USART(DATA) & 0xFFu);
+}
+
+void board_uart_flush(void) {
+    while ((USART(STAT) & STAT_TC) == 0u) {
+    }
+}
+
+void board_uart_set_baud(uint32_t baud) {
+    board_uart_flush();
+    USART(BAUD) = (BOARD_CLOCK_HZ + baud / 2u) / baud;
 }
 
 #endif

@@ -43,14 +43,6 @@ static const uint8_t pubkey[32] = {CIM_BL_PUBKEY};
 
 static _Alignas(4) uint8_t rx_buf[CIM_MAX_FRAME];
 
-static _Noreturn void reboot(void) {
-#if defined(BOARD_EXIT_SIFIVE_TEST)
-    *(volatile uint32_t *)(uintptr_t)BOARD_EXIT_BASE = 0x7777u; /* QEMU sifive_test: system reset */
-#endif
-    for (;;) {
-    }
-}
-
 static _Noreturn void start_app(void) {
     void (*entry)(void) = (void (*)(void))(uintptr_t)CIM_BL_APP_ENTRY;
     __asm__ volatile(".option push\n.option arch, +zifencei\nfence.i\n.option pop" ::: "memory");
@@ -59,48 +51,8 @@ static _Noreturn void start_app(void) {
     }
 }
 
-static void set_baud(uint32_t baud) {
-#if defined(BOARD_UART_NS16550A)
-#ifndef BOARD_UART_CLOCK_HZ
-#define BOARD_UART_CLOCK_HZ 3686400u
-#endif
-    volatile uint8_t *u = (volatile uint8_t *)(uintptr_t)BOARD_UART_BASE;
-    uint32_t div = BOARD_UART_CLOCK_HZ / (16u * baud);
-    if (div == 0u) div = 1u;
-    while ((u[5] & 0x40u) == 0u) { /* transmitter empty: the ACK left at the old rate */
-    }
-    u[3] = 0x80u;
-    u[0] = (uint8_t)div;
-    u[1] = (uint8_t)(div >> 8);
-    u[3] = 0x03u;
-#else
-    (void)baud;
-#endif
-}
-
-/* Let a reply leave the UART before the application re-initialises it. */
-static void uart_drain(void) {
-#if defined(BOARD_UART_NS16550A)
-    while ((*(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 5u) & 0x40u) == 0u) {
-    }
-#endif
-}
-
-/* QEMU's 16550 stops taking bytes from its chardev while its receive register is full and only
- * resumes on a read of RBR; the FIFO reset in board_uart_init() empties it without that read, so a
- * byte that arrived during reset would block the link for good. One dummy read wakes it up. */
-static void uart_wake(void) {
-#if defined(BOARD_UART_NS16550A)
-    /* FIFO receive trigger at 14 bytes: QEMU hands the FIFO at most "trigger level" bytes per
-     * event loop turn, so the default trigger of 1 byte caps uploads at a few KiB/s. */
-    *(volatile uint8_t *)(uintptr_t)(BOARD_UART_BASE + 2u) = 0xC1u;
-    (void)*(volatile uint8_t *)(uintptr_t)BOARD_UART_BASE;
-#endif
-}
-
 int main(void) {
     board_init();
-    uart_wake();
     cim_bl_cfg_t cfg = {
         .flash = (const volatile uint8_t *)(uintptr_t)CIM_BL_FLASH_BASE,
         .erase = cim_bl_flash_erase,
@@ -129,18 +81,18 @@ int main(void) {
         }
         cim_bl_set_window(0);
         if (!cim_bl_synced()) {
-            uart_drain();
+            board_uart_flush(); /* the application re-initialises the UART */
             start_app();
         }
     }
     for (;;) {
         int act = cim_bl_feed((uint8_t)board_uart_getc());
-        if (act == CIM_BL_ACT_RESET) reboot();
+        if (act == CIM_BL_ACT_RESET) board_reset();
         if (act == CIM_BL_ACT_BOOT) {
-            uart_drain();
+            board_uart_flush();
             if (cim_bl_boot_check()) start_app();
         }
-        if (act == CIM_BL_ACT_BAUD) set_baud(cim_bl_new_baud());
+        if (act == CIM_BL_ACT_BAUD) board_uart_set_baud(cim_bl_new_baud());
     }
 }
 

@@ -25,6 +25,11 @@ int board_uart_getc(void);
 int board_uart_poll(void);
 void board_uart_write(const void *data, size_t n);
 void board_puts(const char *s); /* string + "\r\n" */
+/* Wait until every byte written has left the transmitter: before a reset, a jump to another program
+ * or a baud change, so a reply is not cut off. */
+void board_uart_flush(void);
+/* Change the line rate (the bootloader's BAUD command); a UART without a divisor (QEMU's) ignores it. */
+void board_uart_set_baud(uint32_t baud);
 
 /* Free-running counters: cycles and retired instructions (mcycle/minstret on every board here;
  * under QEMU they count only with -icount, where one instruction is one cycle). */
@@ -41,6 +46,9 @@ void board_marker(int on);
 
 /* Stop: QEMU powers off (exit status visible to the host); a real board parks in a wfi loop. */
 _Noreturn void board_exit(int code);
+/* System reset after the UART has drained: QEMU's reset device where the board has one; a board without
+ * one parks (its watchdog or the user resets it). */
+_Noreturn void board_reset(void);
 
 static inline const char *board_name(void) { return BOARD_NAME; }
 static inline uint32_t board_clock_hz(void) { return BOARD_CLOCK_HZ; }

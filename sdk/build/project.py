@@ -146,6 +146,8 @@ def generate_project(
         flags.append("-DCIM_EMBEDDED_IMAGE=1")
         write_text(src / "embedded_image.S", _embed_asm(image))
     flags += [f"-I{fw / 'include'}", f"-I{app.resolve()}"] + [f"-I{fw / c}" for c in comps]
+    if "CIM_SLOT_APP" in (defines or {}):
+        flags.append(f"-I{fw / 'bootloader'}")  # the slot layout (cim_bl_layout.h) the slot app reads
     flags.append(f"-L{fw / 'board'}")  # INCLUDE cimsdk-sections.ld from the board linker scripts
 
     extra = []
@@ -286,6 +288,8 @@ def build_firmware(
     if backend not in b.backends:
         raise UserError(f"board {b.name} does not support the '{backend}' backend; it has: {', '.join(b.backends)}")
     app_dir = Path(app) if app is not None else firmware_dir() / "app"
+    if layout == "slot" and app is None:  # the console app as a slot application (docs/bootloader.md)
+        defines = {"CIM_SLOT_APP": "1", **(defines or {})}
     if not app_dir.is_dir() or not any(app_dir.glob("*.c")):
         raise UserError(f"app folder {app_dir} has no .c sources; pass --app DIR with the application's main.c")
     image = None

@@ -141,7 +141,7 @@ def build_slot_app(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", bac
 
     Uses the regular PlatformIO project of `cimsdk.build` with the slot linker script
     (firmware/bootloader/slot-app.ld) in place of the board's; the default app is the console
-    application that runs the weight image from the active model slot (firmware/bootloader/slotapp).
+    application (firmware/app) built with CIM_SLOT_APP: it runs the weight image from the active model slot.
     """
     from cimsdk.build.boards import load_board
     from cimsdk.build.project import ENV_NAME, BuildError, check_tools, generate_project, run_pio
@@ -149,7 +149,7 @@ def build_slot_app(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", bac
     layout_for(board)
     b = load_board(board)
     backend = backend or b.default_backend
-    app_dir = Path(app) if app is not None else bootloader_dir() / "slotapp"
+    app_dir = Path(app) if app is not None else project_root() / "firmware" / "app"
     check_tools()
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -158,8 +158,6 @@ def build_slot_app(outdir: str | os.PathLike, board: str = "qemu-virt-rv32", bac
     ini = proj / "platformio.ini"
     text = re.sub(r"^board_build\.ldscript = .*$", f"board_build.ldscript = {project_root() / linker_scripts(board)[1]}",
                   ini.read_text(), flags=re.M)
-    text += f"build_flags_slot = -I{bootloader_dir()}\n"
-    text = text.replace("build_flags =\n", f"build_flags =\n    -I{bootloader_dir()}\n", 1)
     write_text(ini, text)
     run_pio(proj, out / "build.log", quiet=quiet, label=f"{app_dir.name} (slot app) for {b.name} ({backend})")
     built = out / "build" / ENV_NAME
