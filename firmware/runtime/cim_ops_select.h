@@ -36,6 +36,7 @@
 #define CIM_USE_PACK 1
 #define CIM_USE_GATHER 1
 #define CIM_USE_SVDF 1
+#define CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM 1
 #endif
 #ifndef CIM_USE_CONV_2D
 #define CIM_USE_CONV_2D 0
@@ -123,6 +124,9 @@
 #endif
 #ifndef CIM_USE_SVDF
 #define CIM_USE_SVDF 0
+#endif
+#ifndef CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
+#define CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM 0
 #endif
 
 #endif /* CIM_OPS_SELECT_H */

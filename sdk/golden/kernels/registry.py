@@ -32,6 +32,7 @@ from cimsdk.golden.kernels import (
     svdf,
     tanh,
     transpose,
+    unidirectional_sequence_lstm,
 )
 
 KERNELS = {
@@ -61,4 +62,5 @@ KERNELS = {
     "PACK": pack.run,
     "GATHER": gather.run,
     "SVDF": svdf.run,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": unidirectional_sequence_lstm.run,
 }

@@ -1,0 +1,195 @@
+"""UNIDIRECTIONAL_SEQUENCE_LSTM on the host golden model: bit-exact with TFLM's integer LSTM.
+
+TFLM's micro_speech LSTM model (49 steps of 257 features, 80 units, int16 cell state, cell clip) and LSTM
+models of our own (tests/lstm_models.py: two sizes, a clipped cell, two stacked layers) run against the TFLM
+interpreter. TFLM keeps the hidden and cell states (variable tensors) between invocations, so the inputs
+run as consecutive invocations of one interpreter and one golden executor: every element of every output,
+and the states TFLM holds after each, must be equal. The same inputs as independent first invocations (a
+batch of streams against an interpreter reset before each) must be equal too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ckernels import FW, assert_compile_for_rv32, shared_library
+from lstm_models import LstmLayer, lstm_model
+from paths import SHARED, TARGETS
+from test_recurrent_kernels_c import call
+
+from cimconv.errors import ModelError
+from cimconv.pipeline import convert
+from cimsdk.golden import Executor
+from cimsdk.golden.kernels import KERNELS
+from cimsdk.reference import TFLM
+
+SPEECH = SHARED / "models" / "real" / "tflm_micro_speech_lstm.tflite"
+N_INPUTS = 100
+
+
+def random_inputs(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """int8 inputs: half uniform over the full range, half at the spread of real features (around the zero point)."""
+    rng = np.random.default_rng(seed)
+    wide = rng.integers(-128, 128, size=(n // 2, *shape))
+    real = rng.normal(-100, 25, size=(n - n // 2, *shape)).round().clip(-128, 127)
+    return np.concatenate([wide, real]).astype(np.int8)[rng.permutation(n)]
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def speech(request):
+    return convert(SPEECH, request.param)
+
+
+def test_speech_model_converts_with_state(speech):
+    img = speech.image
+    assert [op.opcode for op in img.ops] == ["UNIDIRECTIONAL_SEQUENCE_LSTM", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+    lstm = img.ops[0]
+    assert sorted(img.tensors[t].dtype for t in img.state_tensors) == ["int16", "int8"]
+    assert set(img.state_tensors) == set(lstm.inputs[5:7])
+    assert [img.tensors[t].shape for t in lstm.inputs[1:3]] == [(320, 257), (320, 80)]  # 4 gates x 80 units
+    assert lstm.params["cell_clip"] == 20480  # 10.0 at the cell's scale 2^-11
+    layer = speech.report["layers"][0]
+    assert layer["op"] == "UNIDIRECTIONAL_SEQUENCE_LSTM" and layer["runs_on"] == "cpu"
+    assert layer["macs"] == 49 * 4 * 80 * (257 + 80) and layer["per_step"]["macs"] == 4 * 80 * (257 + 80)
+    assert speech.report["totals"]["cpu_macs"] == layer["macs"]
+
+
+def test_speech_model_streamed_equals_tflm(speech):
+    """100 inputs through one interpreter: the states carry over, as on a device that never resets."""
+    img = speech.image
+    ex = Executor(speech.image_bytes)
+    ref = TFLM(SPEECH, preserve_all=True)
+    src = img.meta["source_tensors"]
+    seq = img.ops[0].outputs[0]
+    xs = random_inputs(N_INPUTS, (1, 49, 257), seed=11)
+    seen: list[np.ndarray] = []
+    for k, x in enumerate(xs):
+        out, values = ex.run(x, capture=True)
+        np.testing.assert_array_equal(out, ref.invoke(x), err_msg=f"input {k}: output")
+        for t in (seq, *img.state_tensors):
+            theirs = ref.tensor(src[t])
+            np.testing.assert_array_equal(values[t].reshape(theirs.shape), theirs, err_msg=f"input {k}: tensor {t}")
+        seen.append(values[seq].ravel())
+    # the LSTM's outputs spread over the int8 range (a trained model: many saturate)
+    assert len(np.unique(np.concatenate(seen))) > 200
+
+
+def test_speech_model_first_invocations_equal_tflm():
+    """The same kind of inputs as independent first invocations: one batch of streams, TFLM reset before each."""
+    conv = convert(SPEECH, "nor-acim")
+    ex = Executor(conv.image_bytes)
+    xs = random_inputs(N_INPUTS, (1, 49, 257), seed=12)
+    ours = ex.run(xs.reshape(N_INPUTS, 49, 257))
+    ref = TFLM(SPEECH)
+    theirs = []
+    for x in xs:
+        ref.interp.reset()
+        theirs.append(ref.invoke(x))
+    np.testing.assert_array_equal(ours, np.concatenate(theirs))
+    ex.reset_state()
+    np.testing.assert_array_equal(ex.run(xs[:1].reshape(1, 49, 257)), theirs[0])
+
+
+OWN = {
+    "small": (12, 8, [LstmLayer(16)]),
+    "large_clipped": (40, 20, [LstmLayer(64, cell_clip=3.0)]),
+    "stacked_small": (10, 6, [LstmLayer(12), LstmLayer(8)]),
+    "stacked_large": (32, 16, [LstmLayer(48, cell_clip=4.0), LstmLayer(40, cell_power=-13)]),
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", OWN)
+def test_own_lstm_models_equal_tflm(name, target, tmp_path):
+    n_input, steps, layers = OWN[name]
+    data = lstm_model(n_input, steps, layers, seed=len(name))
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(data)
+    conv = convert(path, target)
+    assert [op.opcode for op in conv.image.ops].count("UNIDIRECTIONAL_SEQUENCE_LSTM") == len(layers)
+    xs = random_inputs(N_INPUTS, (1, steps, n_input), seed=7)
+    ours = Executor(conv.image_bytes).run_frames(xs)
+    ref = TFLM(data, preserve_all=True)
+    theirs = np.concatenate([ref.invoke(x) for x in xs])
+    assert ours.shape == theirs.shape
+    bad = int((ours != theirs).sum())
+    assert bad == 0, f"{bad} of {ours.size} elements differ from TFLM"
+    assert len(np.unique(theirs)) > 150  # hidden states spread, not saturated
+    clip = layers[0].cell_clip
+    if clip:  # the clip is reached: the first layer's cell state sits at its bound somewhere
+        cell = ref.tensor(conv.image.meta["source_tensors"][conv.image.ops[0].inputs[6]])
+        assert cell.dtype == np.int16
+        cells = [cell]
+        for x in xs[:20]:
+            ref.invoke(x)
+            cells.append(ref.tensor(conv.image.meta["source_tensors"][conv.image.ops[0].inputs[6]]))
+        assert np.abs(np.concatenate(cells)).max() == int(clip / 2.0 ** layers[0].cell_power)
+
+
+def test_projection_is_refused_like_tflm(tmp_path):
+    """TFLM's integer LSTM has no projection (its Prepare refuses the tensor): convert names it."""
+    data = lstm_model(12, 8, [LstmLayer(16, projection=8)], seed=3)
+    path = tmp_path / "proj.tflite"
+    path.write_bytes(data)
+    with pytest.raises(Exception, match="cannot prepare"):
+        TFLM(data).invoke(np.zeros((1, 8, 12), np.int8))
+    with pytest.raises(ModelError, match="projection"):
+        convert(path, "nor-acim")
+
+
+# --- the C kernel (firmware/kernels/unidirectional_sequence_lstm.c) against the host kernel -----------------
+C_SOURCES = [FW / "kernels" / f for f in ("unidirectional_sequence_lstm.c", "cim_fixedpoint.c")]
+
+
+@pytest.fixture(scope="module")
+def clib(tmp_path_factory):
+    return shared_library(C_SOURCES, tmp_path_factory.mktemp("ckernels") / "liblstm.so")
+
+
+def test_c_kernel_compiles_for_rv32(tmp_path):
+    assert_compile_for_rv32(C_SOURCES, tmp_path)
+
+
+def _c_and_host_over_invocations(clib, img, op, xs):
+    """Run the image's LSTM op on the inputs as consecutive invocations, C and host each with its own states."""
+    recs = [img.tensors[t] for t in op.inputs]
+    out_rec = img.tensors[op.outputs[0]]
+    consts = [img.const_array(t) for t in op.inputs[1:5]]
+    states = [np.broadcast_to(img.state_initial(t), img.tensors[t].shape).copy() for t in op.inputs[5:7]]
+    host_states = [s.copy() for s in states]
+    for k, x in enumerate(xs):
+        host = KERNELS[op.opcode](op, [x, *consts, *host_states], recs, out_rec)
+        y = np.full(out_rec.shape, 99, np.int8)
+        call(clib, op, [x, *consts, *states], recs, y, out_rec)
+        for s, hs in zip(states, host_states, strict=True):
+            np.testing.assert_array_equal(s, hs, err_msg=f"invocation {k}: state")
+        np.testing.assert_array_equal(y, host, err_msg=f"invocation {k}: output")
+
+
+def test_c_kernel_matches_host_on_the_speech_model(clib):
+    img = convert(SPEECH, "nor-acim").image
+    _c_and_host_over_invocations(clib, img, img.ops[0], random_inputs(6, (1, 49, 257), seed=21))
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_c_kernel_matches_host_with_random_parameters(clib, case, tmp_path):
+    """Own models with their requantization parameters redrawn: saturating gates and cells, both tanh paths
+    (cell scales above and below 2^-12), clips."""
+    from cimconv.lowering.unidirectional_sequence_lstm import tanh_params
+
+    rng = np.random.default_rng(300 + case)
+    n_input, steps, units = int(rng.integers(1, 40)), int(rng.integers(1, 12)), int(rng.integers(1, 50))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(lstm_model(n_input, steps, [LstmLayer(units)], seed=case))
+    img = convert(path, "sram-dcim").image
+    op = img.ops[0]
+    for name in op.params:
+        if name.endswith("_mult") and name != "tanh_mult":
+            op.params[name] = int(rng.integers(1 << 30, 1 << 31))
+        elif name.endswith("_shift") and name != "tanh_shift":  # products of int16s take right shifts only
+            op.params[name] = int(rng.integers(-20, 6) if len(name.split("_")[0]) == 2 else rng.integers(-26, 1))
+    op.params["tanh_mult"], op.params["tanh_shift"] = tanh_params(int(rng.integers(-30, 3)))
+    op.params["cell_clip"] = int(rng.choice([0, rng.integers(1, 32768)]))
+    op.params["hidden_zp"] = int(rng.integers(-128, 128))
+    xs = rng.integers(-128, 128, size=(4, 1, steps, n_input)).astype(np.int8)
+    _c_and_host_over_invocations(clib, img, op, xs)
