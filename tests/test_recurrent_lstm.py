@@ -10,11 +10,14 @@ batch of streams against an interpreter reset before each) must be equal too.
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from ckernels import FW, assert_compile_for_rv32, shared_library
 from lstm_models import LstmLayer, lstm_model
 from paths import SHARED, TARGETS
+from test_recurrent_device import _frames_on_device
 from test_recurrent_kernels_c import call
 
 from cimconv.errors import ModelError
@@ -193,3 +196,57 @@ def test_c_kernel_matches_host_with_random_parameters(clib, case, tmp_path):
     op.params["hidden_zp"] = int(rng.integers(-128, 128))
     xs = rng.integers(-128, 128, size=(4, 1, steps, n_input)).astype(np.int8)
     _c_and_host_over_invocations(clib, img, op, xs)
+
+
+# --- on the emulated board (QEMU), both CiM backends -------------------------------------------------------
+needs_qemu = [pytest.mark.qemu,
+              pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None, reason="needs qemu-system-riscv32")]
+N_DEVICE = 20
+
+
+@pytest.fixture(scope="module", params=["soft", "mailbox"])
+def firmware(request, tmp_path_factory):
+    from cimsdk.build import build_firmware
+
+    backend = request.param
+    return backend, build_firmware(tmp_path_factory.mktemp(f"fw-{backend}"), "qemu-virt-rv32", backend, quiet=True)
+
+
+def _on_device(firmware, conv, xs: np.ndarray, tflm: np.ndarray) -> dict:
+    """Consecutive invocations on the board (states kept in its arena), every output equal to TFLM's; then a
+    state reset gives the first output again."""
+    backend, elf = firmware
+    out = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, tflm[0].size)
+    device, info = out
+    bad = int((device != tflm.reshape(device.shape)).sum())
+    assert bad == 0, f"{bad} of {device.size} elements differ from TFLM ({backend})"
+    np.testing.assert_array_equal(info["first_again"], device[0])
+    state_bytes = sum(conv.image.tensors[t].nbytes for t in conv.image.state_tensors)
+    assert info["state_bytes"] == info["reset_bytes"] == state_bytes
+    return info
+
+
+@pytest.mark.slow  # 25 to 50 s per backend and target; the own model below is the default run's board case
+@pytest.mark.parametrize("target", [pytest.param(t, marks=needs_qemu) for t in TARGETS])
+def test_speech_model_on_device(firmware, target):
+    conv = convert(SPEECH, target)
+    xs = random_inputs(N_DEVICE, (1, 49, 257), seed=31)
+    ref = TFLM(SPEECH)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    info = _on_device(firmware, conv, xs, tflm)
+    assert info["state_bytes"] == 80 + 2 * 80
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-riscv32") is None, reason="needs qemu-system-riscv32")
+def test_own_stacked_lstm_on_device(firmware, tmp_path):
+    """Hidden sequences spread over the int8 range (the speech model's softmax output has three values)."""
+    n_input, steps, layers = OWN["stacked_large"]
+    data = lstm_model(n_input, steps, layers, seed=5)
+    (tmp_path / "m.tflite").write_bytes(data)
+    conv = convert(tmp_path / "m.tflite", "sram-dcim")
+    xs = random_inputs(N_DEVICE, (1, steps, n_input), seed=32)
+    ref = TFLM(data)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    assert len(np.unique(tflm)) > 150
+    _on_device(firmware, conv, xs, tflm)
