@@ -73,11 +73,24 @@ static int16_t tanh16(int32_t x, int32_t mult, int32_t shift) {
     return (int16_t)(r >> 8);
 }
 
-/* bias + row . v over k values: int32 sums as TFLM's, accumulated unsigned (wraps, no signed-overflow UB) */
-static int32_t dot(const int8_t *row, const int8_t *v, uint32_t k, int32_t bias) {
-    uint32_t acc = (uint32_t)bias;
-    for (uint32_t i = 0; i < k; ++i) acc += (uint32_t)((int32_t)row[i] * (int32_t)v[i]);
-    return (int32_t)acc;
+/* The four gates' sums of one unit: bias[g n] + row(g) . v over k values, row(g) = w + g * gate_stride (the
+ * gates' rows of the stacked matrix); one load of v feeds four MACs. int32 sums as TFLM's, accumulated
+ * unsigned (they wrap, no signed-overflow UB). */
+static void dot4(const int8_t *w, uint32_t gate_stride, const int8_t *v, uint32_t k, const int32_t *bias, uint32_t n,
+                 int32_t out[4]) {
+    const int8_t *w0 = w, *w1 = w + gate_stride, *w2 = w1 + gate_stride, *w3 = w2 + gate_stride;
+    uint32_t a0 = (uint32_t)bias[0], a1 = (uint32_t)bias[n], a2 = (uint32_t)bias[2u * n], a3 = (uint32_t)bias[3u * n];
+    for (uint32_t i = 0; i < k; ++i) {
+        const int32_t x = v[i];
+        a0 += (uint32_t)(w0[i] * x);
+        a1 += (uint32_t)(w1[i] * x);
+        a2 += (uint32_t)(w2[i] * x);
+        a3 += (uint32_t)(w3[i] * x);
+    }
+    out[0] = (int32_t)a0;
+    out[1] = (int32_t)a1;
+    out[2] = (int32_t)a2;
+    out[3] = (int32_t)a3;
 }
 
 static int32_t sat16(int32_t v) { return cim_clamp(v, INT16_MIN, INT16_MAX); }
@@ -142,14 +155,13 @@ int cim_kernel_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor
         const int8_t *xt = x + t * ni;
         int8_t *yt = y + t * n;
         for (uint32_t j = 0; j < n; ++j) {
-            int32_t gate[4];
+            int32_t gate[4], sx[4], sh[4];
+            dot4(w_in + j * ni, n * ni, xt, ni, b_in + j, n, sx);
+            dot4(w_rec + j * n, n * n, h, n, b_rec + j, n, sh);
             for (uint32_t g = 0; g < 4u; ++g) {
-                const uint32_t r = g * n + j;
                 const int32_t *mx = p + CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_XI_MULT + 2 * g;
                 const int32_t *mh = p + CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HI_MULT + 2 * g;
-                const int32_t gx = sat16(cim_mbqm(dot(w_in + r * ni, xt, ni, b_in[r]), mx[0], mx[1]));
-                const int32_t gh = sat16(cim_mbqm(dot(w_rec + r * n, h, n, b_rec[r]), mh[0], mh[1]));
-                gate[g] = sat16(gx + gh);
+                gate[g] = sat16(sat16(cim_mbqm(sx[g], mx[0], mx[1])) + sat16(cim_mbqm(sh[g], mh[0], mh[1])));
             }
             const int32_t ig = sigmoid16(gate[0]), fg = sigmoid16(gate[1]), og = sigmoid16(gate[3]);
             const int32_t zg = tanh16(gate[2], 0, 0); /* Q3.12 input: TFLM's Tanh with scale power -12 */
