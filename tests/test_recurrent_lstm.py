@@ -250,3 +250,57 @@ def test_own_stacked_lstm_on_device(firmware, tmp_path):
     tflm = np.concatenate([ref.invoke(x) for x in xs])
     assert len(np.unique(tflm)) > 150
     _on_device(firmware, conv, xs, tflm)
+
+
+# --- the firmware runtime built natively (tests/c/runtime_build.py) ----------------------------------------
+@pytest.fixture(scope="module")
+def host_runtime(tmp_path_factory):
+    from test_runtime_host import rb
+
+    if not rb.have_gcc():
+        pytest.skip("needs gcc")
+    return rb.build_host(tmp_path_factory.mktemp("rt"), ["UNIDIRECTIONAL_SEQUENCE_LSTM"])
+
+
+@pytest.fixture(scope="module")
+def stacked_image(tmp_path_factory):
+    n_input, steps, layers = OWN["stacked_small"]
+    path = tmp_path_factory.mktemp("m") / "lstm.tflite"
+    path.write_bytes(lstm_model(n_input, steps, layers, seed=9))
+    return convert(path, "nor-acim").image_bytes
+
+
+def test_runtime_runs_invocations_like_golden(host_runtime, stacked_image, tmp_path):
+    from test_runtime_host import rb
+
+    from cimconv.image import parse_image
+
+    img = parse_image(stacked_image)
+    out = img.tensors[img.output_tensor]
+    xs = random_inputs(30, (6, 10), seed=3)
+    (tmp_path / "m.cimg").write_bytes(stacked_image)
+    xs.tofile(tmp_path / "in.bin")
+    proc = rb.run_host(host_runtime, tmp_path / "m.cimg", tmp_path / "in.bin", tmp_path / "out.bin")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = np.fromfile(tmp_path / "out.bin", dtype=np.int8).reshape((len(xs), *out.shape[1:]))
+    want = Executor(stacked_image).run_frames(xs[:, None])
+    assert int((got != want.reshape(got.shape)).sum()) == 0 and len(np.unique(want)) > 50
+
+
+def test_loader_and_host_checker_want_both_states_flagged(host_runtime, stacked_image, tmp_path):
+    """A cleared state flag on the hidden or the cell state: the loader and the host checker refuse it."""
+    import hashlib
+
+    from test_recurrent_runtime_host import FLAGS, SEC_TENSORS
+    from test_runtime_host import RC, _load_rc, _patch_section
+
+    from cimconv.image import TENSOR_RECORD_SIZE, ImageError, parse_image
+
+    img = parse_image(stacked_image)
+    assert _load_rc(host_runtime, stacked_image, tmp_path) == 0
+    lstm = img.ops[0]
+    for state in lstm.inputs[5:7]:
+        bad = _patch_section(stacked_image, SEC_TENSORS, state * TENSOR_RECORD_SIZE + FLAGS, b"\0")
+        assert _load_rc(host_runtime, bad, tmp_path) == RC["CIM_RT_E_PROGRAM"]
+        with pytest.raises(ImageError):
+            parse_image(bad[:-32] + hashlib.sha256(bad[:-32]).digest())

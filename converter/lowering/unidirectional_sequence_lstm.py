@@ -160,7 +160,7 @@ def check_record(img: Image, op: OpRec, at: str) -> None:
     if (x.dtype, w_in.dtype, w_rec.dtype, b_in.dtype, b_rec.dtype, h.dtype, c.dtype, y.dtype) != (
             "int8", "int8", "int8", "int32", "int32", "int8", "int16", "int8"):
         raise _fail(at, "operand types are not int8 input, weights and output, int32 biases, int8/int16 states")
-    if not (h.state and c.state) or any(t.storage != STORE_CONST for t in (w_in, w_rec, b_in, b_rec)) \
+    if not (h.state and c.state) or op.inputs[5] == op.inputs[6] or any(t.storage != STORE_CONST for t in (w_in, w_rec, b_in, b_rec)) \
             or x.storage != STORE_ARENA:
         raise _fail(at, "expects an activation, constant weights and biases, and two state tensors")
     if len(x.shape) != 3 or x.shape[0] != 1 or len(w_in.shape) != 2 or len(w_rec.shape) != 2:

@@ -295,6 +295,13 @@ static int broadcast_ok(const cim_tensor_t *a, const cim_tensor_t *b, const cim_
 }
 
 /* Shapes, dtypes and parameters of a CPU op, as the converter writes them. */
+static int kernel_file_check(const cim_op_t *op, const cim_tensor_t *in, const cim_tensor_t *out) {
+    const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
+    for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
+    const cim_check_fn check = cim_dispatch_check(op->opcode);
+    return check != NULL && check(op, ins, op->n_inputs, out) == 0 ? 0 : CIM_RT_E_PROGRAM;
+}
+
 static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     cim_tensor_t in[CIM_RT_MAX_INPUTS], out;
     for (uint32_t i = 0; i < op->n_inputs; i++) view(tids[i], &in[i]);
@@ -415,12 +422,14 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     }
-    default: { /* ops whose kernel file carries the check (contracts/ops.py c_check) */
-        const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
-        for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
-        const cim_check_fn check = cim_dispatch_check(op->opcode);
-        return check != NULL && check(op, ins, op->n_inputs, &out) == 0 ? 0 : CIM_RT_E_PROGRAM;
-    }
+    case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM:
+        /* the hidden and cell states are updated in place: two distinct state tensors (so in the arena) */
+        if (op->n_inputs != 7 || tids[5] == tids[6] || !(tensor_rec(tids[5])[T_FLAGS] & CIMG_TENSOR_STATE) ||
+            !(tensor_rec(tids[6])[T_FLAGS] & CIMG_TENSOR_STATE))
+            return CIM_RT_E_PROGRAM;
+        return kernel_file_check(op, in, &out);
+    default: /* ops whose kernel file carries the check (contracts/ops.py c_check) */
+        return kernel_file_check(op, in, &out);
     }
 }
 
