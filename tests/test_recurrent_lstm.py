@@ -140,6 +140,38 @@ def test_projection_is_refused_like_tflm(tmp_path):
         convert(path, "nor-acim")
 
 
+
+def _damaged(what: str):
+    from cimconv.reader import parse_model
+
+    g = parse_model(lstm_model(12, 8, [LstmLayer(16)], seed=3), name="m")
+    op = g.operators[0]
+    if what == "cifg":
+        op.inputs[1] = op.inputs[5] = -1
+    elif what == "time_major":
+        op.options["time_major"] = True
+    elif what == "relu_cell":
+        op.options["fused_activation_function"] = "RELU"
+    elif what == "zero_cell_scale":
+        g.tensors[op.inputs[19]].quant.scale = np.array([0.0], np.float32)
+    elif what == "int8_cell":
+        g.tensors[op.inputs[19]].dtype = "int8"
+    elif what == "constant_state":
+        g.tensors[op.inputs[18]].data = np.zeros((1, 16), np.int8)
+    return g, op
+
+
+@pytest.mark.parametrize(("what", "message"), [
+    ("cifg", "CIFG"), ("time_major", "time-major"), ("relu_cell", "cell gate activation RELU"),
+    ("zero_cell_scale", "scale 0.0"), ("int8_cell", "int16 cell state"), ("constant_state", "variable tensor")])
+def test_what_tflm_does_not_run_is_refused_by_name(what, message):
+    from cimconv.lowering import lower_ops
+
+    g, op = _damaged(what)
+    with pytest.raises(ModelError, match=message) as err:
+        lower_ops(g, op)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM at operator 0" in str(err.value) and "\n" not in str(err.value)
+
 # --- the C kernel (firmware/kernels/unidirectional_sequence_lstm.c) against the host kernel -----------------
 C_SOURCES = [FW / "kernels" / f for f in ("unidirectional_sequence_lstm.c", "cim_fixedpoint.c")]
 

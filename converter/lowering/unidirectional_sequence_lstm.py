@@ -97,6 +97,9 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     wh = _weights(graph, op, RECURRENT_W, n, "recurrent")
     if any(w.shape[0] != n for w in wx + wh):
         raise fail(op, "the gates' weights have different numbers of units")
+    for t in (x, h, c, *wx, *wh):
+        if not (math.isfinite(t.quant.s) and t.quant.s > 0):
+            raise fail(op, f"tensor {t.label} has scale {t.quant.s}; scales must be finite and positive")
     if tuple(y.shape) != (1, steps, n) or h.size != n or c.size != n:
         raise fail(op, f"output {list(y.shape)}, hidden state {list(h.shape)} and cell state {list(c.shape)} do "
                        f"not hold {steps} steps of {n} units")
