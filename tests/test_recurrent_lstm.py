@@ -45,16 +45,22 @@ def speech(request):
 
 def test_speech_model_converts_with_state(speech):
     img = speech.image
-    assert [op.opcode for op in img.ops] == ["UNIDIRECTIONAL_SEQUENCE_LSTM", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
-    lstm = img.ops[0]
+    assert [op.opcode for op in img.ops] == ["FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "RESHAPE",
+                                             "FULLY_CONNECTED", "SOFTMAX"]
+    fc, lstm = img.ops[:2]
+    # the input products of the 49 steps on the macro (4 gates x 80 units, int16 out), the rest on the CPU
+    assert fc.cim and img.tensors[fc.outputs[0]].dtype == "int16" and fc.outputs[0] == lstm.inputs[0]
+    m = img.matrices[fc.params["matrix"]]
+    assert (m.rows, m.cols) == (257, 320) and img.tensors[fc.outputs[0]].shape == (1, 49, 320)
     assert sorted(img.tensors[t].dtype for t in img.state_tensors) == ["int16", "int8"]
-    assert set(img.state_tensors) == set(lstm.inputs[5:7])
-    assert [img.tensors[t].shape for t in lstm.inputs[1:3]] == [(320, 257), (320, 80)]  # 4 gates x 80 units
+    assert set(img.state_tensors) == set(lstm.inputs[3:5])
+    assert img.tensors[lstm.inputs[1]].shape == (320, 80)
     assert lstm.params["cell_clip"] == 20480  # 10.0 at the cell's scale 2^-11
-    layer = speech.report["layers"][0]
-    assert layer["op"] == "UNIDIRECTIONAL_SEQUENCE_LSTM" and layer["runs_on"] == "cpu"
-    assert layer["macs"] == 49 * 4 * 80 * (257 + 80) and layer["per_step"]["macs"] == 4 * 80 * (257 + 80)
-    assert speech.report["totals"]["cpu_macs"] == layer["macs"]
+    rows = speech.report["layers"]
+    assert rows[0]["runs_on"] == "cim" and rows[0]["macs"] == 49 * 320 * 257
+    assert rows[1]["op"] == "UNIDIRECTIONAL_SEQUENCE_LSTM" and rows[1]["runs_on"] == "cpu"
+    assert rows[1]["macs"] == 49 * 320 * 80 and rows[1]["per_step"]["macs"] == 320 * 80
+    assert speech.report["totals"]["cpu_macs"] == rows[1]["macs"]
 
 
 def test_speech_model_streamed_equals_tflm(speech):
@@ -63,7 +69,7 @@ def test_speech_model_streamed_equals_tflm(speech):
     ex = Executor(speech.image_bytes)
     ref = TFLM(SPEECH, preserve_all=True)
     src = img.meta["source_tensors"]
-    seq = img.ops[0].outputs[0]
+    seq = img.ops[1].outputs[0]
     xs = random_inputs(N_INPUTS, (1, 49, 257), seed=11)
     seen: list[np.ndarray] = []
     for k, x in enumerate(xs):
@@ -120,12 +126,12 @@ def test_own_lstm_models_equal_tflm(name, target, tmp_path):
     assert len(np.unique(theirs)) > 150  # hidden states spread, not saturated
     clip = layers[0].cell_clip
     if clip:  # the clip is reached: the first layer's cell state sits at its bound somewhere
-        cell = ref.tensor(conv.image.meta["source_tensors"][conv.image.ops[0].inputs[6]])
-        assert cell.dtype == np.int16
-        cells = [cell]
+        cell_src = conv.image.meta["source_tensors"][conv.image.ops[1].inputs[4]]
+        cells = [ref.tensor(cell_src)]
+        assert cells[0].dtype == np.int16
         for x in xs[:20]:
             ref.invoke(x)
-            cells.append(ref.tensor(conv.image.meta["source_tensors"][conv.image.ops[0].inputs[6]]))
+            cells.append(ref.tensor(cell_src))
         assert np.abs(np.concatenate(cells)).max() == int(clip / 2.0 ** layers[0].cell_power)
 
 
@@ -186,16 +192,20 @@ def test_c_kernel_compiles_for_rv32(tmp_path):
 
 
 def _c_and_host_over_invocations(clib, img, op, xs):
-    """Run the image's LSTM op on the inputs as consecutive invocations, C and host each with its own states."""
+    """Run the image's first LSTM op (after its CiM FULLY_CONNECTED, op 0) on the inputs as consecutive
+    invocations, C and host each with its own states."""
     recs = [img.tensors[t] for t in op.inputs]
     out_rec = img.tensors[op.outputs[0]]
-    consts = [img.const_array(t) for t in op.inputs[1:5]]
-    states = [np.broadcast_to(img.state_initial(t), img.tensors[t].shape).copy() for t in op.inputs[5:7]]
+    consts = [img.const_array(t) for t in op.inputs[1:3]]
+    states = [np.broadcast_to(img.state_initial(t), img.tensors[t].shape).copy() for t in op.inputs[3:5]]
     host_states = [s.copy() for s in states]
+    ex = Executor(img)
     for k, x in enumerate(xs):
-        host = KERNELS[op.opcode](op, [x, *consts, *host_states], recs, out_rec)
+        gates_in = ex.run_op(0, [x])
+        assert gates_in.dtype == np.int16
+        host = KERNELS[op.opcode](op, [gates_in, *consts, *host_states], recs, out_rec)
         y = np.full(out_rec.shape, 99, np.int8)
-        call(clib, op, [x, *consts, *states], recs, y, out_rec)
+        call(clib, op, [gates_in, *consts, *states], recs, y, out_rec)
         for s, hs in zip(states, host_states, strict=True):
             np.testing.assert_array_equal(s, hs, err_msg=f"invocation {k}: state")
         np.testing.assert_array_equal(y, host, err_msg=f"invocation {k}: output")
@@ -203,7 +213,7 @@ def _c_and_host_over_invocations(clib, img, op, xs):
 
 def test_c_kernel_matches_host_on_the_speech_model(clib):
     img = convert(SPEECH, "nor-acim").image
-    _c_and_host_over_invocations(clib, img, img.ops[0], random_inputs(6, (1, 49, 257), seed=21))
+    _c_and_host_over_invocations(clib, img, img.ops[1], random_inputs(6, (1, 49, 257), seed=21))
 
 
 @pytest.mark.parametrize("case", range(8))
@@ -217,7 +227,7 @@ def test_c_kernel_matches_host_with_random_parameters(clib, case, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(lstm_model(n_input, steps, [LstmLayer(units)], seed=case))
     img = convert(path, "sram-dcim").image
-    op = img.ops[0]
+    op = img.ops[1]
     for name in op.params:
         if name.endswith("_mult") and name != "tanh_mult":
             op.params[name] = int(rng.integers(1 << 30, 1 << 31))
@@ -291,7 +301,7 @@ def host_runtime(tmp_path_factory):
 
     if not rb.have_gcc():
         pytest.skip("needs gcc")
-    return rb.build_host(tmp_path_factory.mktemp("rt"), ["UNIDIRECTIONAL_SEQUENCE_LSTM"])
+    return rb.build_host(tmp_path_factory.mktemp("rt"), ["FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM"])
 
 
 @pytest.fixture(scope="module")
@@ -330,8 +340,8 @@ def test_loader_and_host_checker_want_both_states_flagged(host_runtime, stacked_
 
     img = parse_image(stacked_image)
     assert _load_rc(host_runtime, stacked_image, tmp_path) == 0
-    lstm = img.ops[0]
-    for state in lstm.inputs[5:7]:
+    lstm = img.ops[1]
+    for state in lstm.inputs[3:5]:
         bad = _patch_section(stacked_image, SEC_TENSORS, state * TENSOR_RECORD_SIZE + FLAGS, b"\0")
         assert _load_rc(host_runtime, bad, tmp_path) == RC["CIM_RT_E_PROGRAM"]
         with pytest.raises(ImageError):

@@ -1,4 +1,4 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int16 cell state) as one CPU program op.
+"""UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int16 cell state): a CiM op and a CPU op.
 
 TFLM's integer LSTM (kernels/unidirectional_sequence_lstm.cc, lstm_eval.h) runs, per time step and for each
 gate g in (input, forget, cell, output): an int8 x int8 product of the step's input with the gate's input
@@ -12,12 +12,16 @@ output row. Hidden (int8) and cell (int16) states are TFLite variable tensors ke
 TFLM's kernel refuses peephole, projection, layer-norm and CIFG variants (LstmTensors::ValidateTensorStatus
 wants those tensors absent and all eight weight matrices present), so they are refused here by name.
 
-The record's operands: the input, the four gates' input weights stacked in (input, forget, cell, output)
-order as one [4n, n_input] matrix, the recurrent weights stacked alike [4n, n], the input bias with the
-input zero point folded in (bias - in_zp * row sums, so the kernel multiplies raw int8 values), the
-recurrent bias holding the hidden zero point folded alike, then the hidden and cell state tensors. Each
-gate's two requantizations and the three element-wise products' multipliers are parameters, computed as
-TFLM's Prepare does (double products of float32 scales).
+The input products do not depend on the state, so those of every step run first, as one FULLY_CONNECTED
+on the CiM macro over the [time, n_input] sequence: the four gates' input weights stacked in (input,
+forget, cell, output) order as one [4n, n_input] matrix with the weights resident, the gate biases with
+the input zero point folded in, each gate's columns with its own multiplier, clamped to int16 with zero
+point 0 into an int16 [1, time, 4n] tensor of the converter's own (Q3.12). The LSTM CPU op then reads
+those pre-activations, the recurrent weights stacked alike [4n, n] with the hidden zero point folded into
+a bias, and the hidden and cell state tensors; its parameters are the recurrent requantizations and the
+three element-wise products' multipliers, computed as TFLM's Prepare does (double products of float32
+scales). The cost: 2 x time x 4n bytes of arena for the pre-activations (31,360 for TFLM's micro_speech
+LSTM), where TFLM's kernel keeps four int16 buffers of n.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ import math
 
 import numpy as np
 
-from cimconv.image import STORE_ARENA, STORE_CONST, Image, OpRec
+from cimconv.image import MATRIX_DENSE, STORE_ARENA, STORE_CONST, Image, OpRec
 from cimconv.image_check import SHIFT_MAX, SHIFT_MIN, _fail, _in_range, _recs
 from cimconv.ir import Graph, Operator, Quant, Tensor
-from cimconv.lowering import Lowered
+from cimconv.lowering import Lowered, MatrixSpec
 from cimconv.lowering._cpu_common import f32, fail, tensor
 from cimconv.qmath import quantize_multiplier
 
@@ -72,7 +76,7 @@ def _mul(in1: float, in2: float, out: float) -> tuple[int, int]:
     return quantize_multiplier(in1 * in2 / out)
 
 
-def lower(graph: Graph, op: Operator) -> Lowered:
+def lower(graph: Graph, op: Operator) -> list[Lowered]:
     for pos, what in ABSENT.items():
         if _present(op, pos):
             raise fail(op, f"input {pos} ({what}) is given; TFLM's integer LSTM runs the standard LSTM only "
@@ -124,9 +128,20 @@ def lower(graph: Graph, op: Operator) -> Lowered:
     if np.abs(b_in).max() >= 2**31 or np.abs(b_rec).max() >= 2**31:
         raise fail(op, "a bias with the zero point folded in overflows int32")
 
+    # the input products of every step: one CiM FULLY_CONNECTED over the sequence, int16 Q3.12 out
+    x_mult, x_shift = zip(*(quantize_multiplier(f32(x.quant.s) * f32(w.quant.s) / GATE_INPUT) for w in wx),
+                          strict=True)
+    gates_in = Tensor(len(graph.tensors), f"{y.name}/input_gates", (1, steps, 4 * n), "int16",
+                      Quant(np.array([GATE_INPUT], np.float32), np.array([0], np.int64)))
+    graph.tensors.append(gates_in)
+    matrix = MatrixSpec(MATRIX_DENSE, w_in, b_in.astype(np.int32), np.repeat(np.array(x_mult, np.int32), n),
+                        np.repeat(np.array(x_shift, np.int32), n))
+    fc = Lowered("FULLY_CONNECTED", [op.inputs[0]], [gates_in.index],
+                 {"matrix": -1, "in_zp": x.quant.zp, "out_zp": 0, "act_min": -32768, "act_max": 32767},
+                 matrix, op.index)
+
     params: dict[str, int] = {}
-    for g, wi, wr in zip(GATES, wx, wh, strict=True):
-        params[f"x{g}_mult"], params[f"x{g}_shift"] = quantize_multiplier(f32(x.quant.s) * f32(wi.quant.s) / GATE_INPUT)
+    for g, wr in zip(GATES, wh, strict=True):
         params[f"h{g}_mult"], params[f"h{g}_shift"] = quantize_multiplier(f32(h.quant.s) * f32(wr.quant.s) / GATE_INPUT)
     cs = f32(c.quant.s)
     power = round(math.log2(cs))  # TFLM's CheckedLog2: the rounded power, used even when not exact
@@ -146,36 +161,35 @@ def lower(graph: Graph, op: Operator) -> Lowered:
         graph.tensors.append(t)
         return t.index
 
-    inputs = [op.inputs[0], const("input_weights", w_in, "int8"), const("recurrent_weights", w_rec, "int8"),
-              const("input_bias", b_in, "int32"), const("recurrent_bias", b_rec, "int32"), h.index, c.index]
-    return Lowered("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, list(op.outputs), params, None, op.index)
+    inputs = [gates_in.index, const("recurrent_weights", w_rec, "int8"), const("recurrent_bias", b_rec, "int32"),
+              h.index, c.index]
+    return [fc, Lowered("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, list(op.outputs), params, None, op.index)]
 
 
 def cpu_work(graph: Graph, low: Lowered) -> tuple[int, int]:
-    """(multiply-accumulates, time steps): the matrix-vector products, 4n (n_input + n) per step, on the CPU."""
+    """(multiply-accumulates, time steps) of the CPU op: the recurrent products, 4n x n per step."""
     steps = graph.tensors[low.inputs[0]].shape[1]
-    w_in, w_rec = graph.tensors[low.inputs[1]], graph.tensors[low.inputs[2]]
-    return steps * (w_in.size + w_rec.size), steps
+    return steps * graph.tensors[low.inputs[1]].size, steps
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
-    (x, w_in, w_rec, b_in, b_rec, h, c), y = _recs(img, op, at, (7, 7))
-    if (x.dtype, w_in.dtype, w_rec.dtype, b_in.dtype, b_rec.dtype, h.dtype, c.dtype, y.dtype) != (
-            "int8", "int8", "int8", "int32", "int32", "int8", "int16", "int8"):
-        raise _fail(at, "operand types are not int8 input, weights and output, int32 biases, int8/int16 states")
-    if not (h.state and c.state) or op.inputs[5] == op.inputs[6] or any(t.storage != STORE_CONST for t in (w_in, w_rec, b_in, b_rec)) \
-            or x.storage != STORE_ARENA:
-        raise _fail(at, "expects an activation, constant weights and biases, and two state tensors")
-    if len(x.shape) != 3 or x.shape[0] != 1 or len(w_in.shape) != 2 or len(w_rec.shape) != 2:
-        raise _fail(at, f"input {list(x.shape)} is not one [time, features] sequence")
-    n4, n_input = w_in.shape
-    n = n4 // 4
-    if n4 % 4 or n_input != x.shape[2] or w_rec.shape != (n4, n) or b_in.shape != (n4,) or b_rec.shape != (n4,) \
-            or math.prod(h.shape) != n or math.prod(c.shape) != n or y.shape != (1, x.shape[1], n):
-        raise _fail(at, f"input {list(x.shape)}, weights {list(w_in.shape)} / {list(w_rec.shape)}, states and "
-                        f"output {list(y.shape)} do not fit together")
+    (gx, w_rec, b_rec, h, c), y = _recs(img, op, at, (5, 5))
+    if (gx.dtype, w_rec.dtype, b_rec.dtype, h.dtype, c.dtype, y.dtype) != (
+            "int16", "int8", "int32", "int8", "int16", "int8"):
+        raise _fail(at, "operand types are not int16 input gates, int8 weights and output, int32 bias, int8/int16 "
+                        "states")
+    if not (h.state and c.state) or op.inputs[3] == op.inputs[4] or gx.storage != STORE_ARENA \
+            or w_rec.storage != STORE_CONST or b_rec.storage != STORE_CONST:
+        raise _fail(at, "expects an activation, constant weights and bias, and two state tensors")
+    if len(gx.shape) != 3 or gx.shape[0] != 1 or len(w_rec.shape) != 2:
+        raise _fail(at, f"input gates {list(gx.shape)} are not one [time, 4 x units] sequence")
+    n4, n = w_rec.shape
+    if n4 != 4 * n or gx.shape[2] != n4 or b_rec.shape != (n4,) or math.prod(h.shape) != n \
+            or math.prod(c.shape) != n or y.shape != (1, gx.shape[1], n):
+        raise _fail(at, f"input gates {list(gx.shape)}, weights {list(w_rec.shape)}, states and output "
+                        f"{list(y.shape)} do not fit together")
     p = op.params
-    for name in [*(f"{s}{g}" for s in "xh" for g in GATES), "forget", "input", "hidden"]:
+    for name in [*(f"h{g}" for g in GATES), "forget", "input", "hidden"]:
         _in_range(at, p, 0, (1 << 31) - 1, f"{name}_mult")
         _in_range(at, p, SHIFT_MIN, SHIFT_MAX, f"{name}_shift")
     _in_range(at, p, -128, 127, "hidden_zp")

@@ -1,12 +1,12 @@
 /* UNIDIRECTIONAL_SEQUENCE_LSTM: TFLM's integer LSTM (int8 input, weights and hidden state, int16 cell state).
  *
- * Operands as cimconv.lowering.unidirectional_sequence_lstm writes them: the input sequence [1, T, n_input],
- * the four gates' input weights stacked (input, forget, cell, output) [4n, n_input], the recurrent weights
- * stacked alike [4n, n], the input bias with the input zero point folded in, the recurrent bias holding the
- * hidden zero point folded alike (int32, 4n each), then the hidden (int8) and cell (int16) state tensors,
- * which live in the arena across invocations (set at load and at a state reset) and are updated in place.
+ * Operands as cimconv.lowering.unidirectional_sequence_lstm writes them: the gates' input parts of every
+ * step [1, T, 4n] (int16 Q3.12, in (input, forget, cell, output) order), computed just before by a
+ * FULLY_CONNECTED on the CiM macro; the recurrent weights stacked alike [4n, n]; the recurrent bias holding
+ * the hidden zero point folded in (int32, 4n); then the hidden (int8) and cell (int16) state tensors, which
+ * live in the arena across invocations (set at load and at a state reset) and are updated in place.
  *
- * Per step and unit j: each gate's input and recurrent sums requantized separately to int16 Q3.12, added
+ * Per step and unit j: each gate's recurrent sum requantized to int16 Q3.12 and added to its input part
  * with int16 saturation; sigmoid (tanh for the cell gate) on TFLM's 16-bit table; cell = sat(sat(f * c) +
  * sat(i * g)), clipped; hidden = tanh(cell) * o requantized to int8. Everything after the sums is
  * element-wise, so unit by unit gives TFLM's gate-by-gate results; the step's new hidden values go straight
@@ -96,26 +96,22 @@ static void dot4(const int8_t *w, uint32_t gate_stride, const int8_t *v, uint32_
 static int32_t sat16(int32_t v) { return cim_clamp(v, INT16_MIN, INT16_MAX); }
 
 typedef struct {
-    uint32_t steps, n_input, n;
+    uint32_t steps, n;
 } lstm_dims_t;
 
 static int lstm_dims(const cim_op_t *op, const cim_tensor_t *const *in, int n_inputs, const cim_tensor_t *out,
                      lstm_dims_t *d) {
-    if (n_inputs != 7 || op->n_params < CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM_NPARAMS) return CIM_E_PARAM;
-    const cim_tensor_t *x = in[0], *w_in = in[1], *w_rec = in[2], *b_in = in[3], *b_rec = in[4], *h = in[5],
-                       *c = in[6];
-    if (x->dtype != CIMG_DTYPE_INT8 || w_in->dtype != CIMG_DTYPE_INT8 || w_rec->dtype != CIMG_DTYPE_INT8 ||
-        b_in->dtype != CIMG_DTYPE_INT32 || b_rec->dtype != CIMG_DTYPE_INT32 || h->dtype != CIMG_DTYPE_INT8 ||
-        c->dtype != CIMG_DTYPE_INT16 || out->dtype != CIMG_DTYPE_INT8)
+    if (n_inputs != 5 || op->n_params < CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM_NPARAMS) return CIM_E_PARAM;
+    const cim_tensor_t *gx = in[0], *w_rec = in[1], *b_rec = in[2], *h = in[3], *c = in[4];
+    if (gx->dtype != CIMG_DTYPE_INT16 || w_rec->dtype != CIMG_DTYPE_INT8 || b_rec->dtype != CIMG_DTYPE_INT32 ||
+        h->dtype != CIMG_DTYPE_INT8 || c->dtype != CIMG_DTYPE_INT16 || out->dtype != CIMG_DTYPE_INT8)
         return CIM_E_UNSUPPORTED;
-    d->steps = (uint32_t)x->dims[2];
-    d->n_input = (uint32_t)x->dims[3];
+    d->steps = (uint32_t)gx->dims[2];
     d->n = (uint32_t)w_rec->dims[3];
     const uint64_t n4 = 4u * (uint64_t)d->n;
-    if (x->rank != 3 || x->dims[1] != 1 || w_in->rank != 2 || w_rec->rank != 2 || d->n == 0 ||
-        (uint64_t)(uint32_t)w_in->dims[2] != n4 || (uint32_t)w_in->dims[3] != d->n_input ||
-        (uint64_t)(uint32_t)w_rec->dims[2] != n4 || b_in->nbytes != 4u * n4 || b_rec->nbytes != 4u * n4 ||
-        h->nbytes != d->n || c->nbytes != 2u * d->n || out->nbytes != (uint64_t)d->steps * d->n)
+    if (gx->rank != 3 || gx->dims[1] != 1 || w_rec->rank != 2 || d->n == 0 || (uint64_t)(uint32_t)gx->dims[3] != n4 ||
+        (uint64_t)(uint32_t)w_rec->dims[2] != n4 || b_rec->nbytes != 4u * n4 || h->nbytes != d->n ||
+        c->nbytes != 2u * d->n || out->nbytes != (uint64_t)d->steps * d->n)
         return CIM_E_SHAPE;
     return CIM_OK;
 }
@@ -126,7 +122,7 @@ int cim_check_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor_
     const int err = lstm_dims(op, inputs, n_inputs, output, &d);
     if (err != CIM_OK) return err;
     const int32_t *p = op->params;
-    for (int k = CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_XI_MULT; k <= CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HIDDEN_SHIFT;
+    for (int k = CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HI_MULT; k <= CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HIDDEN_SHIFT;
          k += 2)
         if (p[k] < 0 || p[k + 1] < -31 || p[k + 1] > 30) return CIM_E_PARAM;
     const int32_t tm = p[CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_TANH_MULT], ts = p[CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_TANH_SHIFT];
@@ -143,25 +139,23 @@ int cim_kernel_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor
     const int err = lstm_dims(op, inputs, n_inputs, output, &d);
     if (err != CIM_OK) return err;
     const int32_t *p = op->params;
-    const int8_t *x = (const int8_t *)inputs[0]->data, *w_in = (const int8_t *)inputs[1]->data;
-    const int8_t *w_rec = (const int8_t *)inputs[2]->data;
-    const int32_t *b_in = (const int32_t *)inputs[3]->data, *b_rec = (const int32_t *)inputs[4]->data;
-    int8_t *h = (int8_t *)inputs[5]->data, *y = (int8_t *)output->data;
-    int16_t *c = (int16_t *)inputs[6]->data;
-    const uint32_t n = d.n, ni = d.n_input;
+    const int16_t *gx = (const int16_t *)inputs[0]->data;
+    const int8_t *w_rec = (const int8_t *)inputs[1]->data;
+    const int32_t *b_rec = (const int32_t *)inputs[2]->data;
+    int8_t *h = (int8_t *)inputs[3]->data, *y = (int8_t *)output->data;
+    int16_t *c = (int16_t *)inputs[4]->data;
+    const uint32_t n = d.n;
     const int32_t clip = p[CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_CELL_CLIP];
     const int32_t hzp = p[CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HIDDEN_ZP];
     for (uint32_t t = 0; t < d.steps; ++t) {
-        const int8_t *xt = x + t * ni;
+        const int16_t *gt = gx + t * 4u * n;
         int8_t *yt = y + t * n;
         for (uint32_t j = 0; j < n; ++j) {
-            int32_t gate[4], sx[4], sh[4];
-            dot4(w_in + j * ni, n * ni, xt, ni, b_in + j, n, sx);
+            int32_t gate[4], sh[4];
             dot4(w_rec + j * n, n * n, h, n, b_rec + j, n, sh);
             for (uint32_t g = 0; g < 4u; ++g) {
-                const int32_t *mx = p + CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_XI_MULT + 2 * g;
                 const int32_t *mh = p + CIM_P_UNIDIRECTIONAL_SEQUENCE_LSTM_HI_MULT + 2 * g;
-                gate[g] = sat16(sat16(cim_mbqm(sx[g], mx[0], mx[1])) + sat16(cim_mbqm(sh[g], mh[0], mh[1])));
+                gate[g] = sat16(gt[g * n + j] + sat16(cim_mbqm(sh[g], mh[0], mh[1])));
             }
             const int32_t ig = sigmoid16(gate[0]), fg = sigmoid16(gate[1]), og = sigmoid16(gate[3]);
             const int32_t zg = tanh16(gate[2], 0, 0); /* Q3.12 input: TFLM's Tanh with scale power -12 */

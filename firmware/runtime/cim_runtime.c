@@ -227,8 +227,10 @@ static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi;
 
 /* Shapes and parameters of a CiM op against its matrix record. */
 static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
+    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0) */
+    const int wide = op->opcode == CIM_OP_FULLY_CONNECTED && tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
     if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
-        !tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
+        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)))
         return CIM_RT_E_PROGRAM;
     const uint32_t mi = (uint32_t)op->params[0];
     int rc = check_matrix(mi);
@@ -242,10 +244,14 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     switch (op->opcode) {
     case CIM_OP_FULLY_CONNECTED:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_FULLY_CONNECTED_IN_ZP]) ||
-            !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
-            !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX]))
+            (wide ? p[CIM_P_FULLY_CONNECTED_OUT_ZP] != 0 ||
+                        !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MIN], INT16_MIN, p[CIM_P_FULLY_CONNECTED_ACT_MAX]) ||
+                        !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MAX], INT16_MIN, INT16_MAX)
+                  : !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
+                        !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
-        if (in.nbytes % m.rows != 0 || (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols)
+        if (in.nbytes % m.rows != 0 ||
+            (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols * (wide ? 2u : 1u))
             return CIM_RT_E_MATRIX;
         return 0;
     case CIM_OP_CONV_2D:
@@ -424,8 +430,8 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     }
     case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM:
         /* the hidden and cell states are updated in place: two distinct state tensors (so in the arena) */
-        if (op->n_inputs != 7 || tids[5] == tids[6] || !(tensor_rec(tids[5])[T_FLAGS] & CIMG_TENSOR_STATE) ||
-            !(tensor_rec(tids[6])[T_FLAGS] & CIMG_TENSOR_STATE))
+        if (op->n_inputs != 5 || tids[3] == tids[4] || !(tensor_rec(tids[3])[T_FLAGS] & CIMG_TENSOR_STATE) ||
+            !(tensor_rec(tids[4])[T_FLAGS] & CIMG_TENSOR_STATE))
             return CIM_RT_E_PROGRAM;
         return kernel_file_check(op, in, &out);
     default: /* ops whose kernel file carries the check (contracts/ops.py c_check) */

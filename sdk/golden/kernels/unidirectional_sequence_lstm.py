@@ -1,10 +1,10 @@
 """UNIDIRECTIONAL_SEQUENCE_LSTM: TFLM's integer LSTM (int8 activations, int16 cell state), batched over streams.
 
-Per time step (`cimconv.lowering.unidirectional_sequence_lstm` explains the operands): each gate's input
-and recurrent products requantized to int16 Q3.12 separately, added with int16 saturation, through TFLM's
-16-bit sigmoid (tanh for the cell gate); cell = sat(sat(forget * cell) + sat(input * cell_gate)), clipped;
-hidden = tanh(cell) * output requantized to int8. The input products of all steps do not depend on the
-state, so they are computed for the whole sequence at once; the recurrent ones step by step.
+The input products of every step, requantized to int16 Q3.12 per gate, come from the CiM FULLY_CONNECTED
+before this op (`cimconv.lowering.unidirectional_sequence_lstm` explains the operands). Per time step:
+each gate's recurrent product requantized to int16 Q3.12, added to its input part with int16 saturation,
+through TFLM's 16-bit sigmoid (tanh for the cell gate); cell = sat(sat(forget * cell) + sat(input *
+cell_gate)), clipped; hidden = tanh(cell) * output requantized to int8.
 
 The hidden and cell state operands (the executor's state arrays, one row per stream) are updated in
 place: they are TFLite variable tensors that live across invocations.
@@ -25,11 +25,11 @@ def _sat16(v: np.ndarray) -> np.ndarray:
     return np.clip(v, -32768, 32767)
 
 
-def _requant(acc: np.ndarray, p: dict, side: str) -> np.ndarray:
-    """int32 sums (..., 4n) of the four gates -> int16 Q3.12, each gate with its own multiplier."""
+def _requant(acc: np.ndarray, p: dict) -> np.ndarray:
+    """int32 recurrent sums (..., 4n) of the four gates -> int16 Q3.12, each gate with its own multiplier."""
     n = acc.shape[-1] // 4
-    mult = np.repeat([p[f"{side}{g}_mult"] for g in GATES], n)
-    shift = np.repeat([p[f"{side}{g}_shift"] for g in GATES], n)
+    mult = np.repeat([p[f"h{g}_mult"] for g in GATES], n)
+    shift = np.repeat([p[f"h{g}_shift"] for g in GATES], n)
     return _sat16(mbqm(acc, mult, shift))
 
 
@@ -40,17 +40,16 @@ def _wrap32(v: np.ndarray) -> np.ndarray:
 
 def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
     p = op.params
-    x, w_in, w_rec, b_in, b_rec, hidden, cell = inputs
-    streams, steps = x.shape[0], x.shape[-2]
+    gates_in, w_rec, b_rec, hidden, cell = inputs
+    streams, steps = gates_in.shape[0], gates_in.shape[-2]
     n = w_rec.shape[1]
     h = hidden.reshape(streams, n)  # views: writes reach the executor's state arrays
     c = cell.reshape(streams, n)
-    gx = _requant(_wrap32(x.reshape(streams, steps, -1).astype(np.int64) @ w_in.T.astype(np.int64)
-                          + b_in.astype(np.int64)), p, "x")
+    gx = gates_in.reshape(streams, steps, 4 * n).astype(np.int64)
     w_rec64, b_rec64 = w_rec.T.astype(np.int64), b_rec.astype(np.int64)
     y = np.empty((streams, steps, n), np.int8)
     for t in range(steps):
-        gh = _requant(_wrap32(h.astype(np.int64) @ w_rec64 + b_rec64), p, "h")
+        gh = _requant(_wrap32(h.astype(np.int64) @ w_rec64 + b_rec64), p)
         pre = _sat16(gx[:, t] + gh)
         i_g, f_g, o_g = sigmoid16(pre[:, :n]), sigmoid16(pre[:, n:2 * n]), sigmoid16(pre[:, 3 * n:])
         z_g = tanh16(pre[:, 2 * n:3 * n], 0, 0)  # Q3.12 input: TFLM's Tanh with scale power -12
