@@ -346,3 +346,18 @@ def test_loader_and_host_checker_want_both_states_flagged(host_runtime, stacked_
         assert _load_rc(host_runtime, bad, tmp_path) == RC["CIM_RT_E_PROGRAM"]
         with pytest.raises(ImageError):
             parse_image(bad[:-32] + hashlib.sha256(bad[:-32]).digest())
+
+
+@pytest.mark.parametrize(("param", "value", "message"), [
+    ("out_zp", 3, "out_zp = 3"), ("act_max", 40000, "act_max = 40000"), ("in_zp", 200, "in_zp = 200")])
+def test_host_checker_bounds_the_int16_fully_connected(speech, param, value, message):
+    """The CiM FULLY_CONNECTED writing int16 (the LSTM's input gates): zero point 0, a range inside int16."""
+    from cimconv.image import ImageError, parse_image
+    from cimconv.image_check import check_image
+
+    img = parse_image(speech.image_bytes)
+    check_image(img, "speech", 1 << 24)
+    img.ops[0].params[param] = value
+    with pytest.raises(ImageError, match=message):
+        check_image(img, "speech", 1 << 24)
+
