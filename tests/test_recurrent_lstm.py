@@ -361,3 +361,34 @@ def test_host_checker_bounds_the_int16_fully_connected(speech, param, value, mes
     with pytest.raises(ImageError, match=message):
         check_image(img, "speech", 1 << 24)
 
+
+
+NOISY_PRESET = "nor-flash"  # the nor-acim target's default preset
+
+
+def test_analog_model_with_noise_off_equals_tflm():
+    """`simulate`'s analog model with the ideal preset on the LSTM image: its int16 CiM FULLY_CONNECTED and
+    the CPU LSTM give TFLM's outputs (two chips, first invocations)."""
+    from cimsdk.sim.analog import AnalogCimModel
+    from cimsdk.sim.noise import load_noise
+
+    conv = convert(SPEECH, "nor-acim")  # the KWS analog test's target: lossless ADC with the ideal preset
+    assert conv.target.adc_lossless
+    xs = random_inputs(4, (49, 257), seed=41)
+    ref = TFLM(SPEECH)
+    want = []
+    for x in xs:
+        ref.interp.reset()
+        want.append(ref.invoke(x[None]))
+    want = np.concatenate(want)
+    for shortcut in (True, False):  # False: the analog model's own accumulation and finish, not the golden op
+        model = AnalogCimModel(conv.image, conv.target, load_noise("ideal"), trials=2, mode="fast")
+        model.shortcut = shortcut
+        got = Executor(conv.image, cim=model).run(np.concatenate([xs, xs]))
+        np.testing.assert_array_equal(got[: len(xs)], want)
+        np.testing.assert_array_equal(got[len(xs):], want)
+    # with the target's noise the input gates stay int16 (noisy, not clamped to int8)
+    noisy = AnalogCimModel(conv.image, conv.target, load_noise(NOISY_PRESET), trials=2, mode="fast")
+    ex = Executor(conv.image, cim=noisy)
+    gates = ex.run_op(0, [np.concatenate([xs, xs])])
+    assert gates.dtype == np.int16 and np.abs(gates.astype(np.int32)).max() > 1000

@@ -530,7 +530,7 @@ class AnalogCimModel(CimModel):
                 rows, _ = self._windows(op, x, out_rec)
                 acc = accumulate.dense(rows.reshape(self.trials, -1, m.rows), wt)
             y = noisy.finish(acc.reshape(b, -1, m.cols), bf, sf, pool, seed, p["out_zp"], p["act_min"],
-                             p["act_max"])
+                             p["act_max"], np.dtype(out_rec.dtype))
         return y.reshape((b, *out_rec.shape[1:]))
 
     def _fast_depthwise(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, tuple]:
