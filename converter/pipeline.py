@@ -140,6 +140,19 @@ def cpu_work(graph: Graph, low: Lowered) -> tuple[int, int]:
     return count(graph, low) if count is not None else (0, 1)
 
 
+def _per_step_of_parts(layers: list[dict]) -> None:
+    """The other program ops a recurrent op lowered into (the LSTM's input products on the macro) get its
+    cost per time step too: their MACs, latency and energy over its steps."""
+    steps = {row["source_op"]: row["per_step"]["steps"] for row in layers if "per_step" in row}
+    for row in layers:
+        n = steps.get(row["source_op"])
+        if n and "per_step" not in row:
+            row["per_step"] = {"steps": n, "macs": row["macs"] // n, "cpu_cycles": row["cpu_cycles"] / n,
+                               "latency_us": row["latency_us"] / n, "energy_uj": row["energy_uj"] / n}
+            if "cim_latency_us" in row:
+                row["per_step"]["cim_latency_us"] = row["cim_latency_us"] / n
+
+
 def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mapping, arena: Plan,
                  data: bytes, mcu: energy.Mcu | None = None) -> dict:
     mcu = mcu or energy.board_mcu()
@@ -195,6 +208,7 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         row["cpu_us"] = est.cpu_us
         tot["macs"] += macs
         layers.append(row)
+    _per_step_of_parts(layers)
     whole = energy.price(cpu_cycles_total, counts_total, cim_latency_total, mcu, t)
     return {
         "model": graph.name,

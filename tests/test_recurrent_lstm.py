@@ -58,6 +58,7 @@ def test_speech_model_converts_with_state(speech):
     assert lstm.params["cell_clip"] == 20480  # 10.0 at the cell's scale 2^-11
     rows = speech.report["layers"]
     assert rows[0]["runs_on"] == "cim" and rows[0]["macs"] == 49 * 320 * 257
+    assert rows[0]["per_step"]["macs"] == 320 * 257 and rows[0]["per_step"]["cim_latency_us"] > 0
     assert rows[1]["op"] == "UNIDIRECTIONAL_SEQUENCE_LSTM" and rows[1]["runs_on"] == "cpu"
     assert rows[1]["macs"] == 49 * 320 * 80 and rows[1]["per_step"]["macs"] == 320 * 80
     assert speech.report["totals"]["cpu_macs"] == rows[1]["macs"]
