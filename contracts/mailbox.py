@@ -61,7 +61,8 @@ COMMANDS: list[tuple[str, int, str, str, str]] = [
      "the coprocessor reads the weight image from guest memory and keeps its weights resident"),
     ("RUN_OP", 3, "ARG0 op index, ARG1 input address, ARG2 output address",
      "RESULT0 output bytes written",
-     "runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; writes int8 outputs"),
+     "runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; writes int8 outputs "
+     "(int16 for a FULLY_CONNECTED whose output tensor is int16: an LSTM's gate pre-activations)"),
     ("RESET_COUNTERS", 4, "-", "-", "zeroes COUNTERS"),
 ]
 CMD = {name: code for name, code, _, _, _ in COMMANDS}

@@ -152,6 +152,15 @@ OPS: dict[str, OpSpec] = {
                "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
                "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "
                "integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
+        OpSpec(36, "UNIDIRECTIONAL_SEQUENCE_LSTM", "cpu",
+               tuple(f"h{g}_{what}" for g in "ifco" for what in ("mult", "shift"))
+               + ("forget_mult", "forget_shift", "input_mult", "input_shift", "hidden_mult", "hidden_shift",
+                  "hidden_zp", "cell_clip", "tanh_mult", "tanh_shift"),
+               "int8 input, weights and hidden state, int16 cell state (TFLM's integer LSTM: Q3.12 gates, 16-bit "
+               "sigmoid/tanh); batch-major, no peephole, projection or layer norm (TFLM has none); states kept in "
+               "the arena; the input products of all steps run on the CiM macro as a FULLY_CONNECTED with int16 output, "
+               "the recurrent products and the gates on the CPU", (24, 24), (9, 10, 11, 16, 17, 20, 21, 22, 23),
+               "UnidirectionalSequenceLSTMOptions", c_check=True),
     ]
 }
 

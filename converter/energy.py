@@ -83,7 +83,7 @@ def cim_energy_pj(counts: dict[str, int], t: Target | dict) -> float:
 
 
 def cpu_op_cycles(mcu: Mcu, opcode: str, cim: bool, input_elements: int, output_elements: int,
-                  nbytes: int) -> int:
+                  nbytes: int, macs: int = 0) -> int:
     """CPU cycles of one program op on the board's MCU: dispatch, plus the kernel for a CPU op, or the
     descriptor set-up for a CiM op (the macro's own time is `cim_cycles`). Board `cycle_costs`."""
     c = mcu.cycle_costs
@@ -91,7 +91,8 @@ def cpu_op_cycles(mcu: Mcu, opcode: str, cim: bool, input_elements: int, output_
     if cim:
         return int(cycles + c["overhead"]["per_cim_op"])
     op = c["ops"].get(opcode, {"basis": "output_elements", "per_unit": 8})
-    units = {"input_elements": input_elements, "output_elements": output_elements, "bytes": nbytes}[op["basis"]]
+    units = {"input_elements": input_elements, "output_elements": output_elements, "bytes": nbytes,
+             "macs": macs}[op["basis"]]
     return int(round(cycles + op.get("fixed", 0) + op["per_unit"] * units))
 
 

@@ -209,12 +209,20 @@ def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, T
     if not op.cim:
         raise _fail(at, "a CiM op without the CiM flag")
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    _int8(at, x)
     if x.storage != STORE_ARENA:
         raise _fail(at, "the input of a CiM op must be an activation")
     p = op.params
-    _in_range(at, p, I8_MIN, I8_MAX, "in_zp", "out_zp")
-    _act(at, p)
+    if y.dtype == "int16" and op.opcode == "FULLY_CONNECTED":  # the LSTM's int16 gate pre-activations
+        _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
+        _in_range(at, p, 0, 0, "out_zp")
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if p["act_min"] > p["act_max"]:
+            raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+    else:
+        _int8(at, y)
+        _in_range(at, p, I8_MIN, I8_MAX, "in_zp", "out_zp")
+        _act(at, p)
     return x, y, _matrix(img, op, at, kind), p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,32 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     return Conversion(graph, tgt, lowered, mapping, arena, img, data, report)
 
 
+def cpu_work(graph: Graph, low: Lowered) -> tuple[int, int]:
+    """(multiply-accumulates, time steps) of a CPU op whose lowering counts them (`cpu_work` in its module:
+    the recurrent ops' matrix-vector products); (0, 1) for the others."""
+    if low.cim:
+        return 0, 1
+    try:
+        module = importlib.import_module(f"cimconv.lowering.{low.opcode.lower()}")
+    except ImportError:
+        return 0, 1
+    count = getattr(module, "cpu_work", None)
+    return count(graph, low) if count is not None else (0, 1)
+
+
+def _per_step_of_parts(layers: list[dict]) -> None:
+    """The other program ops a recurrent op lowered into (the LSTM's input products on the macro) get its
+    cost per time step too: their MACs, latency and energy over its steps."""
+    steps = {row["source_op"]: row["per_step"]["steps"] for row in layers if "per_step" in row}
+    for row in layers:
+        n = steps.get(row["source_op"])
+        if n and "per_step" not in row:
+            row["per_step"] = {"steps": n, "macs": row["macs"] // n, "cpu_cycles": row["cpu_cycles"] / n,
+                               "latency_us": row["latency_us"] / n, "energy_uj": row["energy_uj"] / n}
+            if "cim_latency_us" in row:
+                row["per_step"]["cim_latency_us"] = row["cim_latency_us"] / n
+
+
 def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mapping, arena: Plan,
                  data: bytes, mcu: energy.Mcu | None = None) -> dict:
     mcu = mcu or energy.board_mcu()
@@ -153,7 +180,9 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         row = {"index": i, "source_op": low.source_index, "op": low.opcode,
                "input_shape": list(x.shape) if x is not None else [], "output_shape": list(y.shape),
                "runs_on": "cim" if low.cim else "cpu"}
-        cyc_cpu = energy.cpu_op_cycles(mcu, low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes)
+        cpu_macs, steps = cpu_work(graph, low)
+        cyc_cpu = energy.cpu_op_cycles(mcu, low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes,
+                                       cpu_macs)
         cpu_cycles_total += cyc_cpu
         counts: dict[str, int] = {}
         cim_lat = 0.0
@@ -178,9 +207,12 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             tot["cim_macs"] += macs
             tot["weight_bytes"] += m.rows * m.cols
         else:
-            macs = 0
-            row.update({"macs": 0, "tiles": 0, "cells": 0, "utilization": 0.0, "weight_bytes": 0})
+            macs = cpu_macs
+            row.update({"macs": macs, "tiles": 0, "cells": 0, "utilization": 0.0, "weight_bytes": 0})
         est = energy.price(cyc_cpu, counts, cim_lat, mcu, t)
+        if steps > 1:  # a recurrent op: its cost per time step
+            row["per_step"] = {"steps": steps, "macs": macs // steps, "cpu_cycles": cyc_cpu / steps,
+                               "latency_us": est.latency_us / steps, "energy_uj": est.total_uj / steps}
         cim_latency_total += cim_lat
         row["cpu_cycles"] = cyc_cpu
         row["latency_us"] = est.latency_us
@@ -189,6 +221,7 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         row["cpu_us"] = est.cpu_us
         tot["macs"] += macs
         layers.append(row)
+    _per_step_of_parts(layers)
     whole = energy.price(cpu_cycles_total, counts_total, cim_latency_total, mcu, t)
     return {
         "model": graph.name,

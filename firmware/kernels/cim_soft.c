@@ -99,6 +99,25 @@ void cim_soft_matvec(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_
     }
 }
 
+void cim_soft_matvec16(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_t *act, int16_t *out) {
+    const uint32_t K = m->rows, N = m->cols;
+    const int8_t *w = m->cells;
+    const int32_t *q = m->quant;
+    uint32_t c = 0;
+    for (; c + 4 <= N; c += 4) {
+        int32_t acc[4] = {q[0], q[3], q[6], q[9]};
+        dot4(x, w, K, acc);
+        for (uint32_t j = 0; j < 4u; j++) out[c + j] = (int16_t)cim_soft_out32(acc[j], q + 3u * j, act);
+        w += 4 * K;
+        q += 12;
+    }
+    for (; c < N; c++) {
+        out[c] = (int16_t)cim_soft_out32(dot1(x, w, K, q[0]), q, act);
+        w += K;
+        q += 3;
+    }
+}
+
 /* Two input vectors against four columns: each weight load feeds two MACs. */
 static inline void dot4x2(const int8_t *x, const int8_t *y, const int8_t *w0, uint32_t K, int32_t a[8]) {
     const int8_t *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;

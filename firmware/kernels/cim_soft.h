@@ -40,6 +40,8 @@ typedef struct {
 
 /* All N columns of matrix m against one K-vector x: out[0..N) (cim_soft.c). */
 void cim_soft_matvec(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_t *act, int8_t *out);
+/* The same with int16 outputs (a FULLY_CONNECTED writing the LSTM's int16 gate pre-activations). */
+void cim_soft_matvec16(const int8_t *x, const cim_matrix_t *m, const cim_soft_act_t *act, int16_t *out);
 /* The same for two input vectors at once (two output pixels): each weight load feeds two MACs. */
 void cim_soft_matvec2(const int8_t *x, const int8_t *y, const cim_matrix_t *m, const cim_soft_act_t *act,
                       int8_t *out_x, int8_t *out_y);
@@ -60,11 +62,15 @@ static inline int32_t cim_soft_mbqm(int32_t x, int32_t mult, int32_t shift) {
     return (h >> right) + (rem > thr);
 }
 
-static inline int8_t cim_soft_out(int32_t acc, const int32_t *q, const cim_soft_act_t *act) {
+static inline int32_t cim_soft_out32(int32_t acc, const int32_t *q, const cim_soft_act_t *act) {
     int32_t v = cim_soft_mbqm(acc, q[1], q[2]) + act->out_zp;
     if (v < act->act_min) v = act->act_min;
     if (v > act->act_max) v = act->act_max;
-    return (int8_t)v;
+    return v;
+}
+
+static inline int8_t cim_soft_out(int32_t acc, const int32_t *q, const cim_soft_act_t *act) {
+    return (int8_t)cim_soft_out32(acc, q, act);
 }
 
 #ifdef __cplusplus

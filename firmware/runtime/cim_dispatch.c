@@ -122,6 +122,10 @@ int cim_check_batch_matmul(const cim_op_t *op, const cim_tensor_t *const *inputs
 #if CIM_USE_SVDF
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 #endif
+#if CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
+int cim_kernel_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -221,6 +225,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_SVDF
     case CIM_OP_SVDF: return cim_kernel_svdf;
 #endif
+#if CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
+    case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return cim_kernel_unidirectional_sequence_lstm;
+#endif
     default: return NULL;
     }
 }
@@ -284,6 +291,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_BATCH_MATMUL
     case CIM_OP_BATCH_MATMUL: return cim_check_batch_matmul;
 #endif
+#if CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
+    case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return cim_check_unidirectional_sequence_lstm;
+#endif
     default: return NULL;
     }
 }
@@ -334,6 +344,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_RESIZE_BILINEAR: return CIM_OP_RESIZE_BILINEAR_NPARAMS;
     case CIM_OP_BATCH_MATMUL: return CIM_OP_BATCH_MATMUL_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
+    case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM_NPARAMS;
     default: return -1;
     }
 }

@@ -227,8 +227,10 @@ static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi;
 
 /* Shapes and parameters of a CiM op against its matrix record. */
 static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
+    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0) */
+    const int wide = op->opcode == CIM_OP_FULLY_CONNECTED && tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
     if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
-        !tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8))
+        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)))
         return CIM_RT_E_PROGRAM;
     const uint32_t mi = (uint32_t)op->params[0];
     int rc = check_matrix(mi);
@@ -242,10 +244,14 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     switch (op->opcode) {
     case CIM_OP_FULLY_CONNECTED:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_FULLY_CONNECTED_IN_ZP]) ||
-            !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
-            !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX]))
+            (wide ? p[CIM_P_FULLY_CONNECTED_OUT_ZP] != 0 ||
+                        !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MIN], INT16_MIN, p[CIM_P_FULLY_CONNECTED_ACT_MAX]) ||
+                        !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MAX], INT16_MIN, INT16_MAX)
+                  : !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
+                        !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
-        if (in.nbytes % m.rows != 0 || (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols)
+        if (in.nbytes % m.rows != 0 ||
+            (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols * (wide ? 2u : 1u))
             return CIM_RT_E_MATRIX;
         return 0;
     case CIM_OP_CONV_2D:
@@ -295,6 +301,13 @@ static int broadcast_ok(const cim_tensor_t *a, const cim_tensor_t *b, const cim_
 }
 
 /* Shapes, dtypes and parameters of a CPU op, as the converter writes them. */
+static int kernel_file_check(const cim_op_t *op, const cim_tensor_t *in, const cim_tensor_t *out) {
+    const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
+    for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
+    const cim_check_fn check = cim_dispatch_check(op->opcode);
+    return check != NULL && check(op, ins, op->n_inputs, out) == 0 ? 0 : CIM_RT_E_PROGRAM;
+}
+
 static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     cim_tensor_t in[CIM_RT_MAX_INPUTS], out;
     for (uint32_t i = 0; i < op->n_inputs; i++) view(tids[i], &in[i]);
@@ -415,12 +428,14 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     }
-    default: { /* ops whose kernel file carries the check (contracts/ops.py c_check) */
-        const cim_tensor_t *ins[CIM_RT_MAX_INPUTS];
-        for (uint32_t i = 0; i < op->n_inputs; i++) ins[i] = &in[i];
-        const cim_check_fn check = cim_dispatch_check(op->opcode);
-        return check != NULL && check(op, ins, op->n_inputs, &out) == 0 ? 0 : CIM_RT_E_PROGRAM;
-    }
+    case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM:
+        /* the hidden and cell states are updated in place: two distinct state tensors (so in the arena) */
+        if (op->n_inputs != 5 || tids[3] == tids[4] || !(tensor_rec(tids[3])[T_FLAGS] & CIMG_TENSOR_STATE) ||
+            !(tensor_rec(tids[4])[T_FLAGS] & CIMG_TENSOR_STATE))
+            return CIM_RT_E_PROGRAM;
+        return kernel_file_check(op, in, &out);
+    default: /* ops whose kernel file carries the check (contracts/ops.py c_check) */
+        return kernel_file_check(op, in, &out);
     }
 }
 

@@ -129,7 +129,8 @@ class CimModel:
         terms = self._terms.get(p["matrix"])
         if terms is None:
             terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
-        y = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"], terms)
+        y = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"], terms,
+                       np.dtype(out_rec.dtype))
         return y.reshape((x.shape[0], *out_rec.shape[1:]))
 
     def counters(self, index: int, op: OpRec, batch: int = 1) -> dict[str, int]:

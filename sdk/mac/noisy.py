@@ -64,17 +64,18 @@ if COMPILED:
                         q = lo
                     elif q > hi:
                         q = hi
-                    o[c] = np.int8(q)
+                    o[c] = np.int64(q)  # stored at the output's width (int8, or int16 for an LSTM's gates)
 
 
-def finish(acc: np.ndarray, b: np.ndarray, s: np.ndarray, pool: np.ndarray, seed: int, zp: int, lo: int, hi: int
-           ) -> np.ndarray:
-    """acc (T*B, P, N) float32 (T chips, P positions per input), offsets and noise scales (T, N) -> int8."""
+def finish(acc: np.ndarray, b: np.ndarray, s: np.ndarray, pool: np.ndarray, seed: int, zp: int, lo: int, hi: int,
+           out_dtype=np.int8) -> np.ndarray:
+    """acc (T*B, P, N) float32 (T chips, P positions per input), offsets and noise scales (T, N) -> int8 (or
+    `out_dtype`: int16 for a FULLY_CONNECTED writing an LSTM's gate pre-activations)."""
     rows, _pos, n = acc.shape
     if pool.size < (1 << POOL_BITS) + n:
         raise ValueError(f"noise pool of {pool.size} values is too short for {n} columns")
     t_n = b.shape[0]
-    out = np.empty(acc.shape, np.int8)
+    out = np.empty(acc.shape, out_dtype)
     if COMPILED:
         _finish(np.ascontiguousarray(acc, np.float32), b, s, rows // t_n, pool, seed, zp, lo, hi, out)
         return out
@@ -83,7 +84,7 @@ def finish(acc: np.ndarray, b: np.ndarray, s: np.ndarray, pool: np.ndarray, seed
     per = acc.reshape(t_n, rows // t_n, *acc.shape[1:])
     y = per + b[:, None, None, :] + s[:, None, None, :] * z.reshape(per.shape)
     np.clip(np.rint(y) + zp, lo, hi, out=y)
-    return y.astype(np.int8).reshape(acc.shape)
+    return y.astype(out_dtype).reshape(acc.shape)
 
 
 __all__ = ["COMPILED", "POOL_BITS", "finish", "make_pool"]

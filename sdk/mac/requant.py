@@ -1,7 +1,8 @@
 """The exact finish of a CiM op: bias, TFLM's requantization, output zero point and activation clamp.
 
 `requantize` takes accumulators holding exact integers in any dtype (int64 from the tile-by-tile backend,
-float32/float64 from the BLAS path, see `exactness`) and returns int8. The formulas are gemmlowp/TFLM's
+float32/float64 from the BLAS path, see `exactness`) and returns int8 (int16 for a FULLY_CONNECTED whose
+output is int16: the LSTM's gate pre-activations). The formulas are gemmlowp/TFLM's
 MultiplyByQuantizedMultiplier without single rounding (see `cimsdk.golden.fixedpoint.mbqm`), rewritten for
 non-negative multipliers (all QuantizeMultiplier produces): SaturatingRoundingDoublingHighMul is
 floor((a*b + 2^30) / 2^31) when b >= 0, and RoundingDivideByPOT(t, r) is floor((t + 2^(r-1) - [t < 0]) / 2^r)
@@ -49,7 +50,7 @@ if COMPILED:
             _row(acc[i], bias, mult, left, right, half, neg, zp, lo, hi, out[i])
 
 
-def requantize_numpy(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int) -> np.ndarray:
+def requantize_numpy(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int, out_dtype=np.int8) -> np.ndarray:
     """The same arithmetic in numpy passes over int64 (the fallback, and the compiled loop's check)."""
     b, mult, left, right, half, neg = column_terms(bias, mult, shift)
     t = np.array(acc, dtype=np.int64, copy=True)
@@ -65,17 +66,17 @@ def requantize_numpy(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: i
     t >>= right
     t += zp
     np.clip(t, lo, hi, out=t)
-    return t.astype(np.int8)
+    return t.astype(out_dtype)
 
 
 def requantize(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int,
-               terms: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-    """(M, N) exact-integer accumulators (any dtype) + bias -> int8 (M, N), TFLM's arithmetic. `terms`: the
-    matrix's `column_terms(bias, mult, shift)`, when the caller keeps them."""
+               terms: tuple[np.ndarray, ...] | None = None, out_dtype=np.int8) -> np.ndarray:
+    """(M, N) exact-integer accumulators (any dtype) + bias -> int8 (or `out_dtype`) (M, N), TFLM's arithmetic.
+    `terms`: the matrix's `column_terms(bias, mult, shift)`, when the caller keeps them."""
     if not COMPILED:
-        return requantize_numpy(acc, bias, mult, shift, zp, lo, hi)
+        return requantize_numpy(acc, bias, mult, shift, zp, lo, hi, out_dtype)
     acc = np.ascontiguousarray(acc).reshape(-1, acc.shape[-1])
-    out = np.empty(acc.shape, np.int8)
+    out = np.empty(acc.shape, out_dtype)
     _rows(acc, *(terms or column_terms(bias, mult, shift)), zp, lo, hi, out)
     return out
 

@@ -454,7 +454,8 @@ class AnalogCimModel(CimModel):
         y = y.reshape(-1, m.cols)
         if self.exact_ideal:
             acc = np.rint(y).astype(np.int64)
-            out = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"])
+            out = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"],
+                             out_dtype=np.dtype(out_rec.dtype))
             return out.reshape(out_shape)
         y += m.bias.astype(np.float32)
         scale = (m.mult.astype(np.float64) * np.exp2(m.shift.astype(np.float64) - 31)).astype(np.float32)
@@ -462,7 +463,7 @@ class AnalogCimModel(CimModel):
         np.rint(y, out=y)
         y += p["out_zp"]
         np.clip(y, p["act_min"], p["act_max"], out=y)
-        return y.astype(np.int8).reshape(out_shape)
+        return y.astype(out_rec.dtype).reshape(out_shape)
 
     def _sample_windows(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, bool]:
         """Windows (1, R, K[, N]) of a few inputs: what `_effective` needs for its per-conversion statistics."""
@@ -529,7 +530,7 @@ class AnalogCimModel(CimModel):
                 rows, _ = self._windows(op, x, out_rec)
                 acc = accumulate.dense(rows.reshape(self.trials, -1, m.rows), wt)
             y = noisy.finish(acc.reshape(b, -1, m.cols), bf, sf, pool, seed, p["out_zp"], p["act_min"],
-                             p["act_max"])
+                             p["act_max"], np.dtype(out_rec.dtype))
         return y.reshape((b, *out_rec.shape[1:]))
 
     def _fast_depthwise(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> tuple[np.ndarray, tuple]:

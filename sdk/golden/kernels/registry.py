@@ -38,6 +38,7 @@ from cimsdk.golden.kernels import (
     svdf,
     tanh,
     transpose,
+    unidirectional_sequence_lstm,
 )
 
 KERNELS = {
@@ -73,4 +74,5 @@ KERNELS = {
     "RESIZE_BILINEAR": resize_bilinear.run,
     "BATCH_MATMUL": batch_matmul.run,
     "SVDF": svdf.run,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": unidirectional_sequence_lstm.run,
 }
