@@ -1,0 +1,26 @@
+/* PicoSoC's simpleuart (the iCEBreaker system, rtl/soc/icebreaker_cim.v): a clock divider register at
+ * BOARD_UART_BASE, the data register at +4. A write waits in hardware until the transmitter is free;
+ * a read returns the received byte once, or all ones when none waits (one byte of buffering). */
+#include "board.h"
+
+#if defined(BOARD_UART_SIMPLEUART)
+
+#define UART(off) (*(volatile uint32_t *)(uintptr_t)(BOARD_UART_BASE + (off)))
+#define DIV 0x00u
+#define DATA 0x04u
+
+void board_uart_init(void) {
+    UART(DIV) = (BOARD_CLOCK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD; /* clocks per bit */
+    while (UART(DATA) != 0xFFFFFFFFu) {
+        /* drop what arrived before the divider was set */
+    }
+}
+
+void board_uart_putc(uint8_t c) { UART(DATA) = c; }
+
+int board_uart_poll(void) {
+    uint32_t v = UART(DATA);
+    return v == 0xFFFFFFFFu ? -1 : (int)(v & 0xFFu);
+}
+
+#endif
