@@ -88,8 +88,7 @@ class SimulatedBoard:
     """
 
     def __init__(self, firmware: str | Path, board: str = DEFAULT_BOARD, port: int = 0,
-                 wait_for_client: bool = True, extra_flash: dict[int, Path] | None = None,
-                 log_file: str | Path | None = None, start_timeout: float = 600.0):
+                 wait_for_client: bool = True, log_file: str | Path | None = None, start_timeout: float = 600.0):
         self.board = load_board(board)
         self.firmware = Path(firmware)
         if not self.firmware.is_file():
@@ -97,7 +96,6 @@ class SimulatedBoard:
                             f"`cimsdk firmware build --board {board}`")
         self.flash_origin = int(self.board.data["memory"]["flash"]["origin"])
         self.port, self.wait_for_client = port, wait_for_client
-        self.extra_flash = dict(extra_flash or {})
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.host_port: tuple[str, int] | None = None
@@ -118,10 +116,9 @@ class SimulatedBoard:
         return f"socket://{self.host_port[0]}:{self.host_port[1]}"
 
     def command(self, exe: Path) -> list[str]:
-        loads = {self.flash_origin & 0xFFFFFF: _firmware_bin(self.firmware), **self.extra_flash}
-        cmd = [str(exe), "--port", str(self.port)]
-        for offset, path in sorted(loads.items()):
-            cmd += ["--load", f"0x{offset:X}:{path}"]
+        # the flash chip's byte address is the CPU's address within the flash window (24 bits)
+        offset = self.flash_origin & 0xFFFFFF
+        cmd = [str(exe), "--port", str(self.port), "--load", f"0x{offset:X}:{_firmware_bin(self.firmware)}"]
         return cmd + ([] if self.wait_for_client else ["--no-wait"])
 
     def start(self) -> None:
