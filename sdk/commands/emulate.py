@@ -69,7 +69,8 @@ def _simulate_fpga(board: str, firmware: Path, port: int | None, wait: bool, log
     from cimsdk.fpga.soc_sim import SimulatedBoard, build
 
     build(board, log=lambda m: click.echo(m, err=True))
-    with SimulatedBoard(firmware, board, port or 0, wait_for_client=wait, log_file=log_file) as sim:
+    with SimulatedBoard(firmware, board, port or 0, wait_for_client=wait, log_file=log_file,
+                        wait_for_console=False) as sim:
         click.echo(f"{board} simulated in Verilator, UART at {sim.url}", err=True)
         click.echo("it runs far slower than the board: give host commands time to wait, e.g. "
                    "CIMSDK_REPLY_TIMEOUT=300 cimsdk validate ... --timeout 900", err=True)

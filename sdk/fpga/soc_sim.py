@@ -84,18 +84,22 @@ class SimulatedBoard:
     """The FPGA board `board` simulated in Verilator, running `firmware` from its flash; a context manager.
 
     With wait_for_client (the default) the system is held in reset until the first client connects,
-    so no output is lost (as QEMU's `wait=on`).
+    so no output is lost (as QEMU's `wait=on`). With wait_for_console (the default), `start` itself
+    is that client: it returns once the firmware's console answers PING, so the host commands that
+    follow do not spend their reply timeouts on the start-up (tens of millions of clocks: the copy
+    to SPRAM, and the console's SHA-256 of an embedded image).
     """
 
     def __init__(self, firmware: str | Path, board: str = DEFAULT_BOARD, port: int = 0,
-                 wait_for_client: bool = True, log_file: str | Path | None = None, start_timeout: float = 600.0):
+                 wait_for_client: bool = True, log_file: str | Path | None = None, start_timeout: float = 900.0,
+                 wait_for_console: bool = True):
         self.board = load_board(board)
         self.firmware = Path(firmware)
         if not self.firmware.is_file():
             raise UserError(f"firmware {self.firmware} does not exist; build it with "
                             f"`cimsdk firmware build --board {board}`")
         self.flash_origin = int(self.board.data["memory"]["flash"]["origin"])
-        self.port, self.wait_for_client = port, wait_for_client
+        self.port, self.wait_for_client, self.wait_for_console = port, wait_for_client, wait_for_console
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.host_port: tuple[str, int] | None = None
@@ -157,6 +161,23 @@ class SimulatedBoard:
             raise UserError(f"the simulated {self.board.name} printed no UART address: {lines}")
         host, port = uart.rsplit(":", 1)
         self.host_port = (host, int(port))
+        if self.wait_for_console:
+            self._await_console(deadline)
+
+    def _await_console(self, deadline: float) -> None:
+        from cimsdk.device import Device
+        from cimsdk.transport import DeviceNotAnswering
+
+        # PINGs sent while the firmware starts are lost (it does not read the UART yet): resend often.
+        with Device(self.url, timeout=5.0, retries=1_000_000, open_timeout=30.0) as dev:
+            dev.give_up_after = max(1.0, deadline - time.monotonic())
+            try:
+                dev.ping()
+            except DeviceNotAnswering:
+                tail = "; ".join(self.logs()[-2:])
+                raise UserError(f"the simulated {self.board.name}'s console did not answer within "
+                                f"{self.start_timeout:.0f} s ({tail or 'no output'}); does the firmware run the console?"
+                                ) from None
 
     @property
     def alive(self) -> bool:
