@@ -18,7 +18,8 @@ from paths import MODELS
 from cimconv.pipeline import convert
 from cimsdk.build import build_firmware
 from cimsdk.device import Device
-from cimsdk.fpga.soc_sim import SimulatedBoard, build
+from cimsdk.fpga.instance import load_instance
+from cimsdk.fpga.soc_sim import SimulatedBoard, build, soc_model
 from cimsdk.golden import Executor
 from cimsdk.reference import TFLM
 
@@ -116,3 +117,11 @@ def test_missing_firmware_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="cimsdk firmware build --board icebreaker-cim"):
         SimulatedBoard(tmp_path / "nope.elf", BOARD)
+
+
+def test_the_system_top_gets_the_targets_coprocessor():
+    """Verilator sets only the top's parameters: the build's copy of icebreaker_cim.v carries the target's."""
+    generated = dict(soc_model(BOARD).generated)
+    text = generated["icebreaker_cim.v"]
+    params = ", ".join(f".{k}({v})" for k, v in load_instance(TARGET).verilog_parameters().items())
+    assert f"cim_coprocessor #({params}) cop (" in text

@@ -42,15 +42,51 @@ BINARY = "soc-sim"
 COPROCESSOR = "cim_coprocessor"
 
 
+def _balanced(text: str, start: int) -> int:
+    """Index just past the parenthesis group opening at text[start]."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i + 1
+    raise UserError("the system top has an unbalanced parameter list on its coprocessor instance")
+
+
+def _split_top(text: str) -> list[str]:
+    """`text` split at the commas outside parentheses."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in [*parts, cur] if p.strip()]
+
+
 def _with_parameters(system_top: str, params: dict[str, int]) -> str:
-    """The system top's text with its one coprocessor instance given `params`."""
-    pat = re.compile(rf"\b{COPROCESSOR}\s+(\w+)\s*\(")
-    found = pat.findall(system_top)
-    if len(found) != 1:
-        raise UserError(f"the system top instantiates {COPROCESSOR} {len(found)} times; the simulation build "
-                        "expects exactly one instance (`cim_coprocessor NAME (`)")
-    overrides = ", ".join(f".{k}({v})" for k, v in params.items())
-    return pat.sub(lambda m: f"{COPROCESSOR} #({overrides}) {m.group(1)} (", system_top, count=1)
+    """The system top's text with its one coprocessor instance given `params` (over any it sets itself)."""
+    starts = [m.start() for m in re.finditer(rf"\b{COPROCESSOR}\b(?=\s*(#|\w+\s*\())", system_top)]
+    if len(starts) != 1:
+        raise UserError(f"the system top instantiates {COPROCESSOR} {len(starts)} times; the simulation build "
+                        "expects exactly one instance")
+    i = starts[0] + len(COPROCESSOR)
+    given: dict[str, str] = {}
+    rest = system_top[i:].lstrip()
+    end = len(system_top) - len(rest)
+    if rest.startswith("#"):
+        open_at = end + rest.index("(")
+        close = _balanced(system_top, open_at)
+        for item in _split_top(system_top[open_at + 1:close - 1]):
+            m = re.fullmatch(r"\.(\w+)\s*\((.*)\)", item, re.S)
+            if m is None:
+                raise UserError(f"the coprocessor instance sets a parameter by position ({item!r}); name it")
+            given[m.group(1)] = m.group(2).strip()
+        end = close
+    merged = {**given, **{k: str(v) for k, v in params.items()}}
+    overrides = ", ".join(f".{k}({v})" for k, v in merged.items())
+    return f"{system_top[:starts[0]]}{COPROCESSOR} #({overrides}) {system_top[end:].lstrip()}"
 
 
 def soc_model(board: str = DEFAULT_BOARD) -> Model:
