@@ -16,8 +16,8 @@
 //   --no-wait            start clocking at once (default: wait for the first client, so no output is lost)
 //   --max-cycles N       stop after N clocks (0: never)
 //   --trace N            every N clocks, print the PC, the UART divider and the byte and flash counts
-// Prints `uart HOST:PORT` and then `ready` on stdout; exits on SIGTERM, SIGINT, stdin EOF (when stdin
-// is a pipe), or when the CPU traps (status 3: PicoRV32 halts on a trap; the PC is printed).
+// Prints `uart HOST:PORT` and then `ready` on stdout; exits on SIGTERM, SIGINT, EOF on stdin when
+// stdin is a pipe (the launcher's), or when the CPU traps (status 3: PicoRV32 halts on a trap; the PC is printed).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -299,8 +300,14 @@ struct Net {
     }
 };
 
+static bool stdin_is_pipe() {
+    struct stat st;
+    return fstat(0, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+// The launcher's pipe closed (it died or let go); stdin from a terminal or /dev/null is not watched.
 static bool stdin_closed() {
-    static bool pipe_in = !isatty(0);
+    static bool pipe_in = stdin_is_pipe();
     if (!pipe_in) return false;
     pollfd p{0, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return false;
