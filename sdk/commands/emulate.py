@@ -73,7 +73,7 @@ def _simulate_fpga(board: str, firmware: Path, port: int | None, wait: bool, log
                         wait_for_console=False) as sim:
         click.echo(f"{board} simulated in Verilator, UART at {sim.url}", err=True)
         click.echo("it runs far slower than the board: give host commands time to wait, e.g. "
-                   "CIMSDK_REPLY_TIMEOUT=300 cimsdk validate ... --timeout 900", err=True)
+                   "CIMSDK_REPLY_TIMEOUT=60 cimsdk validate ... --timeout 900", err=True)
         if wait:
             click.echo("the system starts when the first client connects; Ctrl-C stops it", err=True)
         while sim.alive:
