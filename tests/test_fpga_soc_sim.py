@@ -125,3 +125,17 @@ def test_the_system_top_gets_the_targets_coprocessor():
     text = generated["icebreaker_cim.v"]
     params = ", ".join(f".{k}({v})" for k, v in load_instance(TARGET).verilog_parameters().items())
     assert f"cim_coprocessor #({params}) cop (" in text
+
+
+def test_reply_timeout_comes_from_the_environment(monkeypatch):
+    from cimconv.errors import UserError
+    from cimsdk.device import DEFAULT_REPLY_TIMEOUT, reply_timeout
+
+    monkeypatch.delenv("CIMSDK_REPLY_TIMEOUT", raising=False)
+    assert reply_timeout() == DEFAULT_REPLY_TIMEOUT
+    monkeypatch.setenv("CIMSDK_REPLY_TIMEOUT", "60")
+    assert reply_timeout() == 60.0
+    for bad in ("soon", "0", "-3"):
+        monkeypatch.setenv("CIMSDK_REPLY_TIMEOUT", bad)
+        with pytest.raises(UserError, match="CIMSDK_REPLY_TIMEOUT"):
+            reply_timeout()
