@@ -34,6 +34,8 @@ from cimsdk.fpga.flow import load_board_fpga
 from cimsdk.fpga.instance import load_instance
 from cimsdk.fpga.verilate import Model, build_model
 
+__all__ = ["SimulatedBoard", "build", "soc_model"]
+
 DEFAULT_BOARD = "icebreaker-cim"
 HOST_SOURCE = "sim/soc_main.cpp"
 SIM_SOURCES = ("sim/soc_tb.v", "sim/sb_spram256ka.v")
@@ -266,6 +268,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ = ["SimulatedBoard", "build", "soc_model"]
