@@ -6,9 +6,12 @@
 - array utilization: weight cells holding weights (mapping) and array busy time against the bit-serial
   peak (MACs x input cycles / (cycles x rows x columns per pass));
 - RV32 instructions per inference with and without the coprocessor: the unchanged firmware on QEMU
-  (-icount), soft backend vs mailbox backend co-simulated with the RTL (CPU work without the wait loop).
+  (-icount), soft backend vs mailbox backend co-simulated with the RTL (CPU work without the wait loop);
+- the same on the PicoRV32 soft core of the whole FPGA system simulated in Verilator (icebreaker-cim,
+  cimsdk.fpga.soc_sim): clock cycles and instructions per inference (rdcycle/rdinstret around INVOKE),
+  with the coprocessor and without it (soft backend), latency at the board's 12 MHz.
 
-Run: python benchmarks/bench_fpga_cycles.py [--inputs N] [--no-qemu]
+Run: python benchmarks/bench_fpga_cycles.py [--inputs N] [--no-rtl] [--no-qemu] [--no-soc] [--soc-inputs N]
 """
 
 from __future__ import annotations
@@ -112,17 +115,64 @@ def cpu_instructions(xs: np.ndarray) -> None:
     print("  (the same RV32IMC code runs on the PicoRV32 soft core; its CPI of about 4 is not simulated here)")
 
 
+def soft_core(xs: np.ndarray) -> None:
+    """KWS on the simulated FPGA system: the console firmware built for icebreaker-cim (the weight image
+    linked in, so nothing is uploaded), mailbox backend (the RTL coprocessor) and soft backend (the CiM
+    layers in C on the PicoRV32), `xs` through SET_INPUT/INVOKE/GET_OUTPUT."""
+    from cimsdk.build import build_firmware
+    from cimsdk.build.boards import load_board
+    from cimsdk.device import Device
+    from cimsdk.fpga.soc_sim import SimulatedBoard, build
+
+    board, target = "icebreaker-cim", "fpga-dcim-up5k"
+    clock = load_board(board).data["cpu"]["clock_hz"]
+    build(board)
+    conv = convert(MODELS / "kws_ref_model.tflite", target)
+    golden = Executor(conv.image_bytes).run(xs)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / "kws.cimg"
+        image.write_bytes(conv.image_bytes)
+        for backend in ("mailbox", "soft"):
+            elf = build_firmware(Path(tmp) / backend, board, backend, embed_image=image, quiet=True)
+            with SimulatedBoard(elf, board) as sim, Device(sim.url, timeout=600.0, open_timeout=30.0) as dev:
+                cycles, instret, wait = [], [], []
+                for i, x in enumerate(xs):
+                    before = dev.counters()
+                    out, c = dev.run(x.tobytes(), golden[i].size, timeout=3600.0)
+                    after = dev.counters()
+                    assert np.array_equal(np.frombuffer(out, np.int8), golden[i].reshape(-1)), "device != golden"
+                    cycles.append(c["cycles"])
+                    instret.append(c["instret"])
+                    wait.append(after.get("wait_insns", 0) - before.get("wait_insns", 0))
+            rows[backend] = [statistics.median(v) for v in (cycles, instret, wait)]
+    print(f"\nPicoRV32 on the simulated icebreaker-cim system (Verilator, whole SoC), per KWS inference, "
+          f"median of {len(xs)}, outputs equal to the golden model:")
+    print(f"  {'':<34} {'cycles':>12} {'instructions':>13} {'CPU instr.':>11} {'CPI':>5} {'ms at 12 MHz':>13}")
+    for backend, label in (("soft", "without the coprocessor (soft)"), ("mailbox", "with the RTL coprocessor")):
+        cyc, ins, w = rows[backend]
+        print(f"  {label:<34} {cyc:>12,.0f} {ins:>13,.0f} {ins - w:>11,.0f} {cyc / ins:>5.2f} "
+              f"{cyc / clock * 1e3:>13.1f}")
+    print("  (CPU instr. = without the mailbox wait loop; the wait loop's cycles are the coprocessor's time)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--inputs", type=int, default=3)
-    ap.add_argument("--no-qemu", action="store_true", help="skip the firmware instruction counts")
+    ap.add_argument("--no-rtl", action="store_true", help="skip the coprocessor's cycles per layer")
+    ap.add_argument("--no-qemu", action="store_true", help="skip the firmware instruction counts on QEMU")
+    ap.add_argument("--no-soc", action="store_true", help="skip the simulated FPGA system (PicoRV32)")
+    ap.add_argument("--soc-inputs", type=int, default=1, help="inputs on the simulated system (minutes each)")
     args = ap.parse_args()
     xs = np.random.default_rng(0).integers(-128, 128, (args.inputs, 49, 10, 1)).astype(np.int8)
     print("KWS (shared kws_ref_model.tflite) on the RTL CiM coprocessor, outputs equal to the golden model")
-    for t in TARGETS:
-        rtl_cycles(t, xs)
+    if not args.no_rtl:
+        for t in TARGETS:
+            rtl_cycles(t, xs)
     if not args.no_qemu:
         cpu_instructions(xs)
+    if not args.no_soc:
+        soft_core(xs[:args.soc_inputs])
     return 0
 
 

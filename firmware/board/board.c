@@ -13,12 +13,21 @@
         v_;                                                                               \
     })
 
+/* Machine-mode counters, or the unprivileged ones on cores that have only those (PicoRV32). */
+#if defined(BOARD_COUNTERS_USER)
+#define BOARD_CYCLE_CSR(h) BOARD_CSR_READ(cycle##h)
+#define BOARD_INSTRET_CSR(h) BOARD_CSR_READ(instret##h)
+#else
+#define BOARD_CYCLE_CSR(h) BOARD_CSR_READ(mcycle##h)
+#define BOARD_INSTRET_CSR(h) BOARD_CSR_READ(minstret##h)
+#endif
+
 uint64_t board_cycles(void) {
     uint32_t hi, lo, hi2;
     do {
-        hi = BOARD_CSR_READ(mcycleh);
-        lo = BOARD_CSR_READ(mcycle);
-        hi2 = BOARD_CSR_READ(mcycleh);
+        hi = BOARD_CYCLE_CSR(h);
+        lo = BOARD_CYCLE_CSR();
+        hi2 = BOARD_CYCLE_CSR(h);
     } while (hi != hi2);
     return ((uint64_t)hi << 32) | lo;
 }
@@ -26,9 +35,9 @@ uint64_t board_cycles(void) {
 uint64_t board_instret(void) {
     uint32_t hi, lo, hi2;
     do {
-        hi = BOARD_CSR_READ(minstreth);
-        lo = BOARD_CSR_READ(minstret);
-        hi2 = BOARD_CSR_READ(minstreth);
+        hi = BOARD_INSTRET_CSR(h);
+        lo = BOARD_INSTRET_CSR();
+        hi2 = BOARD_INSTRET_CSR(h);
     } while (hi != hi2);
     return ((uint64_t)hi << 32) | lo;
 }
@@ -130,6 +139,16 @@ int board_uart_getc(void) {
     return c;
 }
 
+/* Stop for good: wfi where the core has it (PicoRV32 does not decode it). */
+static _Noreturn void park(void) {
+#if BOARD_TRAP_CSRS
+    for (;;) __asm__ volatile("wfi");
+#else
+    for (;;) {
+    }
+#endif
+}
+
 _Noreturn void board_exit(int code) {
 #if defined(BOARD_EXIT_SIFIVE_TEST)
     /* QEMU's sifive_test device: 0x5555 = pass (exit 0), (code << 16) | 0x3333 = fail (exit code). */
@@ -138,7 +157,7 @@ _Noreturn void board_exit(int code) {
 #else
     (void)code;
 #endif
-    for (;;) __asm__ volatile("wfi");
+    park();
 }
 
 _Noreturn void board_reset(void) {
@@ -146,7 +165,7 @@ _Noreturn void board_reset(void) {
 #if defined(BOARD_EXIT_SIFIVE_TEST)
     *(volatile uint32_t *)(uintptr_t)BOARD_EXIT_BASE = 0x7777u; /* QEMU sifive_test: system reset */
 #endif
-    for (;;) __asm__ volatile("wfi");
+    park();
 }
 
 static void put_hex(uint32_t v) {

@@ -98,6 +98,10 @@ def board_config_header(board: Board) -> str:
         f"#define {d.get('define', 'BOARD_' + board.name.upper().replace('-', '_'))} 1",
         f'#define BOARD_NAME "{board.name}"',
         f"#define BOARD_CLOCK_HZ {int(cpu['clock_hz'])}u",
+        # mcycle/minstret ("csr"), or only the unprivileged cycle/instret ("user": PicoRV32)
+        f"#define BOARD_COUNTERS_{cpu.get('counters', 'csr').upper()} 1",
+        # mtvec/mcause/mie/mstatus and wfi exist (false on PicoRV32: a trap halts the core)
+        f"#define BOARD_TRAP_CSRS {1 if cpu.get('trap_csrs', True) else 0}",
         f"#define BOARD_FLASH_ORIGIN 0x{mem['flash']['origin']:08X}u",
         f"#define BOARD_FLASH_SIZE 0x{mem['flash']['length']:X}u",
         f"#define BOARD_RAM_ORIGIN 0x{mem['ram']['origin']:08X}u",
@@ -110,6 +114,14 @@ def board_config_header(board: Board) -> str:
         f"#define CIM_MAILBOX_BASE 0x{cim.get('mailbox_base', 0):08X}u",
         f"#define CIM_MAILBOX_SIZE 0x{cim.get('mailbox_size', 0):X}u",
     ]
+    xip = board.section("xip")
+    if xip.get("kind") == "spimemio":  # PicoSoC's flash controller: the firmware picks the read mode
+        lines += [
+            "#define BOARD_XIP_SPIMEMIO 1",
+            f"#define BOARD_XIP_CONFIG 0x{int(xip['config']):08X}u",
+            f"#define BOARD_XIP_QUAD {1 if xip.get('quad') else 0}",
+            f"#define BOARD_XIP_DUMMY {int(xip.get('dummy', 8))}u",
+        ]
     kind = marker.get("kind", "none")
     lines.append(f"#define BOARD_MARKER_{kind.upper()} 1")
     if kind == "gpio":

@@ -138,7 +138,12 @@ def generate_project(
             if not re.fullmatch(r"[A-Za-z0-9_]+", op):
                 raise UserError(f"--ops: '{op}' is not an op name (letters, digits, _); e.g. CONV_2D,FULLY_CONNECTED")
             flags.append(f"-DCIM_USE_{op.upper()}=1")
-    for key, value in (defines or {}).items():
+    # The board's [defines] reach every file (the runtime sizes its arena before any board header), the
+    # caller's `defines` win over them.
+    board_defines = {k: str(v) for k, v in board.section("defines").items() if k not in (defines or {})}
+    for key, value in {**board_defines, **(defines or {})}.items():
+        if " " in value:
+            raise UserError(f"define {key}={value!r}: a build flag cannot hold spaces; write it without them")
         flags.append(f"-D{key}={value}" if value != "" else f"-D{key}")
     if embed_image is not None:
         image = proj / "embedded_image.bin"

@@ -29,11 +29,14 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
             flash: Path | None, erase: bool, install_bootloader: bool, no_wait: bool, log_file: Path | None) -> None:
     """Run BOARD under QEMU with its UART on socket://127.0.0.1:PORT until Ctrl-C or the guest exits.
 
+    An FPGA board (icebreaker-cim) runs as its whole system simulated in Verilator instead (docs/fpga.md).
+
     \b
     Examples:
       cimsdk emulate                                     # prints the UART address; Ctrl-C stops it
       cimsdk emulate --backend soft --port 4321
       cimsdk emulate --flash board.flash --no-wait      # a flash that keeps what `cimsdk flash` wrote
+      cimsdk emulate --board icebreaker-cim --firmware fw/firmware/firmware.elf
     """
     import time
 
@@ -43,6 +46,12 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
 
     b = load_board(board)
     backend = backend or b.default_backend
+    if (b.path / "fpga.toml").is_file():
+        if flash is not None or coprocessor != "golden" or rtl_target or install_bootloader:
+            raise click.UsageError(f"{board} is simulated in Verilator with its own RTL coprocessor and flash: "
+                                   "--flash, --coprocessor, --rtl-target and --install-bootloader do not apply")
+        _simulate_fpga(board, firmware or _default_firmware(board, backend), port, not no_wait, log_file)
+        return
     if firmware is None and flash is None:
         firmware = _default_firmware(board, backend)
     lock = FlashLock(flash) if flash is not None else None  # before anything writes the file
@@ -59,6 +68,25 @@ def command(board: str, firmware: Path | None, port: int | None, backend: str | 
         while emu.alive:
             time.sleep(0.2)
         click.echo(f"board stopped: {emu.exit_reason or 'closed'}", err=True)
+
+
+def _simulate_fpga(board: str, firmware: Path, port: int | None, wait: bool, log_file: Path | None) -> None:
+    """The FPGA board's whole system in Verilator, the firmware in its flash, until Ctrl-C."""
+    import time
+
+    from cimsdk.fpga.soc_sim import SimulatedBoard, build
+
+    build(board, log=lambda m: click.echo(m, err=True))
+    with SimulatedBoard(firmware, board, port or 0, wait_for_client=wait, log_file=log_file,
+                        wait_for_console=False) as sim:
+        click.echo(f"{board} simulated in Verilator, UART at {sim.url}", err=True)
+        click.echo("it runs far slower than the board: give host commands time to wait, e.g. "
+                   "CIMSDK_REPLY_TIMEOUT=60 cimsdk validate ... --timeout 900", err=True)
+        if wait:
+            click.echo("the system starts when the first client connects; Ctrl-C stops it", err=True)
+        while sim.alive:
+            time.sleep(0.2)
+        click.echo("board stopped: " + "; ".join(sim.logs()[-2:]), err=True)
 
 
 def _flash_with_bootloader(board: str, flash: Path, erase: bool, install: bool) -> None:

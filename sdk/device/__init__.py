@@ -10,6 +10,7 @@ the request is then resent to the application (docs/bootloader.md, "Boot window"
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import time
 from collections.abc import Callable
@@ -103,6 +104,23 @@ def _i(items: dict[int, bytes], tag: int) -> int:
     return tlv_int(items.get(tag, b""))
 
 
+#: Seconds to wait for a reply before resending, unless a caller says otherwise.
+DEFAULT_REPLY_TIMEOUT = 2.0
+
+
+def reply_timeout() -> float:
+    """The reply timeout: $CIMSDK_REPLY_TIMEOUT, else 2 s. A board simulated in Verilator (docs/fpga.md)
+    runs tens of times slower than the real one: a 4 KiB frame at 115200 baud takes it many seconds."""
+    text = os.environ.get("CIMSDK_REPLY_TIMEOUT", "")
+    try:
+        value = float(text) if text else DEFAULT_REPLY_TIMEOUT
+    except ValueError:
+        raise UserError(f"CIMSDK_REPLY_TIMEOUT={text!r}: give seconds, e.g. 60") from None
+    if value <= 0:
+        raise UserError(f"CIMSDK_REPLY_TIMEOUT={text!r}: give a positive number of seconds")
+    return value
+
+
 class Device:
     """One board's console. Use as a context manager; every method is one or a few round trips."""
 
@@ -111,14 +129,14 @@ class Device:
         url: str | Transport,
         *,
         baudrate: int = DEFAULT_BAUD,
-        timeout: float = 2.0,
+        timeout: float | None = None,
         retries: int = 4,
         open_timeout: float = 0.0,
     ) -> None:
         self.transport = url if isinstance(url, Transport) else Transport(url, baudrate=baudrate,
                                                                           open_timeout=open_timeout)
         self.url = self.transport.url
-        self.timeout = timeout
+        self.timeout = reply_timeout() if timeout is None else timeout
         self.retries = retries
         self._seq = 0
         self._decoder = FrameDecoder(MAX_FRAME)

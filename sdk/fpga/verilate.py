@@ -40,21 +40,37 @@ def verilator_version() -> str:
     return subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def source_path(name: str) -> Path:
+    """A model's source: relative to rtl/, or absolute (a soft core's file from its Python package)."""
+    return Path(name) if Path(name).is_absolute() else rtl_dir() / name
+
+
 @dataclass(frozen=True)
 class Model:
-    """One Verilator executable: a top module, its sources, a C++ host and the parameters."""
+    """One Verilator executable: a top module, its sources, a C++ host and the parameters.
+
+    `params` go to the top module (-G) and to the C++ host (-DP_<name>); `generated` are sources
+    written at build time as (file name, text), e.g. a copy of a system top with its coprocessor's
+    parameters filled in (Verilator sets parameters of the top module only).
+    """
 
     name: str
     top: str
     sources: tuple[str, ...]
     host: str
     params: tuple[tuple[str, int], ...]
+    binary: str = BINARY
+    generated: tuple[tuple[str, str], ...] = ()
 
     def source_hash(self) -> str:
         h = hashlib.sha256()
         for name in (*self.sources, self.host):
-            h.update(name.encode() + b"\0" + (rtl_dir() / name).read_bytes())
+            h.update(name.encode() + b"\0" + source_path(name).read_bytes())
+        for name, text in self.generated:
+            h.update(name.encode() + b"\0" + text.encode())
         h.update(repr((self.top, self.params)).encode())
+        if self.binary != BINARY:
+            h.update(self.binary.encode())
         h.update(verilator_version().encode())
         return h.hexdigest()[:16]
 
@@ -75,18 +91,22 @@ def build(inst: Instance, jobs: int = 2, log=None) -> Path:
 def build_model(model: Model, jobs: int = 2, log=None) -> Path:
     """The executable of `model` (parameters go to the RTL as -G and to the C++ host as -DP_<name>)."""
     out_dir = cache_root() / f"{model.name}-{model.source_hash()}"
-    exe = out_dir / BINARY
+    exe = out_dir / model.binary
     if exe.is_file():
         return exe
     cache_root().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{model.name}-", dir=cache_root()))
     try:
         defines = " ".join(f"-DP_{k}={v}" for k, v in model.params)
+        generated = []
+        for name, text in model.generated:
+            (work / name).write_text(text)
+            generated.append(str(work / name))
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "-O3", "--x-assign", "fast",
                "--x-initial", "fast", "--top-module", model.top, "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSEDSIGNAL",
-               "--Mdir", str(work / "obj"), "-o", BINARY, "-CFLAGS", f"-O2 {defines}",
+               "--Mdir", str(work / "obj"), "-o", model.binary, "-CFLAGS", f"-O2 {defines}",
                *[f"-G{k}={v}" for k, v in model.params],
-               *[str(rtl_dir() / s) for s in model.sources], str(rtl_dir() / model.host)]
+               *[str(source_path(s)) for s in model.sources], *generated, str(rtl_dir() / model.host)]
         if log:
             log(f"verilating {model.name} (cached under {out_dir})")
         r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OPT_FAST": "-O2"})
@@ -95,7 +115,7 @@ def build_model(model: Model, jobs: int = 2, log=None) -> Path:
             raise UserError(f"verilator build of {model.name} failed:\n{tail}")
         final = work / "bin"
         final.mkdir()
-        shutil.move(str(work / "obj" / BINARY), final / BINARY)
+        shutil.move(str(work / "obj" / model.binary), final / model.binary)
         shutil.rmtree(work / "obj")
         try:
             os.rename(final, out_dir)  # atomic: a concurrent build of the same hash wins or loses whole
