@@ -36,7 +36,7 @@ module cim_coprocessor #(
     input  wire        s_cyc,
     input  wire        s_stb,
     output reg         s_ack,
-    output reg  [31:0] s_dat_r,
+    output reg  [31:0] s_dat_r,       // (combinational from the registered read)
     // bus master into the MCU's RAM: Wishbone classic, byte addresses of 32-bit words
     output reg  [31:0] m_adr,
     output reg  [31:0] m_dat_w,
@@ -66,7 +66,8 @@ module cim_coprocessor #(
     reg [31:0] results [0:3];
     reg [31:0] marker [0:3];
     reg [31:0] heartbeat;
-    reg [63:0] counters [0:15];
+    localparam NCNT = 10;            // counter slots implemented (C_COMMANDS .. C_OUTPUT_BYTES); the rest read 0
+    reg [63:0] counters [0:NCNT-1];
     reg [31:0] scratch [0:SCRATCH_WORDS-1];
     reg [7:0]  hb_div;
 
@@ -193,7 +194,6 @@ module cim_coprocessor #(
     reg [31:0] tl_arr, tl_row0, tl_col0, tl_k0, tl_klen, tl_n0, tl_nlen, tl_macro;
     // op
     reg [31:0] op_code, op_nin, op_nout, op_npar, op_flags, tidpos, parpos, act_t, out_t, nact;
-    reg signed [31:0] p [0:15];
     reg [31:0] sh, sw, dh, dw, pt, pl, kh, kw, dm;
     reg [31:0] in_h, in_w, in_c, in_bytes, out_h, out_w, out_bytes, o_y, o_x, out_ptr, n_pos;
     reg [31:0] ky, kx, c, widx, tap_addr, cch, dmr;
@@ -229,30 +229,35 @@ module cim_coprocessor #(
 
     // ---- mailbox slave ------------------------------------------------------------------------
     wire [13:0] s_word = s_adr[15:2];
+    wire [13:0] s_scr = s_word - 14'h40;                // SCRATCH word index
+    reg  [31:0] s_reg_q, scr_q;                          // register read, SCRATCH read (block RAM)
+    reg         s_scr_q;
+    always @* s_dat_r = s_scr_q ? scr_q : s_reg_q;
+    always @(posedge clk) scr_q <= scratch[s_scr[$clog2(SCRATCH_WORDS)-1:0]];
     always @(posedge clk) begin
         s_ack <= 1'b0;
         if (s_cyc && s_stb && !s_ack) begin
             s_ack <= 1'b1;
-            s_dat_r <= 32'd0;
+            s_reg_q <= 32'd0;
+            s_scr_q <= s_adr >= 16'h100 && s_scr < SCRATCH_WORDS;
             if (s_adr >= 16'h080 && s_adr < 16'h100)
-                s_dat_r <= s_adr[2] ? counters[s_adr[6:3]][63:32] : counters[s_adr[6:3]][31:0];
-            else if (s_adr >= 16'h100 && s_word - 14'h40 < SCRATCH_WORDS)
-                s_dat_r <= scratch[s_word - 14'h40];
+                s_reg_q <= (s_adr[6:3] >= NCNT) ? 32'd0
+                         : s_adr[2] ? counters[s_adr[6:3]][63:32] : counters[s_adr[6:3]][31:0];
             else case (s_adr)
-                16'h000: s_dat_r <= MB_MAGIC;
-                16'h004: s_dat_r <= MB_VERSION;
-                16'h008: s_dat_r <= doorbell;
-                16'h00C: s_dat_r <= accepted;
-                16'h010: s_dat_r <= done;
-                16'h014: s_dat_r <= status;
-                16'h018: s_dat_r <= command;
-                16'h01C: s_dat_r <= detail;
+                16'h000: s_reg_q <= MB_MAGIC;
+                16'h004: s_reg_q <= MB_VERSION;
+                16'h008: s_reg_q <= doorbell;
+                16'h00C: s_reg_q <= accepted;
+                16'h010: s_reg_q <= done;
+                16'h014: s_reg_q <= status;
+                16'h018: s_reg_q <= command;
+                16'h01C: s_reg_q <= detail;
                 16'h020, 16'h024, 16'h028, 16'h02C, 16'h030, 16'h034, 16'h038, 16'h03C:
-                    s_dat_r <= args[s_adr[4:2]];
-                16'h040, 16'h044, 16'h048, 16'h04C: s_dat_r <= results[s_adr[3:2]];
-                16'h050, 16'h054, 16'h058, 16'h05C: s_dat_r <= marker[s_adr[3:2]];
-                16'h060: s_dat_r <= heartbeat;
-                default: s_dat_r <= 32'd0;
+                    s_reg_q <= args[s_adr[4:2]];
+                16'h040, 16'h044, 16'h048, 16'h04C: s_reg_q <= results[s_adr[3:2]];
+                16'h050, 16'h054, 16'h058, 16'h05C: s_reg_q <= marker[s_adr[3:2]];
+                16'h060: s_reg_q <= heartbeat;
+                default: s_reg_q <= 32'd0;
             endcase
         end
     end
@@ -271,7 +276,7 @@ module cim_coprocessor #(
             doorbell <= 0; accepted <= 0; done <= 0; status <= 0; command <= 0; detail <= 0;
             heartbeat <= 0; hb_div <= 0; loaded <= 1'b0; cache_ok <= 1'b0; cycles <= 0;
             m_cyc <= 1'b0; m_stb <= 1'b0; m_we <= 1'b0;
-            for (q = 0; q < 16; q = q + 1) counters[q] <= 64'd0;
+            for (q = 0; q < NCNT; q = q + 1) counters[q] <= 64'd0;
             for (q = 0; q < 4; q = q + 1) begin results[q] <= 0; marker[q] <= 0; end
             for (q = 0; q < 8; q = q + 1) args[q] <= 0;
         end else begin
@@ -283,8 +288,8 @@ module cim_coprocessor #(
                     16'h020, 16'h024, 16'h028, 16'h02C, 16'h030, 16'h034, 16'h038, 16'h03C:
                         args[s_adr[4:2]] <= s_dat_w;
                     16'h050, 16'h054, 16'h058, 16'h05C: marker[s_adr[3:2]] <= s_dat_w;
-                    default: if (s_adr >= 16'h100 && s_word - 14'h40 < SCRATCH_WORDS)
-                        scratch[s_word - 14'h40] <= s_dat_w;
+                    default: if (s_adr >= 16'h100 && s_scr < SCRATCH_WORDS)
+                        scratch[s_scr[$clog2(SCRATCH_WORDS)-1:0]] <= s_dat_w;
                 endcase
             end
             if (state != S_IDLE) cycles <= cycles + 1;
@@ -305,7 +310,7 @@ module cim_coprocessor #(
                         CMD_LOAD_IMAGE: state <= S_L0;
                         CMD_RUN_OP: state <= S_R0;
                         CMD_RESET_COUNTERS: begin
-                            for (q = 0; q < 16; q = q + 1) counters[q] <= 64'd0;
+                            for (q = 0; q < NCNT; q = q + 1) counters[q] <= 64'd0;
                             state <= S_FINISH;
                         end
                         default: fail(ERR_UNKNOWN_COMMAND, command);
@@ -411,16 +416,16 @@ module cim_coprocessor #(
             S_LM5: begin m_nt <= rdata; ti <= 0; state <= S_LT; end
             // tiles of the matrix: weights to (array, row, column)
             S_LT: if (ti == m_nt) begin mi <= mi + 1; state <= S_LM; end
-                  else bus_read(sec_tiles + 28 * (m_t0 + ti), S_LT1);
-            S_LT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_LT2); end
+                  else bus_read(sec_tiles + x28(m_t0 + ti), S_LT1);
+            S_LT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + x28(m_t0 + ti) + 4, S_LT2); end
             S_LT2: begin
                 tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
-                bus_read(sec_tiles + 28 * (m_t0 + ti) + 8, S_LT3);
+                bus_read(sec_tiles + x28(m_t0 + ti) + 8, S_LT3);
             end
-            S_LT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_LT4); end
-            S_LT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_LT5); end
-            S_LT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_LT6); end
-            S_LT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_LT7); end
+            S_LT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + x28(m_t0 + ti) + 12, S_LT4); end
+            S_LT4: begin tl_k0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 16, S_LT5); end
+            S_LT5: begin tl_klen <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 20, S_LT6); end
+            S_LT6: begin tl_n0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 24, S_LT7); end
             S_LT7: begin tl_nlen <= rdata; start_mul(tl_klen, rdata, S_LT8); end
             S_LT8: begin tl_ext <= (m_kind == 1) ? mul_p : tl_klen; start_mul(tl_n0, m_k, S_LT9); end
             S_LT9: if (tl_arr >= NARR || tl_col0 + tl_nlen > WCOLS || tl_row0 + tl_ext > ROWS)
@@ -470,7 +475,7 @@ module cim_coprocessor #(
                       if (nact != 1) fail(ERR_BAD_OP, args[0]);
                       else bus_read(tidpos + 2 * op_nin, S_R4);
                   end else bus_read(tidpos + 2 * i, S_R3B);
-            S_R3B: begin k <= rdata_half; bus_read(sec_tensors + 36 * rdata_half, S_R3C); end
+            S_R3B: begin k <= rdata_half; bus_read(sec_tensors + x36(rdata_half), S_R3C); end
             S_R3C: begin
                 if (rdata[23:16] == 0) begin act_t <= k; nact <= nact + 1; end     // arena tensor
                 i <= i + 1; state <= S_R3;
@@ -478,28 +483,34 @@ module cim_coprocessor #(
             S_R4: begin out_t <= rdata_half; j <= 0; state <= S_R5; end
             S_R5: if (j == op_npar) state <= S_R6;
                   else bus_read(parpos + 4 * j, S_R5B);
-            S_R5B: begin p[j[3:0]] <= rdata; j <= j + 1; state <= S_R5; end
+            S_R5B: begin                                 // parameter j straight into its register
+                if (j == 0) mi <= rdata;
+                else if (op_code == 3) case (j[3:0])             // FULLY_CONNECTED
+                    1: in_zp <= rdata; 2: out_zp <= rdata; 3: act_min <= rdata; 4: act_max <= rdata;
+                    default: ;
+                endcase else case (j[3:0])                        // CONV_2D, DEPTHWISE_CONV_2D
+                    1: sh <= rdata; 2: sw <= rdata; 3: dh <= rdata; 4: dw <= rdata;
+                    5: pt <= rdata; 6: pl <= rdata; 7: kh <= rdata; 8: kw <= rdata;
+                    9: if (op_code == 2) dm <= rdata; else in_zp <= rdata;
+                    10: if (op_code == 2) in_zp <= rdata; else out_zp <= rdata;
+                    11: if (op_code == 2) out_zp <= rdata; else act_min <= rdata;
+                    12: if (op_code == 2) act_min <= rdata; else act_max <= rdata;
+                    13: if (op_code == 2) act_max <= rdata;
+                    default: ;
+                endcase
+                j <= j + 1; state <= S_R5;
+            end
             S_R6: begin
-                mi <= p[0];
                 if (op_code == 3) begin                      // FULLY_CONNECTED: a 1x1 conv over rows
                     sh <= 1; sw <= 1; dh <= 1; dw <= 1; pt <= 0; pl <= 0; kh <= 1; kw <= 1; dm <= 1;
-                    in_zp <= p[1]; out_zp <= p[2]; act_min <= p[3]; act_max <= p[4];
-                end else begin
-                    sh <= p[1]; sw <= p[2]; dh <= p[3]; dw <= p[4]; pt <= p[5]; pl <= p[6];
-                    kh <= p[7]; kw <= p[8];
-                    if (op_code == 2) begin
-                        dm <= p[9]; in_zp <= p[10]; out_zp <= p[11]; act_min <= p[12]; act_max <= p[13];
-                    end else begin
-                        dm <= 1; in_zp <= p[9]; out_zp <= p[10]; act_min <= p[11]; act_max <= p[12];
-                    end
-                end
-                bus_read(sec_tensors + 36 * act_t + 8, S_R7);
+                end else if (op_code != 2) dm <= 1;
+                bus_read(sec_tensors + x36(act_t) + 8, S_R7);
             end
-            S_R7: begin in_h <= rdata; bus_read(sec_tensors + 36 * act_t + 12, S_R7B); end
-            S_R7B: begin in_w <= rdata; bus_read(sec_tensors + 36 * act_t + 16, S_R7C); end
-            S_R7C: begin in_c <= rdata; bus_read(sec_tensors + 36 * act_t + 24, S_R7D); end
-            S_R7D: begin in_bytes <= rdata; bus_read(sec_tensors + 36 * out_t + 8, S_R7E); end
-            S_R7E: begin out_h <= rdata; bus_read(sec_tensors + 36 * out_t + 12, S_R7F); end
+            S_R7: begin in_h <= rdata; bus_read(sec_tensors + x36(act_t) + 12, S_R7B); end
+            S_R7B: begin in_w <= rdata; bus_read(sec_tensors + x36(act_t) + 16, S_R7C); end
+            S_R7C: begin in_c <= rdata; bus_read(sec_tensors + x36(act_t) + 24, S_R7D); end
+            S_R7D: begin in_bytes <= rdata; bus_read(sec_tensors + x36(out_t) + 8, S_R7E); end
+            S_R7E: begin out_h <= rdata; bus_read(sec_tensors + x36(out_t) + 12, S_R7F); end
             S_R7F: begin out_w <= rdata; bus_read(sec_matrices_addr(mi), S_R8); end
             S_R8: begin m_kind <= rdata; bus_read(sec_matrices_addr(mi) + 4, S_R8B); end
             S_R8B: begin m_k <= rdata; bus_read(sec_matrices_addr(mi) + 8, S_R8C); end
@@ -515,7 +526,7 @@ module cim_coprocessor #(
             S_M1: start_mul(mul_p, in_c, S_M2);
             S_M2: begin winlen <= mul_p; state <= S_R8G; end
             S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || winlen > WINMAX
-                       || (m_qoff >> 2) + 3 * m_n > QWORDS)
+                       || (m_qoff >> 2) + x3(m_n) > QWORDS)
                        fail(ERR_BAD_OP, args[0]);                   // exceeds this instance's buffers
                    else if (op_code == 3) state <= S_R9;
                    else state <= S_M3;
@@ -535,16 +546,16 @@ module cim_coprocessor #(
                       o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0;
                       by <= -$signed(pt); bx <= -$signed(pl); ybase <= -pt_rs; xbase <= -pl_c;
                       state <= S_P0;
-                  end else bus_read(sec_tiles + 28 * (m_t0 + ti), S_RT1);
-            S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 4, S_RT2); end
+                  end else bus_read(sec_tiles + x28(m_t0 + ti), S_RT1);
+            S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + x28(m_t0 + ti) + 4, S_RT2); end
             S_RT2: begin
                 tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
-                bus_read(sec_tiles + 28 * (m_t0 + ti) + 8, S_RT3);
+                bus_read(sec_tiles + x28(m_t0 + ti) + 8, S_RT3);
             end
-            S_RT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + 28 * (m_t0 + ti) + 12, S_RT4); end
-            S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 16, S_RT5); end
-            S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 20, S_RT6); end
-            S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + 28 * (m_t0 + ti) + 24, S_RT7); end
+            S_RT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + x28(m_t0 + ti) + 12, S_RT4); end
+            S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 16, S_RT5); end
+            S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 20, S_RT6); end
+            S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 24, S_RT7); end
             S_RT7: begin tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, S_RT7B); end
             S_RT7B: begin
                 tl_prod <= mul_p;
@@ -647,7 +658,7 @@ module cim_coprocessor #(
             end
             // bias, requantization, clamp, write back
             S_PQ: if (n == m_n) state <= S_PNEXT;
-                  else begin acc_raddr <= n; q_raddr <= (m_qoff >> 2) + 3 * n; state <= S_PQ2; end
+                  else begin acc_raddr <= n; q_raddr <= (m_qoff >> 2) + x3(n); state <= S_PQ2; end
             S_PQ2: begin q_raddr <= q_raddr + 1; state <= S_PQ3; end
             S_PQ3: begin rq_acc <= acc_q + $signed(q_q); q_raddr <= q_raddr + 1; state <= S_PQ4; end
             S_PQ4: begin rq_mult <= q_q; state <= S_PQ5; end
@@ -674,6 +685,11 @@ module cim_coprocessor #(
             endcase
         end
     end
+
+    // constant products of the record sizes, as shift-adds
+    function [31:0] x28(input [31:0] v); x28 = (v << 5) - (v << 2); endfunction
+    function [31:0] x36(input [31:0] v); x36 = (v << 5) + (v << 2); endfunction
+    function [31:0] x3(input [31:0] v);  x3 = (v << 1) + v; endfunction
 
     function [31:0] sec_matrices_addr(input [31:0] idx);
         sec_matrices_addr = sec_mats + 32 * idx;
