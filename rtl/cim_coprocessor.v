@@ -116,7 +116,7 @@ module cim_coprocessor #(
 
     // ---- sequencer state ---------------------------------------------------------------------
     localparam
-        S_IDLE = 0, S_BUS = 1, S_FINISH = 2, S_FAIL = 3,
+        S_IDLE = 0, S_BUS = 1, S_FINISH = 2, S_FAIL = 3, S_RD = 4,
         S_MC = 10, S_MC_W = 11, S_MC_N = 12,
         S_L0 = 20, S_L1 = 21, S_L2 = 22, S_L3 = 23, S_L4 = 24, S_L5 = 25, S_L6 = 26, S_L7 = 27,
         S_L8 = 28, S_L9 = 29, S_L10 = 30, S_L11 = 31, S_L12 = 32, S_L13 = 33,
@@ -144,17 +144,12 @@ module cim_coprocessor #(
     wire [7:0] rdata_byte = rdata >> (8 * rbyte);
     wire [15:0] rdata_half = rbyte[1] ? rdata[31:16] : rdata[15:0];
 
+    // (the cache is checked in S_RD, one comparator for every call site, not in each calling state)
     task bus_read(input [31:0] addr, input [7:0] next);
         begin
             rbyte <= addr[1:0];
-            if (cache_ok && cache_adr == {addr[31:2], 2'b00}) begin
-                rdata <= cache_dat;
-                state <= next;
-            end else begin
-                m_adr <= {addr[31:2], 2'b00}; m_we <= 1'b0; m_sel <= 4'hf;
-                m_cyc <= 1'b1; m_stb <= 1'b1;
-                ret <= next; state <= S_BUS;
-            end
+            m_adr <= {addr[31:2], 2'b00}; m_we <= 1'b0; m_sel <= 4'hf;
+            ret <= next; state <= S_RD;
         end
     endtask
 
@@ -317,6 +312,8 @@ module cim_coprocessor #(
                     endcase
                 end
             end
+            S_RD: if (cache_ok && cache_adr == m_adr) begin rdata <= cache_dat; state <= ret; end
+                  else begin m_cyc <= 1'b1; m_stb <= 1'b1; state <= S_BUS; end
             S_BUS: if (m_ack || m_err) begin
                 m_cyc <= 1'b0; m_stb <= 1'b0;
                 if (m_err) fail(ERR_BAD_ADDRESS, m_adr);
