@@ -73,7 +73,6 @@ module cim_coprocessor #(
 
     // ---- memories ---------------------------------------------------------------------------
     localparam WDEPTH = NARR * WCOLS;
-    reg [31:0] qmem [0:QWORDS-1];            // bias, mult, shift per output channel (image quant section)
     reg [7:0]  winbuf [0:WINMAX-1];          // im2col window of one output position
     reg signed [31:0] accmem [0:NMAX-1];     // partial sums of one output position
     // tile table of the running op, one 16-bit field each: array, row0, col0, k0, k_len, n0, n_len,
@@ -82,21 +81,23 @@ module cim_coprocessor #(
     reg [159:0] tt_q;
     reg [31:0]  tt_raddr;
 
-    // weight memory: one byte-wide memory per word line, addressed by (array, column)
-    reg  [$clog2(WDEPTH)-1:0] w_addr;
-    reg  [ROWS-1:0]           w_we;
-    reg  [7:0]                w_din;
-    wire [8*ROWS-1:0]         w_col;         // the column read at w_addr (one cycle later)
-    genvar gr;
-    generate for (gr = 0; gr < ROWS; gr = gr + 1) begin : wrow
-        reg [7:0] mem [0:WDEPTH-1];
-        reg [7:0] q;
-        always @(posedge clk) begin
-            if (w_we[gr]) mem[w_addr] <= w_din;
-            q <= mem[w_addr];
-        end
-        assign w_col[8*gr +: 8] = q;
-    end endgenerate
+    // weight memory: 32-bit words, byte-writable, one cycle read latency (cim_wmem: two 16-bit SPRAM
+    // blocks side by side on an iCE40); the quantization table (bias, multiplier, shift per output
+    // channel, the image's quant section) follows the weights, from word WWORDS. Column c (= array * WCOLS + column) holds its ROWS weights in
+    // words c * ROWS/4 ... + ROWS/4 - 1, row r in byte r % 4 of word r / 4; a column is latched into the
+    // array's weight registers in ROWS/4 reads.
+    localparam WPC = ROWS / 4;                   // words per column
+    localparam WWORDS = WDEPTH * WPC;
+    localparam WAW = $clog2(WWORDS + QWORDS);    // the quantization table (QWORDS) sits above the weights
+    reg  [WAW-1:0]  w_addr;
+    reg  [3:0]      w_we;
+    reg  [31:0]     w_din;
+    wire [31:0]     w_q;
+    cim_wmem #(.WORDS(WWORDS + QWORDS)) wmem (.clk(clk), .addr(w_addr), .we(w_we), .din(w_din), .dout(w_q));
+    reg  [WAW-1:0]  wl_base;                     // the column being latched
+    reg  [$clog2(WPC*PAR+1)-1:0] wl_idx, wl_idx2; // its word in the array's weight registers
+    reg             wl_ok, wl_ok2, wl_zero, wl_zero2;
+    reg  [7:0]      h;                          // word of the column (WPC <= 256)
 
     // ---- the array and the requantizer -------------------------------------------------------
     reg [8*ROWS-1:0]     rowin;
@@ -133,7 +134,8 @@ module cim_coprocessor #(
         S_PACC2 = 114, S_PN = 115, S_PQ = 116, S_PQ2 = 117, S_PQ3 = 118, S_PQ4 = 119, S_PQ5 = 120,
         S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125,
         S_MUL = 130, S_M0 = 131, S_M1 = 132, S_M2 = 133, S_M3 = 134, S_M4 = 135, S_M5 = 136, S_M6 = 137,
-        S_M7 = 138, S_M8 = 139, S_M9 = 140, S_M10 = 141, S_LT8 = 142, S_LT9 = 143, S_RT7B = 144;
+        S_M7 = 138, S_M8 = 139, S_M9 = 140, S_M10 = 141, S_LT8 = 142, S_LT9 = 143, S_RT7B = 144,
+        S_PA2W = 145;
     reg [7:0] state, ret;
     reg [31:0] seq, cycles;
 
@@ -204,13 +206,10 @@ module cim_coprocessor #(
     reg        pend_ok, pend_ok2;
     reg [31:0] acc_raddr;
     reg signed [31:0] acc_q;
-    reg [31:0] q_raddr;
-    reg [31:0] q_q;
 
     always @(posedge clk) begin
         wb_q <= winbuf[wb_raddr[$clog2(WINMAX)-1:0]];
         acc_q <= accmem[acc_raddr[$clog2(NMAX)-1:0]];
-        q_q <= qmem[q_raddr[$clog2(QWORDS)-1:0]];
         tt_q <= ttab[tt_raddr[$clog2(TMAX)-1:0]];
     end
 
@@ -260,7 +259,10 @@ module cim_coprocessor #(
     // ---- sequencer ----------------------------------------------------------------------------
     integer q;
     always @(posedge clk) begin
-        w_we <= {ROWS{1'b0}};
+        w_we <= 4'b0;
+        wl_ok <= 1'b0;
+        wl_ok2 <= wl_ok; wl_idx2 <= wl_idx; wl_zero2 <= wl_zero;   // weight read latency: two stages
+        if (wl_ok2) wreg[32*wl_idx2 +: 32] <= wl_zero2 ? 32'd0 : w_q;
         arr_clear <= 1'b0;
         arr_step <= 1'b0;
         pend_ok <= 1'b0;
@@ -393,14 +395,17 @@ module cim_coprocessor #(
                    else begin
                        img_digest <= rdata; j <= 0; state <= S_LCLR;
                    end
-            S_LCLR: if (j == WDEPTH) begin j <= 0; state <= S_LQ; end
+            S_LCLR: if (j == WWORDS) begin j <= 0; state <= S_LQ; end
                     else begin
-                        w_addr <= j[$clog2(WDEPTH)-1:0]; w_din <= 8'd0; w_we <= {ROWS{1'b1}};
+                        w_addr <= j[WAW-1:0]; w_din <= 32'd0; w_we <= 4'hf;
                         j <= j + 1;
                     end
             S_LQ: if (j == (qsize >> 2)) begin mi <= 0; state <= S_LM; end
                   else bus_read(sec_quant + 4 * j, S_LQ2);
-            S_LQ2: begin qmem[j[$clog2(QWORDS)-1:0]] <= rdata; j <= j + 1; state <= S_LQ; end
+            S_LQ2: begin                                 // quantization word j above the weights
+                w_addr <= WWORDS + j[$clog2(QWORDS)-1:0]; w_din <= rdata; w_we <= 4'hf;
+                j <= j + 1; state <= S_LQ;
+            end
             // matrices
             S_LM: if (32 * mi >= msize) begin
                       loaded <= 1'b1; img_addr <= args[0]; img_size <= args[1];
@@ -438,9 +443,9 @@ module cim_coprocessor #(
                       if (m_kind == 1) rowbase <= rowbase + tl_klen;
                   end else bus_read(colbase + k, S_LW2);
             S_LW2: begin
-                w_addr <= tl_arr * WCOLS + tl_col0 + j;
-                w_din <= rdata_byte;
-                w_we <= {{(ROWS-1){1'b0}}, 1'b1} << row_sel;
+                w_addr <= (tl_arr * WCOLS + tl_col0 + j) * WPC + row_sel / 4;
+                w_din <= {4{rdata_byte}};
+                w_we <= 4'b0001 << row_sel[1:0];
                 counters[C_WEIGHT_BYTES] <= counters[C_WEIGHT_BYTES] + 1;
                 k <= k + 1; state <= S_LW;
             end
@@ -628,13 +633,18 @@ module cim_coprocessor #(
             end
             S_PF2: begin g0 <= 0; state <= S_PW; end              // (window bytes land two cycles on)
             // a group of PAR columns: latch weights, IB-bit input cycles, accumulate
-            S_PW: begin j <= 0; w_addr <= tl_arr * WCOLS + tl_col0 + g0; state <= S_PA; end
-            S_PW2: begin                                          // column g0 + j arrives from the memory
-                wreg[8*ROWS*jp +: 8*ROWS] <= (g0 + j < tl_nlen) ? w_col : {8*ROWS{1'b0}};
-                if (j + 1 == PAR) begin arr_clear <= 1'b1; k <= 0; state <= S_PS; end
-                else begin j <= j + 1; w_addr <= tl_arr * WCOLS + tl_col0 + g0 + j + 1; state <= S_PA; end
+            S_PW: begin j <= 0; h <= 0; wl_base <= (tl_arr * WCOLS + tl_col0 + g0) * WPC; state <= S_PA; end
+            S_PA: begin                                           // read word h of column g0 + j
+                w_addr <= wl_base + h;
+                wl_ok <= 1'b1; wl_idx <= j * WPC + h; wl_zero <= !(g0 + j < tl_nlen);
+                if (h + 1 == WPC) begin
+                    h <= 0; wl_base <= wl_base + WPC;
+                    if (j + 1 == PAR) state <= S_PW2;
+                    else j <= j + 1;
+                end else h <= h + 1;
             end
-            S_PA: state <= S_PW2;                                 // memory read latency
+            S_PW2: state <= S_PA2W;                               // the last word lands two cycles on
+            S_PA2W: begin arr_clear <= 1'b1; k <= 0; state <= S_PS; end
             S_PS: if (k == NSLICE) begin j <= 0; state <= S_PACC; end
                   else begin arr_step <= 1'b1; arr_slice <= k[3:0]; k <= k + 1; end
             S_PACC: if (j == PAR || g0 + j >= tl_nlen) begin
@@ -655,11 +665,11 @@ module cim_coprocessor #(
             end
             // bias, requantization, clamp, write back
             S_PQ: if (n == m_n) state <= S_PNEXT;
-                  else begin acc_raddr <= n; q_raddr <= (m_qoff >> 2) + x3(n); state <= S_PQ2; end
-            S_PQ2: begin q_raddr <= q_raddr + 1; state <= S_PQ3; end
-            S_PQ3: begin rq_acc <= acc_q + $signed(q_q); q_raddr <= q_raddr + 1; state <= S_PQ4; end
-            S_PQ4: begin rq_mult <= q_q; state <= S_PQ5; end
-            S_PQ5: begin rq_shift <= q_q; state <= S_PQ6; end
+                  else begin acc_raddr <= n; w_addr <= WWORDS + (m_qoff >> 2) + x3(n); state <= S_PQ2; end
+            S_PQ2: begin w_addr <= w_addr + 1; state <= S_PQ3; end
+            S_PQ3: begin rq_acc <= acc_q + $signed(w_q); w_addr <= w_addr + 1; state <= S_PQ4; end
+            S_PQ4: begin rq_mult <= w_q; state <= S_PQ5; end
+            S_PQ5: begin rq_shift <= w_q; state <= S_PQ6; end
             S_PQ6: begin bus_write_byte(out_ptr + n, rq_y, S_PQ); n <= n + 1; end
             S_PNEXT: begin
                 out_ptr <= out_ptr + m_n; out_total <= out_total + m_n;
@@ -701,5 +711,38 @@ module cim_coprocessor #(
             crc32_byte = cr;
         end
     endfunction
+endmodule
+
+// Weight memory of the coprocessor: WORDS 32-bit words, byte write enables, registered read. On an
+// iCE40 UP5K (ICE40_SPRAM defined by the board's build) two SB_SPRAM256KA blocks side by side, each
+// holding one 16-bit half (WORDS <= 16384); elsewhere an inferred memory (block RAM, or Verilator's array).
+module cim_wmem #(
+    parameter WORDS = 8192
+) (
+    input  wire                      clk,
+    input  wire [$clog2(WORDS)-1:0]  addr,
+    input  wire [3:0]                we,
+    input  wire [31:0]               din,
+    output wire [31:0]               dout
+);
+`ifdef ICE40_SPRAM
+    wire [13:0] a14 = addr;                     // WORDS <= 16384 (checked by the instance's build)
+    SB_SPRAM256KA lo (.ADDRESS(a14), .DATAIN(din[15:0]), .MASKWREN({we[1], we[1], we[0], we[0]}),
+                      .WREN(|we[1:0]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0),
+                      .POWEROFF(1'b1), .DATAOUT(dout[15:0]));
+    SB_SPRAM256KA hi (.ADDRESS(a14), .DATAIN(din[31:16]), .MASKWREN({we[3], we[3], we[2], we[2]}),
+                      .WREN(|we[3:2]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0),
+                      .POWEROFF(1'b1), .DATAOUT(dout[31:16]));
+`else
+    reg [31:0] mem [0:WORDS-1];
+    reg [31:0] q;
+    integer b;
+    always @(posedge clk) begin
+        for (b = 0; b < 4; b = b + 1)
+            if (we[b]) mem[addr][8*b +: 8] <= din[8*b +: 8];
+        q <= mem[addr];
+    end
+    assign dout = q;
+`endif
 endmodule
 `default_nettype wire

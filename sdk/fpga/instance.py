@@ -29,6 +29,12 @@ class Instance:
     def name(self) -> str:
         return self.target.name
 
+    @property
+    def memory_words(self) -> int:
+        """32-bit words of the coprocessor's weight memory: every array's weights, then the quantization table."""
+        t = self.target
+        return t.arrays * t.weight_cols * t.rows // 4 + self.quant_words
+
     def verilog_parameters(self) -> dict[str, int]:
         t = self.target
         return {
@@ -58,6 +64,9 @@ def load_instance(target: str | Target) -> Instance:
         raise UserError(f"{t.path}: input_bits_per_cycle must be 1, 2, 4 or 8 (int8 inputs)")
     if t.rows_active != t.rows:
         raise UserError(f"{t.path}: the RTL adder tree sums every row; set rows_active = rows")
+    if t.rows % 4:
+        raise UserError(f"{t.path}: rows = {t.rows}: the RTL's weight memory holds a column in 32-bit words; "
+                        "make rows a multiple of 4")
     inst = Instance(t, int(rtl["parallel_columns"]), int(rtl["quant_words"]), int(rtl["window_bytes"]),
                     int(rtl["max_out_channels"]), int(rtl["max_tiles"]), float(rtl.get("clock_mhz", 12.0)))
     for key, value in (("quant_words", inst.quant_words), ("window_bytes", inst.window_bytes),
