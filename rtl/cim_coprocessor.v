@@ -155,6 +155,15 @@ module cim_coprocessor #(
         end
     endtask
 
+    // the next field of a record: `step` bytes after the word read last (one shared adder)
+    task bus_next(input [3:0] step, input [7:0] next);
+        begin
+            rbyte <= 2'd0;
+            m_adr <= m_adr + step; m_we <= 1'b0; m_sel <= 4'hf;
+            ret <= next; state <= S_RD;
+        end
+    endtask
+
     task bus_write_byte(input [31:0] addr, input [7:0] value, input [7:0] next);
         begin
             m_adr <= {addr[31:2], 2'b00}; m_we <= 1'b1; m_sel <= 4'b0001 << addr[1:0];
@@ -355,15 +364,15 @@ module cim_coprocessor #(
                 else bus_read(args[0], S_L1);
             end
             S_L1: if (rdata != 32'h474D4943) fail(ERR_BAD_IMAGE, args[0]);         // "CIMG"
-                  else bus_read(args[0] + 4, S_L2);
+                  else bus_next(4, S_L2);
             S_L2: if (rdata[15:0] != 16'd1) fail(ERR_BAD_IMAGE, args[0]);          // format 1.x
-                  else bus_read(args[0] + 12, S_L3);
+                  else bus_next(8, S_L3);
             S_L3: if (rdata != args[1]) fail(ERR_BAD_IMAGE, args[0]);              // total size
-                  else bus_read(args[0] + 16, S_L4);
+                  else bus_next(4, S_L4);
             S_L4: if (rdata != TARGET_ID) fail(ERR_BAD_IMAGE, rdata);              // mapped for us
-                  else bus_read(args[0] + 24, S_L5);
-            S_L5: begin nsec <= rdata; bus_read(args[0] + 28, S_L6); end
-            S_L6: begin tbl <= args[0] + rdata; bus_read(args[0] + 36, S_L7); end
+                  else bus_next(8, S_L5);
+            S_L5: begin nsec <= rdata; bus_next(4, S_L6); end
+            S_L6: begin tbl <= args[0] + rdata; bus_next(8, S_L7); end
             S_L7: begin
                 nops <= rdata[31:16]; i <= 0;
                 sec_tensors <= 0; sec_prog <= 0; sec_mats <= 0; sec_tiles <= 0; sec_cells <= 0;
@@ -372,8 +381,8 @@ module cim_coprocessor #(
             end
             S_L8: if (i == nsec) state <= S_L11;
                   else bus_read(tbl + 16 * i, S_L9);
-            S_L9: begin sid <= rdata; bus_read(tbl + 16 * i + 4, S_L10); end
-            S_L10: begin soff <= args[0] + rdata; bus_read(tbl + 16 * i + 8, S_L12); end
+            S_L9: begin sid <= rdata; bus_next(4, S_L10); end
+            S_L10: begin soff <= args[0] + rdata; bus_next(4, S_L12); end
             S_L12: begin
                 case (sid)
                     2: sec_tensors <= soff;
@@ -411,23 +420,23 @@ module cim_coprocessor #(
                       loaded <= 1'b1; img_addr <= args[0]; img_size <= args[1];
                       pos <= sec_prog; i <= 0; ncim <= 0; state <= S_LCNT;
                   end else bus_read(sec_mats + 32 * mi, S_LM1);
-            S_LM1: begin m_kind <= rdata; bus_read(sec_mats + 32 * mi + 4, S_LM2); end
-            S_LM2: begin m_k <= rdata; bus_read(sec_mats + 32 * mi + 12, S_LM3); end
-            S_LM3: begin m_coff <= rdata; bus_read(sec_mats + 32 * mi + 20, S_LM4); end
-            S_LM4: begin m_t0 <= rdata; bus_read(sec_mats + 32 * mi + 24, S_LM5); end
+            S_LM1: begin m_kind <= rdata; bus_next(4, S_LM2); end
+            S_LM2: begin m_k <= rdata; bus_next(8, S_LM3); end
+            S_LM3: begin m_coff <= rdata; bus_next(8, S_LM4); end
+            S_LM4: begin m_t0 <= rdata; bus_next(4, S_LM5); end
             S_LM5: begin m_nt <= rdata; ti <= 0; state <= S_LT; end
             // tiles of the matrix: weights to (array, row, column)
             S_LT: if (ti == m_nt) begin mi <= mi + 1; state <= S_LM; end
                   else bus_read(sec_tiles + x28(m_t0 + ti), S_LT1);
-            S_LT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + x28(m_t0 + ti) + 4, S_LT2); end
+            S_LT1: begin tl_macro <= rdata[31:16]; bus_next(4, S_LT2); end
             S_LT2: begin
                 tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
-                bus_read(sec_tiles + x28(m_t0 + ti) + 8, S_LT3);
+                bus_next(4, S_LT3);
             end
-            S_LT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + x28(m_t0 + ti) + 12, S_LT4); end
-            S_LT4: begin tl_k0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 16, S_LT5); end
-            S_LT5: begin tl_klen <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 20, S_LT6); end
-            S_LT6: begin tl_n0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 24, S_LT7); end
+            S_LT3: begin tl_col0 <= rdata[15:0]; bus_next(4, S_LT4); end
+            S_LT4: begin tl_k0 <= rdata; bus_next(4, S_LT5); end
+            S_LT5: begin tl_klen <= rdata; bus_next(4, S_LT6); end
+            S_LT6: begin tl_n0 <= rdata; bus_next(4, S_LT7); end
             S_LT7: begin tl_nlen <= rdata; start_mul(tl_klen, rdata, S_LT8); end
             S_LT8: begin tl_ext <= (m_kind == 1) ? mul_p : tl_klen; start_mul(tl_n0, m_k, S_LT9); end
             S_LT9: if (tl_arr >= NARR || tl_col0 + tl_nlen > WCOLS || tl_row0 + tl_ext > ROWS)
@@ -453,7 +462,7 @@ module cim_coprocessor #(
             S_LCNT: if (i == nops) begin
                         results[0] <= nops; results[1] <= ncim; state <= S_FINISH;
                     end else bus_read(pos, S_LCNT2);
-            S_LCNT2: begin pos <= pos + rdata[31:16]; bus_read(pos + 4, S_LCNT3); end
+            S_LCNT2: begin pos <= pos + rdata[31:16]; bus_next(4, S_LCNT3); end
             S_LCNT3: begin ncim <= ncim + rdata[24]; i <= i + 1; state <= S_LCNT; end
 
             // -- RUN_OP: find the op, its tensors, parameters, matrix and tiles --------------------
@@ -463,7 +472,7 @@ module cim_coprocessor #(
             S_R1: if (i == args[0]) bus_read(pos, S_R2);
                   else bus_read(pos, S_R1B);
             S_R1B: begin pos <= pos + rdata[31:16]; i <= i + 1; state <= S_R1; end
-            S_R2: begin op_code <= rdata[15:0]; bus_read(pos + 4, S_R2B); end
+            S_R2: begin op_code <= rdata[15:0]; bus_next(4, S_R2B); end
             S_R2B: begin
                 op_nin <= rdata[7:0]; op_nout <= rdata[15:8]; op_npar <= rdata[23:16];
                 op_flags <= rdata[31:24];
@@ -508,17 +517,17 @@ module cim_coprocessor #(
                 end else if (op_code != 2) dm <= 1;
                 bus_read(sec_tensors + x36(act_t) + 8, S_R7);
             end
-            S_R7: begin in_h <= rdata; bus_read(sec_tensors + x36(act_t) + 12, S_R7B); end
-            S_R7B: begin in_w <= rdata; bus_read(sec_tensors + x36(act_t) + 16, S_R7C); end
-            S_R7C: begin in_c <= rdata; bus_read(sec_tensors + x36(act_t) + 24, S_R7D); end
+            S_R7: begin in_h <= rdata; bus_next(4, S_R7B); end
+            S_R7B: begin in_w <= rdata; bus_next(4, S_R7C); end
+            S_R7C: begin in_c <= rdata; bus_next(8, S_R7D); end
             S_R7D: begin in_bytes <= rdata; bus_read(sec_tensors + x36(out_t) + 8, S_R7E); end
-            S_R7E: begin out_h <= rdata; bus_read(sec_tensors + x36(out_t) + 12, S_R7F); end
+            S_R7E: begin out_h <= rdata; bus_next(4, S_R7F); end
             S_R7F: begin out_w <= rdata; bus_read(sec_matrices_addr(mi), S_R8); end
-            S_R8: begin m_kind <= rdata; bus_read(sec_matrices_addr(mi) + 4, S_R8B); end
-            S_R8B: begin m_k <= rdata; bus_read(sec_matrices_addr(mi) + 8, S_R8C); end
-            S_R8C: begin m_n <= rdata; bus_read(sec_matrices_addr(mi) + 16, S_R8D); end
-            S_R8D: begin m_qoff <= rdata; bus_read(sec_matrices_addr(mi) + 20, S_R8E); end
-            S_R8E: begin m_t0 <= rdata; bus_read(sec_matrices_addr(mi) + 24, S_R8F); end
+            S_R8: begin m_kind <= rdata; bus_next(4, S_R8B); end
+            S_R8B: begin m_k <= rdata; bus_next(4, S_R8C); end
+            S_R8C: begin m_n <= rdata; bus_next(8, S_R8D); end
+            S_R8D: begin m_qoff <= rdata; bus_next(4, S_R8E); end
+            S_R8E: begin m_t0 <= rdata; bus_next(4, S_R8F); end
             S_R8F: begin
                 m_nt <= rdata;
                 if (op_code == 3) begin in_h <= 1; in_w <= 0; in_c <= m_k; out_h <= 1; j <= 0; end
@@ -549,15 +558,15 @@ module cim_coprocessor #(
                       by <= -$signed(pt); bx <= -$signed(pl); ybase <= -pt_rs; xbase <= -pl_c;
                       state <= S_P0;
                   end else bus_read(sec_tiles + x28(m_t0 + ti), S_RT1);
-            S_RT1: begin tl_macro <= rdata[31:16]; bus_read(sec_tiles + x28(m_t0 + ti) + 4, S_RT2); end
+            S_RT1: begin tl_macro <= rdata[31:16]; bus_next(4, S_RT2); end
             S_RT2: begin
                 tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
-                bus_read(sec_tiles + x28(m_t0 + ti) + 8, S_RT3);
+                bus_next(4, S_RT3);
             end
-            S_RT3: begin tl_col0 <= rdata[15:0]; bus_read(sec_tiles + x28(m_t0 + ti) + 12, S_RT4); end
-            S_RT4: begin tl_k0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 16, S_RT5); end
-            S_RT5: begin tl_klen <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 20, S_RT6); end
-            S_RT6: begin tl_n0 <= rdata; bus_read(sec_tiles + x28(m_t0 + ti) + 24, S_RT7); end
+            S_RT3: begin tl_col0 <= rdata[15:0]; bus_next(4, S_RT4); end
+            S_RT4: begin tl_k0 <= rdata; bus_next(4, S_RT5); end
+            S_RT5: begin tl_klen <= rdata; bus_next(4, S_RT6); end
+            S_RT6: begin tl_n0 <= rdata; bus_next(4, S_RT7); end
             S_RT7: begin tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, S_RT7B); end
             S_RT7B: begin
                 tl_prod <= mul_p;
