@@ -191,20 +191,29 @@ module cim_coprocessor #(
     endtask
 
     // ---- command and image state -------------------------------------------------------------
-    reg [31:0] i, j, k, n, g0;
+    // Shape and loop registers are 16 bits (tensor dimensions, kernel, strides, padding, channels and
+    // indices below 65536, as every image the converter writes has); addresses, byte offsets, products
+    // and the fields LOAD_IMAGE range-checks stay 32 bits.
+    reg [31:0] i, j, k;
+    reg [15:0] n, g0;
     reg [31:0] crc;
     reg        loaded, was_loaded;
-    reg [31:0] img_addr, img_size, img_digest, nsec, tbl, nops, ncim, sid, soff;
+    reg [31:0] img_addr, img_size, img_digest, nsec, tbl, sid, soff;
+    reg [15:0] nops, ncim;
     reg [31:0] sec_tensors, sec_prog, sec_mats, sec_tiles, sec_cells, sec_quant, msize, qsize;
     reg [31:0] pos, mi, m_kind, m_k, m_n, m_coff, m_qoff, m_t0, m_nt, ti, colbase, rowbase;
-    reg [31:0] tl_arr, tl_row0, tl_col0, tl_k0, tl_klen, tl_n0, tl_nlen, tl_macro;
+    reg [31:0] tl_k0, tl_klen, tl_n0, tl_nlen;
+    reg [15:0] tl_arr, tl_row0, tl_col0, tl_macro;
     // op
-    reg [31:0] op_code, op_nin, op_nout, op_npar, op_flags, tidpos, parpos, act_t, out_t, nact;
-    reg [31:0] sh, sw, dh, dw, pt, pl, kh, kw, dm;
-    reg [31:0] in_h, in_w, in_c, in_bytes, out_h, out_w, out_bytes, o_y, o_x, out_ptr, n_pos;
-    reg [31:0] ky, kx, c, widx, tap_addr, cch, dmr;
+    reg [31:0] tidpos, parpos, in_bytes, out_ptr;
+    reg [15:0] op_code, act_t, out_t;
+    reg [7:0]  op_nin, op_nout, op_npar, op_flags, nact;
+    reg [15:0] sh, sw, dh, dw, pt, pl, kh, kw, dm;
+    reg [15:0] in_h, in_w, in_c, out_h, out_w, o_y, o_x;
+    reg [15:0] ky, kx, c, widx, cch, dmr, kaddr, prow;
+    reg [31:0] tap_addr;
     reg [31:0] winlen, rowstride, sh_rs, dh_rs, sw_c, dw_c, pt_rs, pl_c, tl_ext, tl_prod;
-    reg [31:0] ybase, xbase, ytap, xtap, kaddr, prow;
+    reg [31:0] ybase, xbase, ytap, xtap;
     reg signed [31:0] by, bx, ty, tx;                  // output position's window origin, tap offset
     reg        tap_in;
     reg [31:0] out_total;
@@ -536,7 +545,7 @@ module cim_coprocessor #(
             S_M0: start_mul(kh, kw, S_M1);
             S_M1: start_mul(mul_p, in_c, S_M2);
             S_M2: begin winlen <= mul_p; state <= S_R8G; end
-            S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || winlen > WINMAX
+            S_R8G: if (m_n > NMAX || m_nt > TMAX || m_nt == 0 || winlen > WINMAX || m_k > WINMAX
                        || (m_qoff >> 2) + x3(m_n) > QWORDS)
                        fail(ERR_BAD_OP, args[0]);                   // exceeds this instance's buffers
                    else if (op_code == 3) state <= S_R9;
@@ -555,7 +564,7 @@ module cim_coprocessor #(
             // tile table of the matrix
             S_RT: if (ti == m_nt) begin
                       o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0;
-                      by <= -$signed(pt); bx <= -$signed(pl); ybase <= -pt_rs; xbase <= -pl_c;
+                      by <= -$signed({16'd0, pt}); bx <= -$signed({16'd0, pl}); ybase <= -pt_rs; xbase <= -pl_c;
                       state <= S_P0;
                   end else bus_read(sec_tiles + x28(m_t0 + ti), S_RT1);
             S_RT1: begin tl_macro <= rdata[31:16]; bus_next(4, S_RT2); end
@@ -590,16 +599,16 @@ module cim_coprocessor #(
                 ky <= 0; kx <= 0; c <= 0; widx <= 0; ty <= 0; tx <= 0; ytap <= 0; xtap <= 0; state <= S_PG;
             end
             S_PG: begin                                          // start of a tap (ky, kx)
-                tap_in <= (iy >= 0 && iy < $signed(in_h) && ix >= 0 && ix < $signed(in_w));
+                tap_in <= (iy >= 0 && iy < $signed({16'd0, in_h}) && ix >= 0 && ix < $signed({16'd0, in_w}));
                 tap_addr <= args[1] + ybase + ytap + xbase + xtap;   // + (iy * W + ix) * C
                 c <= 0;
                 state <= S_PG2;
             end
             S_PG2: if (c == in_c) begin
                        if (kx + 1 < kw) begin
-                           kx <= kx + 1; tx <= tx + $signed(dw); xtap <= xtap + dw_c; state <= S_PG;
+                           kx <= kx + 1; tx <= tx + $signed({16'd0, dw}); xtap <= xtap + dw_c; state <= S_PG;
                        end else if (ky + 1 < kh) begin
-                           kx <= 0; tx <= 0; xtap <= 0; ky <= ky + 1; ty <= ty + $signed(dh); ytap <= ytap + dh_rs;
+                           kx <= 0; tx <= 0; xtap <= 0; ky <= ky + 1; ty <= ty + $signed({16'd0, dh}); ytap <= ytap + dh_rs;
                            state <= S_PG;
                        end else begin n <= 0; state <= S_PC; end
                    end else if (tap_in) bus_read(tap_addr + c, S_PG3);
@@ -683,10 +692,10 @@ module cim_coprocessor #(
             S_PNEXT: begin
                 out_ptr <= out_ptr + m_n; out_total <= out_total + m_n;
                 if (o_x + 1 < out_w) begin
-                    o_x <= o_x + 1; bx <= bx + $signed(sw); xbase <= xbase + sw_c; state <= S_P0;
+                    o_x <= o_x + 1; bx <= bx + $signed({16'd0, sw}); xbase <= xbase + sw_c; state <= S_P0;
                 end else if (o_y + 1 < out_h) begin
-                    o_x <= 0; bx <= -$signed(pl); xbase <= -pl_c;
-                    o_y <= o_y + 1; by <= by + $signed(sh); ybase <= ybase + sh_rs; state <= S_P0;
+                    o_x <= 0; bx <= -$signed({16'd0, pl}); xbase <= -pl_c;
+                    o_y <= o_y + 1; by <= by + $signed({16'd0, sh}); ybase <= ybase + sh_rs; state <= S_P0;
                 end else state <= S_RDONE;
             end
             S_RDONE: begin
