@@ -66,8 +66,17 @@ module cim_coprocessor #(
     reg [31:0] results [0:3];
     reg [31:0] marker [0:3];
     reg [31:0] heartbeat;
+    // The 64-bit counters live in a block RAM; a command accumulates its counts in the d_* registers and
+    // adds them to the counters (one read-modify-write per slot, S_CF) before it sets DONE.
     localparam NCNT = 10;            // counter slots implemented (C_COMMANDS .. C_OUTPUT_BYTES); the rest read 0
-    reg [63:0] counters [0:NCNT-1];
+    reg [63:0] counters [0:15];
+    reg [63:0] cnt_q;
+    reg [3:0]  fc;                   // slot being flushed or cleared
+    reg [39:0] d_macs, d_pulses, d_digital;
+    reg [31:0] d_tiles, d_wbytes;
+    reg        d_op;                 // the op ran to the end: OPS, INPUT_BYTES, OUTPUT_BYTES
+    integer qi;
+    initial for (qi = 0; qi < 16; qi = qi + 1) counters[qi] = 64'd0;
     reg [31:0] scratch [0:SCRATCH_WORDS-1];
     reg [7:0]  hb_div;
 
@@ -135,7 +144,7 @@ module cim_coprocessor #(
         S_PQ6 = 121, S_PNEXT = 122, S_RDONE = 123, S_PT2 = 124, S_PT3 = 125,
         S_MUL = 130, S_M0 = 131, S_M1 = 132, S_M2 = 133, S_M3 = 134, S_M4 = 135, S_M5 = 136, S_M6 = 137,
         S_M7 = 138, S_M8 = 139, S_M9 = 140, S_M10 = 141, S_LT8 = 142, S_LT9 = 143, S_RT7B = 144,
-        S_PA2W = 145;
+        S_PA2W = 145, S_CF = 146, S_CF2 = 147, S_CCLR = 148;
     reg [7:0] state, ret;
     reg [31:0] seq, cycles;
 
@@ -243,8 +252,10 @@ module cim_coprocessor #(
     wire [13:0] s_word = s_adr[15:2];
     wire [13:0] s_scr = s_word - 14'h40;                // SCRATCH word index
     reg  [31:0] s_reg_q, scr_q;                          // register read, SCRATCH read (block RAM)
-    reg         s_scr_q;
-    always @* s_dat_r = s_scr_q ? scr_q : s_reg_q;
+    reg         s_scr_q, s_cnt_q, s_cnt_hi;
+    wire        s_cnt_rd = s_cyc && s_stb && !s_ack && s_adr >= 16'h080 && s_adr < 16'h100 && s_adr[6:3] < NCNT;
+    always @* s_dat_r = s_scr_q ? scr_q : s_cnt_q ? (s_cnt_hi ? cnt_q[63:32] : cnt_q[31:0]) : s_reg_q;
+    always @(posedge clk) cnt_q <= counters[s_cnt_rd ? s_adr[6:3] : fc];
     always @(posedge clk) scr_q <= scratch[s_scr[$clog2(SCRATCH_WORDS)-1:0]];
     always @(posedge clk) begin
         s_ack <= 1'b0;
@@ -252,9 +263,8 @@ module cim_coprocessor #(
             s_ack <= 1'b1;
             s_reg_q <= 32'd0;
             s_scr_q <= s_adr >= 16'h100 && s_scr < SCRATCH_WORDS;
-            if (s_adr >= 16'h080 && s_adr < 16'h100)
-                s_reg_q <= (s_adr[6:3] >= NCNT) ? 32'd0
-                         : s_adr[2] ? counters[s_adr[6:3]][63:32] : counters[s_adr[6:3]][31:0];
+            s_cnt_q <= s_cnt_rd; s_cnt_hi <= s_adr[2];
+            if (s_adr >= 16'h080 && s_adr < 16'h100) s_reg_q <= 32'd0;      // (implemented slots: cnt_q)
             else case (s_adr)
                 16'h000: s_reg_q <= MB_MAGIC;
                 16'h004: s_reg_q <= MB_VERSION;
@@ -287,11 +297,10 @@ module cim_coprocessor #(
         pend_ok2 <= pend_ok; pend_row2 <= pend_row;          // window read latency: two stages
         if (pend_ok2) rowin[8*pend_row2[RW-1:0] +: 8] <= wb_q;
         if (rst) begin
-            state <= S_IDLE;
+            state <= S_CCLR; fc <= 0; ret <= S_IDLE;
             doorbell <= 0; accepted <= 0; done <= 0; status <= 0; command <= 0; detail <= 0;
             heartbeat <= 0; hb_div <= 0; loaded <= 1'b0; cache_ok <= 1'b0; cycles <= 0;
             m_cyc <= 1'b0; m_stb <= 1'b0; m_we <= 1'b0;
-            for (q = 0; q < NCNT; q = q + 1) counters[q] <= 64'd0;
             for (q = 0; q < 4; q = q + 1) begin results[q] <= 0; marker[q] <= 0; end
             for (q = 0; q < 8; q = q + 1) args[q] <= 0;
         end else begin
@@ -319,15 +328,13 @@ module cim_coprocessor #(
                     status <= 0; detail <= 0; cycles <= 0;
                     for (q = 0; q < 4; q = q + 1) results[q] <= 0;
                     cache_ok <= 1'b0;
+                    d_macs <= 0; d_pulses <= 0; d_digital <= 0; d_tiles <= 0; d_wbytes <= 0; d_op <= 1'b0;
                     case (command)
                         CMD_NOP: state <= S_FINISH;
                         CMD_MEMCPY: begin i <= 0; crc <= 32'hffffffff; state <= S_MC; end
                         CMD_LOAD_IMAGE: state <= S_L0;
                         CMD_RUN_OP: state <= S_R0;
-                        CMD_RESET_COUNTERS: begin
-                            for (q = 0; q < NCNT; q = q + 1) counters[q] <= 64'd0;
-                            state <= S_FINISH;
-                        end
+                        CMD_RESET_COUNTERS: begin fc <= 0; ret <= S_FINISH; state <= S_CCLR; end
                         default: fail(ERR_UNKNOWN_COMMAND, command);
                     endcase
                 end
@@ -344,10 +351,18 @@ module cim_coprocessor #(
                     state <= ret;
                 end
             end
-            S_FINISH: begin
-                counters[C_COMMANDS] <= counters[C_COMMANDS] + 1;
-                done <= seq;                          // last: STATUS and RESULT* are valid
-                state <= S_IDLE;
+            S_FINISH: begin fc <= 0; state <= S_CF; end
+            S_CF: if (fc == NCNT) begin                    // the command's counts are in the counters
+                      done <= seq;                          // last: STATUS and RESULT* are valid
+                      state <= S_IDLE;
+                  end else if (!s_cnt_rd) state <= S_CF2;  // (a mailbox read of a counter goes first)
+            S_CF2: begin                                    // cnt_q = counters[fc]
+                counters[fc] <= cnt_q + count_delta(fc);
+                fc <= fc + 1; state <= S_CF;
+            end
+            S_CCLR: begin                                   // reset: zero the counters
+                counters[fc] <= 64'd0;
+                if (fc == NCNT - 1) state <= ret; else fc <= fc + 1;
             end
 
             S_MUL: if (mul_b == 0) state <= mret;
@@ -464,7 +479,7 @@ module cim_coprocessor #(
                 w_addr <= (tl_arr * WCOLS + tl_col0 + j) * WPC + row_sel / 4;
                 w_din <= {4{rdata_byte}};
                 w_we <= 4'b0001 << row_sel[1:0];
-                counters[C_WEIGHT_BYTES] <= counters[C_WEIGHT_BYTES] + 1;
+                d_wbytes <= d_wbytes + 1;
                 k <= k + 1; state <= S_LW;
             end
             // count the CiM ops of the program (RESULT1)
@@ -675,10 +690,10 @@ module cim_coprocessor #(
                 j <= j + 1; state <= S_PACC;
             end
             S_PN: begin                                           // tile done: energy-model counts
-                counters[C_MACS] <= counters[C_MACS] + tl_prod;
-                counters[C_TILE_OPS] <= counters[C_TILE_OPS] + 1;
-                counters[C_PULSES] <= counters[C_PULSES] + (dwise ? tl_prod : tl_klen) * NSLICE;
-                counters[C_DIGITAL] <= counters[C_DIGITAL] + tl_nlen * 8 * NSLICE + tl_nlen;
+                d_macs <= d_macs + tl_prod;
+                d_tiles <= d_tiles + 1;
+                d_pulses <= d_pulses + (dwise ? tl_prod : tl_klen) * NSLICE;
+                d_digital <= d_digital + tl_nlen * 8 * NSLICE + tl_nlen;
                 ti <= ti + 1; state <= S_PT;
             end
             // bias, requantization, clamp, write back
@@ -699,9 +714,7 @@ module cim_coprocessor #(
                 end else state <= S_RDONE;
             end
             S_RDONE: begin
-                counters[C_OPS] <= counters[C_OPS] + 1;
-                counters[C_INPUT_BYTES] <= counters[C_INPUT_BYTES] + in_bytes;
-                counters[C_OUTPUT_BYTES] <= counters[C_OUTPUT_BYTES] + out_total;
+                d_op <= 1'b1;
                 results[0] <= out_total;
                 results[1] <= cycles;                       // coprocessor clock cycles of the op
                 state <= S_FINISH;
@@ -715,6 +728,22 @@ module cim_coprocessor #(
     function [31:0] x28(input [31:0] v); x28 = (v << 5) - (v << 2); endfunction
     function [31:0] x36(input [31:0] v); x36 = (v << 5) + (v << 2); endfunction
     function [31:0] x3(input [31:0] v);  x3 = (v << 1) + v; endfunction
+
+    // what the finished command adds to counter slot c
+    function [63:0] count_delta(input [3:0] c);
+        case (c)
+            C_COMMANDS: count_delta = 1;
+            C_OPS: count_delta = d_op;
+            C_MACS: count_delta = d_macs;
+            C_PULSES: count_delta = d_pulses;
+            C_TILE_OPS: count_delta = d_tiles;
+            C_DIGITAL: count_delta = d_digital;
+            C_WEIGHT_BYTES: count_delta = d_wbytes;
+            C_INPUT_BYTES: count_delta = d_op ? in_bytes : 32'd0;
+            C_OUTPUT_BYTES: count_delta = d_op ? out_total : 32'd0;
+            default: count_delta = 0;
+        endcase
+    endfunction
 
     function [31:0] sec_matrices_addr(input [31:0] idx);
         sec_matrices_addr = sec_mats + 32 * idx;
