@@ -206,7 +206,7 @@ module cim_coprocessor #(
     reg [31:0] i, j, k;
     reg [15:0] n, g0;
     reg [31:0] crc;
-    reg        loaded, was_loaded;
+    reg        loaded, was_loaded, tr_run;
     reg [31:0] img_addr, img_size, img_digest, nsec, tbl, sid, soff;
     reg [15:0] nops, ncim;
     reg [31:0] sec_tensors, sec_prog, sec_mats, sec_tiles, sec_cells, sec_quant, msize, qsize;
@@ -451,7 +451,7 @@ module cim_coprocessor #(
             S_LM5: begin m_nt <= rdata; ti <= 0; state <= S_LT; end
             // tiles of the matrix: weights to (array, row, column)
             S_LT: if (ti == m_nt) begin mi <= mi + 1; state <= S_LM; end
-                  else bus_read(sec_tiles + x28(m_t0 + ti), S_LT1);
+                  else begin tr_run <= 1'b0; bus_read(sec_tiles + x28(m_t0 + ti), S_LT1); end
             S_LT1: begin tl_macro <= rdata[31:16]; bus_next(4, S_LT2); end
             S_LT2: begin
                 tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
@@ -461,7 +461,9 @@ module cim_coprocessor #(
             S_LT4: begin tl_k0 <= rdata; bus_next(4, S_LT5); end
             S_LT5: begin tl_klen <= rdata; bus_next(4, S_LT6); end
             S_LT6: begin tl_n0 <= rdata; bus_next(4, S_LT7); end
-            S_LT7: begin tl_nlen <= rdata; start_mul(tl_klen, rdata, S_LT8); end
+            S_LT7: begin                                 // (a tile record, for LOAD_IMAGE or RUN_OP)
+                tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, tr_run ? S_RT7B : S_LT8);
+            end
             S_LT8: begin tl_ext <= (m_kind == 1) ? mul_p : tl_klen; start_mul(tl_n0, m_k, S_LT9); end
             S_LT9: if (tl_arr >= NARR || tl_col0 + tl_nlen > WCOLS || tl_row0 + tl_ext > ROWS)
                        fail(ERR_BAD_IMAGE, m_t0 + ti);                   // not mapped for this instance
@@ -581,17 +583,7 @@ module cim_coprocessor #(
                       o_y <= 0; o_x <= 0; out_ptr <= args[2]; out_total <= 0;
                       by <= -$signed({16'd0, pt}); bx <= -$signed({16'd0, pl}); ybase <= -pt_rs; xbase <= -pl_c;
                       state <= S_P0;
-                  end else bus_read(sec_tiles + x28(m_t0 + ti), S_RT1);
-            S_RT1: begin tl_macro <= rdata[31:16]; bus_next(4, S_RT2); end
-            S_RT2: begin
-                tl_arr <= tl_macro * APM + rdata[15:0]; tl_row0 <= rdata[31:16];
-                bus_next(4, S_RT3);
-            end
-            S_RT3: begin tl_col0 <= rdata[15:0]; bus_next(4, S_RT4); end
-            S_RT4: begin tl_k0 <= rdata; bus_next(4, S_RT5); end
-            S_RT5: begin tl_klen <= rdata; bus_next(4, S_RT6); end
-            S_RT6: begin tl_n0 <= rdata; bus_next(4, S_RT7); end
-            S_RT7: begin tl_nlen <= rdata; cch <= 0; dmr <= tl_n0; start_mul(tl_klen, rdata, S_RT7B); end
+                  end else begin tr_run <= 1'b1; bus_read(sec_tiles + x28(m_t0 + ti), S_LT1); end
             S_RT7B: begin
                 tl_prod <= mul_p;
                 if (dm == 1) begin
