@@ -24,6 +24,7 @@ module cim_coprocessor #(
     parameter WINMAX = 2048,       // im2col window bytes (kh * kw * cin)
     parameter NMAX = 512,          // output channels per op
     parameter TMAX = 512,          // tiles per matrix
+    parameter WMB = 4,             // weight memory word bytes (4: two 16-bit SPRAMs; ROWS: a column per read)
     parameter SCRATCH_WORDS = 16   // SCRATCH words implemented (the rest of the window reads 0)
 ) (
     input  wire        clk,
@@ -90,19 +91,19 @@ module cim_coprocessor #(
     reg [159:0] tt_q;
     reg [31:0]  tt_raddr;
 
-    // weight memory: 32-bit words, byte-writable, one cycle read latency (cim_wmem: two 16-bit SPRAM
-    // blocks side by side on an iCE40); the quantization table (bias, multiplier, shift per output
+    // weight memory: WMB-byte words, byte-writable, one cycle read latency (cim_wmem; WMB = 4 on the
+    // UP5K: two 16-bit SPRAM blocks side by side); the quantization table (bias, multiplier, shift per output
     // channel, the image's quant section) follows the weights, from word WWORDS. Column c (= array * WCOLS + column) holds its ROWS weights in
     // words c * ROWS/4 ... + ROWS/4 - 1, row r in byte r % 4 of word r / 4; a column is latched into the
     // array's weight registers in ROWS/4 reads.
-    localparam WPC = ROWS / 4;                   // words per column
+    localparam WPC = ROWS / WMB;                 // words per column
     localparam WWORDS = WDEPTH * WPC;
     localparam WAW = $clog2(WWORDS + QWORDS);    // the quantization table (QWORDS) sits above the weights
     reg  [WAW-1:0]  w_addr;
-    reg  [3:0]      w_we;
-    reg  [31:0]     w_din;
-    wire [31:0]     w_q;
-    cim_wmem #(.WORDS(WWORDS + QWORDS)) wmem (.clk(clk), .addr(w_addr), .we(w_we), .din(w_din), .dout(w_q));
+    reg  [WMB-1:0]   w_we;
+    reg  [8*WMB-1:0] w_din;
+    wire [8*WMB-1:0] w_q;
+    cim_wmem #(.WORDS(WWORDS + QWORDS), .BYTES(WMB)) wmem (.clk(clk), .addr(w_addr), .we(w_we), .din(w_din), .dout(w_q));
     reg  [WAW-1:0]  wl_base;                     // the column being latched
     reg  [$clog2(WPC*PAR+1)-1:0] wl_idx, wl_idx2; // its word in the array's weight registers
     reg             wl_ok, wl_ok2, wl_zero, wl_zero2;
@@ -287,10 +288,10 @@ module cim_coprocessor #(
     // ---- sequencer ----------------------------------------------------------------------------
     integer q;
     always @(posedge clk) begin
-        w_we <= 4'b0;
+        w_we <= {WMB{1'b0}};
         wl_ok <= 1'b0;
         wl_ok2 <= wl_ok; wl_idx2 <= wl_idx; wl_zero2 <= wl_zero;   // weight read latency: two stages
-        if (wl_ok2) wreg[32*wl_idx2 +: 32] <= wl_zero2 ? 32'd0 : w_q;
+        if (wl_ok2) wreg[8*WMB*wl_idx2 +: 8*WMB] <= wl_zero2 ? {8*WMB{1'b0}} : w_q;
         arr_clear <= 1'b0;
         arr_step <= 1'b0;
         pend_ok <= 1'b0;
@@ -430,13 +431,13 @@ module cim_coprocessor #(
                    end
             S_LCLR: if (j == WWORDS) begin j <= 0; state <= S_LQ; end
                     else begin
-                        w_addr <= j[WAW-1:0]; w_din <= 32'd0; w_we <= 4'hf;
+                        w_addr <= j[WAW-1:0]; w_din <= {8*WMB{1'b0}}; w_we <= {WMB{1'b1}};
                         j <= j + 1;
                     end
             S_LQ: if (j == (qsize >> 2)) begin mi <= 0; state <= S_LM; end
                   else bus_read(sec_quant + 4 * j, S_LQ2);
             S_LQ2: begin                                 // quantization word j above the weights
-                w_addr <= WWORDS + j[$clog2(QWORDS)-1:0]; w_din <= rdata; w_we <= 4'hf;
+                w_addr <= WWORDS + j[$clog2(QWORDS)-1:0]; w_din <= {(WMB/4){rdata}}; w_we <= 4'hf;
                 j <= j + 1; state <= S_LQ;
             end
             // matrices
@@ -478,9 +479,9 @@ module cim_coprocessor #(
                       if (m_kind == 1) rowbase <= rowbase + tl_klen;
                   end else bus_read(colbase + k, S_LW2);
             S_LW2: begin
-                w_addr <= (tl_arr * WCOLS + tl_col0 + j) * WPC + row_sel / 4;
-                w_din <= {4{rdata_byte}};
-                w_we <= 4'b0001 << row_sel[1:0];
+                w_addr <= (tl_arr * WCOLS + tl_col0 + j) * WPC + row_sel / WMB;
+                w_din <= {WMB{rdata_byte}};
+                w_we <= {{(WMB-1){1'b0}}, 1'b1} << (row_sel % WMB);
                 d_wbytes <= d_wbytes + 1;
                 k <= k + 1; state <= S_LW;
             end
@@ -692,9 +693,9 @@ module cim_coprocessor #(
             S_PQ: if (n == m_n) state <= S_PNEXT;
                   else begin acc_raddr <= n; w_addr <= WWORDS + (m_qoff >> 2) + x3(n); state <= S_PQ2; end
             S_PQ2: begin w_addr <= w_addr + 1; state <= S_PQ3; end
-            S_PQ3: begin rq_acc <= acc_q + $signed(w_q); w_addr <= w_addr + 1; state <= S_PQ4; end
-            S_PQ4: begin rq_mult <= w_q; state <= S_PQ5; end
-            S_PQ5: begin rq_shift <= w_q; state <= S_PQ6; end
+            S_PQ3: begin rq_acc <= acc_q + $signed(w_q[31:0]); w_addr <= w_addr + 1; state <= S_PQ4; end
+            S_PQ4: begin rq_mult <= w_q[31:0]; state <= S_PQ5; end
+            S_PQ5: begin rq_shift <= w_q[31:0]; state <= S_PQ6; end
             S_PQ6: begin bus_write_byte(out_ptr + n, rq_y, S_PQ); n <= n + 1; end
             S_PNEXT: begin
                 out_ptr <= out_ptr + m_n; out_total <= out_total + m_n;
@@ -752,20 +753,22 @@ module cim_coprocessor #(
     endfunction
 endmodule
 
-// Weight memory of the coprocessor: WORDS 32-bit words, byte write enables, registered read. On an
-// iCE40 UP5K (ICE40_SPRAM defined by the board's build) two SB_SPRAM256KA blocks side by side, each
-// holding one 16-bit half (WORDS <= 16384); elsewhere an inferred memory (block RAM, or Verilator's array).
+// Weight memory of the coprocessor: WORDS words of BYTES bytes, byte write enables, registered read.
+// On an iCE40 UP5K (ICE40_SPRAM defined by the board's build; BYTES = 4, WORDS <= 16384) two
+// SB_SPRAM256KA blocks side by side, each holding one 16-bit half; elsewhere an inferred memory
+// (block RAM, or Verilator's array).
 module cim_wmem #(
-    parameter WORDS = 8192
+    parameter WORDS = 8192,
+    parameter BYTES = 4
 ) (
     input  wire                      clk,
     input  wire [$clog2(WORDS)-1:0]  addr,
-    input  wire [3:0]                we,
-    input  wire [31:0]               din,
-    output wire [31:0]               dout
+    input  wire [BYTES-1:0]          we,
+    input  wire [8*BYTES-1:0]        din,
+    output wire [8*BYTES-1:0]        dout
 );
 `ifdef ICE40_SPRAM
-    wire [13:0] a14 = addr;                     // WORDS <= 16384 (checked by the instance's build)
+    wire [13:0] a14 = addr;                     // (cimsdk.fpga.flow checks BYTES = 4, WORDS <= 16384)
     SB_SPRAM256KA lo (.ADDRESS(a14), .DATAIN(din[15:0]), .MASKWREN({we[1], we[1], we[0], we[0]}),
                       .WREN(|we[1:0]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0),
                       .POWEROFF(1'b1), .DATAOUT(dout[15:0]));
@@ -773,11 +776,11 @@ module cim_wmem #(
                       .WREN(|we[3:2]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0),
                       .POWEROFF(1'b1), .DATAOUT(dout[31:16]));
 `else
-    reg [31:0] mem [0:WORDS-1];
-    reg [31:0] q;
+    reg [8*BYTES-1:0] mem [0:WORDS-1];
+    reg [8*BYTES-1:0] q;
     integer b;
     always @(posedge clk) begin
-        for (b = 0; b < 4; b = b + 1)
+        for (b = 0; b < BYTES; b = b + 1)
             if (we[b]) mem[addr][8*b +: 8] <= din[8*b +: 8];
         q <= mem[addr];
     end
