@@ -244,6 +244,7 @@ module cim_coprocessor #(
     wire dwise = (m_kind == 1);
     wire [RW-1:0] row_sel = rowbase[RW-1:0] + k[RW-1:0];   // word line of the weight being loaded
     wire [PW-1:0] jp = j[PW-1:0];                          // column within the pass
+    wire [31:0] g_addr = tap_addr + c;                       // window byte being gathered
     wire signed [31:0] iy = by + ty;
     wire signed [31:0] ix = bx + tx;
 
@@ -619,7 +620,11 @@ module cim_coprocessor #(
                            kx <= 0; tx <= 0; xtap <= 0; ky <= ky + 1; ty <= ty + $signed({16'd0, dh}); ytap <= ytap + dh_rs;
                            state <= S_PG;
                        end else begin n <= 0; state <= S_PC; end
-                   end else if (tap_in) bus_read(tap_addr + c, S_PG3);
+                   end else if (tap_in) begin
+                       if (cache_ok && cache_adr == {g_addr[31:2], 2'b00}) begin   // the gather's hot path:
+                           rdata <= cache_dat; rbyte <= g_addr[1:0]; state <= S_PG3; // a hit in one cycle
+                       end else bus_read(g_addr, S_PG3);
+                   end
                    else begin winbuf[widx[$clog2(WINMAX)-1:0]] <= in_zp[7:0]; widx <= widx + 1; c <= c + 1; end
             S_PG3: begin
                 winbuf[widx[$clog2(WINMAX)-1:0]] <= rdata_byte; widx <= widx + 1; c <= c + 1; state <= S_PG2;
