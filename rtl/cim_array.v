@@ -1,8 +1,13 @@
 // Bit-serial digital CiM array: ROWS word lines, PAR weight columns computed at once, each int8
 // weight on 8 one-bit cells (two's complement bit slices), inputs fed IB bits per cycle.
-// Per cycle and column: every weight bit plane b sums (adder tree) the products of its cells with the
-// rows' IB-bit input slice; the planes are combined by shift-add (plane 7 negative), and the column
-// accumulator adds the result shifted by the slice position (the top slice is signed).
+// Per cycle and column: every weight bit plane b counts (balanced popcount tree) the rows whose cell
+// and input bit i are both set, for each of the IB input bits of the slice; the counts are combined by
+// shift-add (plane 7 negative, the top input bit of the top slice negative), and the column
+// accumulator adds the result shifted by the slice position.
+//
+// Area: a bit line is a popcount of ROWS AND gates (about 2 LUTs per row on an iCE40, widths growing
+// with the tree level) rather than ROWS full-width additions; that is what makes a 16-row array a few
+// hundred LUTs.
 `default_nettype none
 module cim_array #(
     parameter ROWS = 16,
@@ -18,43 +23,69 @@ module cim_array #(
     output wire [32*PAR-1:0]       sums     // column accumulators, int32
 );
     localparam NSLICE = 8 / IB;
-    localparam PLW = $clog2(ROWS + 1) + IB + 1;        // one plane's sum: ROWS terms of IB+1 signed bits
-    localparam CSW = PLW + 9;                          // the eight planes shift-added
-    reg signed [31:0] acc [0:PAR-1];
-    reg signed [CSW-1:0] colsum [0:PAR-1];
-    reg signed [IB:0] xs [0:ROWS-1];        // the rows' slice, sign-extended by one bit
-    integer r, p, b;
-    reg signed [PLW-1:0] plane;
+    localparam CW = $clog2(ROWS + 1);                  // one bit line's count
+    localparam CSW = CW + 8 + IB + 1;                  // the counts shift-added, signed
+    localparam SW = CSW + 8 - IB;                      // shifted by the slice position
 
-    always @* begin
-        for (r = 0; r < ROWS; r = r + 1) begin
-            if (slice == NSLICE - 1)
-                xs[r] = {x[8*r + IB*slice + IB - 1], x[8*r + IB*slice +: IB]};   // signed top slice
-            else
-                xs[r] = {1'b0, x[8*r + IB*slice +: IB]};
+    // the slice's input bits on the word lines: xb[i] row r = bit IB*slice + i of row r's input
+    wire [ROWS-1:0] xb [0:IB-1];
+    wire top = (slice == NSLICE - 1);
+    genvar g, r, b, i;
+    generate for (i = 0; i < IB; i = i + 1) begin : xbits
+        for (r = 0; r < ROWS; r = r + 1) begin : row
+            assign xb[i][r] = x[8*r + IB*slice + i];
         end
-        for (p = 0; p < PAR; p = p + 1) begin
-            colsum[p] = 0;
-            for (b = 0; b < 8; b = b + 1) begin
-                plane = 0;                              // adder tree of one bit-line
-                for (r = 0; r < ROWS; r = r + 1)
-                    if (w[8*(p*ROWS + r) + b]) plane = plane + xs[r];
-                if (b == 7) colsum[p] = colsum[p] - ({{(CSW-PLW){plane[PLW-1]}}, plane} <<< 7);
-                else colsum[p] = colsum[p] + ({{(CSW-PLW){plane[PLW-1]}}, plane} <<< b);
+    end endgenerate
+
+    generate for (g = 0; g < PAR; g = g + 1) begin : col
+        wire [CW-1:0] cnt [0:8*IB-1];                  // plane b, input bit i at [b*IB + i]
+        for (b = 0; b < 8; b = b + 1) begin : plane
+            wire [ROWS-1:0] cells;
+            for (r = 0; r < ROWS; r = r + 1) begin : wl
+                assign cells[r] = w[8*(g*ROWS + r) + b];
+            end
+            for (i = 0; i < IB; i = i + 1) begin : ibit
+                cim_popcount #(.N(ROWS)) pc (.bits(cells & xb[i]), .count(cnt[b*IB + i]));
             end
         end
-    end
-
-    always @(posedge clk) begin
-        for (p = 0; p < PAR; p = p + 1) begin
-            if (clear) acc[p] <= 0;
-            else if (step) acc[p] <= acc[p] + ({{(32-CSW){colsum[p][CSW-1]}}, colsum[p]} <<< (IB * slice));
+        reg signed [CSW-1:0] colsum;
+        reg signed [SW-1:0]  shifted;
+        reg signed [31:0]    acc;
+        integer bb, ii;
+        always @* begin
+            colsum = 0;
+            for (bb = 0; bb < 8; bb = bb + 1)
+                for (ii = 0; ii < IB; ii = ii + 1)
+                    if ((bb == 7) != (top && ii == IB - 1))
+                        colsum = colsum - ($signed({1'b0, cnt[bb*IB + ii]}) <<< (bb + ii));
+                    else
+                        colsum = colsum + ($signed({1'b0, cnt[bb*IB + ii]}) <<< (bb + ii));
+            shifted = $signed(colsum) <<< (IB * slice);
         end
-    end
+        always @(posedge clk) begin
+            if (clear) acc <= 0;
+            else if (step) acc <= acc + {{(32-SW){shifted[SW-1]}}, shifted};
+        end
+        assign sums[32*g +: 32] = acc;
+    end endgenerate
+endmodule
 
-    genvar g;
-    generate for (g = 0; g < PAR; g = g + 1) begin : out
-        assign sums[32*g +: 32] = acc[g];
+// Number of set bits of `bits`: a balanced tree of adders whose widths grow with the level.
+module cim_popcount #(
+    parameter N = 16
+) (
+    input  wire [N-1:0]             bits,
+    output wire [$clog2(N+1)-1:0]   count
+);
+    generate if (N <= 3) begin : leaf
+        assign count = bits[0] + ((N > 1) ? bits[N > 1 ? 1 : 0] : 1'b0) + ((N > 2) ? bits[N > 2 ? 2 : 0] : 1'b0);
+    end else begin : node
+        localparam NL = N / 2, NR = N - N / 2;
+        wire [$clog2(NL+1)-1:0] cl;
+        wire [$clog2(NR+1)-1:0] cr;
+        cim_popcount #(.N(NL)) lo (.bits(bits[NL-1:0]), .count(cl));
+        cim_popcount #(.N(NR)) hi (.bits(bits[N-1:NL]), .count(cr));
+        assign count = cl + cr;
     end endgenerate
 endmodule
 `default_nettype wire

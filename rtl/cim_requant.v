@@ -14,7 +14,7 @@ module cim_requant (
 );
     reg [5:0] left, right;
     reg signed [31:0] xl;
-    reg signed [63:0] ab, num, absnum;
+    reg signed [63:0] ab, num;
     reg signed [31:0] hi;               // SaturatingRoundingDoublingHighMul result
     reg [31:0] mask, rem, thr;
     reg signed [31:0] q, z;
@@ -24,9 +24,10 @@ module cim_requant (
         right = (shift > 0) ? 6'd0 : (-shift) & 6'h3f;
         xl = acc <<< left;                                  // int32 arithmetic, as in C
         ab = $signed(xl) * $signed(mult);
-        num = ab + ((ab >= 0) ? 64'sd1073741824 : (64'sd1 - 64'sd1073741824));
-        absnum = (num >= 0) ? num : -num;
-        hi = (num >= 0) ? absnum[62:31] : -$signed({1'b0, absnum[61:31]}); // divide by 2^31 toward zero
+        // (ab + nudge) / 2^31 toward zero, nudge = 2^30 or 1 - 2^30 by the sign of ab, is for both signs
+        // floor((ab + 2^30) / 2^31): for ab < 0, truncating toward zero adds 2^31 - 1 before the floor.
+        num = ab + 64'sd1073741824;
+        hi = num[62:31];
         if (xl == 32'sh80000000 && mult == 32'sh80000000) hi = 32'sh7fffffff;
         mask = (32'd1 << right) - 32'd1;
         rem = hi & mask;

@@ -1,10 +1,11 @@
-// iCEBreaker (iCE40 UP5K) system: PicoRV32 soft core, 128 KiB SPRAM, SPI-flash execute-in-place,
+// iCEBreaker (iCE40 UP5K) system: PicoRV32 soft core, 64 KiB SPRAM, SPI-flash execute-in-place,
 // UART, a 64-bit timer and the CiM coprocessor. The core, the SPRAM wrapper, the flash controller and
-// the UART are PicoSoC's, used unmodified from the pythondata-cpu-picorv32 package; this file is the
-// glue: an address decoder and a two-master arbiter (CPU, coprocessor bus master) in front of it.
+// UART are PicoSoC's, used unmodified from the pythondata-cpu-picorv32 package; this file is the glue:
+// the CPU's RAM (two of the four SPRAM blocks; the coprocessor's weight memory takes the other two),
+// an address decoder and a two-master arbiter (CPU, coprocessor bus master) in front of it.
 //
 // Memory map (boards/icebreaker-cim/board.toml):
-//   0x0000_0000  SPRAM, 128 KiB (data, stack, activations)
+//   0x0000_0000  SPRAM, 64 KiB (data, stack, activations)
 //   0x0010_0000  SPI flash, execute in place (firmware from 1 MiB, weight image after it)
 //   0x0200_0000  flash controller configuration (spimemio)
 //   0x0200_0004  UART clock divider, 0x0200_0008 UART data (simpleuart)
@@ -36,7 +37,7 @@ module icebreaker_cim (
     reg         c_ready;
     reg  [31:0] c_rdata;
     picorv32 #(
-        .STACKADDR(32'h0002_0000), .PROGADDR_RESET(32'h0010_0000), .PROGADDR_IRQ(32'h0000_0000),
+        .STACKADDR(32'h0001_0000), .PROGADDR_RESET(32'h0010_0000), .PROGADDR_IRQ(32'h0000_0000),
         .BARREL_SHIFTER(1), .COMPRESSED_ISA(1), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
         .ENABLE_MUL(1), .ENABLE_DIV(1), .ENABLE_IRQ(0)
     ) cpu (
@@ -80,7 +81,7 @@ module icebreaker_cim (
     reg  [31:0] b_rdata;
 
     // ---- slaves --------------------------------------------------------------------------------
-    wire sel_ram   = b_addr < 32'h0002_0000;
+    wire sel_ram   = b_addr < 32'h0001_0000;
     wire sel_flash = b_addr >= 32'h0010_0000 && b_addr < 32'h0100_0000;
     wire sel_cfg   = b_addr == 32'h0200_0000;
     wire sel_div   = b_addr == 32'h0200_0004;
@@ -91,9 +92,16 @@ module icebreaker_cim (
 
     reg ram_done;
     wire [31:0] ram_rdata;
-    ice40up5k_spram #(.WORDS(32768)) ram (
-        .clk(clk), .wen((b_valid && sel_ram && !ram_done) ? b_wstrb : 4'b0), .addr(b_addr[23:2]),
-        .wdata(b_wdata), .rdata(ram_rdata));
+    // 64 KiB: two SB_SPRAM256KA side by side (16K x 32 bits), data one cycle after the address
+    wire [3:0] ram_wen = (b_valid && sel_ram && !ram_done) ? b_wstrb : 4'b0;
+    SB_SPRAM256KA ram_lo (
+        .ADDRESS(b_addr[15:2]), .DATAIN(b_wdata[15:0]), .MASKWREN({ram_wen[1], ram_wen[1], ram_wen[0], ram_wen[0]}),
+        .WREN(|ram_wen[1:0]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0), .POWEROFF(1'b1),
+        .DATAOUT(ram_rdata[15:0]));
+    SB_SPRAM256KA ram_hi (
+        .ADDRESS(b_addr[15:2]), .DATAIN(b_wdata[31:16]), .MASKWREN({ram_wen[3], ram_wen[3], ram_wen[2], ram_wen[2]}),
+        .WREN(|ram_wen[3:2]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0), .POWEROFF(1'b1),
+        .DATAOUT(ram_rdata[31:16]));
 
     wire flash_ready;
     wire [31:0] flash_rdata, cfg_do;

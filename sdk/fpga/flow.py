@@ -94,6 +94,10 @@ def run_flow(board: str, out_dir: Path, seed: int = 1, log=print) -> FlowResult:
     check_tools()
     b = load_board_fpga(board)
     inst = load_instance(b.target)
+    if "ICE40_SPRAM" in b.defines and (inst.memory_words > 16384 or inst.weight_word_bytes != 4):
+        raise UserError(f"{inst.name}: the weight memory and quantization table need {inst.memory_words} words of "
+                        f"{inst.weight_word_bytes} bytes; two iCE40 SPRAM blocks hold 16384 words of 4 bytes "
+                        "(weight_word_bytes = 4, fewer arrays or quant_words in the target's TOML)")
     out_dir.mkdir(parents=True, exist_ok=True)
     js, asc, rep, bit = (out_dir / f"{b.top}.{e}" for e in ("json", "asc", "report.json", "bin"))
     (out_dir / "synth.ys").write_text(yosys_script(b, inst, js))

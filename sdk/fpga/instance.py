@@ -24,10 +24,17 @@ class Instance:
     max_out_channels: int
     max_tiles: int
     clock_mhz: float
+    weight_word_bytes: int = 4
 
     @property
     def name(self) -> str:
         return self.target.name
+
+    @property
+    def memory_words(self) -> int:
+        """32-bit words of the coprocessor's weight memory: every array's weights, then the quantization table."""
+        t = self.target
+        return t.arrays * t.weight_cols * t.rows // self.weight_word_bytes + self.quant_words
 
     def verilog_parameters(self) -> dict[str, int]:
         t = self.target
@@ -35,7 +42,7 @@ class Instance:
             "TARGET_ID": t.id, "ROWS": t.rows, "WCOLS": t.weight_cols, "NARR": t.arrays,
             "APM": t.arrays_per_macro, "PAR": self.par, "IB": t.input_bits_per_cycle,
             "QWORDS": self.quant_words, "WINMAX": self.window_bytes, "NMAX": self.max_out_channels,
-            "TMAX": self.max_tiles,
+            "TMAX": self.max_tiles, "WMB": self.weight_word_bytes,
         }  # fmt: skip
 
 
@@ -59,12 +66,17 @@ def load_instance(target: str | Target) -> Instance:
     if t.rows_active != t.rows:
         raise UserError(f"{t.path}: the RTL adder tree sums every row; set rows_active = rows")
     inst = Instance(t, int(rtl["parallel_columns"]), int(rtl["quant_words"]), int(rtl["window_bytes"]),
-                    int(rtl["max_out_channels"]), int(rtl["max_tiles"]), float(rtl.get("clock_mhz", 12.0)))
+                    int(rtl["max_out_channels"]), int(rtl["max_tiles"]), float(rtl.get("clock_mhz", 12.0)),
+                    int(rtl.get("weight_word_bytes", 4)))
     for key, value in (("quant_words", inst.quant_words), ("window_bytes", inst.window_bytes),
                        ("max_out_channels", inst.max_out_channels), ("max_tiles", inst.max_tiles),
                        ("arrays x weight columns", t.arrays * t.weight_cols)):
         if not _pow2(value):
             raise UserError(f"{t.path}: [rtl] {key} = {value} must be a power of two (memory address width)")
+    wmb = inst.weight_word_bytes
+    if wmb % 4 or t.rows % wmb:
+        raise UserError(f"{t.path}: [rtl] weight_word_bytes = {wmb}: the weight memory word must be a multiple "
+                        f"of 4 bytes that divides rows ({t.rows})")
     if not 1 <= inst.par <= t.weight_cols:
         raise UserError(f"{t.path}: parallel_columns must be between 1 and the weight columns ({t.weight_cols})")
     return inst
