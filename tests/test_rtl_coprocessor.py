@@ -145,6 +145,15 @@ def test_mailbox_commands_and_errors(cop, kws):
     assert cop.counters()["commands"] == 1 and cop.counters()["weight_bytes"] == 0
 
 
+def test_many_commands_do_not_stall(cop):
+    """The co-simulation logs a line per command on stderr; unread, the pipe filled after ~1,480
+    commands and the next command never finished. 2,000 NOPs must all complete."""
+    before = cop.counters()["commands"]
+    for _ in range(2000):
+        assert cop.command(mm.CMD["NOP"]) == [0, 0, 0, 0]
+    assert cop.counters()["commands"] - before == 2000
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_random_layers_large_instance(seed):

@@ -8,10 +8,12 @@ images layer by layer on the RTL without QEMU.
 
 from __future__ import annotations
 
+import collections
 import mmap
 import os
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -59,12 +61,22 @@ class RtlCoprocessor:
             [str(exe), "--fd", str(self.fd), "--ram-base", hex(self.RAM_BASE), "--ram-size", hex(self.ram_size),
              "--window", hex(self.window)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(self.fd,))  # fmt: skip
-        assert self.proc.stdout is not None
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        # The co-simulation logs a line per command on stderr: read it all the time, or the pipe
+        # fills (~1,500 commands) and the co-simulation blocks for good after its next DONE.
+        self._log: collections.deque[str] = collections.deque(maxlen=50)
+        self._log_reader = threading.Thread(target=self._read_log, args=(self.proc.stderr,), daemon=True)
+        self._log_reader.start()
         line = self.proc.stdout.readline().strip()
         if line != b"ready":
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            raise RuntimeError(f"co-simulation did not start: {line!r} {err[-500:]}")
+            self.proc.wait(timeout=30)
+            self._log_reader.join(5.0)
+            raise RuntimeError(f"co-simulation did not start: {line!r} {' | '.join(self._log)[-500:]}")
         return self
+
+    def _read_log(self, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            self._log.append(raw.decode(errors="replace").rstrip())
 
     def __exit__(self, *exc) -> None:
         self.close()

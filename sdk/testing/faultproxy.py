@@ -38,6 +38,7 @@ class FaultProxy:
         self.srv.listen(4)
         self.port = self.srv.getsockname()[1]
         self.client: socket.socket | None = None
+        self._down: threading.Thread | None = None  # the current client's host -> board pump
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.enabled = True
@@ -104,8 +105,17 @@ class FaultProxy:
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             old, self.client = self.client, c
             if old is not None:
+                try:
+                    old.shutdown(socket.SHUT_RDWR)  # wakes its pump; close() alone does not
+                except OSError:
+                    pass
                 old.close()
-            threading.Thread(target=self._pump_down, args=(c,), daemon=True).start()
+            # A cable is a FIFO: nothing the previous client sent may reach the board after the new
+            # client's first byte. Its pump may still hold bytes (a starved thread), so let it finish.
+            if self._down is not None:
+                self._down.join(60.0)
+            self._down = threading.Thread(target=self._pump_down, args=(c,), daemon=True)
+            self._down.start()
 
     def _pump_down(self, c: socket.socket) -> None:
         """host -> board"""
