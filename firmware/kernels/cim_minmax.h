@@ -26,19 +26,9 @@ static inline int cim_minmax_run(const cim_tensor_t *const *inputs, int n_inputs
         return CIM_E_UNSUPPORTED;
     int32_t sa[4], sb[4];
     if (cim_bcast_strides(a, output, sa) || cim_bcast_strides(b, output, sb)) return CIM_E_SHAPE;
-    const int8_t *x1 = (const int8_t *)a->data, *x2 = (const int8_t *)b->data;
-    int8_t *y = (int8_t *)output->data;
-    const int32_t *d = output->dims;
-    for (int32_t i0 = 0; i0 < d[0]; ++i0)
-        for (int32_t i1 = 0; i1 < d[1]; ++i1)
-            for (int32_t i2 = 0; i2 < d[2]; ++i2) {
-                const int8_t *r1 = x1 + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
-                const int8_t *r2 = x2 + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
-                for (int32_t i3 = 0; i3 < d[3]; ++i3) {
-                    const int8_t v1 = r1[i3 * sa[3]], v2 = r2[i3 * sb[3]];
-                    *y++ = (v1 > v2) == want_max ? v1 : v2;
-                }
-            }
+    CIM_BCAST_FOR_EACH2(output, a, sa, b, sb, y, v1, v2, {
+        *y++ = (int8_t)((v1 > v2) == want_max ? v1 : v2);
+    });
     return CIM_OK;
 }
 

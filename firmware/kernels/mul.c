@@ -17,18 +17,8 @@ int cim_kernel_mul(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_
     const int32_t out_off = p[CIM_P_MUL_OUT_OFFSET];
     const int32_t mo = p[CIM_P_MUL_OUT_MULT], so = p[CIM_P_MUL_OUT_SHIFT];
     const int32_t lo = p[CIM_P_MUL_ACT_MIN], hi = p[CIM_P_MUL_ACT_MAX];
-    const int8_t *x1 = (const int8_t *)a->data, *x2 = (const int8_t *)b->data;
-    int8_t *y = (int8_t *)output->data;
-    const int32_t *d = output->dims;
-    for (int32_t i0 = 0; i0 < d[0]; ++i0)
-        for (int32_t i1 = 0; i1 < d[1]; ++i1)
-            for (int32_t i2 = 0; i2 < d[2]; ++i2) {
-                const int8_t *r1 = x1 + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
-                const int8_t *r2 = x2 + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
-                for (int32_t i3 = 0; i3 < d[3]; ++i3) {
-                    const int32_t prod = (off1 + r1[i3 * sa[3]]) * (off2 + r2[i3 * sb[3]]);
-                    *y++ = (int8_t)cim_clamp(cim_mbqm(prod, mo, so) + out_off, lo, hi);
-                }
-            }
+    CIM_BCAST_FOR_EACH2(output, a, sa, b, sb, y, v1, v2, {
+        *y++ = (int8_t)cim_clamp(cim_mbqm((off1 + v1) * (off2 + v2), mo, so) + out_off, lo, hi);
+    });
     return CIM_OK;
 }

@@ -35,19 +35,10 @@ int cim_kernel_prelu(const cim_op_t *op, const cim_tensor_t *const *inputs, int 
     const int32_t in_zp = p[CIM_P_PRELU_IN_ZP], alpha_zp = p[CIM_P_PRELU_ALPHA_ZP], out_zp = p[CIM_P_PRELU_OUT_ZP];
     const int32_t mi = p[CIM_P_PRELU_IDENTITY_MULT], si = p[CIM_P_PRELU_IDENTITY_SHIFT];
     const int32_t ma = p[CIM_P_PRELU_ALPHA_MULT], sha = p[CIM_P_PRELU_ALPHA_SHIFT];
-    const int8_t *xd = (const int8_t *)x->data, *ad = (const int8_t *)a->data;
-    int8_t *y = (int8_t *)output->data;
-    const int32_t *d = output->dims;
-    for (int32_t i0 = 0; i0 < d[0]; ++i0)
-        for (int32_t i1 = 0; i1 < d[1]; ++i1)
-            for (int32_t i2 = 0; i2 < d[2]; ++i2) {
-                const int8_t *rx = xd + i0 * sx[0] + i1 * sx[1] + i2 * sx[2];
-                const int8_t *ra = ad + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
-                for (int32_t i3 = 0; i3 < d[3]; ++i3) {
-                    const int32_t v = rx[i3 * sx[3]] - in_zp;
-                    const int32_t r = v >= 0 ? cim_mbqm(v, mi, si) : cim_mbqm(v * (ra[i3 * sa[3]] - alpha_zp), ma, sha);
-                    *y++ = (int8_t)cim_clamp(out_zp + r, -128, 127);
-                }
-            }
+    CIM_BCAST_FOR_EACH2(output, x, sx, a, sa, y, xv, av, {
+        const int32_t v = xv - in_zp;
+        const int32_t r = v >= 0 ? cim_mbqm(v, mi, si) : cim_mbqm(v * (av - alpha_zp), ma, sha);
+        *y++ = (int8_t)cim_clamp(out_zp + r, -128, 127);
+    });
     return CIM_OK;
 }
