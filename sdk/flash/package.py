@@ -58,6 +58,23 @@ def _corrupt(path: Path, why: str) -> UserError:
 def elf_to_image(path: Path, raw: bytes) -> tuple[bytes, int]:
     """Flash bytes of an ELF from its first loadable section (by load address) and its entry point.
 
+    Gaps between sections (alignment) are zero, as `objcopy -O binary` (PlatformIO's firmware.bin)
+    leaves them, so the ELF and its .bin put the same bytes, and the same SHA-256, in the slot."""
+    pieces, e_entry = _loadable_sections(path, raw)
+    base, end = _span(pieces)
+    img = bytearray(end - base)
+    for a, d in pieces:
+        img[a - base : a - base + len(d)] = d
+    return bytes(img), e_entry
+
+
+def _span(pieces: list[tuple[int, bytes]]) -> tuple[int, int]:
+    return min(a for a, _ in pieces), max(a + len(d) for a, d in pieces)
+
+
+def _loadable_sections(path: Path, raw: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """(load address, bytes) of each loadable section, and the entry point; checked for this board class.
+
     Sections, not segments: a segment may also carry the ELF header below the first section."""
     if len(raw) < 52 or raw[:4] != b"\x7fELF":
         raise _corrupt(path, "no ELF header")
@@ -89,18 +106,14 @@ def elf_to_image(path: Path, raw: bytes) -> tuple[bytes, int]:
         raise _corrupt(path, f"truncated ELF ({exc})") from None
     if e_type != 2 or not pieces:
         raise _corrupt(path, "not an executable with loadable sections")
-    base = min(a for a, _ in pieces)
-    end = max(a + len(d) for a, d in pieces)
+    base, end = _span(pieces)
     if end - base > 64 << 20:
         raise UserError(f"{path}: loadable sections span {end - base} bytes (0x{base:x}..0x{end:x}); "
                         "was it linked for RAM? build a slot application (docs/bootloader.md)")
-    img = bytearray(b"\xff" * (end - base))
-    for a, d in pieces:
-        img[a - base : a - base + len(d)] = d
     if base != e_entry:
         raise UserError(f"{path}: entry 0x{e_entry:08x} is not the start of the image (0x{base:08x}); "
                         "link the application for its slot (firmware/bootloader/slot-app.ld)")
-    return bytes(img), e_entry
+    return pieces, e_entry
 
 
 def read_flash_image(path: str | Path, board: str) -> FlashImage:
@@ -133,11 +146,19 @@ def read_flash_image(path: str | Path, board: str) -> FlashImage:
         elf = p.with_suffix(".elf")
         if elf.is_file():  # PlatformIO's upload passes firmware.bin: check its ELF's link address
             img = read_flash_image(elf, board)
-            if img.data != raw:
+            if not _bin_matches(raw, elf.read_bytes(), elf):
                 raise UserError(f"{p} does not match {elf}; rebuild the firmware")
             return FlashImage(p, SlotKind.APP, raw, entry=img.entry)
         return FlashImage(p, SlotKind.APP, raw)
     raise UserError(f"{p}: not a firmware (.elf/.bin), weight image (.cimg) or signed package (.cpkg)")
+
+
+def _bin_matches(binary: bytes, elf_raw: bytes, elf: Path) -> bool:
+    """The .bin holds every loadable section of its ELF where it belongs; gap bytes may be any fill
+    (objcopy's default 0, or --gap-fill 0xff)."""
+    pieces, _ = _loadable_sections(elf, elf_raw)
+    base, end = _span(pieces)
+    return len(binary) == end - base and all(binary[a - base : a - base + len(d)] == d for a, d in pieces)
 
 
 def _load_package(p: Path, raw: bytes, board: str) -> FlashImage:
