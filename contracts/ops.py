@@ -161,6 +161,11 @@ OPS: dict[str, OpSpec] = {
                "the arena; the input products of all steps run on the CiM macro as a FULLY_CONNECTED with int16 output, "
                "the recurrent products and the gates on the CPU", (24, 24), (9, 10, 11, 16, 17, 20, 21, 22, 23),
                "UnidirectionalSequenceLSTMOptions", c_check=True),
+        OpSpec(60, "ASSIGN_VARIABLE", "cpu", (),
+               "a resource variable (VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE, zero-initialised by CALL_ONCE) becomes "
+               "an int8 state tensor kept in the arena; the write copies the new value into it (through a 256-entry "
+               "table of TFLM's float round trip when the writer's quantization differs), last in the program "
+               "(converter/resource_vars.py)", (1, 2), c_check=True),
     ]
 }
 

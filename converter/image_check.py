@@ -54,6 +54,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
     _check_io(img, where)
     ready = {r.tensor for r in img.inputs} | set(img.state_tensors)
     used_matrices: set[int] = set()
+    assigned: set[int] = set()
     if not img.ops:
         raise _fail(where, "the layer program is empty")
     for i, op in enumerate(img.ops):
@@ -62,7 +63,9 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
             if img.tensors[t].storage == STORE_ARENA and t not in ready:
                 raise _fail(at, f"reads tensor {t} before any op writes it")
         out = op.outputs[0]
-        if img.tensors[out].storage != STORE_ARENA or out in ready or img.tensors[out].state:
+        if op.opcode == "ASSIGN_VARIABLE" and img.tensors[out].state and out not in assigned:
+            assigned.add(out)  # a streaming model's new state, written once
+        elif img.tensors[out].storage != STORE_ARENA or out in ready or img.tensors[out].state:
             raise _fail(at, f"writes tensor {out}, a constant or a tensor already written")
         ready.add(out)
         check_for(op.opcode)(img, op, at)

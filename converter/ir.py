@@ -89,6 +89,9 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     description: str = ""
+    # Resource variables' initial values by shared name, from the CALL_ONCE initialisation subgraphs
+    # (None: initialised by something other than a constant); converter/resource_vars.py reads them.
+    variable_inits: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     def producer(self, tensor: int) -> Operator | None:
         for op in self.operators:

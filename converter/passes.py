@@ -9,6 +9,7 @@ from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
 from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
+from cimconv.resource_vars import lower_resource_variables
 
 QUANTIZE_HINT = (
     "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
@@ -167,6 +168,7 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: the model has no operators")
     if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
+    lower_resource_variables(g)
     fold_constants(g)
     check_supported(g)
     for op in g.operators:

@@ -147,3 +147,25 @@ def test_device_run_stream_starts_a_new_stream(firmware, tmp_path):
     continued = np.concatenate([ref.invoke(x) for x in xs])  # TFLM's frames 9..16 of the same stream
     np.testing.assert_array_equal(outs["continued"], continued)
     assert not np.array_equal(continued, tflm)
+
+
+def test_resource_variable_model_frames_on_device(firmware, tmp_path):
+    """A stateful model exported with TFLite resource variables (tests/streaming_models.py): 100 frames on
+    the board, each equal to TFLM invoked frame by frame, the state in the device's arena (written through
+    TFLM's float round trip: this model's write and read are quantized apart); a state reset gives the
+    first frame's output again."""
+    import streaming_models
+
+    backend, elf = firmware
+    path = tmp_path / "recurrent.tflite"
+    path.write_bytes(streaming_models.recurrent(40, 64, seed=2))
+    conv = convert(path, "nor-acim")
+    assert conv.image.ops[-1].opcode == "ASSIGN_VARIABLE" and len(conv.image.ops[-1].inputs) == 2
+    xs = np.random.default_rng(12).integers(-128, 128, size=(100, 1, 40)).astype(np.int8)
+    ref = TFLM(path)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, tflm[0].size)
+    assert info["state_bytes"] == info["reset_bytes"] == 64
+    assert int((device != tflm.reshape(device.shape)).sum()) == 0 and len(np.unique(tflm)) > 20
+    np.testing.assert_array_equal(info["first_again"], device[0])
+    assert len({d.tobytes() for d in device}) > 90  # the frames' outputs differ: the state moves

@@ -434,6 +434,11 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             !(tensor_rec(tids[4])[T_FLAGS] & CIMG_TENSOR_STATE))
             return CIM_RT_E_PROGRAM;
         return kernel_file_check(op, in, &out);
+    case CIM_OP_ASSIGN_VARIABLE: /* writes the new value into a state tensor (the table, if any, is constant) */
+        if (!(tensor_rec(tids[op->n_inputs])[T_FLAGS] & CIMG_TENSOR_STATE) ||
+            (op->n_inputs == 2 && !tensor_is(tids[1], CIMG_STORE_CONST, CIMG_DTYPE_INT8)))
+            return CIM_RT_E_PROGRAM;
+        return kernel_file_check(op, in, &out);
     default: /* ops whose kernel file carries the check (contracts/ops.py c_check) */
         return kernel_file_check(op, in, &out);
     }
@@ -523,6 +528,9 @@ static int check_program(void) {
         for (uint32_t i = 0; i < (uint32_t)op.n_inputs + 1u; i++)
             if (tids[i] >= rt.n_tensors) return CIM_RT_E_PROGRAM;
         if (!tensor_is(tids[op.n_inputs], CIMG_STORE_ARENA, 0)) return CIM_RT_E_PROGRAM;
+        /* only ASSIGN_VARIABLE writes a state tensor (a streaming model's new state) */
+        if ((tensor_rec(tids[op.n_inputs])[T_FLAGS] & CIMG_TENSOR_STATE) && op.opcode != CIM_OP_ASSIGN_VARIABLE)
+            return CIM_RT_E_PROGRAM;
         const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
         if (!cim_dispatch_supported(op.opcode, is_cim)) return CIM_RT_E_OP_MISSING;
         rc = is_cim ? check_cim_op(&op, tids) : check_cpu_op(&op, tids);
