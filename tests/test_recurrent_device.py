@@ -1,4 +1,4 @@
-"""SVDF models on the emulated board: frame after frame with the state kept in the device's arena, every
+"""SVDF models (int8 and int16 state) on the emulated board: frame after frame with the state kept in the device's arena, every
 frame's output equal to the host golden model and to one TFLM interpreter invoked frame by frame, with
 both CiM backends (the feature filters on the macro: the C soft macro or the emulated coprocessor)."""
 
@@ -71,9 +71,10 @@ def test_keyword_model_frames_on_device(firmware, target):
 
 
 def test_own_svdf_model_frames_on_device(firmware, tmp_path):
-    """Outputs that spread over the int8 range (the keyword model's scrambled weights saturate them)."""
+    """Outputs that spread over the int8 range (the keyword model's scrambled weights saturate them); the
+    second layer keeps int16 state (its feature filter writes int16 from the macro)."""
     backend, elf = firmware
-    layers = [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16)]
+    layers = [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16, state="int16")]
     data = svdf_model(layers, seed=3)
     path = tmp_path / "svdf.tflite"
     path.write_bytes(data)
@@ -84,6 +85,7 @@ def test_own_svdf_model_frames_on_device(firmware, tmp_path):
     tflm = np.concatenate([ref.invoke(x) for x in xs])
     assert np.array_equal(golden, tflm) and len(np.unique(tflm)) > 50
     device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, golden[0].size)
+    assert info["state_bytes"] == 32 * 2 * 12 + 2 * 24 * 16  # int8 state, then int16 state
     assert int((device != tflm.reshape(device.shape)).sum()) == 0
     # after a state reset the first frame gives the first output again (and the last frame's state did not)
     np.testing.assert_array_equal(info["first_again"], device[0])
