@@ -9,30 +9,32 @@
  *
  * inputs[1] is the state tensor: it lives in the arena across invocations (the runtime sets it at load
  * and at a state reset), and this kernel updates it in place. Mirrors sdk/golden/kernels/svdf.py. */
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "cim_gemmlowp.h"
 #include "cim_kernel.h"
 
-/* The two steps that depend on the state's type, one body for int8_t and int16_t: shift each filter's memory
- * and store the newest values; one filter's memory, zero point removed, dot its time weights. Sums are taken
- * unsigned so that an int32 overflow (possible with int16 state) wraps as TFLM's int32 sum does, without UB. */
-#define SVDF_STATE_FUNCS(SUFFIX, T)                                                                           \
-    static void svdf_push_##SUFFIX(T *mem, const T *newest, int32_t state_zp, uint32_t n_filter,             \
-                                   uint32_t n_memory) {                                                      \
-        memmove(mem, mem + 1, (n_filter * n_memory - 1u) * sizeof(T)); /* each last slot is written next */ \
-        for (uint32_t f = 0; f < n_filter; ++f)                                                               \
-            mem[f * n_memory + n_memory - 1u] = (T)(uint32_t)((int32_t)newest[f] + state_zp);               \
-    }                                                                                                         \
-    static uint32_t svdf_dot_##SUFFIX(const T *w, const T *mem, int32_t state_zp, uint32_t n) {             \
-        uint32_t sum = 0u;                                                                                    \
-        for (uint32_t m = 0; m < n; ++m) sum += (uint32_t)((int32_t)w[m] * ((int32_t)mem[m] - state_zp));   \
-        return sum;                                                                                           \
+/* One filter's step, one body for int8_t and int16_t state: its memory moves left by one slot while the
+ * moved values, zero point removed, are multiplied by the time weights (one pass over the memory, no separate
+ * memmove); the newest value plus the zero point goes into the last slot (a store of T: it wraps, as TFLM's
+ * does) and joins the sum. The sum is taken unsigned so that an int32 overflow (possible with int16 state)
+ * wraps as TFLM's int32 sum does, without UB. */
+#define SVDF_FILTER_STEP(SUFFIX, T)                                                                          \
+    static uint32_t svdf_step_##SUFFIX(T *mem, int32_t newest, const T *w, int32_t state_zp, uint32_t n) {   \
+        uint32_t sum = 0u;                                                                                   \
+        for (uint32_t m = 0; m + 1u < n; ++m) {                                                              \
+            const T v = mem[m + 1u];                                                                         \
+            mem[m] = v;                                                                                      \
+            sum += (uint32_t)((int32_t)w[m] * ((int32_t)v - state_zp));                                      \
+        }                                                                                                    \
+        const T last = (T)(uint32_t)(newest + state_zp);                                                     \
+        mem[n - 1u] = last;                                                                                  \
+        return sum + (uint32_t)((int32_t)w[n - 1u] * ((int32_t)last - state_zp));                            \
     }
 
-SVDF_STATE_FUNCS(i8, int8_t)
-SVDF_STATE_FUNCS(i16, int16_t)
+SVDF_FILTER_STEP(i8, int8_t)
+SVDF_FILTER_STEP(i16, int16_t)
 
 int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output) {
     if (n_inputs < 3 || op->n_params < CIM_OP_SVDF_NPARAMS) return CIM_E_PARAM;
@@ -54,20 +56,16 @@ int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
         return CIM_E_SHAPE;
 
     const int wide = t == CIMG_DTYPE_INT16;
-    if (wide)
-        svdf_push_i16((int16_t *)state->data, (const int16_t *)feature->data, state_zp, n_filter, n_memory);
-    else
-        svdf_push_i8((int8_t *)state->data, (const int8_t *)feature->data, state_zp, n_filter, n_memory);
     const int32_t *b = bias != NULL ? (const int32_t *)bias->data : NULL;
     int8_t *y = (int8_t *)output->data;
     for (uint32_t u = 0; u < n_unit; ++u) {
         uint32_t acc = b != NULL ? (uint32_t)b[u] : 0u;
         for (uint32_t f = u * (uint32_t)rank; f < (u + 1u) * (uint32_t)rank; ++f) {
             const uint32_t at = f * n_memory;
-            acc += wide ? svdf_dot_i16((const int16_t *)time->data + at, (const int16_t *)state->data + at,
-                                       state_zp, n_memory)
-                        : svdf_dot_i8((const int8_t *)time->data + at, (const int8_t *)state->data + at, state_zp,
-                                      n_memory);
+            acc += wide ? svdf_step_i16((int16_t *)state->data + at, ((const int16_t *)feature->data)[f],
+                                        (const int16_t *)time->data + at, state_zp, n_memory)
+                        : svdf_step_i8((int8_t *)state->data + at, ((const int8_t *)feature->data)[f],
+                                       (const int8_t *)time->data + at, state_zp, n_memory);
         }
         y[u] = (int8_t)cim_clamp(cim_mbqm((int32_t)acc, mult, shift) + out_zp, INT8_MIN, INT8_MAX);
     }
