@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cimconv.errors import ModelError
+from cimconv.float_islands import fold_float_islands
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
 from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
+from cimconv.time_unstack import pack_then_unpack, unstack_time_through_batch
 
 QUANTIZE_HINT = (
     "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
@@ -168,6 +170,9 @@ def prepare(g: Graph) -> Prepared:
     if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
     fold_constants(g)
+    fold_float_islands(g)
+    unstack_time_through_batch(g)
+    pack_then_unpack(g)
     check_supported(g)
     for op in g.operators:
         check_structure(g, op)
