@@ -1,6 +1,7 @@
-"""SVDF models (int8 and int16 state) on the emulated board: frame after frame with the state kept in the device's arena, every
-frame's output equal to the host golden model and to one TFLM interpreter invoked frame by frame, with
-both CiM backends (the feature filters on the macro: the C soft macro or the emulated coprocessor)."""
+"""SVDF models (int8 and int16 state) on the emulated board: frame after frame with the state kept in the
+device's arena, every frame's output equal to the host golden model and to one TFLM interpreter invoked
+frame by frame, with both CiM backends (the feature filters on the macro: the C soft macro or the emulated
+coprocessor); and an unrolled stacked GRU."""
 
 from __future__ import annotations
 
@@ -149,3 +150,34 @@ def test_device_run_stream_starts_a_new_stream(firmware, tmp_path):
     continued = np.concatenate([ref.invoke(x) for x in xs])  # TFLM's frames 9..16 of the same stream
     np.testing.assert_array_equal(outs["continued"], continued)
     assert not np.array_equal(continued, tflm)
+
+
+@pytest.fixture(scope="module")
+def stacked_gru(tmp_path_factory):
+    """Two stacked Keras GRUs unrolled over 12 steps (tests/gru_models.py), built once for both backends."""
+    from gru_models import GruSpec, gru_model
+
+    spec = GruSpec(12, 16, (16, 12))
+    data = gru_model(spec)
+    path = tmp_path_factory.mktemp("gru") / "gru.tflite"
+    path.write_bytes(data)
+    return spec, data, convert(path, "nor-acim")
+
+
+def test_stacked_gru_model_on_device(firmware, stacked_gru):
+    """The stacked GRU (446 program ops, 47 matrices), 20 inputs on the board equal to TFLM; no state
+    between invocations (the model takes the whole sequence)."""
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    spec, data, conv = stacked_gru
+    xs = np.random.default_rng(5).integers(-128, 128, size=(20, 1, spec.steps, spec.features)).astype(np.int8)
+    ref = TFLM(data)
+    tflm = np.stack([ref.invoke(x) for x in xs]).reshape(20, -1)
+    assert np.array_equal(Executor(conv.image_bytes).run(xs[:, 0]).reshape(tflm.shape), tflm)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        ensure_image(dev, conv.image_bytes, show_progress=False)
+        assert dev.info().state_bytes == 0
+        outs = [np.frombuffer(dev.run(x.tobytes(), tflm.shape[1], timeout=120.0)[0], np.int8) for x in xs]
+    assert int((np.stack(outs) != tflm).sum()) == 0
