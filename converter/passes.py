@@ -10,7 +10,11 @@ from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
 from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
-from cimconv.time_unstack import pack_then_unpack, unstack_time_through_batch
+from cimconv.unrolled import (
+    pack_then_unpack,
+    reshape_dropping_batch_before_broadcast,
+    unstack_time_through_batch,
+)
 
 QUANTIZE_HINT = (
     "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
@@ -173,6 +177,7 @@ def prepare(g: Graph) -> Prepared:
     fold_float_islands(g)
     unstack_time_through_batch(g)
     pack_then_unpack(g)
+    reshape_dropping_batch_before_broadcast(g)
     check_supported(g)
     for op in g.operators:
         check_structure(g, op)

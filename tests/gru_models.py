@@ -5,7 +5,9 @@ TensorFlow has no GRU builtin op in TFLite: an unrolled GRU becomes per time ste
 and recurrent products), SPLIT / STRIDED_SLICE (the three gates), ADD, LOGISTIC, MUL, SUB, TANH; the
 sequence is unstacked by RESHAPE + UNPACK, stacked layers pass it on by PACK + UNPACK, and the first step
 (zero hidden state) may keep a DEQUANTIZE -> SPLIT -> QUANTIZE float island. TFLM runs the model as it is;
-it is the tests' reference.
+it is the tests' reference. The same builder makes an unrolled Keras LSTM or SimpleRNN (`cell`), which
+export to the same kinds of ops (the LSTM adds each step's recurrent product through a RESHAPE that drops
+the batch dimension and a broadcasting ADD).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class GruSpec:
     classes: int = 4
     reset_after: bool = True  # Keras' default (the cuDNN-compatible GRU); False: the original formulation
     seed: int = 0
+    cell: str = "gru"  # or "lstm", "simple_rnn": the same export, another recurrent layer
 
 
 def gru_model(spec: GruSpec) -> bytes:
@@ -32,8 +35,12 @@ def gru_model(spec: GruSpec) -> bytes:
     inp = tf.keras.Input((spec.steps, spec.features), batch_size=1)
     x = inp
     for i, units in enumerate(spec.units):
-        x = tf.keras.layers.GRU(units, unroll=True, reset_after=spec.reset_after,
-                                return_sequences=i < len(spec.units) - 1)(x)
+        more = i < len(spec.units) - 1
+        if spec.cell == "gru":
+            x = tf.keras.layers.GRU(units, unroll=True, reset_after=spec.reset_after, return_sequences=more)(x)
+        else:
+            layer = {"lstm": tf.keras.layers.LSTM, "simple_rnn": tf.keras.layers.SimpleRNN}[spec.cell]
+            x = layer(units, unroll=True, return_sequences=more)(x)
     out = tf.keras.layers.Dense(spec.classes, activation="softmax")(x)
     model = tf.keras.Model(inp, out)
     rng = np.random.default_rng(spec.seed)

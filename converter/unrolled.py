@@ -1,4 +1,4 @@
-"""A sequence unstacked over time through the batch dimension, as TensorFlow unrolls a recurrent layer.
+"""Graph shapes TensorFlow's converter gives a recurrent layer unrolled over time, rewritten to run.
 
 A Keras RNN layer with `unroll=True` (GRU, SimpleRNN, LSTM) exports its loop as one step per time step;
 TensorFlow's converter takes the steps' inputs from the [1, T, F] sequence by a RESHAPE to [T, 1, F]
@@ -11,6 +11,11 @@ Between two stacked recurrent layers (the first with `return_sequences=True`) th
 first layer's T step outputs along axis 0 into [T, 1, U] and the second layer unpacks them again along
 axis 0: PACK then UNPACK, the identity on each step's bytes (TFLM copies, neither requantizes). The pass
 lets the second layer read the first's step outputs directly.
+
+An unrolled Keras LSTM adds a step's recurrent product to its input product through a RESHAPE [1, 4n] ->
+[4n] (the batch dimension dropped) and an ADD broadcasting it back to [1, 4n]. The RESHAPE moves no byte
+and the broadcast gives the same result from [1, 4n], so the pass lets the ADD read the RESHAPE's input
+(cimsdk's lowering refuses a RESHAPE that changes dimension 0).
 """
 
 from __future__ import annotations
@@ -75,5 +80,37 @@ def pack_then_unpack(g: Graph) -> int:
         g.operators = [op for op in g.operators if op is not pack and op is not unpack]
         for op in g.operators:
             op.inputs = [rename.get(i, i) for i in op.inputs]
+        done += 1
+    return done
+
+
+BROADCASTING = ("ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE")
+
+
+def reshape_dropping_batch_before_broadcast(g: Graph) -> int:
+    """RESHAPE [1, ...] -> [...] read only by broadcasting binary ops whose outputs keep their shapes when
+    they read the RESHAPE's input instead: they do, and the RESHAPE goes. How many went."""
+    done = 0
+    for reshape in [op for op in g.operators if op.opcode == "RESHAPE"]:
+        x, y = g.tensors[reshape.inputs[0]], g.tensors[reshape.outputs[0]]
+        if len(x.shape) < 2 or x.shape[0] != 1 or tuple(x.shape[1:]) != tuple(y.shape):
+            continue
+        if reshape.outputs[0] in g.outputs:
+            continue
+        readers = [op for op in g.operators if reshape.outputs[0] in op.inputs]
+        if not readers or any(op.opcode not in BROADCASTING for op in readers):
+            continue
+        ok = True
+        for op in readers:
+            shapes = [x.shape if i == reshape.outputs[0] else g.tensors[i].shape for i in op.inputs]
+            try:
+                ok = ok and tuple(np.broadcast_shapes(*shapes)) == tuple(g.tensors[op.outputs[0]].shape)
+            except ValueError:
+                ok = False
+        if not ok:
+            continue
+        for op in readers:
+            op.inputs = [reshape.inputs[0] if i == reshape.outputs[0] else i for i in op.inputs]
+        g.operators = [op for op in g.operators if op is not reshape]
         done += 1
     return done
