@@ -44,9 +44,11 @@ def _same_quant(a: Quant | None, b: Quant | None) -> bool:
             and np.float32(a.s) == np.float32(b.s) and a.zp == b.zp)
 
 
-def _island(g: Graph, readers: dict[int, list[Operator]], deq: Operator) -> tuple[list[int], list[Operator],
-                                                                                 list[Operator]] | None:
-    """(float tensors, movers, exit QUANTIZEs) of the island a DEQUANTIZE opens, or None if it computes."""
+Island = tuple[list[int], list[Operator], list[Operator]]  # float tensors, movers, exit QUANTIZEs
+
+
+def _island(g: Graph, readers: dict[int, list[Operator]], deq: Operator) -> Island | None:
+    """The island a DEQUANTIZE opens, or None if it computes on the floats or leaves as floats."""
     x = g.tensors[deq.inputs[0]]
     if x.dtype != "int8" or x.quant is None or x.quant.per_channel or not round_trip_is_identity(x.quant.s, x.quant.zp):
         return None
