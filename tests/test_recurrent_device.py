@@ -164,6 +164,7 @@ def stacked_gru(tmp_path_factory):
     return spec, data, convert(path, "nor-acim")
 
 
+@pytest.mark.slow  # ~40 s per backend with the TensorFlow export: the GRU's host tests are in the default run
 def test_stacked_gru_model_on_device(firmware, stacked_gru):
     """The stacked GRU (446 program ops, 47 matrices), 20 inputs on the board equal to TFLM; no state
     between invocations (the model takes the whole sequence)."""
