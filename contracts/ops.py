@@ -149,9 +149,9 @@ OPS: dict[str, OpSpec] = {
                "constant a FULLY_CONNECTED, which runs on the macro)", (2, 2), options="BatchMatMulOptions",
                c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
-               "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
-               "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "
-               "integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
+               "int8 with int8 or int16 state and time weights: the feature matrix runs on the CiM macro as a "
+               "FULLY_CONNECTED (int16 out for int16 state), state shift, time filter and rank sum on the CPU; state "
+               "kept in the arena; as TFLM's integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
         OpSpec(36, "UNIDIRECTIONAL_SEQUENCE_LSTM", "cpu",
                tuple(f"h{g}_{what}" for g in "ifco" for what in ("mult", "shift"))
                + ("forget_mult", "forget_shift", "input_mult", "input_shift", "hidden_mult", "hidden_shift",

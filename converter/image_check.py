@@ -398,10 +398,13 @@ def _quantize(img: Image, op: OpRec, at: str) -> None:
 
 
 def _svdf(img: Image, op: OpRec, at: str) -> None:
-    """Inputs: feature (int8, batch 1), state (int8 state tensor), time weights (int8 const), bias (int32)."""
+    """Inputs: feature (batch 1), state (a state tensor), time weights (const), all int8 or all int16; bias
+    (int32); int8 output."""
     recs, y = _recs(img, op, at, (3, 4))
     feat, state, wt = recs[:3]
-    _int8(at, feat, state, wt, y)
+    _int8(at, y)
+    if wt.dtype not in ("int8", "int16") or feat.dtype != wt.dtype or state.dtype != wt.dtype:
+        raise _fail(at, f"feature {feat.dtype}, state {state.dtype}, time weights {wt.dtype}: one type, int8 or int16")
     if not state.state or wt.storage != STORE_CONST or len(wt.shape) != 2 or len(feat.shape) != 2 \
             or feat.storage != STORE_ARENA:
         raise _fail(at, "expects an activation, a state tensor and constant 2-D time weights")
@@ -415,7 +418,8 @@ def _svdf(img: Image, op: OpRec, at: str) -> None:
     if len(recs) == 4 and (recs[3].dtype != "int32" or recs[3].storage != STORE_CONST
                            or math.prod(recs[3].shape) != y.shape[1]):
         raise _fail(at, "bias must be a constant int32 tensor, one value per unit")
-    _in_range(at, p, I8_MIN, I8_MAX, "state_zp", "out_zp")
+    _in_range(at, p, *ZP_RANGE[state.dtype], "state_zp")
+    _in_range(at, p, I8_MIN, I8_MAX, "out_zp")
     _requant(at, p, "mult", "shift")
 
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cimconv.errors import ModelError
+from cimconv.float_islands import fold_float_islands
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
 from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
 from cimconv.opspec import OPS
 from cimconv.resource_vars import lower_resource_variables
+from cimconv.unrolled import (
+    pack_then_unpack,
+    reshape_dropping_batch_before_broadcast,
+    unstack_time_through_batch,
+)
 
 QUANTIZE_HINT = (
     "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
@@ -170,6 +176,10 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
     lower_resource_variables(g)
     fold_constants(g)
+    fold_float_islands(g)
+    unstack_time_through_batch(g)
+    pack_then_unpack(g)
+    reshape_dropping_batch_before_broadcast(g)
     check_supported(g)
     for op in g.operators:
         check_structure(g, op)

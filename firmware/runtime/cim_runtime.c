@@ -412,18 +412,24 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         return 0;
     }
     case CIM_OP_SVDF: {
-        /* feature (activation), state (state tensor), time weights (const 2-D), optional int32 bias */
+        /* feature (activation), state (state tensor), time weights (const 2-D): all int8 or all int16;
+         * optional int32 bias */
         const int has_bias = op->n_inputs == 4;
-        if ((op->n_inputs != 3 && !has_bias) || in[0].dtype != CIMG_DTYPE_INT8 || in[1].dtype != CIMG_DTYPE_INT8 ||
-            in[2].dtype != CIMG_DTYPE_INT8 || out.dtype != CIMG_DTYPE_INT8 ||
+        const uint8_t t = in[2].dtype;
+        const int wide = t == CIMG_DTYPE_INT16;
+        if ((op->n_inputs != 3 && !has_bias) || (t != CIMG_DTYPE_INT8 && !wide) || in[0].dtype != t ||
+            in[1].dtype != t || out.dtype != CIMG_DTYPE_INT8 ||
             !(tensor_rec(tids[1])[T_FLAGS] & CIMG_TENSOR_STATE) || !tensor_is(tids[2], CIMG_STORE_CONST, 0) ||
-            in[2].rank != 2 || !I8(p[CIM_P_SVDF_STATE_ZP]) || !I8(p[CIM_P_SVDF_OUT_ZP]) ||
-            !requant_ok(p[CIM_P_SVDF_MULT], p[CIM_P_SVDF_SHIFT]))
+            in[2].rank != 2 ||
+            !(wide ? IN_RANGE(p[CIM_P_SVDF_STATE_ZP], INT16_MIN, INT16_MAX) : I8(p[CIM_P_SVDF_STATE_ZP])) ||
+            !I8(p[CIM_P_SVDF_OUT_ZP]) || !requant_ok(p[CIM_P_SVDF_MULT], p[CIM_P_SVDF_SHIFT]))
             return CIM_RT_E_PROGRAM;
         const uint32_t n_filter = (uint32_t)in[2].dims[2], n_memory = (uint32_t)in[2].dims[3];
+        const uint32_t esize = wide ? 2u : 1u;
         const int32_t rank = p[CIM_P_SVDF_RANK];
-        if (!IN_RANGE(rank, 1, n_filter) || n_filter % (uint32_t)rank != 0 || in[0].nbytes != n_filter ||
-            (uint64_t)in[1].nbytes != (uint64_t)n_filter * n_memory || out.nbytes != n_filter / (uint32_t)rank ||
+        if (!IN_RANGE(rank, 1, n_filter) || n_filter % (uint32_t)rank != 0 || in[0].nbytes != esize * n_filter ||
+            (uint64_t)in[1].nbytes != (uint64_t)esize * n_filter * n_memory ||
+            out.nbytes != n_filter / (uint32_t)rank ||
             (has_bias && (in[3].dtype != CIMG_DTYPE_INT32 || in[3].nbytes != 4u * out.nbytes)))
             return CIM_RT_E_PROGRAM;
         return 0;
