@@ -29,7 +29,7 @@ from cimconv.mapper import Mapping, tile_extent
 from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
 from cimconv.reader import read_model
-from cimconv.reductions import place_program
+from cimconv.reductions import place_program, positions
 from cimconv.target import Target, load_target
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,6 @@ class Conversion:
     image: Image
     image_bytes: bytes
     report: dict
-
-
-def positions(graph: Graph, low: Lowered) -> int:
-    """Matrix-vector products per inference of a CiM op."""
-    y = graph.tensors[low.outputs[0]]
-    if low.opcode == "FULLY_CONNECTED":
-        return graph.tensors[low.inputs[0]].size // low.matrix.rows
-    return int(np.prod(y.shape[1:3]))
 
 
 def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD,
@@ -82,7 +74,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     for low in lowered:
         log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
-    lowered, mapping = place_program(graph, lowered, tgt, enabled=reductions)
+    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions)
     mi = len(mapping.tiles)
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
