@@ -217,3 +217,39 @@ def test_kws_nor_acim_report_meets_the_latency_and_energy_targets() -> None:
     assert pool["counts"]["macs"] == 25 * 5 * 64 and pool["cells"] >= 25 * 5 * 64
     before = convert(MODELS / "kws_ref_model.tflite", "nor-acim", reductions=False).report["totals"]
     assert totals["cpu_cycles"] < before["cpu_cycles"] and totals["energy_uj"] < before["energy_uj"]
+
+
+# -- layers spread over the arrays the packer left empty -----------------------------------------------------
+def test_spread_tiles_partition_each_matrix_and_equal_tflm() -> None:
+    """KWS on nor-acim leaves arrays empty: the 1x1 convolutions' row groups and the pool's blocks spread
+    over them. The tiles still hold every weight exactly once, no two overlap on an array, the tile-by-tile
+    golden model (partial sums added across row parts) equals TFLM, and each spread layer is as fast as
+    its busiest array (one row group per pass instead of four)."""
+    from cimconv.energy import cim_cycles
+    from cimconv.image import MATRIX_DEPTHWISE
+    from cimconv.target import load_target
+    from cimsdk.reference import TFLM
+
+    t = load_target("nor-acim")
+    model = MODELS / "kws_ref_model.tflite"
+    conv = convert(model, t)
+    grids: dict[tuple[int, int], np.ndarray] = {}
+    for m in conv.image.matrices:
+        cover = np.zeros((m.cols, m.rows), np.int32)
+        for tl in m.tiles:
+            cover[tl.n0 : tl.n0 + tl.n_len, tl.k0 : tl.k0 + tl.k_len] += 1
+            h = tl.k_len * tl.n_len if m.kind == MATRIX_DEPTHWISE else tl.k_len
+            assert tl.row0 + h <= t.rows and tl.col0 + tl.n_len <= t.weight_cols
+            g = grids.setdefault((tl.macro, tl.array), np.zeros((t.rows, t.weight_cols), np.int32))
+            g[tl.row0 : tl.row0 + h, tl.col0 : tl.col0 + tl.n_len] += 1
+        assert (cover == 1).all()
+    assert all(g.max() <= 1 for g in grids.values())
+    assert len(grids) == conv.report["totals"]["arrays_used"] == t.arrays
+    # the 64-row 1x1 convolutions: 4 row parts on 4 arrays, 8 input cycles per pixel instead of 32
+    convs = [m for m in conv.image.matrices if m.kind != MATRIX_DEPTHWISE and m.rows == 64 and m.cols == 64]
+    assert len(convs) == 4
+    for m in convs:
+        assert len({(tl.macro, tl.array) for tl in m.tiles}) == 4
+        assert cim_cycles(m.kind, m.tiles, 125, t) == 125 * t.input_cycles
+    xs = np.random.default_rng(4).integers(-128, 128, (16, 49, 10, 1)).astype(np.int8)
+    assert np.array_equal(Executor(conv.image_bytes, backend="tiles").run(xs), TFLM(model).run(xs))
