@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cimconv.errors import ModelError
@@ -169,6 +170,42 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
+def _same_quant(a: Tensor, b: Tensor) -> bool:
+    return a.quant is not None and b.quant is not None and not a.quant.per_channel and not b.quant.per_channel \
+        and a.quant.s == b.quant.s and a.quant.zp == b.quant.zp
+
+
+def drop_flattening_reshapes(g: Graph, ops: list[Operator]) -> list[Operator]:
+    """A RESHAPE whose only reader is a FULLY_CONNECTED's input goes: the FULLY_CONNECTED flattens its input to
+    rows of its depth anyway, so it reads the RESHAPE's input (same bytes, same quantization) and the program
+    saves the RESHAPE's dispatch and copy (KWS and VWW: the pooled features before the classifier)."""
+    readers: dict[int, list[Operator]] = {}
+    for op in ops:
+        for t in op.inputs:
+            readers.setdefault(t, []).append(op)
+    dropped = []
+    for op in ops:
+        if op.opcode != "RESHAPE" or len(op.outputs) != 1:
+            continue
+        src, dst = op.inputs[0], op.outputs[0]
+        users = readers.get(dst, [])
+        if (dst in g.outputs or src in g.inputs or len(users) != 1 or users[0].opcode != "FULLY_CONNECTED"
+                or users[0].inputs[0] != dst or users[0].inputs[1:].count(dst)):
+            continue
+        x, y, fc = g.tensors[src], g.tensors[dst], users[0]
+        if x.data is not None or x.dtype != y.dtype or x.size != y.size or not _same_quant(x, y):
+            continue
+        w = g.tensors[fc.inputs[1]]
+        if len(x.shape) < 2 or len(w.shape) != 2 or x.shape[0] != y.shape[0] or math.prod(x.shape[1:]) % w.shape[1]:
+            continue  # the batch rows must stay the same rows
+        fc.inputs[0] = src
+        readers.setdefault(src, []).append(fc)
+        dropped.append(op)
+    if dropped:
+        g.operators = [op for op in g.operators if all(op is not d for d in dropped)]
+    return [op for op in ops if all(op is not d for d in dropped)]
+
+
 def prepare(g: Graph) -> Prepared:
     if not g.operators:
         raise ModelError(f"{g.name}: the model has no operators")
@@ -192,6 +229,7 @@ def prepare(g: Graph) -> Prepared:
                          f"{MAX_IO} of each")
     inputs = [_input_edge(g, ops, t) for t in g.inputs]
     outputs = [_output_edge(g, ops, t) for t in g.outputs]
+    ops = drop_flattening_reshapes(g, ops)
     program = [e.tensor for e in inputs]
     produced = [e.tensor for e in outputs]
     if len(set(produced)) != len(produced):

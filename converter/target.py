@@ -38,6 +38,7 @@ class Target:
     noise: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
     path: str = ""
+    rtl: dict = field(default_factory=dict)  # an RTL coprocessor instance's parameters (fpga-dcim-*), else empty
 
     @property
     def sign_factor(self) -> int:
@@ -108,6 +109,7 @@ def load_target(name_or_path: str) -> Target:
             arrays_per_macro=int(m["arrays_per_macro"]), macros=int(m["macros"]),
             digital_bits=int(m.get("digital_bits", 0)), timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
             noise=dict(data.get("noise", {})), sources=dict(data.get("sources", {})), path=str(path),
+            rtl=dict(data.get("rtl", {})),
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: invalid target file ({type(exc).__name__}: {exc}); "

@@ -50,7 +50,8 @@ def _packing_line(tot: dict) -> list[str]:
     if "cells_occupied" not in tot:  # a report from before packing
         return []
     used = tot["arrays_used"] * tot["array_weights"]
-    line = (f"cells: {tot['weight_bytes']:,} weights; their tiles occupy {tot['cells_occupied']:,} of the "
+    reductions = f" + {tot['reduction_cells']:,} of reductions on the macro" if tot.get("reduction_cells") else ""
+    line = (f"cells: {tot['weight_bytes']:,} weights{reductions}; their tiles occupy {tot['cells_occupied']:,} of the "
             f"{used:,} cells of the arrays used (target: {tot['capacity_weights']:,})")
     if tot.get("depthwise_block"):
         line += f"; depthwise blocks <= {tot['depthwise_block']} channels"
