@@ -209,10 +209,21 @@ def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, T
     if not op.cim:
         raise _fail(at, "a CiM op without the CiM flag")
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x)
     if x.storage != STORE_ARENA:
         raise _fail(at, "the input of a CiM op must be an activation")
     p = op.params
+    if x.dtype == "int16":  # TFLM's 16x8 mode: int16 in and out, zero points 0, 64-bit requantization
+        if y.dtype != "int16":
+            raise _fail(at, f"an int16 input with a {y.dtype} output (16x8 ops write int16)")
+        _in_range(at, p, 0, 0, "in_zp", "out_zp")
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if p["act_min"] > p["act_max"]:
+            raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+        m = _matrix(img, op, at, kind)
+        if m.shift.size and int(m.shift.max()) >= 8:
+            raise _fail(at, f"shift {int(m.shift.max())} out of the 16x8 requantization's range (< 8)")
+        return x, y, m, p
+    _int8(at, x)
     if y.dtype == "int16" and op.opcode == "FULLY_CONNECTED":  # the LSTM's int16 gate pre-activations
         _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
         _in_range(at, p, 0, 0, "out_zp")

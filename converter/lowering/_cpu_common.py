@@ -48,6 +48,8 @@ def const_ints(graph: Graph, op: Operator, pos: int, what: str) -> np.ndarray:
 def fused_range(op: Operator, out: Tensor) -> tuple[int, int]:
     act = op.options.get("fused_activation_function", "NONE") or "NONE"
     try:
+        if out.dtype == "int16":
+            return activation_range(act, out.quant.s, out.quant.zp, -32768, 32767)
         return activation_range(act, out.quant.s, out.quant.zp)
     except ValueError:
         raise fail(op, f"fused activation {act} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1)") from None

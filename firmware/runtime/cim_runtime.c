@@ -226,11 +226,25 @@ static int requant_ok(int32_t mult, int32_t shift) { return mult >= 0 && IN_RANG
 static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi; }
 
 /* Shapes and parameters of a CiM op against its matrix record. */
+/* TFLM's 16x8 mode: int16 in and out, zero points 0, an int16 activation range, shifts below 8 (the 64-bit
+ * MultiplyByQuantizedMultiplier's range). The in_zp, out_zp, act_min, act_max params end every CiM record. */
+static int wide_ok(const cim_op_t *op, const cim_matrix_t *m) {
+    const int32_t *tail = op->params + op->n_params - 4;
+    if (tail[0] != 0 || tail[1] != 0 || !IN_RANGE(tail[2], INT16_MIN, tail[3]) || !IN_RANGE(tail[3], INT16_MIN, INT16_MAX))
+        return 0;
+    for (uint32_t c = 0; c < m->cols; c++)
+        if (m->quant[3 * c + 2] >= 8) return 0;
+    return 1;
+}
+
 static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
-    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0) */
-    const int wide = op->opcode == CIM_OP_FULLY_CONNECTED && tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
-    if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
-        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)))
+    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0); an int16
+     * input (16x8) writes int16 */
+    const int wide_in = tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
+    const int wide = (wide_in || op->opcode == CIM_OP_FULLY_CONNECTED) &&
+                     tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
+    if (op->n_inputs != 1 || !(wide_in || tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) ||
+        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) || (wide_in && !wide))
         return CIM_RT_E_PROGRAM;
     const uint32_t mi = (uint32_t)op->params[0];
     int rc = check_matrix(mi);
@@ -241,6 +255,14 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     view(tids[0], &in);
     view(tids[1], &out);
     const int32_t *p = op->params;
+    if (wide_in) {
+        if (!wide_ok(op, &m)) return CIM_RT_E_PROGRAM;
+        if (op->opcode == CIM_OP_FULLY_CONNECTED)
+            return m.kind == CIMG_MATRIX_DENSE && in.nbytes % (2u * m.rows) == 0 &&
+                           (uint64_t)out.nbytes == (uint64_t)(in.nbytes / m.rows) * m.cols
+                       ? 0
+                       : CIM_RT_E_MATRIX;
+    }
     switch (op->opcode) {
     case CIM_OP_FULLY_CONNECTED:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_FULLY_CONNECTED_IN_ZP]) ||
@@ -256,7 +278,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
         return 0;
     case CIM_OP_CONV_2D:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_CONV_2D_IN_ZP]) || !I8(p[CIM_P_CONV_2D_OUT_ZP]) ||
-            !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX]) ||
+            (!wide_in && !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX])) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_CONV_2D_KERNEL_H], p[CIM_P_CONV_2D_STRIDE_H],
                        p[CIM_P_CONV_2D_DIL_H], p[CIM_P_CONV_2D_PAD_TOP]) ||
             !window_ok(in.dims[2], out.dims[2], p[CIM_P_CONV_2D_KERNEL_W], p[CIM_P_CONV_2D_STRIDE_W],
@@ -270,7 +292,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEPTHWISE_CONV_2D:
         if (m.kind != CIMG_MATRIX_DEPTHWISE || !I8(p[CIM_P_DEPTHWISE_CONV_2D_IN_ZP]) ||
             !I8(p[CIM_P_DEPTHWISE_CONV_2D_OUT_ZP]) ||
-            !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX]) ||
+            (!wide_in && !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX])) ||
             !IN_RANGE(p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT], 1, 65536) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H],
                        p[CIM_P_DEPTHWISE_CONV_2D_STRIDE_H], p[CIM_P_DEPTHWISE_CONV_2D_DIL_H],
