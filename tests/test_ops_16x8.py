@@ -1,0 +1,166 @@
+"""16x8 ops (int16 activations, int8 weights) against TFLM, and the firmware runtime against the golden model.
+
+Per op: random one-op cases built with TensorFlow in TFLite's 16x8 mode (tests/optests16.py): random shapes,
+kernels, strides, dilations, paddings, depth multipliers, weight scales over decades, biases and fused
+activations; at least 200 cases per op in the default run, each converted for both targets in turn, compared
+with TFLM on random int16 inputs (extremes included), and run by the firmware runtime built natively. A case
+whose rescaling factor lies outside TFLM's 16x8 range (a layer whose output is always 0 gets a degenerate
+scale) is refused by the converter, and must be refused by TFLM's Prepare too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from optests import OpCase, run_tflm
+from optests16 import build16, check_submodel, cut, random_int16
+from paths import TARGETS
+
+from cimconv.errors import ModelError
+from cimconv.reader import parse_model
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tflite_micro")
+
+PER_MODEL = 40  # cases in one TensorFlow-built model (cut into sub-models of 8)
+ACTS = [tf.identity, tf.identity, tf.nn.relu, tf.nn.relu6]
+
+
+def _range(rng: np.random.Generator) -> tuple[float, float]:
+    """A calibration range over decades (16x8 activations are symmetric: the scale is what it sets), zero well
+    inside it (so a RELU after the op keeps a range)."""
+    w = float(np.exp(rng.uniform(np.log(1e-2), np.log(50.0))))
+    lo = -w * float(rng.uniform(0.3, 0.7))
+    return lo, lo + w
+
+
+def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return (rng.normal(size=shape) * 10 ** rng.uniform(-2, 1)).astype(np.float32)
+
+
+def _bias(rng: np.random.Generator, n: int, w: np.ndarray, r: tuple[float, float]) -> np.ndarray:
+    """A bias of the size of the sums (so a RELU after the op keeps a range: a layer whose output is always 0
+    gets a degenerate scale, and a rescaling shift outside TFLM's 16x8 range, which the converter refuses)."""
+    typical = float(np.abs(w).mean()) * max(abs(r[0]), abs(r[1])) * np.sqrt(w.size / n)
+    return (rng.normal(size=n) * typical * 0.5).astype(np.float32)
+
+
+def _window(rng: np.random.Generator) -> tuple[int, int, int, int, str, int, int, int]:
+    """(H, W, kh, kw, padding, stride, dilation_h, dilation_w) with a non-empty output."""
+    while True:
+        h, w = (int(v) for v in rng.integers(1, 10, 2))
+        kh, kw = (int(v) for v in rng.integers(1, 5, 2))
+        stride = int(rng.choice([1, 1, 2, 3]))
+        dil = (1, 1) if stride > 1 or rng.random() < 0.6 else tuple(int(v) for v in rng.integers(1, 3, 2))
+        pad = "SAME" if rng.random() < 0.5 else "VALID"
+        if pad == "SAME" or (h >= (kh - 1) * dil[0] + 1 and w >= (kw - 1) * dil[1] + 1):
+            return h, w, kh, kw, pad, stride, dil[0], dil[1]
+
+
+def gen_conv(rng: np.random.Generator) -> OpCase:
+    h, w, kh, kw, pad, stride, dh, dw = _window(rng)
+    cin, cout = (int(v) for v in rng.integers(1, 7, 2))
+    filt = _weights(rng, (kh, kw, cin, cout))
+    r = _range(rng)
+    bias = _bias(rng, cout, filt, r)
+    act = ACTS[int(rng.integers(len(ACTS)))]
+    return OpCase(lambda x, f=filt, b=bias, a=act: a(tf.nn.conv2d(x, f, stride, pad, dilations=[dh, dw]) + b),
+                  [(1, h, w, cin)], [r])
+
+
+def gen_depthwise(rng: np.random.Generator) -> OpCase:
+    h, w, kh, kw, pad, stride, dh, dw = _window(rng)
+    cin, mult = int(rng.integers(1, 7)), int(rng.integers(1, 4))
+    filt = _weights(rng, (kh, kw, cin, mult))
+    r = _range(rng)
+    bias = _bias(rng, cin * mult, filt, r)
+    act = ACTS[int(rng.integers(len(ACTS)))]
+    return OpCase(lambda x, f=filt, b=bias, a=act: a(
+        tf.nn.depthwise_conv2d(x, f, [1, stride, stride, 1], pad, dilations=[dh, dw]) + b),
+        [(1, h, w, cin)], [r])
+
+
+def gen_fully_connected(rng: np.random.Generator) -> OpCase:
+    """[1, K] or [1, rows, K] inputs (several rows per sample), with or without a bias."""
+    k, n = int(rng.integers(2, 41)), int(rng.integers(1, 21))  # K = 1: TensorFlow writes a MUL
+    shape = (1, k) if rng.random() < 0.6 else (1, int(rng.integers(2, 5)), k)
+    wt = _weights(rng, (k, n))
+    r = _range(rng)
+    bias = _bias(rng, n, wt, r) if rng.random() < 0.7 else None
+    act = ACTS[int(rng.integers(len(ACTS)))]
+
+    def fc(x, wt=wt, b=bias, a=act):
+        y = tf.matmul(x, wt) if len(x.shape) == 2 else tf.einsum("bik,kn->bin", x, wt)
+        return a(y if b is None else y + b)
+
+    return OpCase(fc, [shape], [r])
+
+
+GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
+    "CONV_2D": gen_conv,
+    "DEPTHWISE_CONV_2D": gen_depthwise,
+    "FULLY_CONNECTED": gen_fully_connected,
+}
+DEFAULT_MODELS = 5
+SLOW_MODELS = 15
+
+
+def _runtime_build():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("runtime_build", Path(__file__).parent / "c" / "runtime_build.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("runtime_build", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def host_runtime(tmp_path_factory):
+    rb = _runtime_build()
+    if not rb.have_gcc():
+        pytest.skip("needs gcc")
+    return rb, rb.build_host(tmp_path_factory.mktemp("ops16_rt"))
+
+
+def _run(opcode: str, model_index: int, host_runtime, tmp: Path) -> int:
+    seed = 7000 + 1000 * model_index + sum(map(ord, opcode))
+    rng = np.random.default_rng(seed)
+    model = build16([GENERATORS[opcode](rng) for _ in range(PER_MODEL)], seed)
+    (tmp / f"{opcode.lower()}_{model_index}.tflite").write_bytes(model)  # left for a failing case's reader
+    checked = 0
+    for i, sub in enumerate(cut(model)):
+        target = TARGETS[i % len(TARGETS)]
+        try:
+            checked += check_submodel(sub, opcode, target, host_runtime, tmp, seed=seed + i)
+        except ModelError:  # one case the converter refuses: TFLM must refuse it too; the others one by one
+            for j, one in enumerate(cut(sub, 1)):
+                try:
+                    checked += check_submodel(one, opcode, target, host_runtime, tmp, seed=seed + i + j)
+                except ModelError as exc:
+                    assert "rescaling shift" in str(exc), exc
+                    g = parse_model(one)
+                    with pytest.raises(RuntimeError):  # TFLM's Prepare fails on it as well
+                        run_tflm(one, [random_int16(g.tensors[k].shape, 3, np.random.default_rng(0)) for k in g.inputs])
+    return checked
+
+
+@pytest.mark.parametrize("opcode", list(GENERATORS))
+def test_16x8_op_matches_tflm_and_c_runtime(opcode: str, host_runtime, tmp_path: Path) -> None:
+    checked, i = 0, 0
+    while checked < 200 and i < DEFAULT_MODELS + 2:
+        checked += _run(opcode, i, host_runtime, tmp_path)
+        i += 1
+    assert checked >= 200, f"{opcode}: only {checked} cases"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opcode", list(GENERATORS))
+def test_16x8_op_matches_tflm_and_c_runtime_many(opcode: str, host_runtime, tmp_path: Path) -> None:
+    checked = sum(_run(opcode, i, host_runtime, tmp_path)
+                  for i in range(DEFAULT_MODELS + 2, DEFAULT_MODELS + 2 + SLOW_MODELS))
+    assert checked >= 200 * SLOW_MODELS // DEFAULT_MODELS
