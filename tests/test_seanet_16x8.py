@@ -82,3 +82,35 @@ def test_fpga_target_refuses_16x8_in_one_line() -> None:
         convert(MODEL, "fpga-dcim-up5k")
     msg = str(exc.value)
     assert "\n" not in msg and "int16" in msg and "sram-dcim" in msg
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("backend", ["soft", "mailbox"])
+def test_seanet_on_the_emulated_board_equals_tflm(backend: str, tmp_path) -> None:
+    """Both targets' images through the console of the emulated board, with the C soft backend (the firmware's
+    cim_soft_wide.c) and with the mailbox (the emulated coprocessor): every element equal to TFLM."""
+    import shutil
+
+    if shutil.which("qemu-system-riscv32") is None:
+        pytest.skip("needs qemu-system-riscv32")
+    from cimsdk.build import build_firmware
+    from cimsdk.device import Device, ensure_image
+    from cimsdk.emulator import EmulatedBoard
+
+    elf = build_firmware(tmp_path / f"fw-{backend}", "qemu-virt-rv32", backend, quiet=True)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        for target in TARGETS:
+            conv = convert(MODEL, target)
+            img = conv.image
+            x_rec, y_rec = img.tensors[img.input_tensor], img.tensors[img.output_tensor]
+            xs = np.random.default_rng(9).integers(-32768, 32768, size=(6, *x_rec.shape[1:])).astype(np.int16)
+            xs[0] = 32767
+            ensure_image(dev, conv.image_bytes, show_progress=False)
+            info = dev.info()
+            assert (info.input_size, info.output_size) == (x_rec.nbytes, y_rec.nbytes)
+            device = np.stack([np.frombuffer(dev.run(x.tobytes(), y_rec.nbytes, timeout=300.0)[0], np.int16)
+                               for x in xs]).reshape((len(xs), *y_rec.shape[1:]))
+            theirs = TFLM(MODEL).run(xs)
+            bad = int((device != theirs).sum())
+            assert bad == 0, f"{target} on the {backend} backend: {bad} of {device.size} elements differ from TFLM"
