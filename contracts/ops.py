@@ -49,13 +49,15 @@ OPS: dict[str, OpSpec] = {
     s.name: s
     for s in [
         OpSpec(1, "CONV_2D", "cim", _CONV + _CIM_TAIL,
-               "int8 in/out, per-channel or per-tensor int8 weights, int32 bias; any stride, dilation, padding",
+               "int8 in/out, per-channel or per-tensor int8 weights, int32 bias; any stride, dilation, padding; "
+               "16x8: int16 in/out (zero point 0), int64 bias, twice the bit-serial input cycles",
                (2, 3), (2,), "Conv2DOptions"),
         OpSpec(2, "DEPTHWISE_CONV_2D", "cim", _CONV + ("depth_mult",) + _CIM_TAIL,
-               "as CONV_2D; block-diagonal placement (one column per output channel); any depth multiplier",
+               "as CONV_2D (16x8 too); block-diagonal placement (one column per output channel); any depth multiplier",
                (2, 3), (2,), "DepthwiseConv2DOptions"),
         OpSpec(3, "FULLY_CONNECTED", "cim", ("matrix",) + _CIM_TAIL,
-               "int8 in/out, int8 weights (per-tensor or per-channel), optional int32 bias",
+               "int8 in/out, int8 weights (per-tensor or per-channel), optional int32 bias; 16x8: int16 in/out "
+               "(zero point 0), int64 bias",
                (2, 3), (2,), "FullyConnectedOptions"),
         OpSpec(10, "AVERAGE_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
         OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),

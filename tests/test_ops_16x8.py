@@ -143,10 +143,19 @@ def _run(opcode: str, model_index: int, host_runtime, tmp: Path) -> int:
                     checked += check_submodel(one, opcode, target, host_runtime, tmp, seed=seed + i + j)
                 except ModelError as exc:
                     assert "rescaling shift" in str(exc), exc
-                    g = parse_model(one)
-                    with pytest.raises(RuntimeError):  # TFLM's Prepare fails on it as well
-                        run_tflm(one, [random_int16(g.tensors[k].shape, 3, np.random.default_rng(0)) for k in g.inputs])
+                    _refused_by_tflm_or_degenerate(one)
     return checked
+
+
+def _refused_by_tflm_or_degenerate(one: bytes) -> None:
+    """A case the converter refused for its rescaling shift: TFLM's Prepare refuses it too (a RELU6 bound
+    overflows), or its output scale is degenerate (a layer whose calibrated output was always 0), where TFLM's
+    64-bit requantization shifts by a negative count (undefined in C++) and no defined result exists to match."""
+    g = parse_model(one)
+    if g.tensors[g.outputs[0]].quant.s < 1e-30:
+        return
+    with pytest.raises(RuntimeError):
+        run_tflm(one, [random_int16(g.tensors[k].shape, 3, np.random.default_rng(0)) for k in g.inputs])
 
 
 @pytest.mark.parametrize("opcode", list(GENERATORS))
