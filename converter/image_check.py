@@ -286,10 +286,12 @@ def _pool(img: Image, op: OpRec, at: str) -> None:
     _act(at, p)
 
 
-def binary_shapes(img: Image, op: OpRec, at: str) -> None:
-    """A two-input int8 op with 4-D broadcasting: its output has the broadcast shape of its inputs."""
+def binary_shapes(img: Image, op: OpRec, at: str, int16: bool = False) -> None:
+    """A two-input int8 op (or all int16 with `int16`) with 4-D broadcasting: its output has the broadcast shape
+    of its inputs."""
     (a, b), y = _recs(img, op, at, (2, 2))
-    _int8(at, a, b, y)
+    if not (int16 and a.dtype == b.dtype == y.dtype == "int16"):
+        _int8(at, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise _fail(at, "more than 4 dimensions")
     try:
@@ -301,8 +303,15 @@ def binary_shapes(img: Image, op: OpRec, at: str) -> None:
 
 
 def _binary(img: Image, op: OpRec, at: str) -> None:
-    binary_shapes(img, op, at)
+    binary_shapes(img, op, at, int16=op.opcode == "ADD")
     p = op.params
+    if img.tensors[op.outputs[0]].dtype == "int16":  # 16x8 ADD: offsets 0, left_shift 15
+        _in_range(at, p, 0, 0, "in1_offset", "in2_offset", "out_offset")
+        _in_range(at, p, 15, 15, "left_shift")
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        for k in ("in1", "in2", "out"):
+            _requant(at, p, f"{k}_mult", f"{k}_shift")
+        return
     _act(at, p)
     if op.opcode == "ADD":
         _in_range(at, p, -I8_MAX, -I8_MIN, "in1_offset", "in2_offset")
@@ -336,13 +345,15 @@ def _softmax(img: Image, op: OpRec, at: str) -> None:
 
 def _pad(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    wide = x.dtype == y.dtype == "int16"
+    if not wide:
+        _int8(at, x, y)
     p = op.params
     rank = len(x.shape)
     if len(y.shape) != rank or rank > 4:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: ranks differ or exceed 4")
     _in_range(at, p, 0, 1 << 24, *(f"{s}{i}" for s in ("before", "after") for i in range(4)))
-    _in_range(at, p, I8_MIN, I8_MAX, "pad_value")
+    _in_range(at, p, *((-32768, 32767) if wide else (I8_MIN, I8_MAX)), "pad_value")
     lead = 4 - rank
     if any(p[f"{s}{i}"] for s in ("before", "after") for i in range(lead + 1)):
         raise _fail(at, "padding along the batch dimension or beyond the tensor's rank")

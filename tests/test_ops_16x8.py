@@ -99,10 +99,44 @@ def gen_fully_connected(rng: np.random.Generator) -> OpCase:
     return OpCase(fc, [shape], [r])
 
 
+def _bcast_pair(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Two broadcast-compatible shapes of rank 2-4, dimension 0 = 1, that make the larger of the two."""
+    rank = int(rng.integers(2, 5))
+    out = (1, *(int(d) for d in rng.integers(1, 7, rank - 1)))
+    a = tuple(d if rng.random() < 0.7 else 1 for d in out)
+    b = tuple(d if rng.random() < 0.5 else 1 for d in out)
+    a = tuple(o if x != o and y != o else x for x, y, o in zip(a, b, out, strict=True))
+    return a, b
+
+
+def gen_add(rng: np.random.Generator) -> OpCase:
+    """Two activations (broadcast), or an activation and a constant, each over its own range; sometimes a
+    fused RELU/RELU6."""
+    a, b = _bcast_pair(rng)
+    act = ACTS[int(rng.integers(len(ACTS)))]
+    if rng.random() < 0.3:  # the constant within the input's range: a RELU after the sum keeps a range
+        lo, hi = r = _range(rng)
+        const = rng.uniform(lo / 2, hi / 2, b).astype(np.float32)
+        return OpCase(lambda x, c=const, f=act: f(x + c), [a], [r])
+    return OpCase(lambda x, y, f=act: f(x + y), [a, b], [_range(rng), _range(rng)])
+
+
+def gen_pad(rng: np.random.Generator) -> OpCase:
+    """2-4-D, constant paddings (0-3 before and after) on every dimension but the batch."""
+    rank = int(rng.integers(2, 5))
+    shape = (1, *(int(d) for d in rng.integers(1, 7, rank - 1)))
+    pads = [[0, 0]] + [[int(v) for v in rng.integers(0, 4, 2)] for _ in range(rank - 1)]
+    if not any(v for p in pads for v in p):
+        pads[-1][1] = 1
+    return OpCase(lambda x, p=pads: tf.pad(x, p), [shape], [_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "CONV_2D": gen_conv,
     "DEPTHWISE_CONV_2D": gen_depthwise,
     "FULLY_CONNECTED": gen_fully_connected,
+    "ADD": gen_add,
+    "PAD": gen_pad,
 }
 DEFAULT_MODELS = 5
 SLOW_MODELS = 15

@@ -355,6 +355,17 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_ADD:
+        if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16 && in[1].dtype == CIMG_DTYPE_INT16 &&
+            out.dtype == CIMG_DTYPE_INT16) /* 16x8: offsets 0, left_shift 15, an int16 activation range */
+            return broadcast_ok(&in[0], &in[1], &out) && p[CIM_P_ADD_IN1_OFFSET] == 0 &&
+                           p[CIM_P_ADD_IN2_OFFSET] == 0 && p[CIM_P_ADD_OUT_OFFSET] == 0 &&
+                           p[CIM_P_ADD_LEFT_SHIFT] == 15 && requant_ok(p[CIM_P_ADD_IN1_MULT], p[CIM_P_ADD_IN1_SHIFT]) &&
+                           requant_ok(p[CIM_P_ADD_IN2_MULT], p[CIM_P_ADD_IN2_SHIFT]) &&
+                           requant_ok(p[CIM_P_ADD_OUT_MULT], p[CIM_P_ADD_OUT_SHIFT]) &&
+                           IN_RANGE(p[CIM_P_ADD_ACT_MIN], INT16_MIN, p[CIM_P_ADD_ACT_MAX]) &&
+                           IN_RANGE(p[CIM_P_ADD_ACT_MAX], INT16_MIN, INT16_MAX)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
             !IN_RANGE(p[CIM_P_ADD_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_ADD_IN2_OFFSET], -127, 128) ||
             !I8(p[CIM_P_ADD_OUT_OFFSET]) || !IN_RANGE(p[CIM_P_ADD_LEFT_SHIFT], 0, 20) ||
@@ -379,7 +390,10 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_PAD: {
-        if (!one_in || !int8_io || in[0].rank != out.rank || !I8(p[CIM_P_PAD_PAD_VALUE])) return CIM_RT_E_PROGRAM;
+        const int wide = one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16;
+        if (!one_in || !(int8_io || wide) || in[0].rank != out.rank ||
+            !(wide ? IN_RANGE(p[CIM_P_PAD_PAD_VALUE], INT16_MIN, INT16_MAX) : I8(p[CIM_P_PAD_PAD_VALUE])))
+            return CIM_RT_E_PROGRAM;
         const int lead = 4 - (int)in[0].rank;
         for (int d = 0; d < 4; d++) {
             const int32_t b = p[CIM_P_PAD_BEFORE0 + d], a = p[CIM_P_PAD_AFTER0 + d];
