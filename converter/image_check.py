@@ -303,14 +303,16 @@ def binary_shapes(img: Image, op: OpRec, at: str, int16: bool = False) -> None:
 
 
 def _binary(img: Image, op: OpRec, at: str) -> None:
-    binary_shapes(img, op, at, int16=op.opcode == "ADD")
+    binary_shapes(img, op, at, int16=True)
     p = op.params
-    if img.tensors[op.outputs[0]].dtype == "int16":  # 16x8 ADD: offsets 0, left_shift 15
+    if img.tensors[op.outputs[0]].dtype == "int16":  # 16x8 ADD (left_shift 15) and MUL: offsets 0
         _in_range(at, p, 0, 0, "in1_offset", "in2_offset", "out_offset")
-        _in_range(at, p, 15, 15, "left_shift")
         _in_range(at, p, -32768, 32767, "act_min", "act_max")
-        for k in ("in1", "in2", "out"):
-            _requant(at, p, f"{k}_mult", f"{k}_shift")
+        if op.opcode == "ADD":
+            _in_range(at, p, 15, 15, "left_shift")
+            for k in ("in1", "in2"):
+                _requant(at, p, f"{k}_mult", f"{k}_shift")
+        _requant(at, p, "out_mult", "out_shift")
         return
     _act(at, p)
     if op.opcode == "ADD":
@@ -364,7 +366,8 @@ def _pad(img: Image, op: OpRec, at: str) -> None:
 
 def _concatenation(img: Image, op: OpRec, at: str) -> None:
     xs, y = _recs(img, op, at, (1, 10))
-    _int8(at, y, *xs)
+    if not all(r.dtype == "int16" for r in (y, *xs)):
+        _int8(at, y, *xs)
     rank = len(y.shape)
     axis = op.params["axis"]
     if not 1 <= axis < rank or rank > 4:

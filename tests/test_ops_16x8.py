@@ -4,8 +4,9 @@ Per op: random one-op cases built with TensorFlow in TFLite's 16x8 mode (tests/o
 kernels, strides, dilations, paddings, depth multipliers, weight scales over decades, biases and fused
 activations; at least 200 cases per op in the default run, each converted for both targets in turn, compared
 with TFLM on random int16 inputs (extremes included), and run by the firmware runtime built natively. A case
-whose rescaling factor lies outside TFLM's 16x8 range (a layer whose output is always 0 gets a degenerate
-scale) is refused by the converter, and must be refused by TFLM's Prepare too.
+whose scales TFLM cannot take (a layer whose output is always 0 gets a degenerate scale: a RELU6 bound beyond
+int32, a rescaling shift outside the 16x8 range) is refused by the converter, and must be refused by TFLM's
+Prepare too (or have a degenerate output scale, where TFLM's arithmetic is undefined).
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (rng.normal(size=shape) * 10 ** rng.uniform(-2, 1)).astype(np.float32)
 
 
-def _bias(rng: np.random.Generator, n: int, w: np.ndarray, r: tuple[float, float]) -> np.ndarray:
-    """A bias of the size of the sums (so a RELU after the op keeps a range: a layer whose output is always 0
-    gets a degenerate scale, and a rescaling shift outside TFLM's 16x8 range, which the converter refuses)."""
+def _bias(rng: np.random.Generator, n: int, w: np.ndarray, r: tuple[float, float], act) -> np.ndarray:
+    """A bias of the size of the sums, positive under a RELU (so the RELU keeps a range: a layer whose output is
+    always 0 gets a degenerate scale, which TFLM's Prepare refuses or aborts on, and the converter refuses)."""
     typical = float(np.abs(w).mean()) * max(abs(r[0]), abs(r[1])) * np.sqrt(w.size / n)
-    return (rng.normal(size=n) * typical * 0.5).astype(np.float32)
+    b = rng.normal(size=n) * typical * 0.5
+    return (np.abs(b) if act is not tf.identity else b).astype(np.float32)
 
 
 def _window(rng: np.random.Generator) -> tuple[int, int, int, int, str, int, int, int]:
@@ -65,8 +67,8 @@ def gen_conv(rng: np.random.Generator) -> OpCase:
     cin, cout = (int(v) for v in rng.integers(1, 7, 2))
     filt = _weights(rng, (kh, kw, cin, cout))
     r = _range(rng)
-    bias = _bias(rng, cout, filt, r)
     act = ACTS[int(rng.integers(len(ACTS)))]
+    bias = _bias(rng, cout, filt, r, act)
     return OpCase(lambda x, f=filt, b=bias, a=act: a(tf.nn.conv2d(x, f, stride, pad, dilations=[dh, dw]) + b),
                   [(1, h, w, cin)], [r])
 
@@ -76,8 +78,8 @@ def gen_depthwise(rng: np.random.Generator) -> OpCase:
     cin, mult = int(rng.integers(1, 7)), int(rng.integers(1, 4))
     filt = _weights(rng, (kh, kw, cin, mult))
     r = _range(rng)
-    bias = _bias(rng, cin * mult, filt, r)
     act = ACTS[int(rng.integers(len(ACTS)))]
+    bias = _bias(rng, cin * mult, filt, r, act)
     return OpCase(lambda x, f=filt, b=bias, a=act: a(
         tf.nn.depthwise_conv2d(x, f, [1, stride, stride, 1], pad, dilations=[dh, dw]) + b),
         [(1, h, w, cin)], [r])
@@ -89,8 +91,8 @@ def gen_fully_connected(rng: np.random.Generator) -> OpCase:
     shape = (1, k) if rng.random() < 0.6 else (1, int(rng.integers(2, 5)), k)
     wt = _weights(rng, (k, n))
     r = _range(rng)
-    bias = _bias(rng, n, wt, r) if rng.random() < 0.7 else None
     act = ACTS[int(rng.integers(len(ACTS)))]
+    bias = _bias(rng, n, wt, r, act) if rng.random() < 0.7 or act is not tf.identity else None
 
     def fc(x, wt=wt, b=bias, a=act):
         y = tf.matmul(x, wt) if len(x.shape) == 2 else tf.einsum("bik,kn->bin", x, wt)
@@ -131,12 +133,41 @@ def gen_pad(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, p=pads: tf.pad(x, p), [shape], [_range(rng)])
 
 
+def gen_mul(rng: np.random.Generator) -> OpCase:
+    """Two activations (broadcast), or an activation and a constant; sometimes a fused RELU/RELU6."""
+    a, b = _bcast_pair(rng)
+    act = ACTS[int(rng.integers(len(ACTS)))]
+    if rng.random() < 0.3:
+        lo, hi = _range(rng)
+        const = rng.uniform(lo, hi, b).astype(np.float32)
+        return OpCase(lambda x, c=const, f=act: f(x * c), [a], [_range(rng)])
+    return OpCase(lambda x, y, f=act: f(x * y), [a, b], [_range(rng), _range(rng)])
+
+
+def gen_concatenation(rng: np.random.Generator) -> OpCase:
+    """2-4 inputs of one range (TFLite then writes no requantization) joined along an axis after the batch."""
+    rank = int(rng.integers(2, 5))
+    base = [1, *(int(d) for d in rng.integers(1, 6, rank - 1))]
+    axis = int(rng.integers(1, rank))
+    n = int(rng.integers(2, 5))
+    shapes = []
+    for _ in range(n):
+        s = list(base)
+        s[axis] = int(rng.integers(1, 5))
+        shapes.append(tuple(s))
+    r = _range(rng)
+    named = axis - rank if rng.random() < 0.3 else axis
+    return OpCase(lambda *xs, a=named: tf.concat(xs, axis=a), shapes, [r] * n)
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "CONV_2D": gen_conv,
     "DEPTHWISE_CONV_2D": gen_depthwise,
     "FULLY_CONNECTED": gen_fully_connected,
     "ADD": gen_add,
     "PAD": gen_pad,
+    "MUL": gen_mul,
+    "CONCATENATION": gen_concatenation,
 }
 DEFAULT_MODELS = 5
 SLOW_MODELS = 15
@@ -176,14 +207,14 @@ def _run(opcode: str, model_index: int, host_runtime, tmp: Path) -> int:
                 try:
                     checked += check_submodel(one, opcode, target, host_runtime, tmp, seed=seed + i + j)
                 except ModelError as exc:
-                    assert "rescaling shift" in str(exc), exc
+                    assert "quantization" in str(exc), exc  # refused for its scales, not for its op or shape
                     _refused_by_tflm_or_degenerate(one)
     return checked
 
 
 def _refused_by_tflm_or_degenerate(one: bytes) -> None:
-    """A case the converter refused for its rescaling shift: TFLM's Prepare refuses it too (a RELU6 bound
-    overflows), or its output scale is degenerate (a layer whose calibrated output was always 0), where TFLM's
+    """A case the converter refused for its scales: TFLM's Prepare refuses it too (a RELU6 bound overflows
+    int32), or its output scale is degenerate (a layer whose calibrated output was always 0), where TFLM's
     64-bit requantization shifts by a negative count (undefined in C++) and no defined result exists to match."""
     g = parse_model(one)
     if g.tensors[g.outputs[0]].quant.s < 1e-30:

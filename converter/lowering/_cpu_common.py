@@ -6,7 +6,7 @@ import numpy as np
 
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator, Tensor
-from cimconv.qmath import activation_range
+from cimconv.qmath import QuantRangeError, activation_range
 
 
 def fail(op: Operator, what: str) -> ModelError:
@@ -66,6 +66,8 @@ def fused_range(op: Operator, out: Tensor) -> tuple[int, int]:
         if out.dtype == "int16":
             return activation_range(act, out.quant.s, out.quant.zp, -32768, 32767)
         return activation_range(act, out.quant.s, out.quant.zp)
+    except QuantRangeError:
+        raise  # a degenerate output scale: lower_op names the op
     except ValueError:
         raise fail(op, f"fused activation {act} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1)") from None
 

@@ -376,6 +376,15 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_MUL:
+        if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16 && in[1].dtype == CIMG_DTYPE_INT16 &&
+            out.dtype == CIMG_DTYPE_INT16) /* 16x8: offsets 0, an int16 activation range */
+            return broadcast_ok(&in[0], &in[1], &out) && p[CIM_P_MUL_IN1_OFFSET] == 0 &&
+                           p[CIM_P_MUL_IN2_OFFSET] == 0 && p[CIM_P_MUL_OUT_OFFSET] == 0 &&
+                           requant_ok(p[CIM_P_MUL_OUT_MULT], p[CIM_P_MUL_OUT_SHIFT]) &&
+                           IN_RANGE(p[CIM_P_MUL_ACT_MIN], INT16_MIN, p[CIM_P_MUL_ACT_MAX]) &&
+                           IN_RANGE(p[CIM_P_MUL_ACT_MAX], INT16_MIN, INT16_MAX)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
             !IN_RANGE(p[CIM_P_MUL_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_MUL_IN2_OFFSET], -127, 128) ||
             !I8(p[CIM_P_MUL_OUT_OFFSET]) || !requant_ok(p[CIM_P_MUL_OUT_MULT], p[CIM_P_MUL_OUT_SHIFT]) ||
@@ -405,7 +414,9 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     }
     case CIM_OP_CONCATENATION: {
         const int32_t axis = p[CIM_P_CONCATENATION_AXIS];
-        if (!int8_io || !IN_RANGE(axis, 1, (int32_t)out.rank - 1)) return CIM_RT_E_PROGRAM;
+        int int16_io = out.dtype == CIMG_DTYPE_INT16; /* 16x8 */
+        for (uint32_t i = 0; i < op->n_inputs; i++) int16_io = int16_io && in[i].dtype == CIMG_DTYPE_INT16;
+        if (!(int8_io || int16_io) || !IN_RANGE(axis, 1, (int32_t)out.rank - 1)) return CIM_RT_E_PROGRAM;
         const int a4 = axis + 4 - (int)out.rank;
         int64_t total = 0;
         for (uint32_t i = 0; i < op->n_inputs; i++) {
