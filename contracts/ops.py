@@ -60,7 +60,7 @@ OPS: dict[str, OpSpec] = {
                "(zero point 0), int64 bias",
                (2, 3), (2,), "FullyConnectedOptions"),
         OpSpec(10, "AVERAGE_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
-        OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
+        OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8 or int16 (16x8)", options="Pool2DOptions"),
         OpSpec(12, "ADD", "cpu",
                ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift",
                 "in2_mult", "in2_shift", "out_mult", "out_shift", "act_min", "act_max"),

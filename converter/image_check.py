@@ -275,7 +275,9 @@ def _fully_connected(img: Image, op: OpRec, at: str) -> None:
 
 def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    wide = op.opcode == "MAX_POOL_2D" and x.dtype == y.dtype == "int16"  # 16x8
+    if not wide:
+        _int8(at, x, y)
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0] or x.shape[3] != y.shape[3]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D, same batch and channels")
@@ -283,6 +285,11 @@ def _pool(img: Image, op: OpRec, at: str) -> None:
     _in_range(at, p, 0, 1 << 16, "pad_top", "pad_left")
     _window(at, x.shape[1], y.shape[1], p["filter_h"], p["stride_h"], 1, p["pad_top"])
     _window(at, x.shape[2], y.shape[2], p["filter_w"], p["stride_w"], 1, p["pad_left"])
+    if wide:
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if p["act_min"] > p["act_max"]:
+            raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+        return
     _act(at, p)
 
 

@@ -160,6 +160,19 @@ def gen_concatenation(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda *xs, a=named: tf.concat(xs, axis=a), shapes, [r] * n)
 
 
+def gen_max_pool(rng: np.random.Generator) -> OpCase:
+    """4-D, a random window, stride and padding (a non-empty output)."""
+    while True:
+        h, w, c = (int(v) for v in rng.integers(1, 9, 3))
+        fh, fw = (int(v) for v in rng.integers(1, 4, 2))
+        sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+        pad = "SAME" if rng.random() < 0.5 else "VALID"
+        if pad == "SAME" or (h >= fh and w >= fw):
+            break
+    return OpCase(lambda x, k=(fh, fw), s=(sh, sw), p=pad: tf.nn.max_pool2d(x, k, s, p), [(1, h, w, c)],
+                  [_range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "CONV_2D": gen_conv,
     "DEPTHWISE_CONV_2D": gen_depthwise,
@@ -168,6 +181,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "PAD": gen_pad,
     "MUL": gen_mul,
     "CONCATENATION": gen_concatenation,
+    "MAX_POOL_2D": gen_max_pool,
 }
 DEFAULT_MODELS = 5
 SLOW_MODELS = 15

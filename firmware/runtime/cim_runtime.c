@@ -344,16 +344,21 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEQUANTIZE:
         return one_in && int8_io && same_dims(&in[0], &out) ? 0 : CIM_RT_E_PROGRAM;
     case CIM_OP_AVERAGE_POOL_2D:
-    case CIM_OP_MAX_POOL_2D: /* same parameter layout */
-        if (!one_in || !int8_io || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
+    case CIM_OP_MAX_POOL_2D: { /* same parameter layout; MAX_POOL_2D also int16 (16x8) */
+        const int wide = op->opcode == CIM_OP_MAX_POOL_2D && one_in && in[0].dtype == CIMG_DTYPE_INT16 &&
+                         out.dtype == CIMG_DTYPE_INT16;
+        if (!one_in || !(int8_io || wide) || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
             in[0].dims[3] != out.dims[3] ||
             !window_ok(in[0].dims[1], out.dims[1], p[CIM_P_MAX_POOL_2D_FILTER_H], p[CIM_P_MAX_POOL_2D_STRIDE_H], 1,
                        p[CIM_P_MAX_POOL_2D_PAD_TOP]) ||
             !window_ok(in[0].dims[2], out.dims[2], p[CIM_P_MAX_POOL_2D_FILTER_W], p[CIM_P_MAX_POOL_2D_STRIDE_W], 1,
                        p[CIM_P_MAX_POOL_2D_PAD_LEFT]) ||
-            !act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX]))
+            !(wide ? IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MIN], INT16_MIN, p[CIM_P_MAX_POOL_2D_ACT_MAX]) &&
+                         IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MAX], INT16_MIN, INT16_MAX)
+                   : act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
         return 0;
+    }
     case CIM_OP_ADD:
         if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16 && in[1].dtype == CIMG_DTYPE_INT16 &&
             out.dtype == CIMG_DTYPE_INT16) /* 16x8: offsets 0, left_shift 15, an int16 activation range */
