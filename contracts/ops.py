@@ -83,7 +83,8 @@ OPS: dict[str, OpSpec] = {
                ("axis_mask", "in_zp", "out_zp", "mult", "shift", "keep_dims"),
                "int8, constant axes", (2, 2), options="ReducerOptions"),
         OpSpec(19, "LOGISTIC", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
-               "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic"),
+               "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic; int16 (16x8: Q0.15 out, "
+               "TFLM's 16-bit table)"),
         OpSpec(20, "QUANTIZE", "cpu", ("in_zp", "out_zp", "mult", "shift"),
                "int8 -> int8 and int16 -> int8/int16/int32 requantization inside the graph; float edges run on the host",
                options="QuantizeOptions"),
@@ -114,7 +115,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec(29, "HARD_SWISH", "cpu", ("in_zp", "out_zp", "out_mult", "out_exp", "reluish_mult", "reluish_exp"),
                "int8; TFLM's 16-bit fixed-point arithmetic", c_check=True),
         OpSpec(30, "TANH", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
-               "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic", c_check=True),
+               "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic; int16 (16x8: Q0.15 out, "
+               "TFLM's 16-bit table)", c_check=True),
         OpSpec(31, "SLICE", "cpu", ("begin0", "begin1", "begin2", "begin3"),
                "int8, constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
                options="SliceOptions", c_check=True),

@@ -404,9 +404,14 @@ def _mean(img: Image, op: OpRec, at: str) -> None:
 
 def _logistic(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
     _same_shape(at, x, y)
     p = op.params
+    if x.dtype == y.dtype == "int16":  # 16x8: TFLM's 16-bit table kernel
+        _in_range(at, p, 0, 0, "in_zp", "input_range_radius")
+        _in_range(at, p, 0, 32767, "input_mult")
+        _in_range(at, p, 0, 31, "input_left_shift")
+        return
+    _int8(at, x, y)
     _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
     _in_range(at, p, 0, (1 << 31) - 1, "input_range_radius")
     _requant(at, p, "input_mult", "input_left_shift")

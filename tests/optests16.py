@@ -63,8 +63,8 @@ def build16(cases: list[OpCase], seed: int) -> bytes:
 
 
 def cut(model: bytes, group: int = GROUP) -> list[bytes]:
-    """The model cut into sub-models of `group` outputs each: every output with the ops that compute it from
-    the model's inputs, and those inputs."""
+    """The model cut into sub-models of at most `group` outputs and `group` inputs each: every output with the
+    ops that compute it from the model's inputs, and those inputs."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     m = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
@@ -72,12 +72,12 @@ def cut(model: bytes, group: int = GROUP) -> list[bytes]:
     producer = {int(t): i for i, op in enumerate(sg.operators) for t in op.outputs}
     inputs = [int(t) for t in sg.inputs]
     outputs = [int(t) for t in sg.outputs]
-    parts = []
-    for start in range(0, len(outputs), group):
-        outs = outputs[start : start + group]
+
+    def reach(t_out: int) -> tuple[set[int], set[int]]:
+        """(ops, model inputs) that compute output `t_out`."""
         ops: set[int] = set()
         ins: set[int] = set()
-        todo = list(outs)
+        todo = [t_out]
         while todo:
             t = todo.pop()
             if t in inputs:
@@ -85,6 +85,19 @@ def cut(model: bytes, group: int = GROUP) -> list[bytes]:
             elif t in producer and producer[t] not in ops:
                 ops.add(producer[t])
                 todo += [int(u) for u in sg.operators[producer[t]].inputs if u >= 0]
+        return ops, ins
+
+    groups: list[tuple[list[int], set[int], set[int]]] = []
+    for t in outputs:
+        ops, ins = reach(t)
+        if groups and len(groups[-1][0]) < group and len(groups[-1][2] | ins) <= group:
+            groups[-1][0].append(t)
+            groups[-1][1].update(ops)
+            groups[-1][2].update(ins)
+        else:
+            groups.append(([t], ops, ins))
+    parts = []
+    for outs, ops, ins in groups:
         sub = copy.deepcopy(m)
         ssg = sub.subgraphs[0]
         ssg.operators = [ssg.operators[i] for i in sorted(ops)]

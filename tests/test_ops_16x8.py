@@ -173,6 +173,16 @@ def gen_max_pool(rng: np.random.Generator) -> OpCase:
                   [_range(rng)])
 
 
+def gen_unary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
+    """A one-input op on a random 2-4-D shape; the input range over decades (saturating and fine inputs)."""
+    def make(rng: np.random.Generator) -> OpCase:
+        rank = int(rng.integers(2, 5))
+        shape = (1, *(int(d) for d in rng.integers(1, 7, rank - 1)))
+        w = float(np.exp(rng.uniform(np.log(1e-2), np.log(20.0))))
+        return OpCase(tf_op, [shape], [(-w * float(rng.uniform(0.3, 0.7)), w)])
+    return make
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "CONV_2D": gen_conv,
     "DEPTHWISE_CONV_2D": gen_depthwise,
@@ -182,6 +192,8 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "MUL": gen_mul,
     "CONCATENATION": gen_concatenation,
     "MAX_POOL_2D": gen_max_pool,
+    "LOGISTIC": gen_unary(tf.math.sigmoid),
+    "TANH": gen_unary(tf.math.tanh),
 }
 DEFAULT_MODELS = 5
 SLOW_MODELS = 15

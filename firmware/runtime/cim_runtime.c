@@ -445,6 +445,12 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         return kept == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
     }
     case CIM_OP_LOGISTIC:
+        if (one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16) /* 16x8 */
+            return same_dims(&in[0], &out) && p[CIM_P_LOGISTIC_IN_ZP] == 0 &&
+                           p[CIM_P_LOGISTIC_INPUT_RANGE_RADIUS] == 0 && IN_RANGE(p[CIM_P_LOGISTIC_INPUT_MULT], 0, 32767) &&
+                           IN_RANGE(p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT], 0, 31)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (!one_in || !int8_io || !same_dims(&in[0], &out) || !I8(p[CIM_P_LOGISTIC_IN_ZP]) ||
             p[CIM_P_LOGISTIC_INPUT_RANGE_RADIUS] < 0 ||
             !requant_ok(p[CIM_P_LOGISTIC_INPUT_MULT], p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT]))
