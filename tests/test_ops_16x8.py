@@ -173,6 +173,22 @@ def gen_max_pool(rng: np.random.Generator) -> OpCase:
                   [_range(rng)])
 
 
+def gen_reshape(rng: np.random.Generator) -> OpCase:
+    """2-4-D to another 2-4-D shape of the same size, dimension 0 kept (1)."""
+    rank = int(rng.integers(2, 5))
+    shape = (1, *(int(d) for d in rng.integers(1, 7, rank - 1)))
+    size = int(np.prod(shape))
+    while True:
+        out_rank = int(rng.integers(2, 5))
+        dims = [int(rng.integers(1, 7)) for _ in range(out_rank - 2)]
+        if size % max(1, int(np.prod(dims))) == 0:
+            new = (1, *dims, size // max(1, int(np.prod(dims))))
+            if new != shape:
+                return OpCase(lambda x, z=new: tf.reshape(x, z) * 1.0, [shape], [_range(rng)])
+        if size == 1:
+            return OpCase(lambda x: tf.reshape(x, (1,) * (5 - rank)), [shape], [_range(rng)])
+
+
 def gen_unary(tf_op: Callable) -> Callable[[np.random.Generator], OpCase]:
     """A one-input op on a random 2-4-D shape; the input range over decades (saturating and fine inputs)."""
     def make(rng: np.random.Generator) -> OpCase:
@@ -194,6 +210,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "MAX_POOL_2D": gen_max_pool,
     "LOGISTIC": gen_unary(tf.math.sigmoid),
     "TANH": gen_unary(tf.math.tanh),
+    "RESHAPE": gen_reshape,
 }
 DEFAULT_MODELS = 5
 SLOW_MODELS = 15
