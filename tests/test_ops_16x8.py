@@ -281,3 +281,56 @@ def test_16x8_op_matches_tflm_and_c_runtime_many(opcode: str, host_runtime, tmp_
     checked = sum(_run(opcode, i, host_runtime, tmp_path)
                   for i in range(DEFAULT_MODELS + 2, DEFAULT_MODELS + 2 + SLOW_MODELS))
     assert checked >= 200 * SLOW_MODELS // DEFAULT_MODELS
+
+
+def _every_op_model() -> bytes:
+    """One 16x8 model through every op above: CONV_2D, DEPTHWISE_CONV_2D, ADD, PAD, MAX_POOL_2D, LOGISTIC, TANH,
+    MUL, CONCATENATION, RESHAPE, FULLY_CONNECTED."""
+    rng = np.random.default_rng(3)
+    w1 = (rng.normal(size=(3, 3, 3, 8)) * 0.3).astype(np.float32)
+    w2 = (rng.normal(size=(3, 3, 8, 1)) * 0.3).astype(np.float32)
+    wf = (rng.normal(size=(5 * 5 * 16, 10)) * 0.1).astype(np.float32)
+
+    def net(x):
+        a = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") + 0.1)
+        b = tf.nn.depthwise_conv2d(a, w2, [1, 1, 1, 1], "SAME")
+        c = tf.pad(a + b, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        d = tf.nn.max_pool2d(c, 3, 2, "VALID")
+        e = tf.concat([tf.math.sigmoid(d) * d, tf.math.tanh(d)], axis=3)
+        return tf.matmul(tf.reshape(e, (1, -1)), wf)
+
+    return build16([OpCase(net, [(1, 9, 9, 3)], [(-2.0, 2.0)])], 3)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("backend", ["soft", "mailbox"])
+def test_16x8_model_of_every_op_on_the_emulated_board(backend: str, tmp_path: Path) -> None:
+    """The firmware's int16 kernels on the board (C soft CiM backend or the emulated coprocessor), both targets:
+    every element equal to TFLM."""
+    import shutil
+
+    if shutil.which("qemu-system-riscv32") is None:
+        pytest.skip("needs qemu-system-riscv32")
+    from cimconv.pipeline import convert
+    from cimsdk.build import build_firmware
+    from cimsdk.device import Device, ensure_image
+    from cimsdk.emulator import EmulatedBoard
+
+    path = tmp_path / "every16.tflite"
+    path.write_bytes(_every_op_model())
+    elf = build_firmware(tmp_path / f"fw-{backend}", "qemu-virt-rv32", backend, quiet=True)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        for target in TARGETS:
+            conv = convert(path, target)
+            img = conv.image
+            ops = {op.opcode for op in img.ops}
+            assert set(GENERATORS) <= ops, ops
+            x_rec, y_rec = img.tensors[img.input_tensor], img.tensors[img.output_tensor]
+            xs = random_int16(x_rec.shape, 6, np.random.default_rng(8))
+            ensure_image(dev, conv.image_bytes, show_progress=False)
+            device = np.stack([np.frombuffer(dev.run(x.tobytes(), y_rec.nbytes, timeout=300.0)[0], np.int16)
+                               for x in xs]).reshape((len(xs), *y_rec.shape[1:]))
+            theirs = run_tflm(path.read_bytes(), [xs])[0]
+            bad = int((device != theirs).sum())
+            assert bad == 0, f"{target} on the {backend} backend: {bad} of {device.size} elements differ from TFLM"
