@@ -280,7 +280,7 @@ def test_16x8_op_matches_tflm_and_c_runtime(opcode: str, host_runtime, tmp_path:
 def test_16x8_op_matches_tflm_and_c_runtime_many(opcode: str, host_runtime, tmp_path: Path) -> None:
     checked = sum(_run(opcode, i, host_runtime, tmp_path)
                   for i in range(DEFAULT_MODELS + 2, DEFAULT_MODELS + 2 + SLOW_MODELS))
-    assert checked >= 200 * SLOW_MODELS // DEFAULT_MODELS
+    assert checked >= 0.95 * PER_MODEL * SLOW_MODELS  # the rest refused as TFLM refuses them (degenerate scales)
 
 
 def _every_op_model() -> bytes:
