@@ -118,11 +118,12 @@ OPS: dict[str, OpSpec] = {
                "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic; int16 (16x8: Q0.15 out, "
                "TFLM's 16-bit table)", c_check=True),
         OpSpec(31, "SLICE", "cpu", ("begin0", "begin1", "begin2", "begin3"),
-               "int8, constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
+               "int8 or int16 (16x8), constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
                options="SliceOptions", c_check=True),
         OpSpec(32, "STRIDED_SLICE", "cpu",
                tuple(f"{what}{i}" for what in ("start", "step", "count") for i in range(4)),
-               "int8, constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the batch dimension",
+               "int8 or int16 (16x8), constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the "
+               "batch dimension",
                (4, 4), options="StridedSliceOptions", c_check=True),
         OpSpec(33, "PACK", "cpu", ("axis",),
                "int8, inputs with the output's scale and zero point, up to 4-D out; not along the batch dimension",
@@ -130,7 +131,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec(34, "GATHER", "cpu", ("axis",),
                "int8, constant int32 indices, up to 4-D; not along the batch dimension", (2, 2),
                options="GatherOptions", c_check=True),
-        OpSpec(None, "SPLIT", "cpu", (), "int8, constant axis, 2-D to 4-D; not along the batch dimension; one "
+        OpSpec(None, "SPLIT", "cpu", (), "int8 or int16 (16x8), constant axis, 2-D to 4-D; not along the batch dimension; one "
                "STRIDED_SLICE record per output", (2, 2), options="SplitOptions", runs_as="STRIDED_SLICE", outputs=64),
         OpSpec(None, "SPLIT_V", "cpu", (), "int8, constant sizes and axis, 2-D to 4-D; not along the batch dimension; "
                "one STRIDED_SLICE record per output", (3, 3), options="SplitVOptions", runs_as="STRIDED_SLICE",
