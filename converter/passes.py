@@ -30,8 +30,8 @@ QUANTIZE_HINT = (
 ARITY: dict[str, tuple[int, int, tuple[int, ...], str, int]] = {
     s.name: (*s.inputs, s.optional, s.options, s.outputs) for s in OPS.values()
 }
-# Integer edges the program reads or writes as they are (kernels inside the program convert them): an
-# int16 input a QUANTIZE reads, an int16/int32 output a QUANTIZE or SOFTMAX writes (TFLM's keyword model).
+# Integer edges the program reads or writes as they are: int16 inputs and outputs (a QUANTIZE reading one, TFLM's
+# keyword model; or a 16x8 model's ops, whose lowerings check they take int16), int32 outputs of QUANTIZE/SOFTMAX.
 WIDE_EDGES = ("int16", "int32")
 MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; MCU tensors are far smaller
 
@@ -135,12 +135,11 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp)
-    if tensor.dtype == "int16" and first and all(op.opcode == "QUANTIZE" for op in first) \
-            and tensor.quant is not None and not tensor.quant.per_channel:
-        return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # the program's own QUANTIZE reads it
+    if tensor.dtype == "int16" and first and tensor.quant is not None and not tensor.quant.per_channel:
+        return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # its readers' lowerings check they take int16
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; inputs must be int8, float32, uint8 "
-                         f"or int16 into QUANTIZE; {QUANTIZE_HINT}")
+                         f"or int16 (per-tensor); {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
@@ -161,12 +160,12 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(prod.inputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp)
-    if tensor.dtype in WIDE_EDGES and prod is not None and prod.opcode in ("QUANTIZE", "SOFTMAX") \
-            and tensor.quant is not None and not tensor.quant.per_channel:
+    if tensor.dtype in WIDE_EDGES and prod is not None and tensor.quant is not None \
+            and not tensor.quant.per_channel and (tensor.dtype == "int16" or prod.opcode in ("QUANTIZE", "SOFTMAX")):
         return Edge(t, tensor.dtype, tensor.quant.s, tensor.quant.zp)  # written by the program's own kernel
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs must be int8, float32, uint8 "
-                         f"or int16/int32 from QUANTIZE/SOFTMAX; {QUANTIZE_HINT}")
+                         f"int16 or int32 from QUANTIZE/SOFTMAX; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 

@@ -47,6 +47,16 @@ class Conversion:
     report: dict
 
 
+def refuse_wide_inputs_on_rtl(graph: Graph, lowered: list[Lowered], tgt: Target) -> None:
+    """The RTL coprocessor (FPGA targets, `[rtl]`) takes int8 activations only: no 16x8 layers there."""
+    if not tgt.rtl:
+        return
+    for low in lowered:
+        if low.cim and graph.tensors[low.inputs[0]].dtype == "int16":
+            raise ModelError(f"{low.opcode} at operator {low.source_index}: int16 activations (16x8) do not run on "
+                             f"the RTL coprocessor of {tgt.name}; convert for sram-dcim or nor-acim")
+
+
 def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD,
             *, reductions: bool = True) -> Conversion:
     """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
@@ -72,6 +82,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     prep = prepare(graph)
     log.info("folded to %d operators, %d inputs, %d outputs", len(prep.ops), len(prep.inputs), len(prep.outputs))
     lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
+    refuse_wide_inputs_on_rtl(graph, lowered, tgt)
     for low in lowered:
         log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
     lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions)
@@ -184,9 +195,17 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             mi = low.params["matrix"]
             tiles = mapping.tiles[mi]
             pos = positions(graph, low)
-            counts = energy.cim_counts(m.kind, tiles, pos, t)
-            cim_lat = energy.cim_cycles(m.kind, tiles, pos, t) / energy.macro_clock_hz(t) * 1e6
+            bits = energy.input_bits(x.dtype)
+            counts = energy.cim_counts(m.kind, tiles, pos, t, bits)
+            cim_lat = energy.cim_cycles(m.kind, tiles, pos, t, bits) / energy.macro_clock_hz(t) * 1e6
             row["cim_latency_us"] = cim_lat
+            row["input_bits"] = bits
+            row["input_cycles"] = t.input_cycles_for(bits)
+            if bits != 8:  # what the wider inputs cost against the same layer on int8 inputs
+                lat8 = energy.cim_cycles(m.kind, tiles, pos, t) / energy.macro_clock_hz(t) * 1e6
+                pj8 = energy.cim_energy_pj(energy.cim_counts(m.kind, tiles, pos, t), t)
+                row["wide_input_cost"] = {"input_cycles_int8": t.input_cycles, "latency_us": cim_lat - lat8,
+                                          "energy_uj": (energy.cim_energy_pj(counts, t) - pj8) / 1e6}
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))
             cells = sum(h * w for h, w in (tile_extent(tl, m.kind) for tl in tiles))
