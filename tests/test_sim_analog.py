@@ -103,7 +103,9 @@ def test_accuracy_falls_with_noise_and_adc_bits(kws, kws_data):
     assert by_bits[0] > by_bits[1] > by_bits[2], by_bits
 
 
-@pytest.mark.parametrize("preset,level", [("nor-flash", 2.0), ("reram", 1.0)])
+# reram at 0.5: at 1.0 the KWS image (its global pool a CiM pass on the analog array since issue 18) is at
+# chance with and without calibration (8.5 % vs 8.3 % of 480 clips), where the comparison is noise
+@pytest.mark.parametrize("preset,level", [("nor-flash", 2.0), ("reram", 0.5)])
 def test_calibration_never_worse_same_seed(kws, kws_data, preset, level):
     _, ds = kws_data
     x, lab = ds.inputs, ds.labels
