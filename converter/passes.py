@@ -55,6 +55,27 @@ def check_structure(g: Graph, op: Operator) -> None:
             check_tensor(g.tensors[t], where)
 
 
+# Fewest (inputs, outputs) of the TFLite ops the graph rewrites read before check_structure runs.
+RESOURCE_ARITY = {"VAR_HANDLE": (0, 1), "READ_VARIABLE": (1, 1), "ASSIGN_VARIABLE": (2, 0), "CALL_ONCE": (0, 0)}
+
+
+def check_operand_counts(g: Graph) -> None:
+    """The fewest inputs and outputs each op needs, before the rewrites (resource variables, float islands,
+    unrolled recurrent layers) read them; the most, and the tensors, are check_structure's, after them (a
+    rewrite may remove a PACK of more inputs than the firmware takes)."""
+    for op in g.operators:
+        if op.opcode in ARITY:
+            lo, _hi, optional, _options, _most = ARITY[op.opcode]
+            lo_out = 1
+        else:
+            (lo, lo_out), optional = RESOURCE_ARITY.get(op.opcode, (0, 0)), ()
+        missing = [i for i in range(min(lo, len(op.inputs))) if op.inputs[i] < 0 and i not in optional]
+        if len(op.inputs) < lo or len(op.outputs) < lo_out or missing:
+            raise ModelError(f"{g.name}: {op.opcode} at operator {op.index}: {len(op.inputs)} inputs and "
+                             f"{len(op.outputs)} outputs{f', input {missing[0]} omitted' if missing else ''}; the op "
+                             f"takes at least {lo} input(s) and {lo_out} output(s)")
+
+
 def check_tensor(t: Tensor, where: str) -> None:
     if t.dtype not in DTYPES:
         raise ModelError(f"{where}: tensor {t.label} is {t.dtype}; supported: {', '.join(DTYPES)}")
@@ -210,6 +231,7 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: the model has no operators")
     if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
+    check_operand_counts(g)
     lower_resource_variables(g)
     fold_constants(g)
     fold_float_islands(g)

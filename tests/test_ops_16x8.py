@@ -374,7 +374,8 @@ def test_16x8_model_of_every_op_on_the_emulated_board(backend: str, tmp_path: Pa
             conv = convert(path, target)
             img = conv.image
             ops = {op.opcode for op in img.ops}
-            assert {RECORDS.get(g, g) for g in GENERATORS} - {"SLICE", "STRIDED_SLICE"} <= ops, ops
+            # (the converter drops a RESHAPE that only flattens into a FULLY_CONNECTED: it may be gone)
+            assert {RECORDS.get(g, g) for g in GENERATORS} - {"SLICE", "STRIDED_SLICE", "RESHAPE"} <= ops, ops
             x_rec, y_rec = img.tensors[img.input_tensor], img.tensors[img.output_tensor]
             xs = random_int16(x_rec.shape, 6, np.random.default_rng(8))
             ensure_image(dev, conv.image_bytes, show_progress=False)
