@@ -64,11 +64,13 @@ def check_operand_counts(g: Graph) -> None:
     unrolled recurrent layers) read them; the most, and the tensors, are check_structure's, after them (a
     rewrite may remove a PACK of more inputs than the firmware takes)."""
     for op in g.operators:
-        if op.opcode in ARITY:
+        if op.opcode in RESOURCE_ARITY:  # TFLite's form (ASSIGN_VARIABLE has no output until it is rewritten)
+            (lo, lo_out), optional = RESOURCE_ARITY[op.opcode], ()
+        elif op.opcode in ARITY:
             lo, _hi, optional, _options, _most = ARITY[op.opcode]
             lo_out = 1
         else:
-            (lo, lo_out), optional = RESOURCE_ARITY.get(op.opcode, (0, 0)), ()
+            lo, lo_out, optional = 0, 0, ()
         missing = [i for i in range(min(lo, len(op.inputs))) if op.inputs[i] < 0 and i not in optional]
         if len(op.inputs) < lo or len(op.outputs) < lo_out or missing:
             raise ModelError(f"{g.name}: {op.opcode} at operator {op.index}: {len(op.inputs)} inputs and "
