@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cimconv.ir import Graph, Operator, Quant, Tensor
+from cimconv.ir import Graph, Operator, Quant, Tensor, same_per_tensor_quant
 
 # ops that only move values, and which of their inputs carry the data (the others must be constants)
 MOVERS: dict[str, tuple[int, ...]] = {
@@ -37,11 +37,6 @@ def round_trip_is_identity(scale: float, zero_point: int) -> bool:
     ratio = (real / np.float32(scale)).astype(np.float32)
     rounded = np.where(ratio >= 0, np.floor(ratio + np.float32(0.5)), -np.floor(-ratio + np.float32(0.5)))
     return bool(np.array_equal(np.clip(rounded.astype(np.int64) + zero_point, -128, 127), q))
-
-
-def _same_quant(a: Quant | None, b: Quant | None) -> bool:
-    return (a is not None and b is not None and not a.per_channel and not b.per_channel
-            and np.float32(a.s) == np.float32(b.s) and a.zp == b.zp)
 
 
 Island = tuple[list[int], list[Operator], list[Operator]]  # float tensors, movers, exit QUANTIZEs
@@ -63,7 +58,7 @@ def _island(g: Graph, readers: dict[int, list[Operator]], deq: Operator) -> Isla
                 continue
             if op.opcode == "QUANTIZE":
                 y = g.tensors[op.outputs[0]]
-                if y.dtype != "int8" or not _same_quant(y.quant, x.quant):
+                if y.dtype != "int8" or not same_per_tensor_quant(y.quant, x.quant):
                     return None
                 exits.append(op)
             elif op.opcode in MOVERS:

@@ -9,7 +9,7 @@ from cimconv.errors import ModelError
 from cimconv.float_islands import fold_float_islands
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
-from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
+from cimconv.ir import Graph, Operator, Tensor, is_float_model, same_per_tensor_quant, shape_text
 from cimconv.opspec import OPS
 from cimconv.resource_vars import lower_resource_variables
 from cimconv.unrolled import (
@@ -192,11 +192,6 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
-def _same_quant(a: Tensor, b: Tensor) -> bool:
-    return a.quant is not None and b.quant is not None and not a.quant.per_channel and not b.quant.per_channel \
-        and a.quant.s == b.quant.s and a.quant.zp == b.quant.zp
-
-
 def drop_flattening_reshapes(g: Graph, ops: list[Operator]) -> list[Operator]:
     """A RESHAPE whose only reader is a FULLY_CONNECTED's input goes: the FULLY_CONNECTED flattens its input to
     rows of its depth anyway, so it reads the RESHAPE's input (same bytes, same quantization) and the program
@@ -215,7 +210,7 @@ def drop_flattening_reshapes(g: Graph, ops: list[Operator]) -> list[Operator]:
                 or users[0].inputs[0] != dst or users[0].inputs[1:].count(dst)):
             continue
         x, y, fc = g.tensors[src], g.tensors[dst], users[0]
-        if x.data is not None or x.dtype != y.dtype or x.size != y.size or not _same_quant(x, y):
+        if x.data is not None or x.dtype != y.dtype or x.size != y.size or not same_per_tensor_quant(x.quant, y.quant):
             continue
         w = g.tensors[fc.inputs[1]]
         if len(x.shape) < 2 or len(w.shape) != 2 or x.shape[0] != y.shape[0] or math.prod(x.shape[1:]) % w.shape[1]:

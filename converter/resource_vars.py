@@ -21,18 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv.errors import ModelError
-from cimconv.ir import Graph, Operator, Tensor
+from cimconv.ir import Graph, Operator, Tensor, same_per_tensor_quant
 
 RESOURCE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 
 
 def _consumers(g: Graph, t: int) -> list[Operator]:
     return [op for op in g.operators if t in op.inputs]
-
-
-def _same_quant(a: Tensor, b: Tensor) -> bool:
-    return (a.quant is not None and b.quant is not None and not a.quant.per_channel and not b.quant.per_channel
-            and np.float32(a.quant.s) == np.float32(b.quant.s) and a.quant.zp == b.quant.zp)
 
 
 MOVES = ("STRIDED_SLICE", "SLICE", "RESHAPE")  # data movement a float read may go through before its QUANTIZE
@@ -75,7 +70,7 @@ def _int8_state(g: Graph, name: str, reads: list[Operator]) -> tuple[Tensor, lis
         if q.dtype != "int8" or q.quant is None or q.quant.per_channel:
             raise ModelError(f"{g.name}: resource variable '{name}' is used as {q.label} of {q.dtype}; the state "
                              "must be per-tensor quantized int8")
-        if not _same_quant(quants[0], q):
+        if not same_per_tensor_quant(quants[0].quant, q.quant):
             raise ModelError(f"{g.name}: resource variable '{name}' is read with two quantizations "
                              f"({quants[0].label} and {q.label}); re-export with one")
     var_shape = g.tensors[reads[0].outputs[0]].shape
@@ -124,7 +119,7 @@ def _assigned_value(g: Graph, name: str, state: Tensor, assign: Operator) -> tup
         raise ModelError(f"{g.name}: resource variable '{name}' is assigned {src.label} ({src.dtype}, shape "
                          f"{list(src.shape)}) but read as {state.label} (shape {list(state.shape)}); cimsdk needs "
                          "per-tensor int8 values of the variable's size")
-    if _same_quant(src, state) or v.dtype == "int8":
+    if same_per_tensor_quant(src.quant, state.quant) or v.dtype == "int8":
         return [src.index], gone  # the float round trip is exact: the value is the state
     table = Tensor(len(g.tensors), f"{name} (write table)", (256,), "int8", None, _float_round_trip(src, state))
     g.tensors.append(table)

@@ -11,8 +11,6 @@ the rounding boundaries. The C runtime (soft CiM backend) runs a few of them too
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -161,18 +159,9 @@ def test_pools_it_cannot_divide_exactly_stay_on_the_cpu(tmp_path: Path) -> None:
 
 
 # -- the C runtime's soft CiM backend runs the same records -------------------------------------------------
-def _runtime_build():
-    spec = importlib.util.spec_from_file_location("runtime_build", Path(__file__).parent / "c" / "runtime_build.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("runtime_build", mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_c_runtime_soft_backend_equals_tflm(tmp_path: Path) -> None:
     import tensorflow as tf
-
-    rb = _runtime_build()
+    from test_runtime_host import rb  # tests/c/runtime_build.py, loaded once
     if not rb.have_gcc():
         pytest.skip("needs gcc")
     (tmp_path / "rt").mkdir()
