@@ -182,6 +182,11 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         row = {"index": i, "source_op": low.source_index, "op": low.label,
                "input_shape": list(x.shape) if x is not None else [], "output_shape": list(y.shape),
                "runs_on": "cim" if low.cim else "cpu"}
+        if arena.step_bytes:  # the planner's choice for this layer: its own output buffer, or over its input
+            row["arena_live_bytes"] = arena.step_bytes[i]
+            row["in_place"] = i in arena.in_place
+            if i in arena.in_place:
+                row["in_place_shift_bytes"] = arena.in_place[i]
         if low.label != low.opcode:
             row["program_op"] = low.opcode  # runs as this program op (a reduction as a depthwise CiM pass)
         cpu_macs, steps = cpu_work(graph, low)
@@ -252,6 +257,8 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             "weight_bytes": tot["weight_bytes"],
             "reduction_cells": tot["reduction_cells"],
             "activation_ram_bytes": arena.arena_size,
+            "in_place_layers": len(arena.in_place),
+            "arena_peak_layer": max(range(len(arena.step_bytes)), key=arena.step_bytes.__getitem__, default=-1),
             "macros_used": len({(tl.macro) for ts in mapping.tiles.values() for tl in ts}),
             "arrays_used": mapping.arrays_used,
             "arrays_available": t.arrays,

@@ -1,4 +1,10 @@
-"""Activation memory planner: one arena, buffers reused once their tensor is dead (greedy by size).
+"""Activation memory planner: one arena, buffers reused once their tensor is dead (first fit).
+
+A convolution whose input dies at it may write its output over that input, starting a computed number
+of bytes below it (`cimconv.inplace`: the executors walk output pixels in raster order, so the input's
+consumed rows are reused as the output grows). The planner places the tensors in a few orders (largest
+first, program order, reverse program order, seeded shuffles), with and without those overlaps allowed, and keeps the
+smallest arena; `Plan.in_place` says which ops ended up writing over their input, and by how much.
 
 State tensors (TFLite variable tensors, SVDF's activation state) live across invocations: they are live
 for the whole program and never share bytes with another tensor.
@@ -6,15 +12,18 @@ for the whole program and never share bytes with another tensor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from cimconv.errors import FitError, ModelError
 from cimconv.image import MAX_ARENA_SIZE
+from cimconv.inplace import in_place_shift
 from cimconv.ir import Graph
 from cimconv.lowering import Lowered
 
 ALIGN = 4
+SHUFFLES, SHUFFLE_SEED = 64, 0  # placement orders tried besides the three ordered ones (first fit is order-bound)
 STATE_WRITER = "ASSIGN_VARIABLE"  # the one op that writes a state tensor as its output (once per invocation)
 
 
@@ -23,6 +32,8 @@ class Plan:
     offsets: dict[int, int]  # tensor -> arena offset
     arena_size: int
     lifetimes: dict[int, tuple[int, int]]
+    in_place: dict[int, int] = field(default_factory=dict)  # program op -> bytes its output starts below its input
+    step_bytes: list[int] = field(default_factory=list)  # per program op: arena bytes its live buffers cover
 
 
 def _align(n: int) -> int:
@@ -62,9 +73,68 @@ def state_tensors(graph: Graph, ops: list[Lowered]) -> set[int]:
     return {t for op in ops for t in op.inputs if graph.tensors[t].variable and graph.tensors[t].data is None}
 
 
+def in_place_pairs(graph: Graph, ops: list[Lowered], spans: dict[int, tuple[int, int]],
+                   root: Callable[[int], int]) -> dict[tuple[int, int], int]:
+    """(input buffer, output buffer) -> shift of the ops that may write their output over their input: the
+    input's last reader is that op, and neither buffer is a state tensor."""
+    pairs: dict[tuple[int, int], int] = {}
+    for i, op in enumerate(ops):
+        shift = in_place_shift(graph, op)
+        if shift is None:
+            continue
+        x, y = root(op.inputs[0]), root(op.outputs[0])
+        if x == y or x not in spans or y not in spans or spans[x][1] != i or spans[y][0] != i:
+            continue
+        if graph.tensors[x].variable or graph.tensors[y].variable:
+            continue
+        pairs[(x, y)] = _align(shift)
+    return pairs
+
+
+def _orders(spans: dict[int, tuple[int, int]], sizes: dict[int, int]) -> list[list[int]]:
+    by_size = sorted(spans, key=lambda t: (-sizes[t], spans[t][0]))
+    by_time = sorted(spans, key=lambda t: (spans[t][0], -sizes[t]))
+    by_end = sorted(spans, key=lambda t: (-spans[t][1], -sizes[t]))
+    rng = random.Random(SHUFFLE_SEED)  # seeded: the same model always gets the same plan
+    shuffles = []
+    for _ in range(SHUFFLES):
+        order = list(by_size)
+        rng.shuffle(order)
+        shuffles.append(order)
+    return [by_size, by_time, by_end, *shuffles]
+
+
+def _place(order: list[int], spans: dict[int, tuple[int, int]], sizes: dict[int, int],
+           shifts: dict[tuple[int, int], int]) -> dict[int, int]:
+    """First fit in `order`: the lowest offset outside every forbidden interval. A buffer live at the same
+    time as a placed one may not overlap it, except an in-place output, which may start `shift` or more
+    bytes below its input's start."""
+    offsets: dict[int, int] = {}
+    for t in order:
+        size = sizes[t]
+        lo_t, hi_t = spans[t]
+        banned: list[tuple[int, int]] = []  # offsets o with lo < o < hi are taken
+        for u, off in offsets.items():
+            lo_u, hi_u = spans[u]
+            if hi_t < lo_u or hi_u < lo_t:
+                continue
+            if (u, t) in shifts:  # t is written over its input u
+                banned.append((off - min(shifts[(u, t)], size), off + sizes[u]))
+            elif (t, u) in shifts:  # t is the input that u is written over
+                banned.append((off - size, off + min(shifts[(t, u)], sizes[u])))
+            else:
+                banned.append((off - size, off + sizes[u]))
+        for cand in sorted({0, *(_align(hi) for _, hi in banned)}):
+            if cand >= 0 and all(cand <= lo or cand >= hi for lo, hi in banned):
+                offsets[t] = cand
+                break
+    return offsets
+
+
 def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
-         output_tensor: int | Sequence[int]) -> Plan:
-    """Arena offsets; the model inputs live from the start, the outputs to the end (several of each allowed)."""
+         output_tensor: int | Sequence[int], in_place: bool = True) -> Plan:
+    """Arena offsets; the model inputs live from the start, the outputs to the end (several of each allowed).
+    in_place: let convolutions write over their dying input where that lowers the arena."""
     check_dataflow(graph, ops, input_tensor, output_tensor)
     inputs, outputs = _tensors(input_tensor), _tensors(output_tensor)
     # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
@@ -97,24 +167,41 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
         r = root(t)
         lo, hi = spans.get(r, (first[t], last.get(t, first[t])))
         spans[r] = (min(lo, first[t]), max(hi, last.get(t, first[t])))
-    order = sorted(spans, key=lambda t: (-graph.tensors[t].nbytes, spans[t][0]))
-    placed: list[tuple[int, int, int, int, int]] = []  # (offset, size, lo, hi, tensor)
-    offsets: dict[int, int] = {}
-    for t in order:
-        size = _align(graph.tensors[t].nbytes)
-        lo, hi = spans[t]
-        clashes = sorted((o, s) for o, s, a, b, _ in placed if not (hi < a or b < lo))
-        off = 0
-        for o, s in clashes:
-            if off + size <= o:
-                break
-            off = max(off, _align(o + s))
-        offsets[t] = off
-        placed.append((off, size, lo, hi, t))
+    sizes = {t: _align(graph.tensors[t].nbytes) for t in spans}
+    shifts = in_place_pairs(graph, ops, spans, root) if in_place else {}
+    best: tuple[int, dict[int, int], dict[tuple[int, int], int]] = (-1, {}, {})
+    for allowed in ({}, shifts) if shifts else ({},):  # the first, smallest kept: no overlap unless it helps
+        for order in _orders(spans, sizes):
+            offsets = _place(order, spans, sizes, allowed)
+            size = max((offsets[t] + sizes[t] for t in order), default=0)
+            if best[0] < 0 or size < best[0]:
+                best = (size, offsets, allowed)
+    arena, offsets, shifts = best
+    arena = max(arena, 0)
+    overlapped = {pair: d for pair, d in shifts.items()
+                  if offsets[pair[1]] < offsets[pair[0]] + sizes[pair[0]]
+                  and offsets[pair[0]] < offsets[pair[1]] + sizes[pair[1]]}
+    in_place_ops = {i: overlapped[(root(op.inputs[0]), root(op.outputs[0]))] for i, op in enumerate(ops)
+                    if op.inputs and op.outputs and (root(op.inputs[0]), root(op.outputs[0])) in overlapped}
     for t in alias:
         offsets[t] = offsets[root(t)]
-    arena = max((o + s for o, s, *_ in placed), default=0)
     if arena > MAX_ARENA_SIZE:
         raise FitError(f"{graph.name}: activations need a {arena:,}-byte arena, more than the "
                        f"{MAX_ARENA_SIZE:,} bytes a weight image may ask for; use a smaller model")
-    return Plan(offsets, arena, spans)
+    return Plan(offsets, arena, spans, in_place_ops, _step_bytes(len(ops), spans, sizes, offsets))
+
+
+def _step_bytes(n_ops: int, spans: dict[int, tuple[int, int]], sizes: dict[int, int],
+                offsets: dict[int, int]) -> list[int]:
+    """Per program step, the bytes of the union of the buffers live then (where the arena's peak is)."""
+    out = []
+    for i in range(n_ops):
+        ranges = sorted((offsets[t], offsets[t] + sizes[t]) for t, (lo, hi) in spans.items() if lo <= i <= hi)
+        total, end = 0, 0
+        for a, b in ranges:
+            a = max(a, end)
+            if b > a:
+                total += b - a
+                end = b
+        out.append(total)
+    return out

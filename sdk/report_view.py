@@ -16,27 +16,34 @@ def layer_table(report: dict) -> Table:
     t = Table(title=f"{report['model']} on {report['target']}", title_justify="left")
     for col, just in [("#", "right"), ("op", "left"), ("input", "left"), ("output", "left"), ("MACs", "right"),
                       ("runs on", "left"), ("tiles", "right"), ("util", "right"), ("weights B", "right"),
-                      ("latency us", "right"), ("energy uJ", "right")]:
+                      ("latency us", "right"), ("energy uJ", "right"), ("arena B", "right")]:
         t.add_column(col, justify=just)
     for row in report["layers"]:
         t.add_row(str(row["index"]), row["op"], _shape(row["input_shape"]), _shape(row["output_shape"]),
                   f"{row['macs']:,}", row["runs_on"], str(row["tiles"]) if row["tiles"] else "-",
                   f"{row['utilization']:.0%}" if row["runs_on"] == "cim" else "-",
                   f"{row['weight_bytes']:,}" if row["weight_bytes"] else "-", f"{row['latency_us']:.1f}",
-                  f"{row['energy_uj']:.4f}")
+                  f"{row['energy_uj']:.4f}", _arena_cell(row))
     tot = report["totals"]
     t.add_section()
     t.add_row("", "total", "", "", f"{tot['macs']:,}", f"{tot['cim_macs'] / max(tot['macs'], 1):.1%} cim",
               "", f"{tot['utilization']:.0%}", f"{tot['weight_bytes']:,}", f"{tot['latency_us']:.1f}",
-              f"{tot['energy_uj']:.4f}")
+              f"{tot['energy_uj']:.4f}", f"{tot['activation_ram_bytes']:,}")
     return t
+
+
+def _arena_cell(row: dict) -> str:
+    """Arena bytes live while the layer runs; `ip` when its output is written over its input (in place)."""
+    if "arena_live_bytes" not in row:  # a report from before the in-place planner
+        return "-"
+    return f"{row['arena_live_bytes']:,}" + (" ip" if row.get("in_place") else "")
 
 
 def summary_lines(report: dict) -> list[str]:
     tot = report["totals"]
     return [
         f"MACs {tot['macs']:,} ({tot['cim_macs']:,} on CiM), weights {tot['weight_bytes']:,} B, "
-        f"activation RAM {tot['activation_ram_bytes']:,} B (peak of the planned arena)",
+        f"activation RAM {tot['activation_ram_bytes']:,} B (peak of the planned arena){_in_place_note(report)}",
         f"arrays {tot['arrays_used']}/{tot['arrays_available']} on {tot['macros_used']} macro(s), "
         f"utilization {tot['utilization']:.1%}, latency {tot['latency_us']:.1f} us, "
         f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
@@ -44,6 +51,15 @@ def summary_lines(report: dict) -> list[str]:
         *energy_lines(report),
         *wide_input_lines(report),
     ]
+
+
+def _in_place_note(report: dict) -> str:
+    tot = report["totals"]
+    if not tot.get("in_place_layers"):
+        return ""
+    peak = report["layers"][tot["arena_peak_layer"]]
+    return (f"; {tot['in_place_layers']} layer(s) write their output over their input (ip), "
+            f"peak at layer {peak['index']} ({peak['op']})")
 
 
 def wide_input_lines(report: dict) -> list[str]:

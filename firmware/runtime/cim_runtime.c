@@ -35,6 +35,7 @@ static struct {
     const uint8_t *tensors, *program, *matrices, *tiles, *cells, *quant, *cnst, *io;
     uint32_t program_size, matrices_size, tiles_size, cells_size, quant_size, const_size, io_size;
     uint32_t n_tensors, n_ops, n_matrices, arena_size, input, output;
+    uint32_t arena_extent; /* bytes the arena tensors really occupy: max(offset + nbytes), word aligned */
     uint32_t n_inputs, n_outputs;                            /* model edges, from the io records */
     uint16_t inputs[CIM_RT_MAX_IO], outputs[CIM_RT_MAX_IO];
     /* decode cache: cim_rt_get_op(i) is O(1) for the op the executor is running */
@@ -623,7 +624,15 @@ int cim_rt_load(const uint8_t *image, uint32_t size) {
         if (rt.arena_size > CIM_ARENA_SIZE) rc = CIM_RT_E_ARENA;
         else if (rd16(image + CIMG_HDR_NUM_TENSORS_OFF) != rt.n_tensors) rc = CIM_RT_E_TENSOR;
     }
-    for (uint32_t t = 0; rc == 0 && t < rt.n_tensors; t++) rc = check_tensor(t, rt.n_tensors, rt.tensors);
+    rt.arena_extent = 0;
+    for (uint32_t t = 0; rc == 0 && t < rt.n_tensors; t++) {
+        rc = check_tensor(t, rt.n_tensors, rt.tensors);
+        const uint8_t *r = tensor_rec(t);
+        if (rc == 0 && r[T_STORAGE] == CIMG_STORE_ARENA) {
+            const uint32_t end = (rd32(r + T_OFFSET) + rd32(r + T_NBYTES) + 3u) & ~3u;
+            if (end > rt.arena_extent) rt.arena_extent = end;
+        }
+    }
     if (rc == 0 && (rt.input >= rt.n_tensors || rt.output >= rt.n_tensors ||
                     !tensor_is(rt.input, CIMG_STORE_ARENA, 0) || !tensor_is(rt.output, CIMG_STORE_ARENA, 0)))
         rc = CIM_RT_E_TENSOR;
@@ -717,7 +726,7 @@ const int8_t *cim_rt_output_at(uint32_t index, uint32_t *size) {
     return (const int8_t *)io_view(index, rt.n_outputs, rt.outputs, size);
 }
 
-uint32_t cim_rt_arena_used(void) { return rt.image ? rt.arena_size : 0; }
+uint32_t cim_rt_arena_used(void) { return rt.image ? rt.arena_extent : 0; }
 uint32_t cim_rt_last_op(void) { return rt.last_op; }
 uint32_t cim_rt_cim_ops_run(void) { return rt.cim_ops_run; }
 uint32_t cim_rt_num_ops(void) { return rt.n_ops; }

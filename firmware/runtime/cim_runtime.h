@@ -77,7 +77,8 @@ uint32_t cim_rt_state_bytes(void);
 int cim_rt_invoke(void);
 /* Run ops [first, first + count) only (layer-by-layer validation, debugging). */
 int cim_rt_invoke_ops(uint32_t first, uint32_t count);
-/* Activation bytes the loaded image uses (its planned arena), 0 when none is loaded. */
+/* Activation bytes the loaded image really uses: the end of its highest arena tensor as laid out at load
+ * (offset + bytes, word aligned; in-place layers overlap their input), 0 when none is loaded. */
 uint32_t cim_rt_arena_used(void);
 /* Index of the op that last ran (or failed). */
 uint32_t cim_rt_last_op(void);
