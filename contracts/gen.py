@@ -66,6 +66,7 @@ def format_header() -> str:
         "CIMG_MATRIX_DENSE": img.MATRIX_DENSE,
         "CIMG_MATRIX_DEPTHWISE": img.MATRIX_DEPTHWISE,
         "CIMG_OPF_CIM": img.OPF_CIM,
+        "CIMG_OPF_REVERSE": img.OPF_REVERSE,
     }
     for sid, name in sorted(img.SECTION_NAMES.items()):
         consts[f"CIMG_SEC_{name.upper()}"] = sid

@@ -63,7 +63,8 @@ OP_HEADER = record(
     Field("n_inputs", "u8", ""),
     Field("n_outputs", "u8", ""),
     Field("n_params", "u8", ""),
-    Field("flags", "u8", "bit 0 = runs on the CiM macros"),
+    Field("flags", "u8", "bit 0 = runs on the CiM macros; bit 1 (`CIMG_OPF_REVERSE`, CiM CONV_2D and "
+          "DEPTHWISE_CONV_2D only) = walk the output pixels last to first (an in-place layer, docs/image-format.md)"),
 )
 MATRIX = record(
     "matrix record", "CIMG_MATRIX",
@@ -145,3 +146,5 @@ MATRIX_DEPTHWISE = 1
 
 # Op flags
 OPF_CIM = 1
+OPF_REVERSE = 2  # output pixels last to first: the output sits over its input, above it (cimconv.inplace)
+REVERSIBLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")

@@ -30,7 +30,9 @@ from cimcontracts.image_format import (  # noqa: F401  (re-exported: the one def
     OP_HEADER,
     OP_HEADER_SIZE,
     OPF_CIM,
+    OPF_REVERSE,
     QUANT_RECORD_SIZE,
+    REVERSIBLE_OPS,
     SEC_CELLS,
     SEC_CONST,
     SEC_IO,
@@ -94,6 +96,7 @@ class OpRec:
     params: dict[str, int]
     cim: bool = False
     source_index: int = -1  # operator index in the TFLite model (kept in META)
+    reverse: bool = False  # OPF_REVERSE: an in-place convolution that walks its output pixels last to first
 
     def param_list(self) -> list[int]:
         return [int(self.params[name]) for name in OPS[self.opcode].params]
@@ -207,7 +210,8 @@ def _pack_program(ops: list[OpRec]) -> bytes:
         params = op.param_list()
         body = tid_bytes + struct.pack(f"<{len(params)}i", *params)
         size = OP_HEADER_SIZE + len(body)
-        out += _OPHDR.pack(spec.code, size, len(op.inputs), len(op.outputs), len(params), OPF_CIM if op.cim else 0)
+        out += _OPHDR.pack(spec.code, size, len(op.inputs), len(op.outputs), len(params),
+                            (OPF_CIM if op.cim else 0) | (OPF_REVERSE if op.reverse else 0))
         out += body
     return bytes(out)
 
@@ -354,10 +358,12 @@ def _program(pb: bytes, where: str, n_tensors: int, source_ops: list) -> list[Op
             raise ImageError(f"{at}: {spec.name} refers to tensor {bad[0]}; the image has {n_tensors}")
         if bool(flags & OPF_CIM) != (spec.where == "cim"):
             raise ImageError(f"{at}: {spec.name} flagged to run on the {'CiM macros' if flags & OPF_CIM else 'CPU'}")
+        if flags & ~(OPF_CIM | OPF_REVERSE) or (flags & OPF_REVERSE and spec.name not in REVERSIBLE_OPS):
+            raise ImageError(f"{at}: {spec.name} has op flags 0x{flags:02x}; convert the model again")
         params = struct.unpack_from(f"<{npar}i", pb, pos + OP_HEADER_SIZE + tid_len)
         src = source_ops[len(ops)] if len(ops) < len(source_ops) else -1
         ops.append(OpRec(spec.name, list(tids[:nin]), list(tids[nin:]), dict(zip(spec.params, params, strict=True)),
-                         bool(flags & OPF_CIM), src if isinstance(src, int) else -1))
+                         bool(flags & OPF_CIM), src if isinstance(src, int) else -1, bool(flags & OPF_REVERSE)))
         pos += size
     return ops
 

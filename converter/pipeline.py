@@ -90,7 +90,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
     in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
-    arena = plan(graph, lowered, in_ts, out_ts)
+    arena = plan(graph, lowered, in_ts, out_ts, backward=not tgt.rtl)  # the RTL walks pixels forward only
     log.info("planned the arena: %d bytes", arena.arena_size)
 
     # Tensor table: only what the program touches, renumbered densely.
@@ -118,7 +118,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
             tensors.append(TensorRec(ten.dtype, ten.shape, STORE_ARENA, arena.offsets[t], ten.nbytes, zp, scale,
                                      TENSOR_STATE if ten.variable else 0))
     ops = [OpRec(low.opcode, [remap[t] for t in low.inputs], [remap[t] for t in low.outputs], dict(low.params),
-                 low.cim, low.source_index) for low in lowered]
+                 low.cim, low.source_index, arena.in_place.get(i, 0) > 0) for i, low in enumerate(lowered)]
     matrices = []
     for low in lowered:
         if low.cim:
@@ -185,8 +185,9 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         if arena.step_bytes:  # the planner's choice for this layer: its own output buffer, or over its input
             row["arena_live_bytes"] = arena.step_bytes[i]
             row["in_place"] = i in arena.in_place
-            if i in arena.in_place:
-                row["in_place_shift_bytes"] = arena.in_place[i]
+            if i in arena.in_place:  # where the output starts from its input's start, and the walk that allows it
+                row["in_place_offset_bytes"] = arena.in_place[i]
+                row["in_place_order"] = "reverse" if arena.in_place[i] > 0 else "forward"
         if low.label != low.opcode:
             row["program_op"] = low.opcode  # runs as this program op (a reduction as a depthwise CiM pass)
         cpu_macs, steps = cpu_work(graph, low)

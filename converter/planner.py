@@ -1,10 +1,11 @@
 """Activation memory planner: one arena, buffers reused once their tensor is dead (first fit).
 
 A convolution whose input dies at it may write its output over that input, starting a computed number
-of bytes below it (`cimconv.inplace`: the executors walk output pixels in raster order, so the input's
-consumed rows are reused as the output grows). The planner places the tensors in a few orders (largest
-first, program order, reverse program order, seeded shuffles), with and without those overlaps allowed, and keeps the
-smallest arena; `Plan.in_place` says which ops ended up writing over their input, and by how much.
+of bytes below it and walking its pixels forward, or above it and walking them backward
+(`cimconv.inplace`: the input's consumed rows are reused as the output grows). The planner places the
+tensors in a few orders (largest first, program order, reverse program order, seeded shuffles), with and
+without those overlaps allowed, and keeps the smallest arena; `Plan.in_place` says which ops ended up
+writing over their input, in which direction and how far from it.
 
 State tensors (TFLite variable tensors, SVDF's activation state) live across invocations: they are live
 for the whole program and never share bytes with another tensor.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from cimconv.errors import FitError, ModelError
 from cimconv.image import MAX_ARENA_SIZE
-from cimconv.inplace import in_place_shift
+from cimconv.inplace import Shifts, in_place_shifts
 from cimconv.ir import Graph
 from cimconv.lowering import Lowered
 
@@ -32,7 +33,8 @@ class Plan:
     offsets: dict[int, int]  # tensor -> arena offset
     arena_size: int
     lifetimes: dict[int, tuple[int, int]]
-    in_place: dict[int, int] = field(default_factory=dict)  # program op -> bytes its output starts below its input
+    # program op -> its output's offset minus its input's: negative walks forward, positive backward
+    in_place: dict[int, int] = field(default_factory=dict)
     step_bytes: list[int] = field(default_factory=list)  # per program op: arena bytes its live buffers cover
 
 
@@ -74,12 +76,12 @@ def state_tensors(graph: Graph, ops: list[Lowered]) -> set[int]:
 
 
 def in_place_pairs(graph: Graph, ops: list[Lowered], spans: dict[int, tuple[int, int]],
-                   root: Callable[[int], int]) -> dict[tuple[int, int], int]:
+                   root: Callable[[int], int], backward: bool) -> dict[tuple[int, int], Shifts]:
     """(input buffer, output buffer) -> shift of the ops that may write their output over their input: the
     input's last reader is that op, and neither buffer is a state tensor."""
     pairs: dict[tuple[int, int], int] = {}
     for i, op in enumerate(ops):
-        shift = in_place_shift(graph, op)
+        shift = in_place_shifts(graph, op, backward)
         if shift is None:
             continue
         x, y = root(op.inputs[0]), root(op.outputs[0])
@@ -87,7 +89,7 @@ def in_place_pairs(graph: Graph, ops: list[Lowered], spans: dict[int, tuple[int,
             continue
         if graph.tensors[x].variable or graph.tensors[y].variable:
             continue
-        pairs[(x, y)] = _align(shift)
+        pairs[(x, y)] = Shifts(_align(shift.down), None if shift.up is None else _align(shift.up))
     return pairs
 
 
@@ -105,10 +107,10 @@ def _orders(spans: dict[int, tuple[int, int]], sizes: dict[int, int]) -> list[li
 
 
 def _place(order: list[int], spans: dict[int, tuple[int, int]], sizes: dict[int, int],
-           shifts: dict[tuple[int, int], int]) -> dict[int, int]:
+           shifts: dict[tuple[int, int], Shifts]) -> dict[int, int]:
     """First fit in `order`: the lowest offset outside every forbidden interval. A buffer live at the same
-    time as a placed one may not overlap it, except an in-place output, which may start `shift` or more
-    bytes below its input's start."""
+    time as a placed one may not overlap it, except an in-place output, which may start `down` or more
+    bytes below its input's start, or `up` or more above it."""
     offsets: dict[int, int] = {}
     for t in order:
         size = sizes[t]
@@ -119,9 +121,13 @@ def _place(order: list[int], spans: dict[int, tuple[int, int]], sizes: dict[int,
             if hi_t < lo_u or hi_u < lo_t:
                 continue
             if (u, t) in shifts:  # t is written over its input u
-                banned.append((off - min(shifts[(u, t)], size), off + sizes[u]))
+                sh = shifts[(u, t)]
+                up = sizes[u] if sh.up is None else min(sh.up, sizes[u])
+                banned.append((off - min(sh.down, size), off + up))
             elif (t, u) in shifts:  # t is the input that u is written over
-                banned.append((off - size, off + min(shifts[(t, u)], sizes[u])))
+                sh = shifts[(t, u)]
+                up = size if sh.up is None else min(sh.up, size)
+                banned.append((off - up, off + min(sh.down, sizes[u])))
             else:
                 banned.append((off - size, off + sizes[u]))
         for cand in sorted({0, *(_align(hi) for _, hi in banned)}):
@@ -132,9 +138,10 @@ def _place(order: list[int], spans: dict[int, tuple[int, int]], sizes: dict[int,
 
 
 def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
-         output_tensor: int | Sequence[int], in_place: bool = True) -> Plan:
+         output_tensor: int | Sequence[int], in_place: bool = True, backward: bool = True) -> Plan:
     """Arena offsets; the model inputs live from the start, the outputs to the end (several of each allowed).
-    in_place: let convolutions write over their dying input where that lowers the arena."""
+    in_place: let convolutions write over their dying input where that lowers the arena. backward: the
+    target's executors can walk a convolution's pixels last to first (not the RTL coprocessor)."""
     check_dataflow(graph, ops, input_tensor, output_tensor)
     inputs, outputs = _tensors(input_tensor), _tensors(output_tensor)
     # Lifetimes in program steps: produced at step i, last read at step j (inclusive).
@@ -168,8 +175,8 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
         lo, hi = spans.get(r, (first[t], last.get(t, first[t])))
         spans[r] = (min(lo, first[t]), max(hi, last.get(t, first[t])))
     sizes = {t: _align(graph.tensors[t].nbytes) for t in spans}
-    shifts = in_place_pairs(graph, ops, spans, root) if in_place else {}
-    best: tuple[int, dict[int, int], dict[tuple[int, int], int]] = (-1, {}, {})
+    shifts = in_place_pairs(graph, ops, spans, root, backward) if in_place else {}
+    best: tuple[int, dict[int, int], dict[tuple[int, int], Shifts]] = (-1, {}, {})
     for allowed in ({}, shifts) if shifts else ({},):  # the first, smallest kept: no overlap unless it helps
         for order in _orders(spans, sizes):
             offsets = _place(order, spans, sizes, allowed)
@@ -178,10 +185,9 @@ def plan(graph: Graph, ops: list[Lowered], input_tensor: int | Sequence[int],
                 best = (size, offsets, allowed)
     arena, offsets, shifts = best
     arena = max(arena, 0)
-    overlapped = {pair: d for pair, d in shifts.items()
-                  if offsets[pair[1]] < offsets[pair[0]] + sizes[pair[0]]
-                  and offsets[pair[0]] < offsets[pair[1]] + sizes[pair[1]]}
-    in_place_ops = {i: overlapped[(root(op.inputs[0]), root(op.outputs[0]))] for i, op in enumerate(ops)
+    overlapped = {(x, y) for x, y in shifts
+                  if offsets[y] < offsets[x] + sizes[x] and offsets[x] < offsets[y] + sizes[y]}
+    in_place_ops = {i: offsets[root(op.outputs[0])] - offsets[root(op.inputs[0])] for i, op in enumerate(ops)
                     if op.inputs and op.outputs and (root(op.inputs[0]), root(op.outputs[0])) in overlapped}
     for t in alias:
         offsets[t] = offsets[root(t)]

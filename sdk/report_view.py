@@ -33,10 +33,13 @@ def layer_table(report: dict) -> Table:
 
 
 def _arena_cell(row: dict) -> str:
-    """Arena bytes live while the layer runs; `ip` when its output is written over its input (in place)."""
+    """Arena bytes live while the layer runs; `ip` when its output is written over its input (in place),
+    `ip<` when it walks its pixels last to first to do so."""
     if "arena_live_bytes" not in row:  # a report from before the in-place planner
         return "-"
-    return f"{row['arena_live_bytes']:,}" + (" ip" if row.get("in_place") else "")
+    if not row.get("in_place"):
+        return f"{row['arena_live_bytes']:,}"
+    return f"{row['arena_live_bytes']:,} ip" + ("<" if row.get("in_place_order") == "reverse" else "")
 
 
 def summary_lines(report: dict) -> list[str]:
@@ -58,7 +61,8 @@ def _in_place_note(report: dict) -> str:
     if not tot.get("in_place_layers"):
         return ""
     peak = report["layers"][tot["arena_peak_layer"]]
-    return (f"; {tot['in_place_layers']} layer(s) write their output over their input (ip), "
+    return (f"; {tot['in_place_layers']} layer(s) write their output over their input (ip; ip< walking "
+            f"backward), "
             f"peak at layer {peak['index']} ({peak['op']})")
 
 

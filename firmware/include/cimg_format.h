@@ -24,6 +24,7 @@
 #define CIMG_MATRIX_DENSE 0
 #define CIMG_MATRIX_DEPTHWISE 1
 #define CIMG_OPF_CIM 1
+#define CIMG_OPF_REVERSE 2
 #define CIMG_SEC_META 1
 #define CIMG_SEC_TENSORS 2
 #define CIMG_SEC_PROGRAM 3
@@ -120,7 +121,7 @@
 #define CIMG_OPH_N_OUTPUTS_SIZE 1u
 #define CIMG_OPH_N_PARAMS_OFF 6u /* u8 */
 #define CIMG_OPH_N_PARAMS_SIZE 1u
-#define CIMG_OPH_FLAGS_OFF 7u /* u8 bit 0 = runs on the CiM macros */
+#define CIMG_OPH_FLAGS_OFF 7u /* u8 bit 0 = runs on the CiM macros; bit 1 (`CIMG_OPF_REVERSE`, CiM CONV_2D and DEPTHWISE_CONV_2D only) = walk the output pixels last to first (an in-place layer, docs/image-format.md) */
 #define CIMG_OPH_FLAGS_SIZE 1u
 
 /* matrix record (32 bytes) */

@@ -91,6 +91,8 @@ int cim_soft_conv(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t 
     const int gather = !direct && K <= CIM_SOFT_PATCH_MAX;
     const int pairs = direct || 2u * K <= CIM_SOFT_PATCH_MAX; /* two pixels per pass over the weights */
     const int32_t npix = g.OH * g.OW;
+    /* CIMG_OPF_REVERSE: an in-place layer whose output sits above its input walks pixels last to first */
+    const int32_t first = (op->flags & CIMG_OPF_REVERSE) ? npix - 1 : 0, step = first ? -1 : 1;
     int8_t patch[CIM_SOFT_PATCH_MAX];
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *img = (const int8_t *)in->data + (size_t)b * (size_t)(g.H * g.W * g.C);
@@ -98,23 +100,25 @@ int cim_soft_conv(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t 
         int32_t i = 0;
         if (pairs) {
             for (; i + 1 < npix; i += 2) {
-                const int32_t oy0 = i / g.OW, ox0 = i - oy0 * g.OW;
-                const int32_t oy1 = (i + 1) / g.OW, ox1 = i + 1 - oy1 * g.OW;
+                const int32_t p0 = first + step * i, p1 = p0 + step;
+                const int32_t oy0 = p0 / g.OW, ox0 = p0 - oy0 * g.OW;
+                const int32_t oy1 = p1 / g.OW, ox1 = p1 - oy1 * g.OW;
                 const int8_t *x = direct ? img + ((oy0 * g.sh) * g.W + ox0 * g.sw) * g.C
                                          : gather_patch(&g, img, oy0, ox0, patch);
                 const int8_t *y = direct ? img + ((oy1 * g.sh) * g.W + ox1 * g.sw) * g.C
                                          : gather_patch(&g, img, oy1, ox1, patch + K);
-                cim_soft_matvec2(x, y, m, &act, o + i * g.OC, o + (i + 1) * g.OC);
+                cim_soft_matvec2(x, y, m, &act, o + p0 * g.OC, o + p1 * g.OC);
             }
         }
         for (; i < npix; i++) {
-            const int32_t oy = i / g.OW, ox = i - oy * g.OW;
+            const int32_t pix = first + step * i;
+            const int32_t oy = pix / g.OW, ox = pix - oy * g.OW;
             if (direct)
-                cim_soft_matvec(img + ((oy * g.sh) * g.W + ox * g.sw) * g.C, m, &act, o + i * g.OC);
+                cim_soft_matvec(img + ((oy * g.sh) * g.W + ox * g.sw) * g.C, m, &act, o + pix * g.OC);
             else if (gather)
-                cim_soft_matvec(gather_patch(&g, img, oy, ox, patch), m, &act, o + i * g.OC);
+                cim_soft_matvec(gather_patch(&g, img, oy, ox, patch), m, &act, o + pix * g.OC);
             else
-                pixel_by_taps(&g, img, oy, ox, m, &act, o + i * g.OC);
+                pixel_by_taps(&g, img, oy, ox, m, &act, o + pix * g.OC);
         }
     }
     return CIM_OK;

@@ -143,11 +143,15 @@ int cim_soft_depthwise(const cim_op_t *op, const cim_matrix_t *m, const cim_tens
     int8_t zrow[CIM_SOFT_PATCH_MAX];
     const int8_t *taps[CIM_SOFT_DW_TAPS_MAX];
     if (use_taps) memset(zrow, (int8_t)g.zp, (size_t)g.C);
+    /* CIMG_OPF_REVERSE: an in-place layer whose output sits above its input walks pixels last to first */
+    const int rev = (op->flags & CIMG_OPF_REVERSE) != 0;
+    const int32_t step = rev ? -1 : 1;
     for (int32_t b = 0; b < batches; b++) {
         const int8_t *img = (const int8_t *)in->data + (size_t)b * (size_t)(g.H * g.W * g.C);
-        int8_t *o = (int8_t *)out->data + (size_t)b * (size_t)(g.OH * g.OW * g.OC);
-        for (int32_t oy = 0; oy < g.OH; oy++) {
-            for (int32_t ox = 0; ox < g.OW; ox++, o += g.OC) {
+        int8_t *const o0 = (int8_t *)out->data + (size_t)b * (size_t)(g.OH * g.OW * g.OC);
+        for (int32_t oy = rev ? g.OH - 1 : 0; oy >= 0 && oy < g.OH; oy += step) {
+            for (int32_t ox = rev ? g.OW - 1 : 0; ox >= 0 && ox < g.OW; ox += step) {
+                int8_t *const o = o0 + (size_t)(oy * g.OW + ox) * (size_t)g.OC;
                 if (!use_taps) {
                     pixel_checked(&g, img, oy, ox, m, &act, o);
                     continue;

@@ -597,6 +597,11 @@ static int check_program(void) {
         if ((tensor_rec(tids[op.n_inputs])[T_FLAGS] & CIMG_TENSOR_STATE) && op.opcode != CIM_OP_ASSIGN_VARIABLE)
             return CIM_RT_E_PROGRAM;
         const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
+        /* the one other flag: an in-place CiM convolution that walks its pixels last to first */
+        if ((op.flags & ~(CIMG_OPF_CIM | CIMG_OPF_REVERSE)) != 0 ||
+            ((op.flags & CIMG_OPF_REVERSE) &&
+             !(is_cim && (op.opcode == CIM_OP_CONV_2D || op.opcode == CIM_OP_DEPTHWISE_CONV_2D))))
+            return CIM_RT_E_PROGRAM;
         if (!cim_dispatch_supported(op.opcode, is_cim)) return CIM_RT_E_OP_MISSING;
         rc = is_cim ? check_cim_op(&op, tids) : check_cpu_op(&op, tids);
         if (rc != 0) return rc;

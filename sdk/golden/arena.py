@@ -4,7 +4,7 @@
 runs the same kernels but reads every activation from one flat arena at the offsets the image gives and
 writes every output back there, as the firmware does. A convolution whose output overlaps its input
 (the planner's in-place layers) is written pixel by pixel in raster order, the order of every device
-executor, and after each pixel is written the replay checks that the input bytes its own and the
+executor (last to first for an op flagged `CIMG_OPF_REVERSE`), and after each pixel is written the replay checks that the input bytes its own and the
 neighbouring pixels read are still the input's: a plan that would let the device read an already
 overwritten byte raises `ArenaHazard` naming the op, instead of giving a plausible wrong answer.
 """
@@ -58,9 +58,10 @@ class ArenaReplay:
         return self.arena[a:b].copy().view(rec.dtype).reshape((1, *rec.shape[1:]))
 
     def _write_streaming(self, index: int, op: OpRec, src: int, out: np.ndarray) -> None:
-        """Output pixels in raster order; once pixel j is written, pixels j-1, j and j+1 must still find
-        their input bytes (a kernel may write a pixel's first channels while it still reads its input, and
-        the soft CONV_2D kernel works on pairs of pixels); a later pixel's are checked when its turn comes."""
+        """Output pixels in raster order (last to first for an op flagged reverse); once pixel j is written,
+        pixels j-1, j and j+1 must still find their input bytes (a kernel may write a pixel's first channels
+        while it still reads its input, and the soft CONV_2D kernel works on pairs of pixels); a pixel further
+        on is checked when its turn comes."""
         rec_in, rec_out = self.image.tensors[src], self.image.tensors[op.outputs[0]]
         if op.opcode not in STREAMING_OPS or len(rec_in.shape) != 4 or rec_in.shape[0] != 1:
             raise ArenaHazard(f"op {index} ({op.opcode}) writes over its input but does not run pixel by pixel")
@@ -71,7 +72,8 @@ class ArenaReplay:
         pix_bytes = out.nbytes // (OH * OW)
         raw = np.ascontiguousarray(out).view(np.uint8).reshape(-1)
         fields = [_field(rec_in, op, j // OW, j % OW) + in0 for j in range(OH * OW)]
-        for j in range(OH * OW):
+        walk = range(OH * OW - 1, -1, -1) if op.reverse else range(OH * OW)  # CIMG_OPF_REVERSE: last to first
+        for j in walk:
             self.arena[out0 + j * pix_bytes : out0 + (j + 1) * pix_bytes] = raw[j * pix_bytes : (j + 1) * pix_bytes]
             for k in (j - 1, j, j + 1):
                 if 0 <= k < OH * OW and not np.array_equal(self.arena[fields[k]], snapshot[fields[k]]):
