@@ -188,12 +188,11 @@ def _same_shape(at: str, x: TensorRec, y: TensorRec) -> None:
 
 
 def _window(at: str, size: int, out: int, k: int, stride: int, dil: int, pad: int) -> None:
-    """Output size and padding must be TFLite's SAME or VALID ones (bounded padding, no empty output)."""
+    """Output size and padding: TFLite's SAME or VALID ones, or a PAD fused in (cimconv.fusion): leading padding
+    below the window's extent and trailing padding no more than that (every window touches the input)."""
     eff = (k - 1) * dil + 1
-    same_out = (size + stride - 1) // stride
-    same_pad = max((same_out - 1) * stride + eff - size, 0) // 2
-    valid_out = (size + stride - eff) // stride
-    if (out, pad) not in ((same_out, same_pad), (valid_out, 0)):
+    after = (out - 1) * stride + eff - size - pad
+    if out < 1 or not (0 <= pad <= eff - 1 and -(stride - 1) <= after <= eff - 1):
         raise _fail(at, f"output size {out} with padding {pad} does not follow from size {size}, kernel {k}, "
                         f"stride {stride}, dilation {dil}")
 

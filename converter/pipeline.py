@@ -12,6 +12,7 @@ import numpy as np
 
 from cimconv import __version__, energy
 from cimconv.errors import ModelError
+from cimconv.fusion import fuse_pads
 from cimconv.image import (
     STORE_ARENA,
     STORE_CONST,
@@ -58,14 +59,15 @@ def refuse_wide_inputs_on_rtl(graph: Graph, lowered: list[Lowered], tgt: Target)
 
 
 def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD,
-            *, reductions: bool = True) -> Conversion:
+            *, reductions: bool = True, fuse: bool = True) -> Conversion:
     """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
     write the weight image, and report (its CPU part priced with `board`'s MCU).
 
     model: a .tflite file. target: a target name (converter/targets: "nor-acim", "sram-dcim", ...), a
     target .toml path, or a loaded `Target`. board: a board name under boards/ (default the emulated
     board) or an `Mcu`. reductions: run AVERAGE_POOL_2D / MEAN window sums on the macro where they place
-    (`cimconv.reductions`); False keeps them on the CPU (the before/after benchmark). Returns a
+    (`cimconv.reductions`); False keeps them on the CPU (the before/after benchmark). fuse: fold a PAD into
+    the convolution that reads it (`cimconv.fusion`); False keeps it as its own op and buffer. Returns a
     `Conversion` whose `image_bytes` is the `.cimg` the
     device and the golden model run and whose `report` is report.json. Raises `ModelError` for a model it
     cannot read or does not support and `FitError` when it does not fit the target (both `UserError`s:
@@ -90,6 +92,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
     in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
+    lowered = fuse_pads(graph, lowered, out_ts, enabled=fuse and not tgt.rtl)  # RTL: SAME/VALID windows only
     arena = plan(graph, lowered, in_ts, out_ts, backward=not tgt.rtl)  # the RTL walks pixels forward only
     log.info("planned the arena: %d bytes", arena.arena_size)
 
@@ -188,6 +191,8 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             if i in arena.in_place:  # where the output starts from its input's start, and the walk that allows it
                 row["in_place_offset_bytes"] = arena.in_place[i]
                 row["in_place_order"] = "reverse" if arena.in_place[i] > 0 else "forward"
+        if low.fused:
+            row["fused"] = list(low.fused)  # ops folded into this layer: no buffer of their own
         if low.label != low.opcode:
             row["program_op"] = low.opcode  # runs as this program op (a reduction as a depthwise CiM pass)
         cpu_macs, steps = cpu_work(graph, low)

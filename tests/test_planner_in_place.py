@@ -144,3 +144,26 @@ def test_device_reports_the_arena_it_uses_on_sram_dcim(conversions, soft_firmwar
         for x, want in zip(xs, tflm, strict=True):
             out, _ = dev.run(x.tobytes(), want.size, timeout=120.0)
             assert np.array_equal(np.frombuffer(out, np.int8), want.reshape(-1))
+
+
+def test_pads_fused_into_convolutions_remove_their_buffers():
+    """mithan_vww pads before four convolutions: each PAD becomes the convolution's own padding (its value is
+    the convolution's input zero point), the padded copies are never made, and the program, run through its
+    arena, gives what the program with the PADs gives (test_mithan_vww.py checks it against TFLM, on the
+    device too)."""
+    model = MODELS / "real" / "mithan_vww.tflite"
+    conv = convert(model, "sram-dcim")
+    plain = convert(model, "sram-dcim", fuse=False)
+    fused = [row for row in conv.report["layers"] if row.get("fused")]
+    assert [row["fused"] for row in fused] == [["PAD"]] * 4
+    assert {row["op"] for row in fused} <= {"CONV_2D", "DEPTHWISE_CONV_2D"}
+    assert "PAD" not in {op.opcode for op in conv.image.ops}
+    assert sum(op.opcode == "PAD" for op in plain.image.ops) == 4
+    arena, before = (c.report["totals"]["activation_ram_bytes"] for c in (conv, plain))
+    assert arena < before / 2  # the PADs' 42x42x48 copy sat beside its 40x40x48 input
+    spec = conv.image.tensors[conv.image.inputs[0].tensor]
+    xs = np.random.default_rng(7).integers(-128, 128, size=(2, *spec.shape[1:])).astype(np.int8)
+    want = Executor(plain.image_bytes).run(xs)
+    replay = ArenaReplay(conv.image_bytes)
+    got = np.concatenate([replay.run(x[None])[0] for x in xs])
+    assert np.array_equal(got.reshape(want.shape), want)

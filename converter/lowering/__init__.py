@@ -49,6 +49,7 @@ class Lowered:
     matrix: MatrixSpec | None
     source_index: int
     source_opcode: str = ""  # the TFLite op, when it runs as another program op (a pool as a depthwise pass)
+    fused: tuple[str, ...] = ()  # ops folded into this one, their buffers never made (cimconv.fusion)
 
     @property
     def label(self) -> str:

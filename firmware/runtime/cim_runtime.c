@@ -209,17 +209,14 @@ static int same_dims(const cim_tensor_t *a, const cim_tensor_t *b) {
     return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof a->dims) == 0;
 }
 
-/* Output size and padding of one window axis are TFLite's SAME or VALID ones. */
+/* Output size and padding of one window axis: TFLite's SAME or VALID ones, or a PAD the converter fused in
+ * (converter/fusion.py): leading padding below the window's extent, trailing no more than that. */
 static int window_ok(int32_t size, int32_t out, int32_t k, int32_t stride, int32_t dil, int32_t pad) {
     if (!IN_RANGE(k, 1, 65536) || !IN_RANGE(stride, 1, 65536) || !IN_RANGE(dil, 1, 65536) || !IN_RANGE(pad, 0, 65536))
         return 0;
     const int64_t eff = (int64_t)(k - 1) * dil + 1;
-    const int64_t same_out = ((int64_t)size + stride - 1) / stride;
-    int64_t same_pad = (same_out - 1) * stride + eff - size;
-    same_pad = same_pad > 0 ? same_pad / 2 : 0;
-    const int64_t valid_num = (int64_t)size + stride - eff;
-    const int64_t valid_out = valid_num >= 0 ? valid_num / stride : -1;
-    return (out == same_out && pad == same_pad) || (out == valid_out && pad == 0);
+    const int64_t after = (int64_t)(out - 1) * stride + eff - size - pad;
+    return out >= 1 && pad <= eff - 1 && after >= -(int64_t)(stride - 1) && after <= eff - 1;
 }
 
 static int requant_ok(int32_t mult, int32_t shift) { return mult >= 0 && IN_RANGE(shift, -31, 30); }
