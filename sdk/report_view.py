@@ -19,7 +19,8 @@ def layer_table(report: dict) -> Table:
                       ("latency us", "right"), ("energy uJ", "right"), ("arena B", "right")]:
         t.add_column(col, justify=just)
     for row in report["layers"]:
-        t.add_row(str(row["index"]), row["op"], _shape(row["input_shape"]), _shape(row["output_shape"]),
+        op = row["op"] + "".join(f"+{f}" for f in row.get("fused", ()))  # ops folded in, e.g. CONV_2D+PAD
+        t.add_row(str(row["index"]), op, _shape(row["input_shape"]), _shape(row["output_shape"]),
                   f"{row['macs']:,}", row["runs_on"], str(row["tiles"]) if row["tiles"] else "-",
                   f"{row['utilization']:.0%}" if row["runs_on"] == "cim" else "-",
                   f"{row['weight_bytes']:,}" if row["weight_bytes"] else "-", f"{row['latency_us']:.1f}",
@@ -101,7 +102,7 @@ def energy_lines(report: dict) -> list[str]:
             f"{e['static_uj']:.3f} uJ"]
 
 
-def render_text(report: dict, width: int = 140) -> str:
+def render_text(report: dict, width: int = 152) -> str:
     buf = io.StringIO()
     console = Console(file=buf, width=width, no_color=True, force_terminal=False)
     console.print(layer_table(report))
