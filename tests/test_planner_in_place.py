@@ -167,3 +167,87 @@ def test_pads_fused_into_convolutions_remove_their_buffers():
     replay = ArenaReplay(conv.image_bytes)
     got = np.concatenate([replay.run(x[None])[0] for x in xs])
     assert np.array_equal(got.reshape(want.shape), want)
+
+
+def _random_layers(n: int, seed: int):
+    """Single CiM convolutions of random geometry (kernel, stride, dilation, SAME/VALID, depth multiplier)."""
+    from test_runtime_host import synth  # tests/c/synth_images.py, loaded once
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < n:
+        kind = str(rng.choice(["conv", "dw"]))
+        k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        h, w, c = int(rng.integers(3, 11)), int(rng.integers(3, 11)), int(rng.integers(1, 9))
+        ly = synth.Layer(kind, out_c=int(rng.integers(1, 17)), kh=k[0], kw=k[1], stride=stride, dil=dil,
+                         padding=str(rng.choice(["same", "valid"])), depth_mult=int(rng.integers(1, 4)))
+        if min(synth._out_hw(h, w, ly)[:2]) < 1:
+            continue  # VALID with a window larger than the input
+        cases.append(synth.make_image((1, h, w, c), [ly], seed=len(cases)))
+    return cases
+
+
+def _shifts_of(img):
+    """cimconv.inplace's distances for the image's one op (its graph rebuilt from the image's records)."""
+    from cimconv.inplace import in_place_shifts
+    from cimconv.ir import Tensor
+    from cimconv.lowering import Lowered, MatrixSpec
+
+    op = img.ops[0]
+    x, y = img.tensors[op.inputs[0]], img.tensors[op.outputs[0]]
+
+    class G:  # the two tensors the op names, by their image indices
+        tensors = {op.inputs[0]: Tensor(op.inputs[0], "x", tuple(x.shape), "int8"),
+                   op.outputs[0]: Tensor(op.outputs[0], "y", tuple(y.shape), "int8")}
+
+    m = img.matrices[op.params["matrix"]]
+    spec = MatrixSpec(m.kind, m.weights, m.bias, m.mult, m.shift)
+    return in_place_shifts(G, Lowered(op.opcode, list(op.inputs), list(op.outputs), op.params, spec, 0))
+
+
+def test_random_geometries_in_place_on_the_c_runtime(tmp_path):
+    """40 random convolutions, each written over its input at the distance cimconv.inplace computes, walking
+    forward and backward: the firmware runtime built natively (the soft kernels the device runs) and the
+    arena replay both give what the layer gives with its own buffer."""
+    from test_runtime_host import rb
+
+    from cimconv.image import write_image
+
+    if not rb.have_gcc():
+        pytest.skip("needs gcc")
+    (tmp_path / "rt").mkdir()
+    exe = rb.build_host(tmp_path / "rt", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+    rng = np.random.default_rng(4)
+    checked = 0
+    for k, data in enumerate(_random_layers(40, seed=18)):
+        img = parse_image(data)
+        op = img.ops[0]
+        x, y = img.tensors[op.inputs[0]], img.tensors[op.outputs[0]]
+        xs = rng.integers(-128, 128, size=(3, *x.shape[1:]), dtype=np.int8)
+        want = Executor(data).run(xs)
+        sh = _shifts_of(img)
+        for reverse, dist in ((False, sh.down), (True, sh.up)):
+            dist = (dist + 3) // 4 * 4
+            x_off, y_off = (dist, 0) if not reverse else (0, dist)
+            if max(x_off + x.nbytes, y_off + y.nbytes) >= x.nbytes + y.nbytes:
+                continue  # no overlap at that distance: nothing to check
+            placed = parse_image(data)
+            placed.tensors[op.inputs[0]] = dataclasses.replace(x, offset=x_off)
+            placed.tensors[op.outputs[0]] = dataclasses.replace(y, offset=y_off)
+            placed.ops[0] = dataclasses.replace(op, reverse=reverse)
+            placed.arena_size = (max(x_off + x.nbytes, y_off + y.nbytes) + 3) // 4 * 4
+            image = write_image(placed)
+            replay = ArenaReplay(image)
+            got = np.concatenate([replay.run(v[None])[0] for v in xs])
+            assert np.array_equal(got.reshape(want.shape), want), (k, reverse)
+            path = tmp_path / f"case{k}_{int(reverse)}.cimg"
+            path.write_bytes(image)
+            inp, outp = tmp_path / "in.bin", tmp_path / "out.bin"
+            xs.tofile(inp)
+            proc = rb.run_host(exe, path, inp, outp)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert np.array_equal(np.fromfile(outp, np.int8).reshape(want.shape), want), (k, reverse)
+            checked += 1
+    assert checked >= 40  # most layers overlap their input in at least one direction
