@@ -76,7 +76,9 @@ OPS: dict[str, OpSpec] = {
                options="SoftmaxOptions"),
         OpSpec(16, "PAD", "cpu",
                ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),
-               "int8 or int16 (16x8), constant paddings, up to 4-D; not along the batch dimension", (2, 2),
+               "int8 or int16 (16x8), constant paddings, up to 4-D; not along the batch dimension. A PAD of height "
+               "and width whose value is the input zero point of the one CiM convolution reading it becomes that "
+               "convolution's padding: no op, no buffer (`converter/fusion.py`; report.json `fused`)", (2, 2),
                options="PadOptions"),
         OpSpec(17, "CONCATENATION", "cpu", ("axis",),
                "int8 or int16 (16x8), inputs with the output's scale and zero point, up to 4-D; not along the batch "

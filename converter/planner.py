@@ -25,6 +25,7 @@ from cimconv.lowering import Lowered
 
 ALIGN = 4
 SHUFFLES, SHUFFLE_SEED = 64, 0  # placement orders tried besides the three ordered ones (first fit is order-bound)
+SHUFFLE_MAX_BUFFERS = 150  # first fit is quadratic in the buffers: larger programs get the three orders only
 STATE_WRITER = "ASSIGN_VARIABLE"  # the one op that writes a state tensor as its output (once per invocation)
 
 
@@ -77,9 +78,9 @@ def state_tensors(graph: Graph, ops: list[Lowered]) -> set[int]:
 
 def in_place_pairs(graph: Graph, ops: list[Lowered], spans: dict[int, tuple[int, int]],
                    root: Callable[[int], int], backward: bool) -> dict[tuple[int, int], Shifts]:
-    """(input buffer, output buffer) -> shift of the ops that may write their output over their input: the
+    """(input buffer, output buffer) -> distances of the ops that may write their output over their input: the
     input's last reader is that op, and neither buffer is a state tensor."""
-    pairs: dict[tuple[int, int], int] = {}
+    pairs: dict[tuple[int, int], Shifts] = {}
     for i, op in enumerate(ops):
         shift = in_place_shifts(graph, op, backward)
         if shift is None:
@@ -99,7 +100,7 @@ def _orders(spans: dict[int, tuple[int, int]], sizes: dict[int, int]) -> list[li
     by_end = sorted(spans, key=lambda t: (-spans[t][1], -sizes[t]))
     rng = random.Random(SHUFFLE_SEED)  # seeded: the same model always gets the same plan
     shuffles = []
-    for _ in range(SHUFFLES):
+    for _ in range(SHUFFLES if len(spans) <= SHUFFLE_MAX_BUFFERS else 0):
         order = list(by_size)
         rng.shuffle(order)
         shuffles.append(order)
