@@ -165,6 +165,19 @@ def _int8(at: str, *recs: TensorRec) -> None:
             raise _fail(at, f"a {r.dtype} tensor where the kernel takes int8")
 
 
+def _int8_or_int16(at: str, *recs: TensorRec) -> str:
+    """Every tensor int8, or every one int16 (TFLM's 16x8 mode); returns the dtype."""
+    if all(r.dtype == "int16" for r in recs):
+        return "int16"
+    _int8(at, *recs)
+    return "int8"
+
+
+def _dtype_range(dtype: str) -> tuple[int, int]:
+    """The value range of an int8 or int16 tensor."""
+    return ZP_RANGE[dtype]
+
+
 def _in_range(at: str, p: dict, lo: int, hi: int, *names: str) -> None:
     for n in names:
         if not lo <= p[n] <= hi:
@@ -278,9 +291,7 @@ def _fully_connected(img: Image, op: OpRec, at: str) -> None:
 
 def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    wide = op.opcode == "MAX_POOL_2D" and x.dtype == y.dtype == "int16"  # 16x8
-    if not wide:
-        _int8(at, x, y)
+    wide = _int8_or_int16(at, x, y) == "int16"  # 16x8
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0] or x.shape[3] != y.shape[3]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D, same batch and channels")
@@ -391,7 +402,7 @@ def _concatenation(img: Image, op: OpRec, at: str) -> None:
 
 def _mean(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    lo, hi = _dtype_range(_int8_or_int16(at, x, y))
     p = op.params
     rank = len(x.shape)
     if not 1 <= rank <= 4 or not 0 <= p["axis_mask"] < (1 << rank) or p["keep_dims"] not in (0, 1):
@@ -401,7 +412,7 @@ def _mean(img: Image, op: OpRec, at: str) -> None:
     kept = math.prod(d for a, d in enumerate(x.shape) if a and not p["axis_mask"] >> a & 1)
     if math.prod(y.shape[1:]) != kept or y.shape[:1] != x.shape[:1]:
         raise _fail(at, f"output {list(y.shape)} does not match input {list(x.shape)} reduced")
-    _in_range(at, p, I8_MIN, I8_MAX, "in_zp", "out_zp")
+    _in_range(at, p, lo, hi, "in_zp", "out_zp")
     _requant(at, p, "mult", "shift")
 
 
