@@ -72,7 +72,8 @@ OPS: dict[str, OpSpec] = {
                "int8, 4-D broadcasting; int16 (16x8: zero points 0)", (2, 2), options="MulOptions"),
         OpSpec(14, "RESHAPE", "cpu", (), "any dtype; a copy, or nothing when planned in place; not along the batch dimension",
                (1, 2), (1,), "ReshapeOptions"),
-        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 or int16 out (int16: zero point -32768); TFLM fixed-point arithmetic",
+        OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 or int16 out (int16: zero point -32768); TFLM fixed-point arithmetic; int16 in and out (16x8: "
+               "TFLM's interpolated exp and reciprocal tables, built by the converter as a constant input)",
                options="SoftmaxOptions"),
         OpSpec(16, "PAD", "cpu",
                ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),

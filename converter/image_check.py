@@ -355,7 +355,20 @@ def _reshape(img: Image, op: OpRec, at: str) -> None:
 
 
 def _softmax(img: Image, op: OpRec, at: str) -> None:
-    (x,), y = _recs(img, op, at, (1, 1))
+    ins, y = _recs(img, op, at, (1, 2))
+    x = ins[0]
+    if x.dtype == "int16":  # 16x8: int16 out, TFLM's two tables as a constant int16[1026] input
+        lut = ins[1] if len(ins) == 2 else None
+        if lut is None or lut.storage != STORE_CONST or lut.dtype != "int16" or lut.shape != (1026,):
+            raise _fail(at, "an int16 SOFTMAX needs its tables as a constant int16[1026] second input")
+        if y.dtype != "int16":
+            raise _fail(at, f"an int16 input with a {y.dtype} output")
+        _same_shape(at, x, y)
+        _in_range(at, op.params, 0, (1 << 31) - 1, "input_mult")
+        _in_range(at, op.params, SHIFT_MIN, SHIFT_MAX, "input_left_shift")
+        return
+    if len(ins) != 1:
+        raise _fail(at, f"{len(ins)} inputs; an int8 SOFTMAX takes one")
     _int8(at, x)
     if y.dtype not in ("int8", "int16"):
         raise _fail(at, f"a {y.dtype} output where the kernel writes int8 or int16")

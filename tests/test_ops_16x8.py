@@ -365,6 +365,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
     "AVERAGE_POOL_2D": gen_average_pool,
     "MEAN": gen_mean,
+    "SOFTMAX": gen_unary(tf.nn.softmax),
 }
 RECORDS = {"SPLIT": "STRIDED_SLICE"}  # an op that runs as another op's records: the records counted
 DEFAULT_MODELS = 1  # 40 cases per op in the default run, 600 more in the slow run: TensorFlow's 16x8 calibration
@@ -427,7 +428,7 @@ def test_16x8_op_matches_tflm_and_c_runtime_many(opcode: str, host_runtime, tmp_
 def _every_op_model() -> bytes:
     """One 16x8 model through every op above: CONV_2D, DEPTHWISE_CONV_2D, ADD, PAD, MAX_POOL_2D, LOGISTIC, TANH,
     MUL, CONCATENATION, AVERAGE_POOL_2D, MAXIMUM, MINIMUM, SUB, LEAKY_RELU, TRANSPOSE, RELU, RESIZE_NEAREST_NEIGHBOR,
-    MEAN, RELU6, PACK, RESHAPE, FULLY_CONNECTED."""
+    MEAN, RELU6, PACK, RESHAPE, FULLY_CONNECTED, SOFTMAX."""
     rng = np.random.default_rng(3)
     w1 = (rng.normal(size=(3, 3, 3, 8)) * 0.3).astype(np.float32)
     w2 = (rng.normal(size=(3, 3, 8, 1)) * 0.3).astype(np.float32)
@@ -444,7 +445,7 @@ def _every_op_model() -> bytes:
         h = tf.compat.v1.image.resize_nearest_neighbor(tf.nn.relu(tf.transpose(g, [0, 2, 1, 3])), (7, 7))
         m = tf.reduce_mean(h, axis=[1, 2])
         p = tf.stack([m, tf.nn.relu6(m)], axis=1)
-        return tf.matmul(tf.concat([tf.reshape(e, (1, -1)), tf.reshape(p, (1, -1))], axis=1), wf)
+        return tf.nn.softmax(tf.matmul(tf.concat([tf.reshape(e, (1, -1)), tf.reshape(p, (1, -1))], axis=1), wf))
 
     return build16([OpCase(net, [(1, 9, 9, 3)], [(-2.0, 2.0)])], 3)
 
