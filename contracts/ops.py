@@ -160,7 +160,7 @@ OPS: dict[str, OpSpec] = {
                options="ResizeBilinearOptions", c_check=True),
         OpSpec(45, "BATCH_MATMUL", "cpu", ("adj_x", "adj_y", "lhs_zp", "rhs_zp", "out_zp", "mult", "shift"),
                "int8, 2-D to 4-D, batch dimensions broadcast, adj_x/adj_y; on the CPU (TensorFlow makes a matmul by a "
-               "constant a FULLY_CONNECTED, which runs on the macro)", (2, 2), options="BatchMatMulOptions",
+               "constant a FULLY_CONNECTED, which runs on the macro); int16 (16x8: zero points 0, 64-bit sums)", (2, 2), options="BatchMatMulOptions",
                c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
                "int8 with int8 or int16 state and time weights: the feature matrix runs on the CiM macro as a "

@@ -339,6 +339,19 @@ def gen_mean(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda x, a=axes, k=keep: tf.reduce_mean(x, axis=a, keepdims=k), [shape], [_range(rng)])
 
 
+def gen_batch_matmul(rng: np.random.Generator) -> OpCase:
+    """Two activations of rank 3 or 4 (batch dimensions broadcast), either one read transposed."""
+    m, k, n = (int(v) for v in rng.integers(1, 9, 3))
+    k = max(k, 2)
+    adj_a, adj_b = bool(rng.random() < 0.3), bool(rng.random() < 0.3)
+    lead = (1,) if rng.random() < 0.6 else (1, int(rng.integers(2, 4)))
+    b_lead = lead if rng.random() < 0.7 else (1,) * len(lead)
+    sa = (*lead, k, m) if adj_a else (*lead, m, k)
+    sb = (*b_lead, n, k) if adj_b else (*b_lead, k, n)
+    return OpCase(lambda x, y, ta=adj_a, tb=adj_b: tf.matmul(x, y, adjoint_a=ta, adjoint_b=tb), [sa, sb],
+                  [_range(rng), _range(rng)])
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "CONV_2D": gen_conv,
     "DEPTHWISE_CONV_2D": gen_depthwise,
@@ -366,6 +379,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "AVERAGE_POOL_2D": gen_average_pool,
     "MEAN": gen_mean,
     "SOFTMAX": gen_unary(tf.nn.softmax),
+    "BATCH_MATMUL": gen_batch_matmul,
 }
 RECORDS = {"SPLIT": "STRIDED_SLICE"}  # an op that runs as another op's records: the records counted
 DEFAULT_MODELS = 1  # 40 cases per op in the default run, 600 more in the slow run: TensorFlow's 16x8 calibration
@@ -428,11 +442,11 @@ def test_16x8_op_matches_tflm_and_c_runtime_many(opcode: str, host_runtime, tmp_
 def _every_op_model() -> bytes:
     """One 16x8 model through every op above: CONV_2D, DEPTHWISE_CONV_2D, ADD, PAD, MAX_POOL_2D, LOGISTIC, TANH,
     MUL, CONCATENATION, AVERAGE_POOL_2D, MAXIMUM, MINIMUM, SUB, LEAKY_RELU, TRANSPOSE, RELU, RESIZE_NEAREST_NEIGHBOR,
-    MEAN, RELU6, PACK, RESHAPE, FULLY_CONNECTED, SOFTMAX."""
+    MEAN, RELU6, PACK, BATCH_MATMUL, RESHAPE, FULLY_CONNECTED, SOFTMAX."""
     rng = np.random.default_rng(3)
     w1 = (rng.normal(size=(3, 3, 3, 8)) * 0.3).astype(np.float32)
     w2 = (rng.normal(size=(3, 3, 8, 1)) * 0.3).astype(np.float32)
-    wf = (rng.normal(size=(5 * 5 * 16 + 2 * 16, 10)) * 0.1).astype(np.float32)
+    wf = (rng.normal(size=(5 * 5 * 16 + 2 * 16 + 16, 10)) * 0.1).astype(np.float32)
 
     def net(x):
         a = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") + 0.1)
@@ -445,7 +459,9 @@ def _every_op_model() -> bytes:
         h = tf.compat.v1.image.resize_nearest_neighbor(tf.nn.relu(tf.transpose(g, [0, 2, 1, 3])), (7, 7))
         m = tf.reduce_mean(h, axis=[1, 2])
         p = tf.stack([m, tf.nn.relu6(m)], axis=1)
-        return tf.nn.softmax(tf.matmul(tf.concat([tf.reshape(e, (1, -1)), tf.reshape(p, (1, -1))], axis=1), wf))
+        q = tf.matmul(tf.reshape(m, (1, 4, 4)), tf.reshape(p[:, 1], (1, 4, 4)))
+        flat = [tf.reshape(t, (1, -1)) for t in (e, p, q)]
+        return tf.nn.softmax(tf.matmul(tf.concat(flat, axis=1), wf))
 
     return build16([OpCase(net, [(1, 9, 9, 3)], [(-2.0, 2.0)])], 3)
 
