@@ -22,7 +22,9 @@ from optests16 import build16, check_submodel, cut, random_int16
 from paths import TARGETS
 
 from cimconv.errors import ModelError
+from cimconv.pipeline import convert
 from cimconv.reader import parse_model
+from cimsdk.golden import Executor
 
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tflite_micro")
@@ -466,6 +468,72 @@ def _every_op_model() -> bytes:
     return build16([OpCase(net, [(1, 9, 9, 3)], [(-2.0, 2.0)])], 3)
 
 
+def _float_edged_model() -> bytes:
+    """A 16x8 keyword-spotting-shaped model with float32 input and output (TensorFlow's default export)."""
+    rng = np.random.default_rng(5)
+    w1 = (rng.normal(size=(3, 3, 1, 8)) * 0.4).astype(np.float32)
+    w2 = (rng.normal(size=(3, 3, 8, 1)) * 0.4).astype(np.float32)
+    wf = (rng.normal(size=(8, 6)) * 0.3).astype(np.float32)
+
+    def net(x):
+        a = tf.nn.relu(tf.nn.conv2d(x, w1, 2, "SAME") + 0.05)
+        b = tf.nn.relu6(tf.nn.depthwise_conv2d(a, w2, [1, 1, 1, 1], "SAME"))
+        return tf.nn.softmax(tf.matmul(tf.reduce_mean(b, axis=[1, 2]), wf))
+
+    return build16([OpCase(net, [(1, 10, 8, 1)], [(-3.0, 3.0)])], 5, edges="float32")
+
+
+def test_16x8_float_edged_model_equals_tflm_on_the_host(tmp_path: Path) -> None:
+    """Float in, float out: the edges' QUANTIZE (float -> int16) and DEQUANTIZE run on the host; 100 random floats
+    over (and a little beyond) the input range, both targets, every output bit equal to TFLM's."""
+    from cimsdk.golden.edges import model_outputs, program_inputs, random_inputs
+
+    model = _float_edged_model()
+    path = tmp_path / "float16.tflite"
+    path.write_bytes(model)
+    for target in TARGETS:
+        conv = convert(path, target)
+        img = conv.image
+        assert img.tensors[img.inputs[0].tensor].dtype == "int16" and img.inputs[0].edge_dtype == "float32"
+        xs = random_inputs(img, 100, np.random.default_rng(9))
+        ours = model_outputs(img, Executor(conv.image_bytes).run_all(program_inputs(img, xs)))[0]
+        theirs = run_tflm(model, xs)[0].reshape(ours.shape)
+        assert ours.dtype == np.float32 and np.array_equal(ours, theirs), target
+
+
+@pytest.mark.qemu
+def test_16x8_float_edged_model_through_device_run(tmp_path: Path) -> None:
+    """`cimsdk device run --image` with a .npy of floats on a float-edged 16x8 model: the outputs it writes are
+    TFLM's floats, every bit."""
+    import shutil
+
+    if shutil.which("qemu-system-riscv32") is None:
+        pytest.skip("needs qemu-system-riscv32")
+    from click.testing import CliRunner
+
+    from cimsdk.build import build_firmware
+    from cimsdk.cli import cli
+    from cimsdk.emulator import EmulatedBoard
+    from cimsdk.golden.edges import random_inputs
+
+    model = _float_edged_model()
+    path = tmp_path / "float16.tflite"
+    path.write_bytes(model)
+    conv = convert(path, "nor-acim")
+    image = tmp_path / "model.cimg"
+    image.write_bytes(conv.image_bytes)
+    xs = random_inputs(conv.image, 6, np.random.default_rng(4))
+    np.save(tmp_path / "x.npy", xs[0])
+    elf = build_firmware(tmp_path / "fw", "qemu-virt-rv32", "mailbox", quiet=True)
+    with EmulatedBoard(firmware=elf, backend="mailbox", wait_for_client=False) as board:
+        res = CliRunner().invoke(cli, ["device", "run", "--port", board.url, "--image", str(image), "-i",
+                                       str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")], standalone_mode=False)
+        assert res.exit_code == 0, res.output
+    ours = np.load(tmp_path / "y.npy")
+    theirs = run_tflm(model, xs)[0].reshape(ours.shape)
+    assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
+
+
 @pytest.mark.qemu
 @pytest.mark.parametrize("backend", ["soft", "mailbox"])
 def test_16x8_model_of_every_op_on_the_emulated_board(backend: str, tmp_path: Path) -> None:
@@ -475,7 +543,6 @@ def test_16x8_model_of_every_op_on_the_emulated_board(backend: str, tmp_path: Pa
 
     if shutil.which("qemu-system-riscv32") is None:
         pytest.skip("needs qemu-system-riscv32")
-    from cimconv.pipeline import convert
     from cimsdk.build import build_firmware
     from cimsdk.device import Device, ensure_image
     from cimsdk.emulator import EmulatedBoard

@@ -554,12 +554,14 @@ static int find_sections(const uint8_t *img, uint32_t total) {
 
 /* The model's inputs and outputs from the io records (scales and zero points are the host's business). The
  * program reads and writes int8 arena tensors, except int16 inputs its QUANTIZE reads and int16/int32 outputs
- * its QUANTIZE or SOFTMAX writes (the edge dtype is then the tensor's). A state tensor is never an edge. The
+ * its QUANTIZE or SOFTMAX writes (the edge dtype is then the tensor's), and the int16 tensors of a 16x8 model
+ * whose float32 edges the host quantizes and dequantizes. A state tensor is never an edge. The
  * first of each must be the header's; an image without io records has the header's one input and one output. */
 static int io_tensor_ok(uint8_t dir, uint8_t edge, uint16_t tid) {
     if (!tensor_is(tid, CIMG_STORE_ARENA, 0) || (tensor_rec(tid)[T_FLAGS] & CIMG_TENSOR_STATE)) return 0;
     const uint8_t dtype = tensor_rec(tid)[T_DTYPE];
     if (dtype == CIMG_DTYPE_INT8) return edge != CIMG_DTYPE_INT16 && edge != CIMG_DTYPE_INT32;
+    if (dtype == CIMG_DTYPE_INT16 && edge == CIMG_DTYPE_FLOAT32) return 1;
     return edge == dtype && (dtype == CIMG_DTYPE_INT16 || (dir == 1 && dtype == CIMG_DTYPE_INT32));
 }
 
