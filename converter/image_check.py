@@ -116,6 +116,8 @@ def _check_io(img: Image, where: str) -> None:
             raise _fail(where, f"io record refers to tensor {r.tensor} of {len(img.tensors)}")
         t = img.tensors[r.tensor]
         want = r.edge_dtype if r.edge_dtype in ("int16", "int32") else "int8"  # the arena tensor's dtype
+        if r.edge_dtype == "float32" and t.dtype == "int16":  # a 16x8 model's float edge: zero point 0
+            want = "int16" if r.zero_point == 0 else want
         if r.edge_dtype not in IO_EDGES[r.direction]:
             raise _fail(where, f"io edge dtype {r.edge_dtype}; expected one of {', '.join(IO_EDGES[r.direction])}")
         if t.storage != STORE_ARENA or t.dtype != want or t.state:
@@ -163,6 +165,19 @@ def _int8(at: str, *recs: TensorRec) -> None:
     for r in recs:
         if r.dtype != "int8":
             raise _fail(at, f"a {r.dtype} tensor where the kernel takes int8")
+
+
+def _int8_or_int16(at: str, *recs: TensorRec) -> str:
+    """Every tensor int8, or every one int16 (TFLM's 16x8 mode); returns the dtype."""
+    if all(r.dtype == "int16" for r in recs):
+        return "int16"
+    _int8(at, *recs)
+    return "int8"
+
+
+def _dtype_range(dtype: str) -> tuple[int, int]:
+    """The value range of an int8 or int16 tensor."""
+    return ZP_RANGE[dtype]
 
 
 def _in_range(at: str, p: dict, lo: int, hi: int, *names: str) -> None:
@@ -277,9 +292,7 @@ def _fully_connected(img: Image, op: OpRec, at: str) -> None:
 
 def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    wide = op.opcode == "MAX_POOL_2D" and x.dtype == y.dtype == "int16"  # 16x8
-    if not wide:
-        _int8(at, x, y)
+    wide = _int8_or_int16(at, x, y) == "int16"  # 16x8
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0] or x.shape[3] != y.shape[3]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D, same batch and channels")
@@ -343,7 +356,20 @@ def _reshape(img: Image, op: OpRec, at: str) -> None:
 
 
 def _softmax(img: Image, op: OpRec, at: str) -> None:
-    (x,), y = _recs(img, op, at, (1, 1))
+    ins, y = _recs(img, op, at, (1, 2))
+    x = ins[0]
+    if x.dtype == "int16":  # 16x8: int16 out, TFLM's two tables as a constant int16[1026] input
+        lut = ins[1] if len(ins) == 2 else None
+        if lut is None or lut.storage != STORE_CONST or lut.dtype != "int16" or lut.shape != (1026,):
+            raise _fail(at, "an int16 SOFTMAX needs its tables as a constant int16[1026] second input")
+        if y.dtype != "int16":
+            raise _fail(at, f"an int16 input with a {y.dtype} output")
+        _same_shape(at, x, y)
+        _in_range(at, op.params, 0, (1 << 31) - 1, "input_mult")
+        _in_range(at, op.params, SHIFT_MIN, SHIFT_MAX, "input_left_shift")
+        return
+    if len(ins) != 1:
+        raise _fail(at, f"{len(ins)} inputs; an int8 SOFTMAX takes one")
     _int8(at, x)
     if y.dtype not in ("int8", "int16"):
         raise _fail(at, f"a {y.dtype} output where the kernel writes int8 or int16")
@@ -390,7 +416,7 @@ def _concatenation(img: Image, op: OpRec, at: str) -> None:
 
 def _mean(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    lo, hi = _dtype_range(_int8_or_int16(at, x, y))
     p = op.params
     rank = len(x.shape)
     if not 1 <= rank <= 4 or not 0 <= p["axis_mask"] < (1 << rank) or p["keep_dims"] not in (0, 1):
@@ -400,7 +426,7 @@ def _mean(img: Image, op: OpRec, at: str) -> None:
     kept = math.prod(d for a, d in enumerate(x.shape) if a and not p["axis_mask"] >> a & 1)
     if math.prod(y.shape[1:]) != kept or y.shape[:1] != x.shape[:1]:
         raise _fail(at, f"output {list(y.shape)} does not match input {list(x.shape)} reduced")
-    _in_range(at, p, I8_MIN, I8_MAX, "in_zp", "out_zp")
+    _in_range(at, p, lo, hi, "in_zp", "out_zp")
     _requant(at, p, "mult", "shift")
 
 

@@ -137,23 +137,31 @@ def _int8_per_tensor(t: Tensor) -> bool:
     return t.dtype == "int8" and t.quant is not None and not t.quant.per_channel
 
 
+def _float_edge_tensor(t: Tensor) -> bool:
+    """The program side of a float32 edge: int8 per-tensor, or int16 per-tensor with zero point 0 (a 16x8 model
+    with float inputs and outputs)."""
+    return _int8_per_tensor(t) or (t.dtype == "int16" and t.quant is not None and not t.quant.per_channel
+                                   and t.quant.zp == 0)
+
+
 def _edge_quant_ok(t: Tensor) -> bool:
     """A float32 edge needs no parameters; a uint8 edge needs per-tensor ones."""
     return t.dtype == "float32" or (t.quant is not None and not t.quant.per_channel)
 
 
 def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
-    """A model input: int8 as it is, or a float32/uint8 input whose only reader is a QUANTIZE to int8 (that
-    QUANTIZE runs on the host, and the program starts at its int8 output)."""
+    """A model input: int8 as it is, or a float32/uint8 input whose only reader is a QUANTIZE to int8 (a float32
+    one also to int16, a 16x8 model's); that QUANTIZE runs on the host, and the program starts at its output."""
     tensor = g.tensors[t]
     check_tensor(tensor, f"{g.name}: model input")
     first = [op for op in ops if t in op.inputs]
     if tensor.dtype in EDGE_DTYPES and len(first) == 1 and first[0].opcode == "QUANTIZE" and _edge_quant_ok(tensor):
         q = first[0]
         out = g.tensors[q.outputs[0]]
-        if not _int8_per_tensor(out):
+        if not (_float_edge_tensor(out) if tensor.dtype == "float32" else _int8_per_tensor(out)):
             raise ModelError(f"{g.name}: QUANTIZE at operator {q.index} makes {out.label} {out.dtype}; the "
-                             "program takes per-tensor quantized int8 inputs")
+                             "program takes per-tensor quantized int8 inputs (or int16 ones with zero point 0 "
+                             "from a float input)")
         ops.remove(q)
         if tensor.dtype == "uint8":
             return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
@@ -167,8 +175,8 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
 
 
 def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
-    """A model output: int8 as it is, or float32 from a DEQUANTIZE / uint8 from a QUANTIZE of an int8 tensor
-    (that last op runs on the host)."""
+    """A model output: int8 as it is, or float32 from a DEQUANTIZE (of an int8 tensor, or a 16x8 model's int16
+    one) / uint8 from a QUANTIZE of an int8 tensor (that last op runs on the host)."""
     tensor = g.tensors[t]
     prod = g.producer(t)
     edge = prod is not None and prod in ops and (
@@ -176,7 +184,8 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         or (tensor.dtype == "uint8" and prod.opcode == "QUANTIZE" and _edge_quant_ok(tensor)))
     if edge:
         src = g.tensors[prod.inputs[0]]
-        if not _int8_per_tensor(src) or src.data is not None or prod.inputs[0] in g.inputs:
+        fits = _float_edge_tensor(src) if tensor.dtype == "float32" else _int8_per_tensor(src)
+        if not fits or src.data is not None or prod.inputs[0] in g.inputs:
             raise ModelError(f"{g.name}: {prod.opcode} at operator {prod.index} reads {src.label} of "
                              f"{src.dtype}; only per-tensor quantized int8 activations can feed a model output")
         ops.remove(prod)

@@ -24,8 +24,9 @@ GROUP = 8  # cases per sub-model (a program's inputs and outputs, cimconv.passes
 I16_MIN, I16_MAX = -32768, 32767
 
 
-def build16(cases: list[OpCase], seed: int) -> bytes:
-    """One 16x8 TFLite model holding every case (inputs and outputs in case order)."""
+def build16(cases: list[OpCase], seed: int, edges: str = "int16") -> bytes:
+    """One 16x8 TFLite model holding every case (inputs and outputs in case order); `edges` "float32" keeps
+    float inputs and outputs (a QUANTIZE in, a DEQUANTIZE out, as TensorFlow exports by default)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -57,8 +58,9 @@ def build16(cases: list[OpCase], seed: int) -> bytes:
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    conv.inference_input_type = tf.int16
-    conv.inference_output_type = tf.int16
+    if edges == "int16":
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
     return conv.convert()
 
 

@@ -7,7 +7,7 @@ from cimconv.lowering._cpu_common import compute_out_and_pad, fail, fused_range,
 
 
 def lower_pool(graph: Graph, op: Operator, int16: bool = False) -> dict[str, int]:
-    """`int16`: the op also takes TFLM's 16x8 int16 tensors (MAX_POOL_2D)."""
+    """`int16`: the op also takes TFLM's 16x8 int16 tensors."""
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
     if int16:

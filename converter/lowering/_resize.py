@@ -4,14 +4,19 @@ the two flags choose TFLM's source-position rule; only the flags are kept."""
 from __future__ import annotations
 
 from cimconv.image import Image, OpRec
-from cimconv.image_check import _fail, _int8, _recs
+from cimconv.image_check import _fail, _int8, _int8_or_int16, _recs
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import const_ints, fail, int8, tensor
+from cimconv.lowering._cpu_common import const_ints, fail, int8, int8_or_int16, tensor
 
 
-def lower_resize(graph: Graph, op: Operator) -> dict[str, int]:
+def lower_resize(graph: Graph, op: Operator, int16: bool = False) -> dict[str, int]:
+    """`int16`: the op also takes TFLM's 16x8 int16 tensors (RESIZE_NEAREST_NEIGHBOR copies values; TFLM's
+    RESIZE_BILINEAR has no int16 output)."""
     x, y = tensor(graph, op, 0), tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    if int16:
+        int8_or_int16(op, x, y)
+    else:
+        int8(op, x, y)
     if len(x.shape) != 4:
         raise fail(op, f"input {list(x.shape)}: a 4-D (NHWC) input is supported")
     size = [int(v) for v in const_ints(graph, op, 1, "size")]
@@ -23,9 +28,12 @@ def lower_resize(graph: Graph, op: Operator) -> dict[str, int]:
     return {"align_corners": int(align), "half_pixel_centers": int(half)}
 
 
-def check_resize(img: Image, op: OpRec, at: str) -> None:
+def check_resize(img: Image, op: OpRec, at: str, int16: bool = False) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    if int16:
+        _int8_or_int16(at, x, y)
+    else:
+        _int8(at, x, y)
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[::3] != y.shape[::3]:
         raise _fail(at, f"input {list(x.shape)} and output {list(y.shape)} are not 4-D images of one batch and depth")

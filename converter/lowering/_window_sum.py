@@ -139,7 +139,7 @@ ON_MACRO = {"AVERAGE_POOL_2D": average_pool_on_macro, "MEAN": mean_on_macro}
 def on_macro(graph: Graph, low: Lowered) -> list[Lowered] | None:
     """The program ops of a CPU-lowered reduction's CiM form, or None when it has none (or is no reduction)."""
     make = ON_MACRO.get(low.opcode)
-    if make is None or low.cim:
+    if make is None or low.cim or graph.tensors[low.inputs[0]].dtype != "int8":  # the int8 output stage only
         return None
     op = next(o for o in graph.operators if o.index == low.source_index)
     return make(graph, op, low.params)

@@ -1,4 +1,4 @@
-"""BATCH_MATMUL lowering: TFLM's int8 BatchMatMul on the CPU, both operands as inputs (activations or a
+"""BATCH_MATMUL lowering: TFLM's int8 (or 16x8 int16, zero points 0) BatchMatMul on the CPU, both operands as inputs (activations or a
 constant), batch dimensions broadcast, `adj_x`/`adj_y` kept; the multiplier is lhs scale x rhs scale / output
 scale formed in double from the float32 scales, as TFLM's Prepare does.
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv.image import Image, OpRec
-from cimconv.image_check import I8_MAX, I8_MIN, _fail, _in_range, _int8, _recs, _requant
+from cimconv.image_check import I8_MAX, I8_MIN, _fail, _in_range, _int8_or_int16, _recs, _requant
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import f32, fail, int8, tensor
+from cimconv.lowering._cpu_common import f32, fail, int8_or_int16, tensor
 from cimconv.qmath import quantize_multiplier
 
 PARAM_INPUTS: tuple[int, ...] = ()
@@ -35,7 +35,7 @@ def product_shape(a: tuple[int, ...], b: tuple[int, ...], adj_x: bool, adj_y: bo
 
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     a, b, y = tensor(graph, op, 0), tensor(graph, op, 1), tensor(graph, op, 0, output=True)
-    int8(op, a, b, y)
+    dtype = int8_or_int16(op, a, b, y)
     adj_x, adj_y = bool(op.options.get("adj_x")), bool(op.options.get("adj_y"))
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise fail(op, "tensors of more than 4 dimensions are not supported")
@@ -47,17 +47,22 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
     if depth > MAX_DEPTH:
         raise fail(op, f"depth {depth} exceeds {MAX_DEPTH} (the int32 accumulator)")
     mult, shift = quantize_multiplier(f32(a.quant.s) * f32(b.quant.s) / f32(y.quant.s))
+    if dtype == "int16" and shift >= 8:  # TFLM's 64-bit requantization asserts shift < 8
+        raise fail(op, f"output scale {y.quant.s:g} is too small for the input scales (rescale 2^{shift} or more; "
+                       "the 16x8 requantization takes below 2^8); check the model's quantization")
     return {"adj_x": int(adj_x), "adj_y": int(adj_y), "lhs_zp": a.quant.zp, "rhs_zp": b.quant.zp,
             "out_zp": y.quant.zp, "mult": mult, "shift": shift}
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
     (a, b), y = _recs(img, op, at, (2, 2))
-    _int8(at, a, b, y)
+    wide = _int8_or_int16(at, a, b, y) == "int16"
     p = op.params
     _in_range(at, p, 0, 1, "adj_x", "adj_y")
-    _in_range(at, p, I8_MIN, I8_MAX, "lhs_zp", "rhs_zp", "out_zp")
+    _in_range(at, p, 0 if wide else I8_MIN, 0 if wide else I8_MAX, "lhs_zp", "rhs_zp", "out_zp")
     _requant(at, p, "mult", "shift")
+    if wide:
+        _in_range(at, p, -31, 7, "shift")
     want = product_shape(tuple(a.shape), tuple(b.shape), bool(p["adj_x"]), bool(p["adj_y"]))
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4 or want is None or tuple(want) != tuple(y.shape):
         raise _fail(at, f"{list(a.shape)} x {list(b.shape)} does not give output {list(y.shape)}")

@@ -1,4 +1,4 @@
-"""LEAKY_RELU lowering: TFLM CalculateOpDataLeakyRelu for int8: input scale x alpha / output scale and input
+"""LEAKY_RELU lowering: TFLM CalculateOpDataLeakyRelu for int8 and int16: input scale x alpha / output scale and input
 scale / output scale, formed from the float32 values in double as the TFLM installed does (some TFLM sources
 take them in float32; tests/test_ops_tflm.py tells the two apart)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv.image import Image, OpRec
-from cimconv.image_check import I8_MAX, I8_MIN, _in_range, _requant
+from cimconv.image_check import _in_range, _requant
 from cimconv.ir import Graph, Operator
 from cimconv.lowering._cpu_common import f32, fail
 from cimconv.lowering._elementwise import check_io, io
@@ -29,7 +29,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
-    check_io(img, op, at)
-    _in_range(at, op.params, I8_MIN, I8_MAX, "in_zp", "out_zp")
+    lo, hi = check_io(img, op, at)
+    _in_range(at, op.params, lo, hi, "in_zp", "out_zp")
     _requant(at, op.params, "alpha_mult", "alpha_shift")
     _requant(at, op.params, "identity_mult", "identity_shift")

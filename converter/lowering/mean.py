@@ -1,4 +1,5 @@
-"""MEAN lowering: TFLM's integer QuantizedMeanOrSum, with 1/count folded into the multiplier here.
+"""MEAN lowering: TFLM's integer QuantizedMeanOrSum (int8, or int16 in the 16x8 mode), with 1/count folded into
+the multiplier here.
 
 TFLM (reference kernels) computes sum(x - in_zp) over the axes, then MultiplyByQuantizedMultiplier with
 the multiplier of in_scale/out_scale divided by the element count (shifted up by floor(log2 count),
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import const_ints, f32, fail, int8, tensor
+from cimconv.lowering._cpu_common import const_ints, f32, fail, int8_or_int16, tensor
 from cimconv.qmath import quantize_multiplier
 
 PARAM_INPUTS: tuple[int, ...] = (1,)
@@ -25,7 +26,7 @@ def fold_count(mult: int, shift: int, count: int) -> tuple[int, int]:
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    int8_or_int16(op, x, y)
     rank = len(x.shape)
     if not 1 <= rank <= 4:
         raise fail(op, f"input {x.shape}: only 1-D to 4-D tensors are supported")

@@ -1,4 +1,4 @@
-"""MINIMUM lowering: the same record as MAXIMUM (raw int8 values compared, 4-D broadcasting, nothing to
+"""MINIMUM lowering: the same record as MAXIMUM (raw int8 or int16 values compared, 4-D broadcasting, nothing to
 precompute); only the kernels differ."""
 
 from __future__ import annotations

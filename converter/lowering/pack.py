@@ -1,13 +1,13 @@
-"""PACK lowering: TFLM stacks the inputs' bytes along a new axis without requantizing (its converter gives
+"""PACK lowering: TFLM stacks the inputs' int8 or int16 (16x8) values along a new axis without requantizing (its converter gives
 inputs and output one scale, inserting requantizing QUANTIZE ops where they differ); only the axis is kept,
 in the output's dimensions. Not along dimension 0 (the batch)."""
 
 from __future__ import annotations
 
 from cimconv.image import Image, OpRec
-from cimconv.image_check import _fail, _int8, _recs
+from cimconv.image_check import _fail, _int8_or_int16, _recs
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import fail, int8, tensor
+from cimconv.lowering._cpu_common import fail, int8_or_int16, tensor
 
 PARAM_INPUTS: tuple[int, ...] = ()
 MAX_INPUTS = 8  # the firmware runtime's CIM_RT_MAX_INPUTS
@@ -16,7 +16,7 @@ MAX_INPUTS = 8  # the firmware runtime's CIM_RT_MAX_INPUTS
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     y = tensor(graph, op, 0, output=True)
     xs = [tensor(graph, op, i) for i in range(len(op.inputs))]
-    int8(op, y, *xs)
+    int8_or_int16(op, y, *xs)
     if not 1 <= len(xs) <= MAX_INPUTS:
         raise fail(op, f"{len(xs)} inputs; 1 to {MAX_INPUTS} are supported")
     rank = len(y.shape)
@@ -35,7 +35,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
     xs, y = _recs(img, op, at, (1, MAX_INPUTS))
-    _int8(at, y, *xs)
+    _int8_or_int16(at, y, *xs)
     axis = op.params["axis"]
     if not 1 <= axis < len(y.shape) <= 4:
         raise _fail(at, f"axis {axis} of a {len(y.shape)}-D output")

@@ -1,5 +1,5 @@
 """RESIZE_NEAREST_NEIGHBOR lowering: the flags of TFLM's source-pixel rule (GetNearestNeighbor, float32
-arithmetic the kernels repeat). Bytes are copied, not requantized (TFLM's converter gives input and output one
+arithmetic the kernels repeat). int8 or int16 (16x8) values are copied, not requantized (TFLM's converter gives input and output one
 scale)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ PARAM_INPUTS: tuple[int, ...] = (1,)
 
 
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
-    return lower_resize(graph, op)
+    return lower_resize(graph, op, int16=True)
 
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
-    check_resize(img, op, at)
+    check_resize(img, op, at, int16=True)

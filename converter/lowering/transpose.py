@@ -1,15 +1,15 @@
 """TRANSPOSE lowering: the constant permutation, extended to 4-D as TFLM extends shapes (leading axes stay).
 
-TFLM's int8 TRANSPOSE moves bytes without requantizing, so no scale is kept. Dim 0 is the batch the host
+TFLM's TRANSPOSE (int8, and int16 in the 16x8 mode) moves elements without requantizing, so no scale is kept. Dim 0 is the batch the host
 model runs over: it must stay in place.
 """
 
 from __future__ import annotations
 
 from cimconv.image import Image, OpRec
-from cimconv.image_check import _fail, _int8, _recs
+from cimconv.image_check import _fail, _int8_or_int16, _recs
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import const_ints, fail, int8, tensor
+from cimconv.lowering._cpu_common import const_ints, fail, int8_or_int16, tensor
 
 PARAM_INPUTS: tuple[int, ...] = (1,)
 
@@ -17,7 +17,7 @@ PARAM_INPUTS: tuple[int, ...] = (1,)
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    int8_or_int16(op, x, y)
     rank = len(x.shape)
     if not 1 <= rank <= 4:
         raise fail(op, f"input {list(x.shape)}: only 1-D to 4-D tensors are supported")
@@ -36,7 +36,7 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    _int8_or_int16(at, x, y)
     lead = 4 - len(x.shape)
     perm = [op.params[f"perm{i}"] for i in range(4)]
     if len(y.shape) != len(x.shape) or perm[: lead + 1] != list(range(lead + 1)) or sorted(perm) != [0, 1, 2, 3]:

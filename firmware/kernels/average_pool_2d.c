@@ -1,14 +1,49 @@
-/* AVERAGE_POOL_2D int8 (TFLM reference_integer_ops::AveragePool): sum over the window's valid taps,
- * divided by their count rounding half away from zero, clamped to the activation range. */
+/* AVERAGE_POOL_2D int8 or int16 (16x8) (TFLM reference_integer_ops::AveragePool): sum over the window's valid
+ * taps, divided by their count rounding half away from zero, clamped to the activation range. One loop nest
+ * for both element types (AVERAGE_POOL_BODY). */
 #include <stdint.h>
 
 #include "cim_kernel.h"
+
+/* The pooled output in order; `return CIM_E_SHAPE` leaves the kernel on an empty window. */
+#define AVERAGE_POOL_BODY(T)                                                                              \
+    do {                                                                                                  \
+        const T *x = (const T *)in->data;                                                                 \
+        T *y = (T *)output->data;                                                                         \
+        for (int32_t b = 0; b < nb; ++b) {                                                                \
+            for (int32_t oy = 0; oy < oh; ++oy) {                                                         \
+                const int32_t iy0 = oy * sh - pt;                                                         \
+                const int32_t fy0 = iy0 < 0 ? -iy0 : 0;                                                   \
+                const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;                                          \
+                for (int32_t ox = 0; ox < ow; ++ox) {                                                     \
+                    const int32_t ix0 = ox * sw - pl;                                                     \
+                    const int32_t fx0 = ix0 < 0 ? -ix0 : 0;                                               \
+                    const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;                                      \
+                    const int32_t count = (fy1 - fy0) * (fx1 - fx0);                                      \
+                    if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE; /* TFLM fails on an empty window */ \
+                    T *yo = y + (((b * oh + oy) * ow) + ox) * c;                                          \
+                    for (int32_t ch = 0; ch < c; ++ch) {                                                  \
+                        int32_t acc = 0;                                                                  \
+                        for (int32_t fy = fy0; fy < fy1; ++fy) {                                          \
+                            const T *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;                   \
+                            for (int32_t fx = fx0; fx < fx1; ++fx) acc += row[fx * c];                    \
+                        }                                                                                 \
+                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;            \
+                        if (acc < lo) acc = lo;                                                           \
+                        if (acc > hi) acc = hi;                                                           \
+                        yo[ch] = (T)acc;                                                                  \
+                    }                                                                                     \
+                }                                                                                         \
+            }                                                                                             \
+        }                                                                                                 \
+    } while (0)
 
 int cim_kernel_average_pool_2d(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                                cim_tensor_t *output) {
     if (n_inputs < 1 || op->n_params < CIM_OP_AVERAGE_POOL_2D_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
-    if (in->dtype != CIMG_DTYPE_INT8 || output->dtype != CIMG_DTYPE_INT8) return CIM_E_UNSUPPORTED;
+    const int width = cim_width_8_16(in->dtype, output->dtype);
+    if (!width) return CIM_E_UNSUPPORTED;
     const int32_t *p = op->params;
     const int32_t fh = p[CIM_P_AVERAGE_POOL_2D_FILTER_H], fw = p[CIM_P_AVERAGE_POOL_2D_FILTER_W];
     const int32_t sh = p[CIM_P_AVERAGE_POOL_2D_STRIDE_H], sw = p[CIM_P_AVERAGE_POOL_2D_STRIDE_W];
@@ -17,33 +52,9 @@ int cim_kernel_average_pool_2d(const cim_op_t *op, const cim_tensor_t *const *in
     const int32_t nb = in->dims[0], h = in->dims[1], w = in->dims[2], c = in->dims[3];
     const int32_t oh = output->dims[1], ow = output->dims[2];
     if (output->dims[3] != c || output->dims[0] != nb) return CIM_E_SHAPE;
-    const int8_t *x = (const int8_t *)in->data;
-    int8_t *y = (int8_t *)output->data;
-    for (int32_t b = 0; b < nb; ++b) {
-        for (int32_t oy = 0; oy < oh; ++oy) {
-            const int32_t iy0 = oy * sh - pt;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;
-            for (int32_t ox = 0; ox < ow; ++ox) {
-                const int32_t ix0 = ox * sw - pl;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;
-                const int32_t count = (fy1 - fy0) * (fx1 - fx0);
-                if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE; /* TFLM fails on an empty window */
-                int8_t *yo = y + (((b * oh + oy) * ow) + ox) * c;
-                for (int32_t ch = 0; ch < c; ++ch) {
-                    int32_t acc = 0;
-                    for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        const int8_t *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;
-                        for (int32_t fx = fx0; fx < fx1; ++fx) acc += row[fx * c];
-                    }
-                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    if (acc < lo) acc = lo;
-                    if (acc > hi) acc = hi;
-                    yo[ch] = (int8_t)acc;
-                }
-            }
-        }
-    }
+    if (width == 2)
+        AVERAGE_POOL_BODY(int16_t);
+    else
+        AVERAGE_POOL_BODY(int8_t);
     return CIM_OK;
 }

@@ -96,6 +96,14 @@ static inline int32_t cim_gl_reciprocal(int32_t x, int x_integer_digits, int *nu
     return cim_gl_one_over_one_plus_x(shifted_minus_one);
 }
 
+/* TFLM MultiplyByQuantizedMultiplier(int64_t x, ...) of the 16x8 kernels: a 16-bit reduced multiplier and one
+ * rounding right shift by 15 - shift (shift < 8, |x| < 2^47). */
+static inline int64_t cim_mbqm64(int64_t x, int32_t mult, int32_t shift) {
+    const int64_t reduced = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
+    const int total = 15 - shift;
+    return (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+}
+
 static inline int32_t cim_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 #endif /* CIM_GEMMLOWP_H */

@@ -31,14 +31,14 @@ static int32_t locate(const grid_t *g, int32_t i, int32_t *lo, int32_t *hi) {
 int cim_check_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                               const cim_tensor_t *output) {
     if (n_inputs != 1 || op->n_params != CIM_OP_RESIZE_BILINEAR_NPARAMS) return CIM_E_PARAM;
-    return cim_resize_fits(op, inputs[0], output) ? CIM_OK : CIM_E_SHAPE;
+    return cim_resize_fits(op, inputs[0], output, 0) ? CIM_OK : CIM_E_SHAPE;
 }
 
 int cim_kernel_resize_bilinear(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                                cim_tensor_t *output) {
     if (n_inputs != 1 || op->n_params < CIM_OP_RESIZE_BILINEAR_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *x = inputs[0];
-    if (!cim_resize_fits(op, x, output)) return CIM_E_SHAPE;
+    if (!cim_resize_fits(op, x, output, 0)) return CIM_E_SHAPE;
     const int align = op->params[CIM_P_RESIZE_BILINEAR_ALIGN_CORNERS];
     const int half = op->params[CIM_P_RESIZE_BILINEAR_HALF_PIXEL_CENTERS];
     const int32_t n = output->dims[0], oh = output->dims[1], ow = output->dims[2], d = output->dims[3];

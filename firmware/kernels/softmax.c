@@ -2,7 +2,9 @@
  * differences to the row maximum scaled to Q5.26, exp, a Q12.19 sum, its reciprocal, and outputs
  * with scale 1/256 and zero point -128 (int8) or scale 1/65536 and zero point -32768 (int16).
  * Rows up to CIM_SOFTMAX_CACHE long compute each exp once (the sum pass keeps it for the output pass);
- * longer rows compute it again, as TFLM does. */
+ * longer rows compute it again, as TFLM does. int16 -> int16 (16x8: reference_ops::SoftmaxInt16) interpolates the
+ * two tables of the record's constant second input (exp on [-10, 0], then 1 / (1 + x) on [0, 1], 513 each) that
+ * the converter builds as TFLM's Prepare does; its outputs are Q0.15. */
 #include <stdint.h>
 
 #include "cim_gemmlowp.h"
@@ -12,10 +14,51 @@
 #define CIM_SOFTMAX_CACHE 64 /* row length whose exps are kept on the stack (4 bytes each) */
 #endif
 
+/* TFLM's int16 table lookup: 512 steps of 128 over the int16 range, linearly interpolated. */
+static int16_t lut16(int32_t v, const int16_t *lut) {
+    const int32_t idx = 256 + (v >> 7);
+    const int16_t slope = (int16_t)(lut[idx + 1] - lut[idx]);
+    return (int16_t)(lut[idx] + ((slope * (v & 0x7f) + 64) >> 7));
+}
+
+static int softmax16(const cim_op_t *op, const cim_tensor_t *in, const cim_tensor_t *luts, cim_tensor_t *output) {
+    if (output->dtype != CIMG_DTYPE_INT16 || luts->dtype != CIMG_DTYPE_INT16 || luts->nbytes != 2 * 513 * 2)
+        return CIM_E_UNSUPPORTED;
+    if (output->nbytes != in->nbytes) return CIM_E_SHAPE;
+    const int16_t *exp_lut = (const int16_t *)luts->data, *recip_lut = exp_lut + 513;
+    const int32_t mult = op->params[CIM_P_SOFTMAX_INPUT_MULT], shift = op->params[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT];
+    const int32_t depth = in->dims[3];
+    if (depth <= 0) return CIM_E_SHAPE;
+    const uint32_t rows = in->nbytes / 2u / (uint32_t)depth;
+    const int16_t *x = (const int16_t *)in->data;
+    int16_t *y = (int16_t *)output->data;
+    for (uint32_t r = 0; r < rows; ++r, x += depth, y += depth) {
+        int32_t max = INT16_MIN;
+        for (int32_t c = 0; c < depth; ++c)
+            if (x[c] > max) max = x[c];
+        int32_t sum = 0; /* Q16.15; the exps wait in the output row, as in TFLM */
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t scaled = cim_mbqm(x[c] - max, mult, shift);
+            y[c] = lut16(cim_clamp(scaled + 32767, INT16_MIN, INT16_MAX), exp_lut);
+            sum += y[c];
+        }
+        const int headroom_plus_one = __builtin_clz((uint32_t)sum); /* sum > 0: the maximum's exp is near 1 */
+        const int32_t shifted = (int32_t)((((int64_t)sum << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
+        const int32_t recip = lut16(cim_clamp(shifted - ((1 << 15) + (1 << 16)), INT16_MIN, INT16_MAX), recip_lut);
+        const int right_shift = 31 - headroom_plus_one;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t v = (int32_t)(((int64_t)y[c] * recip + ((int64_t)1 << (right_shift - 1))) >> right_shift);
+            y[c] = (int16_t)cim_clamp(v, 0, INT16_MAX);
+        }
+    }
+    return CIM_OK;
+}
+
 int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                        cim_tensor_t *output) {
     if (n_inputs < 1 || op->n_params < CIM_OP_SOFTMAX_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
+    if (in->dtype == CIMG_DTYPE_INT16) return n_inputs == 2 ? softmax16(op, in, inputs[1], output) : CIM_E_PARAM;
     const int wide = output->dtype == CIMG_DTYPE_INT16;
     if (in->dtype != CIMG_DTYPE_INT8 || (output->dtype != CIMG_DTYPE_INT8 && !wide)) return CIM_E_UNSUPPORTED;
     if (output->nbytes != in->nbytes * (wide ? 2u : 1u)) return CIM_E_SHAPE;

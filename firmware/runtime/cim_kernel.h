@@ -39,6 +39,12 @@ typedef int (*cim_check_fn)(const cim_op_t *op, const cim_tensor_t *const *input
 #define CIM_E_PARAM (-3)
 
 /* Shared fixed-point helpers with TFLM's reference arithmetic (cim_fixedpoint.c). */
+/* The element width of two tensors that must share one type, int8 or int16 (TFLM's 16x8 mode): 1 or 2 bytes,
+ * 0 when the types differ or are neither. */
+static inline int cim_width_8_16(uint8_t a, uint8_t b) {
+    return a != b ? 0 : (a == CIMG_DTYPE_INT8 ? 1 : (a == CIMG_DTYPE_INT16 ? 2 : 0));
+}
+
 int32_t cim_mbqm(int32_t x, int32_t quantized_multiplier, int32_t shift); /* MultiplyByQuantizedMultiplier */
 int32_t cim_srdhm(int32_t a, int32_t b);                                    /* SaturatingRoundingDoublingHighMul */
 int32_t cim_rdbpot(int32_t x, int32_t exponent);                           /* RoundingDivideByPOT */

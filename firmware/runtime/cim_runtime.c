@@ -342,9 +342,8 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEQUANTIZE:
         return one_in && int8_io && same_dims(&in[0], &out) ? 0 : CIM_RT_E_PROGRAM;
     case CIM_OP_AVERAGE_POOL_2D:
-    case CIM_OP_MAX_POOL_2D: { /* same parameter layout; MAX_POOL_2D also int16 (16x8) */
-        const int wide = op->opcode == CIM_OP_MAX_POOL_2D && one_in && in[0].dtype == CIMG_DTYPE_INT16 &&
-                         out.dtype == CIMG_DTYPE_INT16;
+    case CIM_OP_MAX_POOL_2D: { /* same parameter layout; int8, or int16 (16x8) */
+        const int wide = one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16;
         if (!one_in || !(int8_io || wide) || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
             in[0].dims[3] != out.dims[3] ||
             !window_ok(in[0].dims[1], out.dims[1], p[CIM_P_MAX_POOL_2D_FILTER_H], p[CIM_P_MAX_POOL_2D_STRIDE_H], 1,
@@ -395,6 +394,12 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_SOFTMAX:
+        if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16) /* 16x8: TFLM's two tables as a constant input */
+            return out.dtype == CIMG_DTYPE_INT16 && same_dims(&in[0], &out) && in[1].dtype == CIMG_DTYPE_INT16 &&
+                           in[1].nbytes == 2 * 513 * 2 && tensor_is(tids[1], CIMG_STORE_CONST, CIMG_DTYPE_INT16) &&
+                           p[CIM_P_SOFTMAX_INPUT_MULT] >= 0 && IN_RANGE(p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT], -31, 30)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (!one_in || in[0].dtype != CIMG_DTYPE_INT8 ||
             (out.dtype != CIMG_DTYPE_INT8 && out.dtype != CIMG_DTYPE_INT16) || !same_dims(&in[0], &out) ||
             p[CIM_P_SOFTMAX_INPUT_MULT] < 0 ||
@@ -433,14 +438,16 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_MEAN: {
         const int32_t mask = p[CIM_P_MEAN_AXIS_MASK];
         const uint32_t rank = in[0].rank;
-        if (!one_in || !int8_io || rank < 1 || !IN_RANGE(mask, 0, (1 << rank) - 1) ||
-            !IN_RANGE(p[CIM_P_MEAN_KEEP_DIMS], 0, 1) || !I8(p[CIM_P_MEAN_IN_ZP]) || !I8(p[CIM_P_MEAN_OUT_ZP]) ||
-            !requant_ok(p[CIM_P_MEAN_MULT], p[CIM_P_MEAN_SHIFT]))
+        const int wide = one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16; /* 16x8 */
+        const int32_t zlo = wide ? INT16_MIN : INT8_MIN, zhi = wide ? INT16_MAX : INT8_MAX;
+        if (!one_in || !(int8_io || wide) || rank < 1 || !IN_RANGE(mask, 0, (1 << rank) - 1) ||
+            !IN_RANGE(p[CIM_P_MEAN_KEEP_DIMS], 0, 1) || !IN_RANGE(p[CIM_P_MEAN_IN_ZP], zlo, zhi) ||
+            !IN_RANGE(p[CIM_P_MEAN_OUT_ZP], zlo, zhi) || !requant_ok(p[CIM_P_MEAN_MULT], p[CIM_P_MEAN_SHIFT]))
             return CIM_RT_E_PROGRAM;
         uint64_t kept = 1;
         for (uint32_t a = 0; a < rank; a++)
             if (!((mask >> a) & 1)) kept *= (uint32_t)in[0].dims[4 - rank + a];
-        return kept == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
+        return kept * (wide ? 2u : 1u) == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
     }
     case CIM_OP_LOGISTIC:
         if (one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16) /* 16x8 */
@@ -545,12 +552,14 @@ static int find_sections(const uint8_t *img, uint32_t total) {
 
 /* The model's inputs and outputs from the io records (scales and zero points are the host's business). The
  * program reads and writes int8 arena tensors, except int16 inputs its QUANTIZE reads and int16/int32 outputs
- * its QUANTIZE or SOFTMAX writes (the edge dtype is then the tensor's). A state tensor is never an edge. The
+ * its QUANTIZE or SOFTMAX writes (the edge dtype is then the tensor's), and the int16 tensors of a 16x8 model
+ * whose float32 edges the host quantizes and dequantizes. A state tensor is never an edge. The
  * first of each must be the header's; an image without io records has the header's one input and one output. */
 static int io_tensor_ok(uint8_t dir, uint8_t edge, uint16_t tid) {
     if (!tensor_is(tid, CIMG_STORE_ARENA, 0) || (tensor_rec(tid)[T_FLAGS] & CIMG_TENSOR_STATE)) return 0;
     const uint8_t dtype = tensor_rec(tid)[T_DTYPE];
     if (dtype == CIMG_DTYPE_INT8) return edge != CIMG_DTYPE_INT16 && edge != CIMG_DTYPE_INT32;
+    if (dtype == CIMG_DTYPE_INT16 && edge == CIMG_DTYPE_FLOAT32) return 1;
     return edge == dtype && (dtype == CIMG_DTYPE_INT16 || (dir == 1 && dtype == CIMG_DTYPE_INT32));
 }
 

@@ -6,7 +6,7 @@ section: its dtype, scale and zero point (docs/edges.md). They run here, on the 
 arithmetic, so what the device computes stays int8 and what the user gives and gets is what the model does:
 
 - float32 in: TFLM AffineQuantize, `round(x / scale) + zero_point` with the division in float32 and
-  rounding half away from zero, clamped to int8;
+  rounding half away from zero, clamped to int8 (int16 for a 16x8 model, whose program reads int16);
 - uint8 in / uint8 out: TFLM Requantize, the multiplier of `in_scale / out_scale` (double) applied with
   MultiplyByQuantizedMultiplier, clamped;
 - float32 out: TFLM Dequantize, `float(scale * (q - zero_point))` with the product in double.
@@ -42,15 +42,16 @@ def _requantize(x: np.ndarray, in_scale: float, in_zp: int, out_scale: float, ou
     return np.clip(y, lo, hi).astype(out)
 
 
-def quantize_float(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """TFLM QUANTIZE float32 -> int8 (reference_ops::AffineQuantize)."""
+def quantize_float(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """TFLM QUANTIZE float32 -> int8 or int16 (reference_ops::AffineQuantize)."""
     x = np.asarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         raise UserError("the input holds NaN or infinite values; give finite floats")
     with np.errstate(over="ignore"):
         q = _round_half_away(x / np.float32(scale))
     q = np.clip(q, -(2.0**31), 2.0**31 - 1) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    lo, hi = LIMITS[dtype]
+    return np.clip(q, lo, hi).astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -59,11 +60,11 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -> np.ndarray:
-    """A user's values for one model input (the edge dtype) as the int8 codes the program reads.
+    """A user's values for one model input (the edge dtype) as the int8 (or int16) codes the program reads.
 
     int8 values pass unchanged; for a float32 or uint8 edge they are quantized as the model's own QUANTIZE
-    would. int8 codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s random
-    inputs are). An int16 input takes int16 values (any integers in its range), unchanged."""
+    would. The program's codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s
+    random inputs are). An int16 input takes int16 values (any integers in its range), unchanged."""
     x = np.asarray(x)
     if io.edge_dtype in PROGRAM_EDGES:
         lo, hi = LIMITS[io.edge_dtype]
@@ -71,14 +72,14 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
             return x.astype(io.edge_dtype)
         raise UserError(f"{where}: values of dtype {x.dtype}, the model input is {io.edge_dtype}; give "
                         f"{io.edge_dtype} values")
-    if x.dtype == np.int8:
+    if x.dtype == rec.dtype:
         return x
     if io.edge_dtype == "float32" and np.issubdtype(x.dtype, np.floating):
-        return quantize_float(x, io.scale, io.zero_point)
+        return quantize_float(x, io.scale, io.zero_point, rec.dtype)
     if io.edge_dtype == "uint8" and x.dtype == np.uint8:
         return _requantize(x, io.scale, io.zero_point, rec.scale, rec.zero_point, "int8")
     raise UserError(f"{where}: values of dtype {x.dtype}, the model input is {io.edge_dtype}; give "
-                    f"{io.edge_dtype} values (or the int8 codes the program reads)")
+                    f"{io.edge_dtype} values (or the {rec.dtype} codes the program reads)")
 
 
 def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
@@ -91,11 +92,12 @@ def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
     return y
 
 
-def edge_range(io: IORec) -> tuple[float, float]:
-    """The values an input edge can tell apart: the int8 (or uint8, int16) range in the edge's units."""
+def edge_range(io: IORec, program_dtype: str = "int8") -> tuple[float, float]:
+    """The values an input edge can tell apart: the program's int8 (or int16) range in the edge's units, or
+    the uint8 / int16 range of such an edge."""
     if io.edge_dtype in ("uint8", *PROGRAM_EDGES):
         return tuple(float(v) for v in LIMITS[io.edge_dtype])
-    lo, hi = LIMITS["int8"]
+    lo, hi = LIMITS[program_dtype]
     if io.edge_dtype == "float32":
         return io.scale * (lo - io.zero_point), io.scale * (hi - io.zero_point)
     return float(lo), float(hi)
@@ -108,14 +110,15 @@ def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarr
     for io in img.inputs:
         shape = (n, *img.tensors[io.tensor].shape[1:])
         if io.edge_dtype == "float32":
-            lo, hi = edge_range(io)
+            lo, hi = edge_range(io, img.tensors[io.tensor].dtype)
             pad = 0.02 * (hi - lo)
             out.append(rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32))
         elif io.edge_dtype in ("uint8", *PROGRAM_EDGES):
             lo, hi = LIMITS[io.edge_dtype]
             out.append(rng.integers(lo, hi + 1, size=shape, dtype=np.int64).astype(io.edge_dtype))
         else:
-            out.append(rng.integers(-128, 128, size=shape, dtype=np.int64).astype(np.int8))
+            lo, hi = LIMITS[img.tensors[io.tensor].dtype]
+            out.append(rng.integers(lo, hi + 1, size=shape, dtype=np.int64).astype(img.tensors[io.tensor].dtype))
     return out
 
 

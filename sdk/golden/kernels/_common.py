@@ -19,11 +19,14 @@ def align(x: np.ndarray, rec: TensorRec, rank: int) -> np.ndarray:
 
 
 def apply_lut(lut: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """lut[x + 128] for int8 x, with lut a 256-entry int8 table."""
+    """lut[x + 128] for int8 x, with lut a 256-entry int8 table; lut[x + 32768] for int16 x (65,536 entries)."""
+    if x.dtype == np.int16:
+        return lut[x.astype(np.int32) + 32768]
     return lut[x.astype(np.int16) + 128] if x.dtype != np.uint8 else lut[x]
 
 
 INT8_ALL = np.arange(-128, 128, dtype=np.int64)
+ALL_VALUES = {"int8": INT8_ALL, "int16": np.arange(-32768, 32768, dtype=np.int64)}  # every value, in order
 
 
 def pair_lookup(table: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

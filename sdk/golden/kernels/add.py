@@ -30,11 +30,12 @@ def table(in1_offset: int, in2_offset: int, out_offset: int, left_shift: int, in
 
 def direct(a: np.ndarray, b: np.ndarray, in1_offset: int, in2_offset: int, out_offset: int, left_shift: int,
            in1_mult: int, in1_shift: int, in2_mult: int, in2_shift: int, out_mult: int, out_shift: int,
-           act_min: int, act_max: int) -> np.ndarray:
-    """The same arithmetic on broadcast arrays (int16: left_shift 15 keeps every step within int32)."""
+           act_min: int, act_max: int, sign: int = 1) -> np.ndarray:
+    """The same arithmetic on broadcast arrays (int16: left_shift 15 keeps every step within int32); `sign` -1
+    subtracts (SUB)."""
     s1 = mbqm((a.astype(np.int64) + in1_offset) * (1 << left_shift), in1_mult, in1_shift)
     s2 = mbqm((b.astype(np.int64) + in2_offset) * (1 << left_shift), in2_mult, in2_shift)
-    return np.clip(mbqm(s1 + s2, out_mult, out_shift) + out_offset, act_min, act_max)
+    return np.clip(mbqm(s1 + sign * s2, out_mult, out_shift) + out_offset, act_min, act_max)
 
 
 def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D (int8): TFLM reference_integer_ops::AveragePool, window sums over valid positions
+"""AVERAGE_POOL_2D (int8, int16): TFLM reference_integer_ops::AveragePool, window sums over valid positions
 divided by their count with rounding half away from zero, then clamped."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     if oh == 1 and ow == 1 and p["pad_top"] == 0 and p["pad_left"] == 0:
         acc = x[:, :fh, :fw, :].sum(axis=(1, 2), dtype=np.int32)[:, None, None, :]
     else:
-        wide = np.int16 if fh * fw <= 256 else np.int32  # |sum| <= 128 * taps
+        wide = np.int16 if fh * fw <= 256 and x.dtype == np.int8 else np.int32  # |sum| <= 128 * taps (int8)
         acc = window_reduce(x, p, (oh, ow), 0,
                             lambda a, t: t.astype(wide) if a is None else np.add(a, t, out=a))
         acc = acc.astype(np.int32)
@@ -55,4 +55,4 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     # floor((|acc| + half) / cnt). Float64 division of integers below 2^31 floors exactly.
     mag = np.floor((np.abs(acc) + half) / cnt)
     out = np.where(acc > 0, mag, -mag)
-    return np.clip(out, p["act_min"], p["act_max"]).astype(np.int8)
+    return np.clip(out, p["act_min"], p["act_max"]).astype(x.dtype)

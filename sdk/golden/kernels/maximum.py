@@ -1,4 +1,4 @@
-"""MAXIMUM int8 (TFLM reference_ops::MaximumMinimumBroadcastSlow): the larger raw value, 4-D broadcasting."""
+"""MAXIMUM int8 or int16 (TFLM reference_ops::MaximumMinimumBroadcastSlow): the larger raw value, 4-D broadcasting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MEAN int8 (TFLM reduce.h QuantizedMeanOrSum, integer path): sum(x - in_zp) over the axes, then one
+"""MEAN int8 or int16 (TFLM reduce.h QuantizedMeanOrSum, integer path): sum(x - in_zp) over the axes, then one
 MultiplyByQuantizedMultiplier whose multiplier already carries 1/count (see cimconv.lowering.mean)."""
 
 from __future__ import annotations
@@ -18,5 +18,6 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
     total = x.sum(axis=axes, dtype=np.int64, keepdims=True) if axes else x.astype(np.int64)
     out = mbqm(total - p["in_zp"] * count, p["mult"], p["shift"]) + p["out_zp"]
-    out = np.clip(out, -128, 127).astype(np.int8)
+    info = np.iinfo(x.dtype)
+    out = np.clip(out, info.min, info.max).astype(x.dtype)
     return out.reshape((x.shape[0],) + tuple(out_rec.shape[1:]))

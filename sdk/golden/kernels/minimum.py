@@ -1,4 +1,4 @@
-"""MINIMUM int8 (TFLM reference_ops::MaximumMinimumBroadcastSlow): the smaller raw value, 4-D broadcasting."""
+"""MINIMUM int8 or int16 (TFLM reference_ops::MaximumMinimumBroadcastSlow): the smaller raw value, 4-D broadcasting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PACK int8 (TFLM reference_ops::Pack): the inputs stacked along a new axis, bytes unchanged."""
+"""PACK int8 or int16 (TFLM reference_ops::Pack): the inputs stacked along a new axis, values unchanged."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELU6 int8 (TFLM Relu6Quantized): the raw input clamped to [zero, six], codes of the input's quantization."""
+"""RELU6 int8 or int16 (TFLM Relu6Quantized): the raw input clamped to [zero, six], codes of the input's quantization."""
 
 from __future__ import annotations
 
@@ -11,4 +11,4 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     p = op.params
     x = inputs[0]
     # TFLM: val > six ? six : (val < zero ? zero : val)
-    return np.where(x > p["six"], np.int8(p["six"]), np.where(x < p["zero"], np.int8(p["zero"]), x)).astype(np.int8)
+    return np.where(x > p["six"], p["six"], np.where(x < p["zero"], p["zero"], x)).astype(x.dtype)

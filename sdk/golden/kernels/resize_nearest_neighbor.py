@@ -1,4 +1,4 @@
-"""RESIZE_NEAREST_NEIGHBOR int8 (TFLM reference_ops::ResizeNearestNeighbor): each output pixel copies the
+"""RESIZE_NEAREST_NEIGHBOR int8 or int16 (TFLM reference_ops::ResizeNearestNeighbor): each output pixel copies the
 input pixel GetNearestNeighbor picks per axis, in TFLM's float32 arithmetic."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SUB (int8): TFLM reference_ops::Sub / BroadcastQuantSubSlow with 4-D broadcasting.
+"""SUB (int8, int16): TFLM reference_ops::Sub / BroadcastQuantSubSlow with 4-D broadcasting (int16: TFLM's 16x8
+mode, left_shift 15, computed element by element).
 
 Both inputs are shifted left by left_shift, rescaled (MultiplyByQuantizedMultiplierSmallerThanOneExp, the
 same arithmetic as MultiplyByQuantizedMultiplier for the non-positive shifts Prepare allows), subtracted and
@@ -14,6 +15,7 @@ import numpy as np
 from cimconv.image import OpRec, TensorRec
 from cimsdk.golden.fixedpoint import mbqm
 from cimsdk.golden.kernels._common import INT8_ALL, align, pair_lookup
+from cimsdk.golden.kernels.add import direct
 
 
 @lru_cache(maxsize=128)
@@ -31,4 +33,6 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     rank = max(x.ndim for x in inputs)
     a = align(inputs[0], in_recs[0], rank)
     b = align(inputs[1], in_recs[1], rank)
+    if out_rec.dtype == "int16":
+        return direct(a, b, *op.param_list(), sign=-1).astype(np.int16)
     return pair_lookup(table(*op.param_list()), a, b)

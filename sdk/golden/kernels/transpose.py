@@ -1,4 +1,4 @@
-"""TRANSPOSE int8 (TFLM reference_ops::Transpose): the input's axes permuted, bytes unchanged."""
+"""TRANSPOSE int8 or int16 (TFLM reference_ops::Transpose): the input's axes permuted, values unchanged."""
 
 from __future__ import annotations
 
