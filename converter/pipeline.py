@@ -12,6 +12,7 @@ import numpy as np
 
 from cimconv import __version__, energy
 from cimconv.errors import ModelError
+from cimconv.float_model import lower_float, prepare_float
 from cimconv.image import (
     STORE_ARENA,
     STORE_CONST,
@@ -79,13 +80,17 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     tgt = target if isinstance(target, Target) else load_target(target)
     log.info("target %s: %d macros x %d arrays of %d x %d", tgt.name, tgt.macros, tgt.arrays_per_macro, tgt.rows,
              tgt.weight_cols)
-    prep = prepare(graph)
+    if tgt.floating_point:  # a float model on a floating-point macro: no quantization (cimconv.float_model)
+        prep = prepare_float(graph)
+        lowered = [low for op in prep.ops for low in lower_float(graph, op)]
+    else:
+        prep = prepare(graph)
+        lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     log.info("folded to %d operators, %d inputs, %d outputs", len(prep.ops), len(prep.inputs), len(prep.outputs))
-    lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     refuse_wide_inputs_on_rtl(graph, lowered, tgt)
     for low in lowered:
         log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
-    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions)
+    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions and not tgt.floating_point)
     mi = len(mapping.tiles)
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
@@ -134,6 +139,8 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
                          "outputs": [graph.tensors[t].name for t in graph.outputs]},
             "arrays": {"rows": tgt.rows, "weight_cols": tgt.weight_cols, "arrays_per_macro": tgt.arrays_per_macro,
                        "macros": tgt.macros}}
+    if tgt.floating_point:  # what the golden model's BF16 arithmetic needs besides the cells (docs/targets.md)
+        meta["fp"] = {"format": tgt.number_format, "align_group": tgt.rows_active}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()

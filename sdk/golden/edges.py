@@ -65,6 +65,10 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
     would. int8 codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s random
     inputs are). An int16 input takes int16 values (any integers in its range), unchanged."""
     x = np.asarray(x)
+    if rec.dtype == "float32":  # a float model on a floating-point target: float32 values, unchanged
+        if np.issubdtype(x.dtype, np.floating):
+            return x.astype(np.float32)
+        raise UserError(f"{where}: values of dtype {x.dtype}, the model input is float32; give float32 values")
     if io.edge_dtype in PROGRAM_EDGES:
         lo, hi = LIMITS[io.edge_dtype]
         if x.dtype.kind in "iu" and (x.size == 0 or (int(x.min()) >= lo and int(x.max()) <= hi)):
@@ -84,6 +88,8 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
 def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
     """The program's int8 output as the model returns it (its edge dtype)."""
     y = np.asarray(y)
+    if rec.dtype == "float32":  # a floating-point target's program writes the float32 output itself
+        return y
     if io.edge_dtype == "float32":
         return dequantize(y, io.scale, io.zero_point)
     if io.edge_dtype == "uint8":
