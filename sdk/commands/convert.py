@@ -65,7 +65,13 @@ def command(model: Path | None, target: str, board: str, output: Path | None, su
     from cimsdk.api import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
 
-    quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
+    from cimconv.target import load_target
+
+    floating = load_target(target).floating_point  # a floating-point target takes the float model as it is
+    if floating and calib is not None:
+        raise UserError(f"--calib: target {target} computes in floating point (BF16) and takes float models without "
+                        "quantization or calibration; drop --calib")
+    quantized = None if floating else _quantize_if_float(model, calib)  # a float model + --calib: quantize first
     if quantized is None:
         converted = convert(model, target, board, cpu_reductions=cpu_reductions)
     else:

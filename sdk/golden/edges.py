@@ -113,7 +113,9 @@ def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarr
     out = []
     for io in img.inputs:
         shape = (n, *img.tensors[io.tensor].shape[1:])
-        if io.edge_dtype == "float32":
+        if img.tensors[io.tensor].dtype == "float32":  # a float model (floating-point target): no range known
+            out.append(rng.standard_normal(size=shape).astype(np.float32))
+        elif io.edge_dtype == "float32":
             lo, hi = edge_range(io)
             pad = 0.02 * (hi - lo)
             out.append(rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32))
