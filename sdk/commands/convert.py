@@ -62,10 +62,9 @@ def command(model: Path | None, target: str, board: str, output: Path | None, su
     if model is None:
         raise UserError("convert: give a MODEL.tflite (or --supported-ops); e.g. `cimsdk convert kws.tflite`")
     from cimconv.atomic import output_dir
+    from cimconv.target import load_target
     from cimsdk.api import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
-
-    from cimconv.target import load_target
 
     floating = load_target(target).floating_point  # a floating-point target takes the float model as it is
     if floating and calib is not None:
