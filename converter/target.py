@@ -37,6 +37,7 @@ class Target:
     macros: int
     digital_bits: int = 0  # hybrid macros: the weight's top bits computed digitally (exact), the rest analog
     number_format: str = "int8"  # "bf16": a floating-point macro (float models, no quantization)
+    analog_weight_max: int = 0  # largest |weight| the analog array takes (0: no limit); beyond it: MIX mode
     timing: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     noise: dict = field(default_factory=dict)
@@ -123,6 +124,7 @@ def load_target(name_or_path: str) -> Target:
             rows_active=int(m["rows_active"]), adc_bits=int(m["adc_bits"]),
             arrays_per_macro=int(m["arrays_per_macro"]), macros=int(m["macros"]),
             digital_bits=int(m.get("digital_bits", 0)), number_format=str(m.get("number_format", "int8")),
+            analog_weight_max=int(m.get("analog_weight_max", 0)),
             timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
             noise=dict(data.get("noise", {})), sources=dict(data.get("sources", {})), path=str(path),
             rtl=dict(data.get("rtl", {})),
