@@ -252,3 +252,48 @@ def test_device_equals_golden_in_every_bit(kws, vww, tmp_path):
             for x, g in zip(xs, golden, strict=True):
                 out, _ = dev.run(x.tobytes(), g.nbytes, timeout=300.0)
                 assert np.array_equal(np.frombuffer(out, np.int32), g.view(np.int32).reshape(-1))
+
+
+# --- other float graphs -----------------------------------------------------------------------------------
+def _float_model(tmp_path, with_add: bool = False):
+    """A float Keras model with what the shared models lack: dilation, VALID padding, RELU6, a depth
+    multiplier of 2 with stride 2, SAME average pooling, a dense layer without activation."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(5)
+    L = tf.keras.layers
+    inp = tf.keras.Input(shape=(15, 13, 3), batch_size=1)
+    x = L.Conv2D(8, 3, dilation_rate=2, padding="valid", activation="relu6")(inp)
+    x = L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same", activation="relu")(x)
+    if with_add:
+        x = L.Add()([x, x])
+    x = L.AveragePooling2D(2, padding="same")(x)
+    x = L.Reshape((-1,))(x)
+    out = L.Softmax()(L.Dense(5)(x))
+    path = tmp_path / ("add.tflite" if with_add else "float.tflite")
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out)).convert())
+    return path
+
+
+def test_other_float_graphs_follow_the_float_model(tmp_path):
+    model = _float_model(tmp_path)
+    conv = convert(model, "sram-fpcim")
+    ops = [op.opcode for op in conv.image.ops]
+    assert ops.count("DEPTHWISE_CONV_2D") == 1 and "AVERAGE_POOL_2D" in ops
+    xs = np.random.default_rng(4).standard_normal((40, 15, 13, 3)).astype(np.float32)
+    got = Executor(conv.image_bytes).predict([xs])[0]
+    ref = LiteRTRef(model)
+    want = np.concatenate([ref.invoke(x[None]) for x in xs])
+    assert np.abs(got - want).max() < 0.02  # probabilities: BF16 and the alignment, a few parts in a thousand
+    assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.95
+    from cimsdk.fp_compare import compare_float
+
+    comp = compare_float(model, conv.image, xs[:4])
+    for d in comp.layers:
+        if d.macro_rel_rms is not None:
+            assert d.macro_rel_rms < 0.03 and d.bf16_rel_rms < 0.005
+
+
+def test_unsupported_float_ops_are_named(tmp_path):
+    with pytest.raises(UserError, match="ADD at operator"):
+        convert(_float_model(tmp_path, with_add=True), "sram-fpcim")
