@@ -75,7 +75,8 @@ MATRIX = record(
     Field("first_tile", "u32", "index into the tiles section"),
     Field("n_tiles", "u32", ""),
     Field("format", "u32", "0 int8 cells (one byte a weight), 1 bf16 cells (two bytes a weight, little-endian; its quant "
-          "records hold the float32 bias bits, multiplier and shift 0: docs/targets.md, floating-point targets)"),
+          "records hold the float32 bias bits, the exponent-alignment group in rows as the multiplier, and shift 0: "
+          "docs/targets.md, floating-point targets)"),
 )
 TILE = record(
     "tile record", "CIMG_TILE",

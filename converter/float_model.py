@@ -3,7 +3,8 @@
 The CiM layers (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) become BF16 matrices: float32 weights rounded
 to BF16 (nearest, ties to even), or, for TFLite's hybrid layers (int8 weights with per-channel scales and
 float activations), the dequantized weights float32(scale x q) rounded the same way; the float32 bias bit for
-bit in the matrix's quant records; the fused activation's float32 bounds (bit for bit) in `act_min` /
+bit in the matrix's quant records with the exponent-alignment group (the target's `rows_active`) in the
+multiplier's place; the fused activation's float32 bounds (bit for bit) in `act_min` /
 `act_max`. The macro runs them with the arithmetic of `cimsdk.mac.fpcim` (float32 tensors in and out).
 The rest of the graph (AVERAGE_POOL_2D, RESHAPE, SOFTMAX) runs in float32 on the MCU, with the image's
 parameters: pools and activations take float32 bounds, SOFTMAX beta 1 (docs/targets.md).
@@ -77,16 +78,16 @@ def _bias(graph: Graph, op: Operator, n: int) -> np.ndarray:
     return np.ascontiguousarray(b.data.reshape(-1), dtype=np.float32).view(np.int32).copy()
 
 
-def _matrix_op(graph: Graph, op: Operator, weights: np.ndarray, kind: int, params: dict[str, int],
+def _matrix_op(graph: Graph, op: Operator, weights: np.ndarray, kind: int, params: dict[str, int], group: int,
                kernel: tuple[int, int] = (1, 1)) -> Lowered:
     n = weights.shape[0]
-    zeros = np.zeros(n, np.int32)
-    spec = MatrixSpec(kind, to_bf16(weights), _bias(graph, op, n), zeros, zeros.copy(), kernel)
+    spec = MatrixSpec(kind, to_bf16(weights), _bias(graph, op, n), np.full(n, group, np.int32), np.zeros(n, np.int32),
+                      kernel)
     params = {"matrix": -1, **params, "in_zp": 0, "out_zp": 0, **_activation(op)}
     return Lowered(op.opcode, [op.inputs[0]], list(op.outputs), params, spec, op.index)
 
 
-def _conv(graph: Graph, op: Operator) -> Lowered:
+def _conv(graph: Graph, op: Operator, group: int) -> Lowered:
     x, w, y = (graph.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     _float(op, x, y)
     if len(x.shape) != 4 or len(w.shape) != 4 or len(y.shape) != 4:
@@ -97,16 +98,16 @@ def _conv(graph: Graph, op: Operator) -> Lowered:
         if x.shape[3] != cin or y.shape[3] != cout:
             raise fail(op, f"filter {list(w.shape)} does not fit input {list(x.shape)} / output {list(y.shape)}")
         return _matrix_op(graph, op, data.reshape(cout, kh * kw * cin), MATRIX_DENSE,
-                          window_params(op, x, y, kh, kw), (kh, kw))
+                          window_params(op, x, y, kh, kw), group, (kh, kw))
     one, kh, kw, cout = w.shape
     mult = cout // max(1, x.shape[3])
     if one != 1 or cout != x.shape[3] * mult or y.shape[3] != cout:
         raise fail(op, f"filter {list(w.shape)} does not fit input {list(x.shape)} / output {list(y.shape)}")
     return _matrix_op(graph, op, data.reshape(kh * kw, cout).T.copy(), MATRIX_DEPTHWISE,
-                      {**window_params(op, x, y, kh, kw), "depth_mult": mult}, (kh, kw))
+                      {**window_params(op, x, y, kh, kw), "depth_mult": mult}, group, (kh, kw))
 
 
-def _fully_connected(graph: Graph, op: Operator) -> Lowered:
+def _fully_connected(graph: Graph, op: Operator, group: int) -> Lowered:
     x, w, y = (graph.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     _float(op, x, y)
     if len(w.shape) != 2 or op.options.get("weights_format", 0) != 0:
@@ -114,7 +115,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Lowered:
     n, k = w.shape
     if len(x.shape) < 2 or x.size % k or y.shape[-1] != n or y.size != x.size // k * n or x.shape[0] != y.shape[0]:
         raise fail(op, f"input {list(x.shape)} -> output {list(y.shape)} does not fit [{n}, {k}] weights per batch item")
-    return _matrix_op(graph, op, _weights(op, w, 0), MATRIX_DENSE, {})
+    return _matrix_op(graph, op, _weights(op, w, 0), MATRIX_DENSE, {}, group)
 
 
 def _average_pool(graph: Graph, op: Operator) -> Lowered:
@@ -166,12 +167,13 @@ def prepare_float(g: Graph) -> Prepared:
     return Prepared(g, list(g.operators), *edges)
 
 
-def lower_float(graph: Graph, op: Operator) -> list[Lowered]:
-    """The program op of one float op (RESHAPE through its own lowering: it only moves bytes)."""
+def lower_float(graph: Graph, op: Operator, group: int) -> list[Lowered]:
+    """The program op of one float op (RESHAPE through its own lowering: it only moves bytes); `group`: the
+    macro's exponent-alignment group in rows."""
     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        return [_conv(graph, op)]
+        return [_conv(graph, op, group)]
     if op.opcode == "FULLY_CONNECTED":
-        return [_fully_connected(graph, op)]
+        return [_fully_connected(graph, op, group)]
     if op.opcode == "AVERAGE_POOL_2D":
         return [_average_pool(graph, op)]
     if op.opcode == "SOFTMAX":

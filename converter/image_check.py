@@ -228,8 +228,8 @@ def _float_cim(img: Image, op: OpRec, at: str, kind: int, x: TensorRec, y: Tenso
                         "float32 activations go with BF16 matrices only")
     _in_range(at, p, 0, 0, "in_zp", "out_zp")
     _float_bounds(at, p)
-    if (m.mult != 0).any() or (m.shift != 0).any():
-        raise _fail(at, "a BF16 matrix with integer multipliers")
+    if (m.mult < 1).any() or (m.mult > 256).any() or (m.mult != m.mult[0]).any() or (m.shift != 0).any():
+        raise _fail(at, "a BF16 matrix's quant records must hold one alignment group (1 to 256 rows) and shift 0")
     return x, y, m, p
 
 

@@ -83,7 +83,7 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
              tgt.weight_cols)
     if tgt.floating_point:  # a float model on a floating-point macro: no quantization (cimconv.float_model)
         prep = prepare_float(graph)
-        lowered = [low for op in prep.ops for low in lower_float(graph, op)]
+        lowered = [low for op in prep.ops for low in lower_float(graph, op, tgt.rows_active)]
     else:
         prep = prepare(graph)
         lowered = [low for op in prep.ops for low in lower_ops(graph, op)]

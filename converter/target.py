@@ -140,6 +140,9 @@ def load_target(name_or_path: str) -> Target:
         raise UserError(f"{path}: signed_encoding '{t.signed_encoding}' is not one of {', '.join(ENCODINGS)}")
     if t.number_format not in NUMBER_FORMATS:
         raise UserError(f"{path}: number_format '{t.number_format}' is not one of {', '.join(NUMBER_FORMATS)}")
+    if t.floating_point and not 1 <= t.rows_active <= 256:
+        raise UserError(f"{path}: rows_active {t.rows_active} is a floating-point macro's exponent-alignment group; "
+                        "1 to 256 rows (the firmware's soft macro holds a group on the stack)")
     if t.digital_bits % t.bits_per_cell or not 0 <= t.digital_bits <= t.bits_per_cell * t.cells_per_weight:
         raise UserError(f"{path}: digital_bits {t.digital_bits} must be whole cell slices: a multiple of "
                         f"bits_per_cell ({t.bits_per_cell}) up to {t.bits_per_cell * t.cells_per_weight}")

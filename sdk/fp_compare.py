@@ -104,8 +104,7 @@ def compare_float(model: Path, img: Image, xs: np.ndarray) -> FloatComparison:
                 ref_values.setdefault(t, []).append(ref.interp.get_tensor(s).copy())
     refs = {t: np.concatenate(v) for t, v in ref_values.items()}
     graph = read_model(model)
-    unaligned = FpCim(img)
-    unaligned.group = 1
+    unaligned = FpCim(img, group=1)
     comp = FloatComparison(inputs=len(xs), align_group=align_group(img))
     for i, op in enumerate(img.ops):
         t = op.outputs[0]

@@ -141,7 +141,7 @@
 #define CIMG_MATRIX_FIRST_TILE_SIZE 4u
 #define CIMG_MATRIX_N_TILES_OFF 24u /* u32 */
 #define CIMG_MATRIX_N_TILES_SIZE 4u
-#define CIMG_MATRIX_FORMAT_OFF 28u /* u32 0 int8 cells (one byte a weight), 1 bf16 cells (two bytes a weight, little-endian; its quant records hold the float32 bias bits, multiplier and shift 0: docs/targets.md, floating-point targets) */
+#define CIMG_MATRIX_FORMAT_OFF 28u /* u32 0 int8 cells (one byte a weight), 1 bf16 cells (two bytes a weight, little-endian; its quant records hold the float32 bias bits, the exponent-alignment group in rows as the multiplier, and shift 0: docs/targets.md, floating-point targets) */
 #define CIMG_MATRIX_FORMAT_SIZE 4u
 
 /* tile record (28 bytes) */

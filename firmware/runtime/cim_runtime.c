@@ -202,6 +202,12 @@ static uint32_t matrix_format(uint32_t index) {
     return rd32(rt.matrices + index * CIMG_MATRIX_RECORD_SIZE + CIMG_MATRIX_FORMAT_OFF);
 }
 
+/* A BF16 matrix's exponent-alignment group (rows): its first quant record's multiplier. */
+static int32_t m_group(uint32_t index) {
+    const uint32_t qoff = rd32(rt.matrices + index * CIMG_MATRIX_RECORD_SIZE + CIMG_MATRIX_QUANT_OFFSET_OFF);
+    return (int32_t)rd32(rt.quant + qoff + 4u);
+}
+
 static int tensor_is(uint32_t tid, uint8_t storage, uint8_t dtype) {
     const uint8_t *r = tensor_rec(tid);
     return r[T_STORAGE] == storage && (dtype == 0 || r[T_DTYPE] == dtype);
@@ -269,9 +275,8 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     int rc = check_matrix(mi);
     if (rc != 0) return rc;
     if (fp != (matrix_format(mi) == CIMG_MATRIX_FORMAT_BF16)) return CIM_RT_E_MATRIX;
-#if defined(CIM_BACKEND_SOFT)
-    if (fp) return CIM_RT_E_PROGRAM; /* the C macro computes int8 matrices; BF16 ones run on the coprocessor */
-#endif
+    /* a BF16 matrix's quant records: one alignment group of 1..256 rows (cim_soft_fp.c), shift 0 */
+    if (fp && (m_group(mi) < 1 || m_group(mi) > 256)) return CIM_RT_E_MATRIX;
     cim_matrix_t m;
     matrix_view(mi, &m);
     cim_tensor_t in, out;
