@@ -50,7 +50,8 @@ def _print_supported() -> None:
                    "keep their low bits on the array and their high bits on the CPU (docs/targets.md)")
 def command(model: Path | None, target: str, board: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
             calib: Path | None, cpu_reductions: bool, mix: bool) -> None:
-    """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report.
+    """Map an int8 TFLite MODEL (a float one for a floating-point target) onto CiM macros and write the weight
+    image and report.
 
     \b
     Examples:
