@@ -65,6 +65,8 @@ def format_header() -> str:
         "CIMG_TENSOR_STATE": img.TENSOR_STATE,
         "CIMG_MATRIX_DENSE": img.MATRIX_DENSE,
         "CIMG_MATRIX_DEPTHWISE": img.MATRIX_DEPTHWISE,
+        "CIMG_MATRIX_FORMAT_INT8": img.MATRIX_FORMAT_INT8,
+        "CIMG_MATRIX_FORMAT_BF16": img.MATRIX_FORMAT_BF16,
         "CIMG_OPF_CIM": img.OPF_CIM,
         "CIMG_OPF_REVERSE": img.OPF_REVERSE,
     }

@@ -75,7 +75,9 @@ MATRIX = record(
     Field("quant_offset", "u32", "into the quant section"),
     Field("first_tile", "u32", "index into the tiles section"),
     Field("n_tiles", "u32", ""),
-    Field("reserved", "u32", "0"),
+    Field("format", "u32", "0 int8 cells (one byte a weight), 1 bf16 cells (two bytes a weight, little-endian; its quant "
+          "records hold the float32 bias bits, the exponent-alignment group in rows as the multiplier, and shift 0: "
+          "docs/targets.md, floating-point targets)"),
 )
 TILE = record(
     "tile record", "CIMG_TILE",
@@ -143,6 +145,10 @@ TENSOR_STATE = 1
 # Matrix kinds
 MATRIX_DENSE = 0
 MATRIX_DEPTHWISE = 1
+
+# Matrix cell formats
+MATRIX_FORMAT_INT8 = 0
+MATRIX_FORMAT_BF16 = 1
 
 # Op flags
 OPF_CIM = 1

@@ -25,6 +25,8 @@ from cimcontracts.image_format import (  # noqa: F401  (re-exported: the one def
     MATRIX,
     MATRIX_DENSE,
     MATRIX_DEPTHWISE,
+    MATRIX_FORMAT_BF16,
+    MATRIX_FORMAT_INT8,
     MATRIX_RECORD_SIZE,
     MAX_RANK,
     OP_HEADER,
@@ -120,11 +122,22 @@ class MatrixRec:
     kind: int
     rows: int  # K
     cols: int  # N
-    weights: np.ndarray  # int8 (N, K): column-major cell contents, each output column's K weights contiguous
-    bias: np.ndarray  # int32 (N,), input zero point folded in
+    weights: np.ndarray  # int8 (N, K): column-major cell contents, each output column's K weights contiguous;
+    #                      uint16 BF16 words for a floating-point matrix (`MATRIX_FORMAT_BF16`)
+    bias: np.ndarray  # int32 (N,), input zero point folded in; a BF16 matrix: the float32 bias's bits
     mult: np.ndarray  # int32 (N,)
     shift: np.ndarray  # int32 (N,)
     tiles: list[TileRec] = field(default_factory=list)
+
+    @property
+    def format(self) -> int:
+        """`MATRIX_FORMAT_BF16` for BF16 cells (a floating-point target), else `MATRIX_FORMAT_INT8`."""
+        return MATRIX_FORMAT_BF16 if self.weights.dtype == np.uint16 else MATRIX_FORMAT_INT8
+
+    @property
+    def float_bias(self) -> np.ndarray:
+        """A BF16 matrix's float32 bias (its quant records hold the bits)."""
+        return np.ascontiguousarray(self.bias, dtype=np.int32).view(np.float32)
 
 
 @dataclass
@@ -231,14 +244,14 @@ def write_image(img: Image) -> bytes:
     n_tiles = 0
     for mi, m in enumerate(img.matrices):
         cells_off = len(cells)
-        w = np.ascontiguousarray(m.weights, dtype=np.int8)
+        w = np.ascontiguousarray(m.weights, dtype="<u2" if m.format == MATRIX_FORMAT_BF16 else np.int8)
         assert w.shape == (m.cols, m.rows)
         cells += w.tobytes()
         cells += b"\0" * (_align(len(cells), 4) - len(cells))
         q = np.stack([m.bias, m.mult, m.shift], axis=1).astype("<i4")
         quant_off = len(quant)
         quant += q.tobytes()
-        matrices += _MATRIX.pack(m.kind, m.rows, m.cols, cells_off, quant_off, n_tiles, len(m.tiles), 0)
+        matrices += _MATRIX.pack(m.kind, m.rows, m.cols, cells_off, quant_off, n_tiles, len(m.tiles), m.format)
         for t in m.tiles:
             tiles += _TILE.pack(mi, t.macro, t.array, t.row0, t.col0, 0, t.k0, t.k_len, t.n0, t.n_len)
         n_tiles += len(m.tiles)
@@ -377,14 +390,16 @@ def _matrices(secs: dict[int, bytes], where: str) -> list[MatrixRec]:
         all_tiles.append(TileRec(v[0], v[1], v[2], v[3], v[4], v[6], v[7], v[8], v[9]))
     matrices = []
     for i in range(len(mb) // MATRIX_RECORD_SIZE):
-        kind, rows, cols, coff, qoff, t0, nt, _r = _MATRIX.unpack_from(mb, i * MATRIX_RECORD_SIZE)
-        if kind not in (MATRIX_DENSE, MATRIX_DEPTHWISE) or rows < 1 or cols < 1 \
-                or coff + rows * cols > len(cb) or qoff % 4 or qoff + QUANT_RECORD_SIZE * cols > len(qb) \
+        kind, rows, cols, coff, qoff, t0, nt, fmt = _MATRIX.unpack_from(mb, i * MATRIX_RECORD_SIZE)
+        cell = 2 if fmt == MATRIX_FORMAT_BF16 else 1
+        if kind not in (MATRIX_DENSE, MATRIX_DEPTHWISE) or fmt not in (MATRIX_FORMAT_INT8, MATRIX_FORMAT_BF16) \
+                or rows < 1 or cols < 1 or coff + rows * cols * cell > len(cb) or coff % cell or qoff % 4 or qoff + QUANT_RECORD_SIZE * cols > len(qb) \
                 or t0 + nt > len(all_tiles):
             raise ImageError(f"{where}: matrix {i} (kind {kind}, {rows}x{cols}, cells at {coff}, quant at {qoff}, "
                              f"tiles {t0}+{nt}) does not fit the cells/quant/tiles sections; the image is damaged, "
                              "convert the model again")
-        w = np.frombuffer(cb, dtype=np.int8, count=rows * cols, offset=coff).reshape(cols, rows)
+        w = np.frombuffer(cb, dtype="<u2" if cell == 2 else np.int8, count=rows * cols, offset=coff)
+        w = w.astype(np.uint16).reshape(cols, rows) if cell == 2 else w.reshape(cols, rows)
         q = np.frombuffer(qb, dtype="<i4", count=3 * cols, offset=qoff).reshape(cols, 3)
         matrices.append(MatrixRec(kind, rows, cols, w, q[:, 0].astype(np.int32), q[:, 1].astype(np.int32),
                                   q[:, 2].astype(np.int32), all_tiles[t0 : t0 + nt]))

@@ -20,6 +20,7 @@ import numpy as np
 from cimconv.image import (
     MATRIX_DENSE,
     MATRIX_DEPTHWISE,
+    MATRIX_FORMAT_BF16,
     STORE_ARENA,
     STORE_CONST,
     TENSOR_STATE,
@@ -118,6 +119,8 @@ def _check_io(img: Image, where: str) -> None:
         want = r.edge_dtype if r.edge_dtype in ("int16", "int32") else "int8"  # the arena tensor's dtype
         if r.edge_dtype == "float32" and t.dtype == "int16":  # a 16x8 model's float edge: zero point 0
             want = "int16" if r.zero_point == 0 else want
+        if r.edge_dtype == "float32" and t.dtype == "float32":
+            want = "float32"  # a float model on a floating-point target: float32 in and out of the program
         if r.edge_dtype not in IO_EDGES[r.direction]:
             raise _fail(where, f"io edge dtype {r.edge_dtype}; expected one of {', '.join(IO_EDGES[r.direction])}")
         if t.storage != STORE_ARENA or t.dtype != want or t.state:
@@ -222,6 +225,28 @@ def _matrix(img: Image, op: OpRec, at: str, kind: int) -> MatrixRec:
     return m
 
 
+def _float_bounds(at: str, p: dict) -> None:
+    """A float op's activation bounds: float32 bits, not NaN, act_min <= act_max."""
+    lo, hi = np.array([p["act_min"], p["act_max"]], np.int64).astype(np.int32).view(np.float32)
+    if not lo <= hi:
+        raise _fail(at, f"float activation bounds {lo} .. {hi}")
+
+
+def _float_cim(img: Image, op: OpRec, at: str, kind: int, x: TensorRec, y: TensorRec
+               ) -> tuple[TensorRec, TensorRec, MatrixRec, dict]:
+    """A floating-point target's CiM op: float32 in and out, a BF16 matrix, float32 activation bounds."""
+    p = op.params
+    m = _matrix(img, op, at, kind)
+    if x.dtype != "float32" or y.dtype != "float32" or m.format != MATRIX_FORMAT_BF16:
+        raise _fail(at, f"{x.dtype} -> {y.dtype} on a {'BF16' if m.format == MATRIX_FORMAT_BF16 else 'int8'} matrix; "
+                        "float32 activations go with BF16 matrices only")
+    _in_range(at, p, 0, 0, "in_zp", "out_zp")
+    _float_bounds(at, p)
+    if (m.mult < 1).any() or (m.mult > 256).any() or (m.mult != m.mult[0]).any() or (m.shift != 0).any():
+        raise _fail(at, "a BF16 matrix's quant records must hold one alignment group (1 to 256 rows) and shift 0")
+    return x, y, m, p
+
+
 def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, TensorRec, MatrixRec, dict]:
     if not op.cim:
         raise _fail(at, "a CiM op without the CiM flag")
@@ -229,6 +254,8 @@ def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, T
     if x.storage != STORE_ARENA:
         raise _fail(at, "the input of a CiM op must be an activation")
     p = op.params
+    if x.dtype == "float32" or _matrix(img, op, at, kind).format == MATRIX_FORMAT_BF16:
+        return _float_cim(img, op, at, kind, x, y)
     if x.dtype == "int16":  # TFLM's 16x8 mode: int16 in and out, zero points 0, 64-bit requantization
         if y.dtype != "int16":
             raise _fail(at, f"an int16 input with a {y.dtype} output (16x8 ops write int16)")
@@ -292,7 +319,8 @@ def _fully_connected(img: Image, op: OpRec, at: str) -> None:
 
 def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    wide = _int8_or_int16(at, x, y) == "int16"  # 16x8
+    floats = op.opcode == "AVERAGE_POOL_2D" and x.dtype == y.dtype == "float32"  # a float model (sram-fpcim)
+    wide = not floats and _int8_or_int16(at, x, y) == "int16"  # 16x8
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0] or x.shape[3] != y.shape[3]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D, same batch and channels")
@@ -304,6 +332,9 @@ def _pool(img: Image, op: OpRec, at: str) -> None:
         _in_range(at, p, -32768, 32767, "act_min", "act_max")
         if p["act_min"] > p["act_max"]:
             raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+        return
+    if floats:
+        _float_bounds(at, p)
         return
     _act(at, p)
 
@@ -358,6 +389,10 @@ def _reshape(img: Image, op: OpRec, at: str) -> None:
 def _softmax(img: Image, op: OpRec, at: str) -> None:
     ins, y = _recs(img, op, at, (1, 2))
     x = ins[0]
+    if x.dtype == y.dtype == "float32" and len(ins) == 1:  # a float model (sram-fpcim): beta 1, no parameters
+        _same_shape(at, x, y)
+        _in_range(at, op.params, 0, 0, "input_mult", "input_left_shift", "diff_min")
+        return
     if x.dtype == "int16":  # 16x8: int16 out, TFLM's two tables as a constant int16[1026] input
         lut = ins[1] if len(ins) == 2 else None
         if lut is None or lut.storage != STORE_CONST or lut.dtype != "int16" or lut.shape != (1026,):

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cimconv import __version__, energy
+from cimconv import __version__, energy, mix_mode
 from cimconv.errors import ModelError
 from cimconv.fusion import fuse_pads
+from cimconv.float_model import lower_float, prepare_float
 from cimconv.image import (
     STORE_ARENA,
     STORE_CONST,
@@ -59,15 +60,17 @@ def refuse_wide_inputs_on_rtl(graph: Graph, lowered: list[Lowered], tgt: Target)
 
 
 def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD,
-            *, reductions: bool = True, fuse: bool = True) -> Conversion:
+            *, reductions: bool = True, fuse: bool = True, mix: bool = False) -> Conversion:
     """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
     write the weight image, and report (its CPU part priced with `board`'s MCU).
 
     model: a .tflite file. target: a target name (converter/targets: "nor-acim", "sram-dcim", ...), a
     target .toml path, or a loaded `Target`. board: a board name under boards/ (default the emulated
-    board) or an `Mcu`. reductions: run AVERAGE_POOL_2D / MEAN window sums on the macro where they place
-    (`cimconv.reductions`); False keeps them on the CPU (the before/after benchmark). fuse: fold a PAD into
-    the convolution that reads it (`cimconv.fusion`); False keeps it as its own op and buffer. Returns a
+    board) or an `Mcu`. mix: MIX mode, weights beyond the target's analog range split between the array and
+    the CPU (`cimconv.mix_mode`; without it such a model does not fit). reductions: run AVERAGE_POOL_2D / MEAN
+    window sums on the macro where they place (`cimconv.reductions`); False keeps them on the CPU (the
+    before/after benchmark). fuse: fold a PAD into the convolution that reads it (`cimconv.fusion`); False keeps
+    it as its own op and buffer. Returns a
     `Conversion` whose `image_bytes` is the `.cimg` the
     device and the golden model run and whose `report` is report.json. Raises `ModelError` for a model it
     cannot read or does not support and `FitError` when it does not fit the target (both `UserError`s:
@@ -81,16 +84,21 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     tgt = target if isinstance(target, Target) else load_target(target)
     log.info("target %s: %d macros x %d arrays of %d x %d", tgt.name, tgt.macros, tgt.arrays_per_macro, tgt.rows,
              tgt.weight_cols)
-    prep = prepare(graph)
+    if tgt.floating_point:  # a float model on a floating-point macro: no quantization (cimconv.float_model)
+        prep = prepare_float(graph)
+        lowered = [low for op in prep.ops for low in lower_float(graph, op, tgt.rows_active)]
+    else:
+        prep = prepare(graph)
+        lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     log.info("folded to %d operators, %d inputs, %d outputs", len(prep.ops), len(prep.inputs), len(prep.outputs))
-    lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
     refuse_wide_inputs_on_rtl(graph, lowered, tgt)
     for low in lowered:
         log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
-    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions)
+    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions and not tgt.floating_point)
     mi = len(mapping.tiles)
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
+    mix_meta = mix_mode.plan(lowered, tgt, mix)
     in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
     lowered = fuse_pads(graph, lowered, out_ts, enabled=fuse and not tgt.rtl)  # RTL: SAME/VALID windows only
     arena = plan(graph, lowered, in_ts, out_ts, backward=not tgt.rtl)  # the RTL walks pixels forward only
@@ -137,11 +145,15 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
                          "outputs": [graph.tensors[t].name for t in graph.outputs]},
             "arrays": {"rows": tgt.rows, "weight_cols": tgt.weight_cols, "arrays_per_macro": tgt.arrays_per_macro,
                        "macros": tgt.macros}}
+    if mix_meta:  # MIX mode: the array holds the low bits of these weights, the CPU the rest
+        meta["mix"] = mix_meta
+    if tgt.floating_point:  # what the golden model's BF16 arithmetic needs besides the cells (docs/targets.md)
+        meta["fp"] = {"format": tgt.number_format, "align_group": tgt.rows_active}
     img = Image(tgt.name, tgt.id, arena.arena_size, tensors, ops, matrices, io, bytes(const), meta)
     data = write_image(img)
     img.sha256 = hashlib.sha256(data).hexdigest()
     log.info("wrote the image: %d bytes, sha256 %s", len(data), img.sha256[:16])
-    report = build_report(graph, tgt, lowered, mapping, arena, data, mcu)
+    report = build_report(graph, tgt, lowered, mapping, arena, data, mcu, mix_meta)
     return Conversion(graph, tgt, lowered, mapping, arena, img, data, report)
 
 
@@ -172,7 +184,7 @@ def _per_step_of_parts(layers: list[dict]) -> None:
 
 
 def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mapping, arena: Plan,
-                 data: bytes, mcu: energy.Mcu | None = None) -> dict:
+                 data: bytes, mcu: energy.Mcu | None = None, mix: dict | None = None) -> dict:
     mcu = mcu or energy.board_mcu()
     layers = []
     tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0, "reduction_cells": 0}
@@ -198,6 +210,10 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
         cpu_macs, steps = cpu_work(graph, low)
         cyc_cpu = energy.cpu_op_cycles(mcu, low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes,
                                        cpu_macs)
+        mix_weights = (mix or {}).get("cpu_weights", {}).get(str(low.params.get("matrix", -1)), 0) if low.cim else 0
+        if mix_weights:  # MIX mode: the CPU's multiply-accumulates of the weights' high bits
+            row["mix_cpu_macs"] = mix_weights * positions(graph, low)
+            cyc_cpu += int(round(row["mix_cpu_macs"] * mcu.cycle_costs["ops"]["MIX_HIGH_BITS"]["per_unit"]))
         cpu_cycles_total += cyc_cpu
         counts: dict[str, int] = {}
         cim_lat = 0.0

@@ -11,6 +11,9 @@ from cimconv.errors import UserError
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 ENCODINGS = ("twos-complement", "differential", "offset")
+#: Number formats of a macro's weights and inputs: int8 (integer macros), bf16 (floating-point SRAM CiM,
+#: per-group exponent pre-alignment; docs/targets.md "Floating-point targets").
+NUMBER_FORMATS = ("int8", "bf16")
 #: Keys that belong to the board's MCU, refused in a target file (one home for every figure).
 MCU_KEYS = (("timing", "cpu_clock_mhz"), ("timing", "cpu_cycles_per_element"), ("energy", "pj_per_cpu_cycle"))
 
@@ -33,12 +36,19 @@ class Target:
     arrays_per_macro: int
     macros: int
     digital_bits: int = 0  # hybrid macros: the weight's top bits computed digitally (exact), the rest analog
+    number_format: str = "int8"  # "bf16": a floating-point macro (float models, no quantization)
+    analog_weight_max: int = 0  # largest |weight| the analog array takes (0: no limit); beyond it: MIX mode
     timing: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     noise: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
     path: str = ""
     rtl: dict = field(default_factory=dict)  # an RTL coprocessor instance's parameters (fpga-dcim-*), else empty
+
+    @property
+    def floating_point(self) -> bool:
+        """A floating-point macro: it takes float models' CiM layers (BF16), not int8 ones."""
+        return self.number_format != "int8"
 
     @property
     def sign_factor(self) -> int:
@@ -113,7 +123,9 @@ def load_target(name_or_path: str) -> Target:
             input_bits=int(m.get("input_bits", 8)), input_bits_per_cycle=int(m["input_bits_per_cycle"]),
             rows_active=int(m["rows_active"]), adc_bits=int(m["adc_bits"]),
             arrays_per_macro=int(m["arrays_per_macro"]), macros=int(m["macros"]),
-            digital_bits=int(m.get("digital_bits", 0)), timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
+            digital_bits=int(m.get("digital_bits", 0)), number_format=str(m.get("number_format", "int8")),
+            analog_weight_max=int(m.get("analog_weight_max", 0)),
+            timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
             noise=dict(data.get("noise", {})), sources=dict(data.get("sources", {})), path=str(path),
             rtl=dict(data.get("rtl", {})),
         )
@@ -126,6 +138,11 @@ def load_target(name_or_path: str) -> Target:
                         "[cpu]/[power]), targets only the macro: remove it and pass --board (docs/energy-model.md)")
     if t.signed_encoding not in ENCODINGS:
         raise UserError(f"{path}: signed_encoding '{t.signed_encoding}' is not one of {', '.join(ENCODINGS)}")
+    if t.number_format not in NUMBER_FORMATS:
+        raise UserError(f"{path}: number_format '{t.number_format}' is not one of {', '.join(NUMBER_FORMATS)}")
+    if t.floating_point and not 1 <= t.rows_active <= 256:
+        raise UserError(f"{path}: rows_active {t.rows_active} is a floating-point macro's exponent-alignment group; "
+                        "1 to 256 rows (the firmware's soft macro holds a group on the stack)")
     if t.digital_bits % t.bits_per_cell or not 0 <= t.digital_bits <= t.bits_per_cell * t.cells_per_weight:
         raise UserError(f"{path}: digital_bits {t.digital_bits} must be whole cell slices: a multiple of "
                         f"bits_per_cell ({t.bits_per_cell}) up to {t.bits_per_cell * t.cells_per_weight}")

@@ -110,11 +110,12 @@ class Converted:
 
 
 def convert(model: str | os.PathLike, target: str = "nor-acim", board: str | None = None, *,
-            cpu_reductions: bool = False) -> Converted:
+            cpu_reductions: bool = False, mix: bool = False) -> Converted:
     """Map an int8 TFLite model onto a CiM target (a name from `cimsdk convert --help`, or a .toml file);
     the CPU part of the report is priced with `board`'s MCU (default the emulated board). `cpu_reductions`
     keeps AVERAGE_POOL_2D / MEAN on the CPU (exact) instead of the macro where it prices better (on an
-    analog macro the sum then carries analog error; docs/energy-model.md).
+    analog macro the sum then carries analog error; docs/energy-model.md). `mix`: MIX mode, weights beyond the
+    target's analog range keep their low bits on the array and their high bits on the CPU (docs/targets.md).
 
     Same as `cimsdk convert MODEL -t TARGET`, without writing anything; `.save(outdir)` writes the files.
     """
@@ -122,7 +123,7 @@ def convert(model: str | os.PathLike, target: str = "nor-acim", board: str | Non
     from cimconv.pipeline import convert as _convert
 
     return Converted(Path(model), _convert(model, target, board or energy.DEFAULT_BOARD,
-                                           reductions=not cpu_reductions))
+                                           reductions=not cpu_reductions, mix=mix))
 
 
 def load_image(image: Converted | Image | bytes | str | os.PathLike) -> Image:

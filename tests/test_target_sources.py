@@ -12,7 +12,7 @@ from paths import ROOT
 NUMBER = re.compile(r"^\s*(\w+)\s*=\s*(-?[\d.]+(?:e-?\d+)?|true|false)\s*(#.*)?$")
 
 
-@pytest.mark.parametrize("name", ["reram-acim", "hybrid-cim"])
+@pytest.mark.parametrize("name", ["reram-acim", "hybrid-cim", "sram-fpcim"])
 def test_every_number_has_a_source(name):
     text = (ROOT / "converter" / "targets" / f"{name}.toml").read_text()
     data = tomllib.loads(text)

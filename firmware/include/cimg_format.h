@@ -23,6 +23,8 @@
 #define CIMG_TENSOR_STATE 1
 #define CIMG_MATRIX_DENSE 0
 #define CIMG_MATRIX_DEPTHWISE 1
+#define CIMG_MATRIX_FORMAT_INT8 0
+#define CIMG_MATRIX_FORMAT_BF16 1
 #define CIMG_OPF_CIM 1
 #define CIMG_OPF_REVERSE 2
 #define CIMG_SEC_META 1
@@ -140,8 +142,8 @@
 #define CIMG_MATRIX_FIRST_TILE_SIZE 4u
 #define CIMG_MATRIX_N_TILES_OFF 24u /* u32 */
 #define CIMG_MATRIX_N_TILES_SIZE 4u
-#define CIMG_MATRIX_RESERVED_OFF 28u /* u32 0 */
-#define CIMG_MATRIX_RESERVED_SIZE 4u
+#define CIMG_MATRIX_FORMAT_OFF 28u /* u32 0 int8 cells (one byte a weight), 1 bf16 cells (two bytes a weight, little-endian; its quant records hold the float32 bias bits, the exponent-alignment group in rows as the multiplier, and shift 0: docs/targets.md, floating-point targets) */
+#define CIMG_MATRIX_FORMAT_SIZE 4u
 
 /* tile record (28 bytes) */
 #define CIMG_TILE_RECORD_BYTES 28u

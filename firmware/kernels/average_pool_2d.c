@@ -2,6 +2,7 @@
  * taps, divided by their count rounding half away from zero, clamped to the activation range. One loop nest
  * for both element types (AVERAGE_POOL_BODY). */
 #include <stdint.h>
+#include <string.h>
 
 #include "cim_kernel.h"
 
@@ -38,10 +39,54 @@
         }                                                                                                 \
     } while (0)
 
+/* float32 (a float model on a floating-point target; TFLM's float AveragePool): the valid taps added in
+ * (fy, fx) order from 0, divided by their count, clamped to the float32 bounds act_min / act_max hold. */
+static int average_pool_float(const int32_t *p, const cim_tensor_t *in, cim_tensor_t *output) {
+    const int32_t fh = p[CIM_P_AVERAGE_POOL_2D_FILTER_H], fw = p[CIM_P_AVERAGE_POOL_2D_FILTER_W];
+    const int32_t sh = p[CIM_P_AVERAGE_POOL_2D_STRIDE_H], sw = p[CIM_P_AVERAGE_POOL_2D_STRIDE_W];
+    const int32_t pt = p[CIM_P_AVERAGE_POOL_2D_PAD_TOP], pl = p[CIM_P_AVERAGE_POOL_2D_PAD_LEFT];
+    float lo, hi;
+    memcpy(&lo, &p[CIM_P_AVERAGE_POOL_2D_ACT_MIN], sizeof lo);
+    memcpy(&hi, &p[CIM_P_AVERAGE_POOL_2D_ACT_MAX], sizeof hi);
+    const int32_t nb = in->dims[0], h = in->dims[1], w = in->dims[2], c = in->dims[3];
+    const int32_t oh = output->dims[1], ow = output->dims[2];
+    if (output->dims[3] != c || output->dims[0] != nb) return CIM_E_SHAPE;
+    const float *x = (const float *)in->data;
+    float *y = (float *)output->data;
+    for (int32_t b = 0; b < nb; ++b) {
+        for (int32_t oy = 0; oy < oh; ++oy) {
+            const int32_t iy0 = oy * sh - pt;
+            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
+            const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;
+            for (int32_t ox = 0; ox < ow; ++ox) {
+                const int32_t ix0 = ox * sw - pl;
+                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;
+                if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE;
+                const float count = (float)((fy1 - fy0) * (fx1 - fx0));
+                float *yo = y + (((b * oh + oy) * ow) + ox) * c;
+                for (int32_t ch = 0; ch < c; ++ch) {
+                    float total = 0.0f;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        const float *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;
+                        for (int32_t fx = fx0; fx < fx1; ++fx) total += row[fx * c];
+                    }
+                    float v = total / count;
+                    v = v < lo ? lo : v;
+                    yo[ch] = v > hi ? hi : v;
+                }
+            }
+        }
+    }
+    return CIM_OK;
+}
+
 int cim_kernel_average_pool_2d(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                                cim_tensor_t *output) {
     if (n_inputs < 1 || op->n_params < CIM_OP_AVERAGE_POOL_2D_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
+    if (in->dtype == CIMG_DTYPE_FLOAT32 && output->dtype == CIMG_DTYPE_FLOAT32)
+        return average_pool_float(op->params, in, output);
     const int width = cim_width_8_16(in->dtype, output->dtype);
     if (!width) return CIM_E_UNSUPPORTED;
     const int32_t *p = op->params;

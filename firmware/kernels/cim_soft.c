@@ -17,6 +17,7 @@ int cim_soft_run_op(uint32_t op_index, const int8_t *in, int8_t *out) {
         return CIM_E_PARAM;
     ti.data = (void *)(uintptr_t)in;
     to.data = out;
+    if (ti.dtype == CIMG_DTYPE_FLOAT32) return cim_soft_fp(&op, &m, &ti, &to); /* a BF16 macro (sram-fpcim) */
     switch (op.opcode) {
 #if CIM_USE_CONV_2D
     case CIM_OP_CONV_2D: return cim_soft_conv(&op, &m, &ti, &to);

@@ -40,6 +40,10 @@ int cim_soft_depthwise_wide(const cim_op_t *op, const cim_matrix_t *m, const cim
                             const cim_tensor_t *out);
 int cim_soft_fc_wide(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out);
 
+/* A floating-point target's BF16 matrices (float32 in and out; cim_soft_fp.c, the arithmetic of
+ * sdk/mac/fpcim.py): CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED alike. */
+int cim_soft_fp(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out);
+
 /* Output stage shared by the kernels. */
 typedef struct {
     int32_t out_zp, act_min, act_max;

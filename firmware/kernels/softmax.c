@@ -7,6 +7,7 @@
  * the converter builds as TFLM's Prepare does; its outputs are Q0.15. */
 #include <stdint.h>
 
+#include "cim_expf.h"
 #include "cim_gemmlowp.h"
 #include "cim_kernel.h"
 
@@ -50,6 +51,22 @@ static int softmax16(const cim_op_t *op, const cim_tensor_t *in, const cim_tenso
             const int32_t v = (int32_t)(((int64_t)y[c] * recip + ((int64_t)1 << (right_shift - 1))) >> right_shift);
             y[c] = (int16_t)cim_clamp(v, 0, INT16_MAX);
         }
+
+/* float32 (a float model on a floating-point target; TFLM's float Softmax, beta 1): the row maximum, the sum of
+ * exp(x - max) in order, each exp divided by it; exp is cim_expf_neg, bit-equal to the golden model's. */
+static int softmax_float(const cim_tensor_t *in, cim_tensor_t *output) {
+    const int32_t depth = in->dims[3];
+    if (depth <= 0 || output->nbytes != in->nbytes) return CIM_E_SHAPE;
+    const uint32_t rows = in->nbytes / 4u / (uint32_t)depth;
+    const float *x = (const float *)in->data;
+    float *y = (float *)output->data;
+    for (uint32_t r = 0; r < rows; ++r, x += depth, y += depth) {
+        float max = x[0];
+        for (int32_t c = 1; c < depth; ++c)
+            if (x[c] > max) max = x[c];
+        float sum = 0.0f;
+        for (int32_t c = 0; c < depth; ++c) sum += cim_expf_neg(x[c] - max);
+        for (int32_t c = 0; c < depth; ++c) y[c] = cim_expf_neg(x[c] - max) / sum;
     }
     return CIM_OK;
 }
@@ -59,6 +76,7 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
     if (n_inputs < 1 || op->n_params < CIM_OP_SOFTMAX_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
     if (in->dtype == CIMG_DTYPE_INT16) return n_inputs == 2 ? softmax16(op, in, inputs[1], output) : CIM_E_PARAM;
+    if (in->dtype == CIMG_DTYPE_FLOAT32 && output->dtype == CIMG_DTYPE_FLOAT32) return softmax_float(in, output);
     const int wide = output->dtype == CIMG_DTYPE_INT16;
     if (in->dtype != CIMG_DTYPE_INT8 || (output->dtype != CIMG_DTYPE_INT8 && !wide)) return CIM_E_UNSUPPORTED;
     if (output->nbytes != in->nbytes * (wide ? 2u : 1u)) return CIM_E_SHAPE;

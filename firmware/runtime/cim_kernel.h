@@ -1,6 +1,7 @@
 /* The interface between the layer-program executor and the kernels (one file per kernel, as TFLM's
  * reference kernels). The executor resolves tensor records into cim_tensor_t views and calls the
- * kernel registered for the op's code. Kernels use integer parameters only (no float on the MCU). */
+ * kernel registered for the op's code. Kernels use integer parameters only (no float on the MCU), except the
+ * float32 paths of float models on a floating-point target (sram-fpcim: AVERAGE_POOL_2D, SOFTMAX). */
 #ifndef CIM_KERNEL_H
 #define CIM_KERNEL_H
 

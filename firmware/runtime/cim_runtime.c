@@ -170,7 +170,10 @@ static int check_matrix(uint32_t index) {
     const uint32_t coff = rd32(r + CIMG_MATRIX_CELLS_OFFSET_OFF), qoff = rd32(r + CIMG_MATRIX_QUANT_OFFSET_OFF);
     const uint32_t t0 = rd32(r + CIMG_MATRIX_FIRST_TILE_OFF), nt = rd32(r + CIMG_MATRIX_N_TILES_OFF);
     const uint64_t ncells = (uint64_t)rows * cols;
-    if (rows == 0 || cols == 0 || coff > rt.cells_size || ncells > rt.cells_size - coff) return CIM_RT_E_MATRIX;
+    const uint32_t fmt = rd32(r + CIMG_MATRIX_FORMAT_OFF); /* BF16 cells (a floating-point target): 2 bytes each */
+    if (fmt != CIMG_MATRIX_FORMAT_INT8 && fmt != CIMG_MATRIX_FORMAT_BF16) return CIM_RT_E_MATRIX;
+    const uint64_t cell_bytes = ncells * (fmt == CIMG_MATRIX_FORMAT_BF16 ? 2u : 1u);
+    if (rows == 0 || cols == 0 || coff > rt.cells_size || cell_bytes > rt.cells_size - coff) return CIM_RT_E_MATRIX;
     if (qoff % 4u != 0 || qoff > rt.quant_size || (uint64_t)cols * CIMG_QUANT_RECORD_SIZE > rt.quant_size - qoff)
         return CIM_RT_E_MATRIX;
     if (nt == 0 || (uint64_t)t0 + nt > rt.tiles_size / CIMG_TILE_RECORD_SIZE) return CIM_RT_E_MATRIX;
@@ -194,6 +197,16 @@ static int check_matrix(uint32_t index) {
         if (q[3 * c + 1] < 0 || q[3 * c + 2] < -31 || q[3 * c + 2] > 30) return CIM_RT_E_MATRIX;
     }
     return 0;
+}
+
+static uint32_t matrix_format(uint32_t index) {
+    return rd32(rt.matrices + index * CIMG_MATRIX_RECORD_SIZE + CIMG_MATRIX_FORMAT_OFF);
+}
+
+/* A BF16 matrix's exponent-alignment group (rows): its first quant record's multiplier. */
+static int32_t m_group(uint32_t index) {
+    const uint32_t qoff = rd32(rt.matrices + index * CIMG_MATRIX_RECORD_SIZE + CIMG_MATRIX_QUANT_OFFSET_OFF);
+    return (int32_t)rd32(rt.quant + qoff + 4u);
 }
 
 static int tensor_is(uint32_t tid, uint8_t storage, uint8_t dtype) {
@@ -223,6 +236,15 @@ static int requant_ok(int32_t mult, int32_t shift) { return mult >= 0 && IN_RANG
 
 static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi; }
 
+/* A float op's activation bounds: float32 bits (a float model on a floating-point target), lo <= hi. */
+static float bits_float(int32_t v) {
+    float f;
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+static int float_act_ok(int32_t lo, int32_t hi) { return bits_float(lo) <= bits_float(hi); }
+static int cim_act_ok(int fp, int32_t lo, int32_t hi) { return fp ? float_act_ok(lo, hi) : act_ok(lo, hi); }
+
 /* Shapes and parameters of a CiM op against its matrix record. */
 /* TFLM's 16x8 mode: int16 in and out, zero points 0, an int16 activation range, shifts below 8 (the 64-bit
  * MultiplyByQuantizedMultiplier's range). The in_zp, out_zp, act_min, act_max params end every CiM record. */
@@ -241,12 +263,18 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     const int wide_in = tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
     const int wide = (wide_in || op->opcode == CIM_OP_FULLY_CONNECTED) &&
                      tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
-    if (op->n_inputs != 1 || !(wide_in || tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) ||
-        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) || (wide_in && !wide))
+    /* a float model on a floating-point target: float32 in and out, a BF16 matrix, float32 bounds */
+    const int fp = tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_FLOAT32);
+    if (op->n_inputs != 1 || !(fp || wide_in || tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) ||
+        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, fp ? CIMG_DTYPE_FLOAT32 : CIMG_DTYPE_INT8)) ||
+        (wide_in && !wide))
         return CIM_RT_E_PROGRAM;
     const uint32_t mi = (uint32_t)op->params[0];
     int rc = check_matrix(mi);
     if (rc != 0) return rc;
+    if (fp != (matrix_format(mi) == CIMG_MATRIX_FORMAT_BF16)) return CIM_RT_E_MATRIX;
+    /* a BF16 matrix's quant records: one alignment group of 1..256 rows (cim_soft_fp.c), shift 0 */
+    if (fp && (m_group(mi) < 1 || m_group(mi) > 256)) return CIM_RT_E_MATRIX;
     cim_matrix_t m;
     matrix_view(mi, &m);
     cim_tensor_t in, out;
@@ -268,7 +296,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
                         !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MIN], INT16_MIN, p[CIM_P_FULLY_CONNECTED_ACT_MAX]) ||
                         !IN_RANGE(p[CIM_P_FULLY_CONNECTED_ACT_MAX], INT16_MIN, INT16_MAX)
                   : !I8(p[CIM_P_FULLY_CONNECTED_OUT_ZP]) ||
-                        !act_ok(p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX])))
+                        !cim_act_ok(fp, p[CIM_P_FULLY_CONNECTED_ACT_MIN], p[CIM_P_FULLY_CONNECTED_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
         if (in.nbytes % m.rows != 0 ||
             (uint64_t)out.nbytes != (uint64_t)(in.nbytes / m.rows) * m.cols * (wide ? 2u : 1u))
@@ -276,7 +304,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
         return 0;
     case CIM_OP_CONV_2D:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_CONV_2D_IN_ZP]) || !I8(p[CIM_P_CONV_2D_OUT_ZP]) ||
-            (!wide_in && !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX])) ||
+            (!wide_in && !cim_act_ok(fp, p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX])) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_CONV_2D_KERNEL_H], p[CIM_P_CONV_2D_STRIDE_H],
                        p[CIM_P_CONV_2D_DIL_H], p[CIM_P_CONV_2D_PAD_TOP]) ||
             !window_ok(in.dims[2], out.dims[2], p[CIM_P_CONV_2D_KERNEL_W], p[CIM_P_CONV_2D_STRIDE_W],
@@ -290,7 +318,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEPTHWISE_CONV_2D:
         if (m.kind != CIMG_MATRIX_DEPTHWISE || !I8(p[CIM_P_DEPTHWISE_CONV_2D_IN_ZP]) ||
             !I8(p[CIM_P_DEPTHWISE_CONV_2D_OUT_ZP]) ||
-            (!wide_in && !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX])) ||
+            (!wide_in && !cim_act_ok(fp, p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX])) ||
             !IN_RANGE(p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT], 1, 65536) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H],
                        p[CIM_P_DEPTHWISE_CONV_2D_STRIDE_H], p[CIM_P_DEPTHWISE_CONV_2D_DIL_H],
@@ -344,7 +372,9 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_AVERAGE_POOL_2D:
     case CIM_OP_MAX_POOL_2D: { /* same parameter layout; int8, or int16 (16x8) */
         const int wide = one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16;
-        if (!one_in || !(int8_io || wide) || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
+        const int fp = op->opcode == CIM_OP_AVERAGE_POOL_2D && one_in && in[0].dtype == CIMG_DTYPE_FLOAT32 &&
+                       out.dtype == CIMG_DTYPE_FLOAT32; /* a float model (floating-point target) */
+        if (!one_in || !(int8_io || wide || fp) || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
             in[0].dims[3] != out.dims[3] ||
             !window_ok(in[0].dims[1], out.dims[1], p[CIM_P_MAX_POOL_2D_FILTER_H], p[CIM_P_MAX_POOL_2D_STRIDE_H], 1,
                        p[CIM_P_MAX_POOL_2D_PAD_TOP]) ||
@@ -352,7 +382,7 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
                        p[CIM_P_MAX_POOL_2D_PAD_LEFT]) ||
             !(wide ? IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MIN], INT16_MIN, p[CIM_P_MAX_POOL_2D_ACT_MAX]) &&
                          IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MAX], INT16_MIN, INT16_MAX)
-                   : act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX])))
+                   : cim_act_ok(fp, p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
         return 0;
     }
@@ -398,6 +428,9 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return out.dtype == CIMG_DTYPE_INT16 && same_dims(&in[0], &out) && in[1].dtype == CIMG_DTYPE_INT16 &&
                            in[1].nbytes == 2 * 513 * 2 && tensor_is(tids[1], CIMG_STORE_CONST, CIMG_DTYPE_INT16) &&
                            p[CIM_P_SOFTMAX_INPUT_MULT] >= 0 && IN_RANGE(p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT], -31, 30)
+        if (one_in && in[0].dtype == CIMG_DTYPE_FLOAT32) /* a float model: float32 out, beta 1, no parameters */
+            return out.dtype == CIMG_DTYPE_FLOAT32 && same_dims(&in[0], &out) && p[CIM_P_SOFTMAX_INPUT_MULT] == 0 &&
+                           p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT] == 0 && p[CIM_P_SOFTMAX_DIFF_MIN] == 0
                        ? 0
                        : CIM_RT_E_PROGRAM;
         if (!one_in || in[0].dtype != CIMG_DTYPE_INT8 ||
@@ -560,6 +593,7 @@ static int io_tensor_ok(uint8_t dir, uint8_t edge, uint16_t tid) {
     const uint8_t dtype = tensor_rec(tid)[T_DTYPE];
     if (dtype == CIMG_DTYPE_INT8) return edge != CIMG_DTYPE_INT16 && edge != CIMG_DTYPE_INT32;
     if (dtype == CIMG_DTYPE_INT16 && edge == CIMG_DTYPE_FLOAT32) return 1;
+    if (dtype == CIMG_DTYPE_FLOAT32) return edge == CIMG_DTYPE_FLOAT32; /* a float model (floating-point target) */
     return edge == dtype && (dtype == CIMG_DTYPE_INT16 || (dir == 1 && dtype == CIMG_DTYPE_INT32));
 }
 

@@ -54,6 +54,11 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
         if n < 1:
             raise UserError(f"--inputs {n}: give a count >= 1")
         xs = random_inputs(img, n, np.random.default_rng(seed))
+    from cimsdk.fp_compare import is_float_image
+
+    if is_float_image(img):  # a floating-point target: error statistics, not bit-exactness
+        _float_report(model, image, img, xs[0], json_out)
+        return
     comp = compare(model, img, xs, litert=not no_litert)
     t = Table(title=f"{model.name} vs {image.name} on {comp.inputs} input(s)")
     for col in ("#", "op", "elements", "TFLM mismatches", "max |err| LSB", "LiteRT-ref mismatches", "max |err|"):
@@ -72,6 +77,38 @@ def command(model: Path, image: Path, n: int, files: tuple[Path, ...], seed: int
         c.print(f"[red]MISMATCH[/]: {comp.mismatches} element(s) differ from TFLM")
         sys.exit(1)
     c.print("bit-exact: every element equals TFLM")
+
+
+def _float_report(model: Path, image: Path, img, xs: np.ndarray, json_out: Path | None) -> None:
+    """A floating-point image against its float model: per-op error and what the exponent alignment adds."""
+    from rich.table import Table
+
+    from cimsdk.console import console
+    from cimsdk.fp_compare import compare_float
+
+    comp = compare_float(model, img, xs)
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.3f}%"
+
+    t = Table(title=f"{model.name} (float, LiteRT reference kernels) vs {image.name} on {comp.inputs} input(s); "
+                    f"alignment group {comp.align_group} rows")
+    for col in ("#", "op", "elements", "max |err|", "rel. RMS err", "BF16 alone", "macro", "alignment adds"):
+        t.add_column(col, justify="left" if col == "op" else "right")
+    for d in comp.layers:
+        t.add_row(str(d.index), d.op, f"{d.elements:,}", f"{d.max_abs:.4g}", pct(d.rel_rms), pct(d.bf16_rel_rms),
+                  pct(d.macro_rel_rms), pct(d.alignment_rel_rms))
+    c = console()
+    c.print(t)
+    c.print("end to end: each op's output against the float model's tensor; BF16 alone / macro / alignment adds: "
+            "the CiM op on the float model's own input against exact float64 (docs/targets.md)")
+    c.print(f"top-1 agreement with the float model: {comp.top1_agree} of {comp.inputs} ({100 * comp.agreement:.1f}%)")
+    if json_out:
+        from cimconv.atomic import write_text
+
+        write_text(json_out, json.dumps({"inputs": comp.inputs, "align_group": comp.align_group,
+                                         "top1_agree": comp.top1_agree, "layers": [vars(d) for d in comp.layers]},
+                                        indent=2))
 
 
 def _edge_values(img, index: int, x: np.ndarray) -> np.ndarray:

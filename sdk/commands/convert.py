@@ -45,15 +45,21 @@ def _print_supported() -> None:
 @click.option("--cpu-reductions", is_flag=True,
               help="keep AVERAGE_POOL_2D / MEAN on the CPU (exact) instead of running their window sums on the macro "
                    "where the energy model prices that better (analog macros add their error to the sum)")
+@click.option("--mix", is_flag=True,
+              help="MIX mode (WTM2101 class): weights beyond the target's analog range ([macro] analog_weight_max) "
+                   "keep their low bits on the array and their high bits on the CPU (docs/targets.md)")
 def command(model: Path | None, target: str, board: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
-            calib: Path | None, cpu_reductions: bool) -> None:
-    """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report.
+            calib: Path | None, cpu_reductions: bool, mix: bool) -> None:
+    """Map an int8 TFLite MODEL (a float one for a floating-point target) onto CiM macros and write the weight
+    image and report.
 
     \b
     Examples:
       cimsdk convert model.tflite                        # -> model/model.cimg, report.txt, report.json
       cimsdk convert model.tflite -t sram-dcim -o out/
       cimsdk convert float_model.tflite --calib data/    # quantizes first
+      cimsdk convert float_model.tflite -t sram-fpcim    # a floating-point target: no quantization
+      cimsdk convert model.tflite -t my-nor.toml --mix   # weights beyond the analog range: high bits on the CPU
       cimsdk convert --supported-ops
     """
     if supported_ops:
@@ -62,18 +68,24 @@ def command(model: Path | None, target: str, board: str, output: Path | None, su
     if model is None:
         raise UserError("convert: give a MODEL.tflite (or --supported-ops); e.g. `cimsdk convert kws.tflite`")
     from cimconv.atomic import output_dir
+    from cimconv.target import load_target
     from cimsdk.api import convert
     from cimsdk.report_view import layer_table, render_text, summary_lines
 
-    quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
+    floating = load_target(target).floating_point  # a floating-point target takes the float model as it is
+    if floating and calib is not None:
+        raise UserError(f"--calib: target {target} computes in floating point (BF16) and takes float models without "
+                        "quantization or calibration; drop --calib")
+    quantized = None if floating else _quantize_if_float(model, calib)  # a float model + --calib: quantize first
     if quantized is None:
-        converted = convert(model, target, board, cpu_reductions=cpu_reductions)
+        converted = convert(model, target, board, cpu_reductions=cpu_reductions, mix=mix)
     else:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cimsdk-quant-") as d:
             (Path(d) / "model_int8.tflite").write_bytes(quantized.model)
-            converted = convert(Path(d) / "model_int8.tflite", target, board, cpu_reductions=cpu_reductions)
+            converted = convert(Path(d) / "model_int8.tflite", target, board, cpu_reductions=cpu_reductions,
+                                mix=mix)
     conv = converted.conversion
     image_bytes, image_sha = conv.image_bytes, conv.image.sha256
     adc_calibrated = calib is not None and not (quantized is not None and (conv.target.exact or not conv.target.adc_bits))

@@ -97,15 +97,24 @@ def command(image: Path, port: str, baud: int, n_random: int, files: tuple[Path,
     # writes), all outputs side by side in the model's order; the host edge DEQUANTIZE is the same function
     # of them on both sides. A stateful model's items are frames of one stream on both sides.
     cuts = np.cumsum([r.nbytes for r in out_recs])[:-1]
-    dev_out = np.concatenate([part.copy().view(r.dtype).reshape(n_items, -1).astype(np.int64)
+    # (a float32 output, of a floating-point target, is compared bit for bit: its bits as int32)
+    def as_int(a: np.ndarray, dtype: str) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=dtype)
+        return (a.view(np.int32) if dtype == "float32" else a).reshape(n_items, -1).astype(np.int64)
+
+    dev_out = np.concatenate([as_int(part.copy().view(r.dtype), r.dtype)
                               for part, r in zip(np.split(dev_raw, cuts, axis=1), out_recs, strict=True)], axis=1)
-    host_out = np.concatenate([np.asarray(y).reshape(n_items, -1).astype(np.int64)
-                               for y in golden.run_frames_all(xs)], axis=1)
+    host_out = np.concatenate([as_int(np.asarray(y), r.dtype)
+                               for y, r in zip(golden.run_frames_all(xs), out_recs, strict=True)], axis=1)
     diff = np.abs(dev_out - host_out)
     per_output_mismatch = (diff != 0).sum(axis=0)
     per_output_max = diff.max(axis=0)
     first = math.prod(out_recs[0].shape[1:])
-    top1_agree = int((dev_out[:, :first].argmax(1) == host_out[:, :first].argmax(1)).sum())
+    def top1(a: np.ndarray) -> np.ndarray:
+        a = a[:, :first]
+        return (a.astype(np.int32).view(np.float32) if out_recs[0].dtype == "float32" else a).argmax(1)
+
+    top1_agree = int((top1(dev_out) == top1(host_out)).sum())
     total_mismatch = int((diff != 0).sum())
 
     table = Table(title=f"{image.name} on {info.board} ({info.backend}) vs host golden model")

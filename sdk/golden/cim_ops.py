@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv import energy
-from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec, TileRec
+from cimconv.image import MATRIX_DEPTHWISE, MATRIX_FORMAT_BF16, Image, MatrixRec, OpRec, TensorRec, TileRec
 from cimconv.target import Target, load_target
 from cimsdk.mac import accumulate, exactness, geometry
 from cimsdk.mac.geometry import gather_windows, pad_input
@@ -38,6 +38,7 @@ class CimModel:
         self.backend = backend
         self._wt: dict[int, np.ndarray] = {}
         self._terms: dict[int, tuple[np.ndarray, ...]] = {}
+        self._fp = None  # the BF16 matrices' arithmetic (cimsdk.golden.fp_cim), made on first use
 
     @classmethod
     def ideal(cls, image: Image, backend: str = "fast") -> CimModel:
@@ -126,6 +127,12 @@ class CimModel:
     def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
         p = op.params
         m = self.image.matrices[p["matrix"]]
+        if m.format == MATRIX_FORMAT_BF16:  # a floating-point macro (sram-fpcim): float32 in and out
+            if self._fp is None:
+                from cimsdk.golden.fp_cim import FpCim
+
+                self._fp = FpCim(self.image)
+            return self._fp.run(op, x, out_rec)
         acc = self.sums(op, x, out_rec)
         if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
             y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],

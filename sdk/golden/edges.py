@@ -66,6 +66,10 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
     would. The program's codes are also taken for a float32/uint8 edge (already quantized, as `validate`'s
     random inputs are). An int16 input takes int16 values (any integers in its range), unchanged."""
     x = np.asarray(x)
+    if rec.dtype == "float32":  # a float model on a floating-point target: float32 values, unchanged
+        if np.issubdtype(x.dtype, np.floating):
+            return x.astype(np.float32)
+        raise UserError(f"{where}: values of dtype {x.dtype}, the model input is float32; give float32 values")
     if io.edge_dtype in PROGRAM_EDGES:
         lo, hi = LIMITS[io.edge_dtype]
         if x.dtype.kind in "iu" and (x.size == 0 or (int(x.min()) >= lo and int(x.max()) <= hi)):
@@ -85,6 +89,8 @@ def to_program(x: np.ndarray, io: IORec, rec: TensorRec, where: str = "input") -
 def from_program(y: np.ndarray, io: IORec, rec: TensorRec) -> np.ndarray:
     """The program's int8 output as the model returns it (its edge dtype)."""
     y = np.asarray(y)
+    if rec.dtype == "float32":  # a floating-point target's program writes the float32 output itself
+        return y
     if io.edge_dtype == "float32":
         return dequantize(y, io.scale, io.zero_point)
     if io.edge_dtype == "uint8":
@@ -109,7 +115,9 @@ def random_inputs(img: Image, n: int, rng: np.random.Generator) -> list[np.ndarr
     out = []
     for io in img.inputs:
         shape = (n, *img.tensors[io.tensor].shape[1:])
-        if io.edge_dtype == "float32":
+        if img.tensors[io.tensor].dtype == "float32":  # a float model (floating-point target): no range known
+            out.append(rng.standard_normal(size=shape).astype(np.float32))
+        elif io.edge_dtype == "float32":
             lo, hi = edge_range(io, img.tensors[io.tensor].dtype)
             pad = 0.02 * (hi - lo)
             out.append(rng.uniform(lo - pad, hi + pad, size=shape).astype(np.float32))

@@ -28,6 +28,7 @@ import numpy as np
 
 from cimconv.errors import UserError
 from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec
+from cimconv.mix_mode import split
 from cimconv.target import Target
 from cimsdk.golden.cim_ops import CimModel
 from cimsdk.mac import accumulate, geometry, noisy
@@ -113,6 +114,7 @@ class _Mat:
     sig_d: np.ndarray | None = None  # (S, P, N, K) read sigma in digit units, exact mode only
     clip_mean: np.ndarray | None = None
     clip_std: np.ndarray | None = None
+    w_cpu: np.ndarray | None = None  # (N, K) MIX mode: the weights' high bits the CPU adds exactly (else None)
     gain: np.ndarray | None = None  # (T, N) per-chip digital column calibration
     bias: np.ndarray | None = None
     stats: dict = field(default_factory=dict)
@@ -185,7 +187,9 @@ class AnalogCimModel(CimModel):
             return got
         t, nz = self.target, self.noise
         m = self.image.matrices[mi]
-        enc = encode_weights(m.weights, t)
+        mix = self.image.meta.get("mix")  # MIX mode: the array holds the low bits, the CPU adds the rest exactly
+        w_cells, w_cpu = split(m.weights, mix["analog_max"]) if mix else (m.weights, None)
+        enc = encode_weights(w_cells, t)
         S, P = enc.coef.shape
         L1 = enc.levels - 1
         gscale = (1.0 - nz.g_min) / L1
@@ -203,6 +207,8 @@ class AnalogCimModel(CimModel):
             d_eff[tr, dig] = enc.digits[dig]  # a hybrid macro's digital slices are exact
         coef = enc.coef.astype(np.float32)
         w_eff = np.einsum("sp,tspnk->tnk", coef, d_eff, optimize=True) - np.float32(enc.offset)
+        if w_cpu is not None:
+            w_eff += w_cpu.astype(np.float32)[None]
         w_eff = np.ascontiguousarray(w_eff, dtype=np.float32)
         w_corr = (IN_OFFSET * (w_eff.sum(axis=2) - m.weights.astype(np.float32).sum(axis=1))).astype(np.float32)
         sig = nz.read_sigma(g_t * (ir if ir is not None else 1.0)) / gscale  # (S, P, N, K) digit units
@@ -217,7 +223,7 @@ class AnalogCimModel(CimModel):
             lsb = np.full((S, P, m.cols), naive_lsb(t, rows))
         lsb[dig] = 1.0  # digital slices are added exactly, no ADC
         qvar = self._quant_var(enc, lsb, m)
-        st = _Mat(enc, w_eff, w_corr, s2, lsb, qvar)
+        st = _Mat(enc, w_eff, w_corr, s2, lsb, qvar, w_cpu=w_cpu)
         dev = d_eff - enc.digits.astype(np.float32)[None]
         st.stats["static_cell"] = np.mean(dev**2, axis=0)  # (S, P, N, K) per-cell static variance over chips
         st.stats["read_cell"] = (sig**2).astype(np.float32)
@@ -412,6 +418,9 @@ class AnalogCimModel(CimModel):
                                     z = z + self.noise.adc_sigma_lsb * self.noise.level * self._rng.standard_normal(a.shape)
                                 a = np.clip(np.rint(z), 0, codes_max) * lsb
                             out[tr] += st.enc.coef[s, p] * (2.0**sh) * a
+            if st.w_cpu is not None:  # MIX mode: the CPU's exact part
+                hi = st.w_cpu.astype(np.float64)
+                out[tr] += np.einsum("rkn,nk->rn", xu[tr], hi) if depthwise else xu[tr] @ hi.T
         # digital: weight offset (offset encoding) and input offset corrections with the programmed values
         sum_xu = xu.sum(axis=2, dtype=np.float64)  # (T, R) or (T, R, N)
         out -= st.enc.offset * (sum_xu if depthwise else sum_xu[..., None])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv.image import Image, parse_image
+from cimconv.mix_mode import split
 from cimconv.target import Target, load_target
 from cimsdk.mac import geometry
 from cimsdk.sim.analog import IN_OFFSET, AnalogCimModel, chunk_planes, conversion_peak, encode_weights
@@ -101,21 +102,23 @@ def adc_ranges_by_split(image: Image, t: Target, inputs: dict[int, tuple[np.ndar
     the full scales do not depend on the split, the clipping error sums the analog slices only."""
     ranges: dict[int, np.ndarray] = {}
     clips: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {b: {} for b in splits}
+    mix = image.meta.get("mix")  # MIX mode: the array holds the split weights' low bits only
     for mi, (xs, dw) in inputs.items():
         m = image.matrices[mi]
+        cells = split(m.weights, mix["analog_max"])[0] if mix else m.weights
         rows = max(tl.k_len for tl in m.tiles)
         peak = conversion_peak(t, rows)
         per: dict[tuple[int, int], list[np.ndarray]] = {}
-        for _sh, s, p, a, _enc in conversion_sums(m.weights, xs, dw, t):
+        for _sh, s, p, a, _enc in conversion_sums(cells, xs, dw, t):
             per.setdefault((s, p), []).append(np.percentile(a, percentile, axis=1).max(axis=0))
-        S, P = encode_weights(m.weights, t).coef.shape
+        S, P = encode_weights(cells, t).coef.shape
         fs = np.zeros((S, P, m.cols))
         for (s, p), vals in per.items():
             # the LSB never goes below one digit (analog.py), so the full scale never below 2^bits - 1
             fs[s, p] = np.maximum(np.minimum(np.max(vals, axis=0) * headroom, peak), 2**t.adc_bits - 1)
         ranges[mi] = fs
         err = np.zeros((S, len(xs), m.cols))  # clipping error of each slice
-        for sh, s, p, a, enc in conversion_sums(m.weights, xs, dw, t):
+        for sh, s, p, a, enc in conversion_sums(cells, xs, dw, t):
             err[s] += enc.coef[s, p] * 2.0**sh * (np.minimum(a, fs[s, p]) - a).sum(axis=0)
         for bits in splits:
             analog = err[: S - min(bits // t.bits_per_cell, S)].sum(axis=0)  # a hybrid's digital slices never clip

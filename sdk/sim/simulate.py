@@ -43,6 +43,9 @@ def load_data(image: Image, path: str | Path) -> Dataset:
         raise UserError(f"--data {path}: the model has {len(image.inputs)} inputs; simulate takes one-input models")
     rec = image.tensors[image.input_tensor]
     io = image.inputs[0]
+    if image.meta.get("fp"):
+        raise UserError("this image is for a floating-point target (digital BF16, deterministic): there is no analog "
+                        "noise to simulate; `cimsdk compare FLOAT_MODEL IMAGE` reports its error against the float model")
     if any(op.cim and image.tensors[op.inputs[0]].dtype != "int8" for op in image.ops):
         raise UserError("this image's CiM layers take int16 activations (16x8); the analog simulator models int8 "
                         "inputs only (`cimsdk run`, `compare` and `validate` run it exactly)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimconv.image import OpRec, TensorRec
+from cimsdk.golden.kernels import _float
 
 
 def _counts(size: int, out: int, filt: int, stride: int, pad: int) -> np.ndarray:
@@ -37,6 +38,8 @@ def window_reduce(x: np.ndarray, p: dict[str, int], out_hw: tuple[int, int], fil
 def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
     p = op.params
     x = inputs[0]
+    if x.dtype == np.float32:  # a float model on a floating-point target (sram-fpcim)
+        return _float.average_pool(op, x, out_rec)
     b, h, w, c = x.shape
     oh, ow = out_rec.shape[1], out_rec.shape[2]
     fh, fw = p["filter_h"], p["filter_w"]
