@@ -12,8 +12,8 @@ import numpy as np
 
 from cimconv import __version__, energy, mix_mode
 from cimconv.errors import ModelError
-from cimconv.fusion import fuse_pads
 from cimconv.float_model import lower_float, prepare_float
+from cimconv.fusion import fuse_pads
 from cimconv.image import (
     STORE_ARENA,
     STORE_CONST,
