@@ -51,6 +51,9 @@ static int softmax16(const cim_op_t *op, const cim_tensor_t *in, const cim_tenso
             const int32_t v = (int32_t)(((int64_t)y[c] * recip + ((int64_t)1 << (right_shift - 1))) >> right_shift);
             y[c] = (int16_t)cim_clamp(v, 0, INT16_MAX);
         }
+    }
+    return CIM_OK;
+}
 
 /* float32 (a float model on a floating-point target; TFLM's float Softmax, beta 1): the row maximum, the sum of
  * exp(x - max) in order, each exp divided by it; exp is cim_expf_neg, bit-equal to the golden model's. */

@@ -428,6 +428,8 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return out.dtype == CIMG_DTYPE_INT16 && same_dims(&in[0], &out) && in[1].dtype == CIMG_DTYPE_INT16 &&
                            in[1].nbytes == 2 * 513 * 2 && tensor_is(tids[1], CIMG_STORE_CONST, CIMG_DTYPE_INT16) &&
                            p[CIM_P_SOFTMAX_INPUT_MULT] >= 0 && IN_RANGE(p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT], -31, 30)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (one_in && in[0].dtype == CIMG_DTYPE_FLOAT32) /* a float model: float32 out, beta 1, no parameters */
             return out.dtype == CIMG_DTYPE_FLOAT32 && same_dims(&in[0], &out) && p[CIM_P_SOFTMAX_INPUT_MULT] == 0 &&
                            p[CIM_P_SOFTMAX_INPUT_LEFT_SHIFT] == 0 && p[CIM_P_SOFTMAX_DIFF_MIN] == 0
