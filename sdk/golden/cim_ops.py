@@ -18,7 +18,7 @@ import numpy as np
 from cimconv import energy
 from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec, TileRec
 from cimconv.target import Target, load_target
-from cimsdk.mac import accumulate, exactness, geometry
+from cimsdk.mac import accumulate, exactness, fused, geometry
 from cimsdk.mac.geometry import gather_windows, pad_input
 from cimsdk.mac.requant import column_terms, requantize, requantize_wide
 from cimsdk.mac.threads import map_chunks
@@ -30,6 +30,8 @@ CHUNK_VALUES = 1 << 20  # gathered input + accumulator values per chunk of a bat
 class CimModel:
     """Hardware model of the macros an image was mapped onto."""
 
+    items_independent = True  # each batch item's outputs depend on that item alone (the executor may split a batch)
+
     def __init__(self, image: Image, target: Target | None = None, backend: str = "fast"):
         if backend not in EXACT_BACKENDS:
             raise ValueError(f"backend {backend!r}: one of {', '.join(EXACT_BACKENDS)}")
@@ -38,6 +40,7 @@ class CimModel:
         self.backend = backend
         self._wt: dict[int, np.ndarray] = {}
         self._terms: dict[int, tuple[np.ndarray, ...]] = {}
+        self._dw: dict[int, np.ndarray | None] = {}  # fused depthwise weights (kh, kw, N) int32, None: not exact
 
     @classmethod
     def ideal(cls, image: Image, backend: str = "fast") -> CimModel:
@@ -123,17 +126,32 @@ class CimModel:
         parts = map_chunks(lambda i, j: self._run(op, x[i:j], out_rec), x.shape[0], chunk)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def _fused_weights(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray | None:
+        """The fused depthwise kernel's int32 weights when it applies (fast backend, int8 in and out, int32
+        sums provably exact), else None."""
+        if mi not in self._dw:
+            m = self.image.matrices[mi]
+            ok = (self.backend == "fast" and m.kind == MATRIX_DEPTHWISE and fused.fits(m.weights)
+                  and x.dtype == np.int8 and np.dtype(out_rec.dtype) == np.int8)
+            p = op.params
+            self._dw[mi] = (np.ascontiguousarray(m.weights.T.reshape(p["kernel_h"], p["kernel_w"], m.cols), np.int32)
+                            if ok else None)
+        return self._dw[mi]
+
     def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
         p = op.params
         m = self.image.matrices[p["matrix"]]
+        terms = self._terms.get(p["matrix"])
+        if terms is None:
+            terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
+        w_dw = self._fused_weights(p["matrix"], op, x, out_rec)
+        if w_dw is not None:
+            return fused.depthwise_requant(x, w_dw, p, (out_rec.shape[1], out_rec.shape[2]), terms)
         acc = self.sums(op, x, out_rec)
         if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
             y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],
                                 p["act_max"])
             return y.reshape((x.shape[0], *out_rec.shape[1:]))
-        terms = self._terms.get(p["matrix"])
-        if terms is None:
-            terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
         y = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"], terms,
                        np.dtype(out_rec.dtype))
         return y.reshape((x.shape[0], *out_rec.shape[1:]))

@@ -122,6 +122,8 @@ class AnalogCimModel(CimModel):
     """Analog macro model: see the module docstring. `adc_ranges` (matrix -> (S, P, N) full scales) comes
     from `cimsdk.sim.calibrate`; without it the ADC is uncalibrated (naive)."""
 
+    items_independent = False  # trials ride on the batch axis: a batch is cut by chip, not by item
+
     def __init__(self, image: Image, target: Target, noise: NoiseModel, trials: int = 1, seed: int = 0,
                  mode: str = "fast", adc_ranges: dict[int, np.ndarray] | None = None, trial0: int = 0):
         super().__init__(image, target)

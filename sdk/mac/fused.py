@@ -1,0 +1,109 @@
+"""Depthwise convolution and its requantization in one compiled pass: int8 in, int8 out, nothing in between.
+
+The `fast` backend's depthwise layers are memory-bound when the sums and the requantization are separate
+passes (a float32 accumulator array written and read back per layer, plus the padded copy of the input): this
+kernel keeps one output row's accumulators (OW x N int32) in cache, reads the padding as the input zero point
+without copying, and requantizes each row as soon as it is summed, with TFLM's integer arithmetic
+(`cimsdk.mac.requant`).
+
+Exactness: int8 x int8 products summed in int32 are the exact integer sums while every partial sum stays below
+2^31 in magnitude; `fits` checks that per layer from the weights (128 x sum |w| per column), the caller
+falls back to the general path where it does not hold. (A mapped depthwise window fits one array's rows, a few
+hundred taps, far inside the bound: only a hand-built image reaches the fallback, tests/test_host_fast_path.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimsdk.mac import exactness
+from cimsdk.mac.requant import COMPILED
+
+if COMPILED:
+    import numba
+
+    from cimsdk.mac.requant import _row
+
+    @numba.njit(cache=True, nogil=True)
+    def _dw(x, w, in_zp, sh, sw, dh, dw, dm, pt, pl, bias, mult, left, right, half, neg, zp, lo, hi,
+            out):  # pragma: no cover - compiled
+        """out[b, oy, ox, c] = requant(sum_taps x[b, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, c // dm] * w[ky, kx, c]),
+        positions outside the input reading in_zp. Stride 1 without a multiplier (the common case) runs one flat
+        loop over the output row per tap, on weights repeated along the row."""
+        nb, h, wd, c_in = x.shape
+        oh, ow, n = out.shape[1], out.shape[2], out.shape[3]
+        kh, kw = w.shape[0], w.shape[1]
+        row = ow * n
+        acc = np.empty(row, np.int32)
+        flat = dm == 1 and (sw == 1 or ow == 1)
+        wrow = np.empty(kh * kw * row, np.int32)  # each tap's weights repeated along the output row
+        for ky in range(kh):
+            for kx in range(kw):
+                for ox in range(ow):
+                    wrow[(ky * kw + kx) * row + ox * n : (ky * kw + kx) * row + (ox + 1) * n] = w[ky, kx]
+        # the requantization's per-column terms, repeated along the row too (one vectorised pass per row)
+        terms = np.empty((6, row), np.int64)
+        for ox in range(ow):
+            for k, t in enumerate((bias, mult, left, right, half, neg)):
+                terms[k, ox * n : (ox + 1) * n] = t
+        t_b, t_m, t_l, t_r, t_h, t_n = terms[0], terms[1], terms[2], terms[3], terms[4], terms[5]
+        xf = x.reshape(x.size)
+        # (flat loops index with unsigned integers: numba then skips its negative-index wrap-around and the
+        # loops vectorise)
+        for b in range(nb):
+            for oy in range(oh):
+                acc[:] = 0
+                for ky in range(kh):
+                    iy = oy * sh - pt + ky * dh
+                    inside_y = iy >= 0 and iy < h
+                    for kx in range(kw):
+                        w0 = np.uint64((ky * kw + kx) * row)
+                        if flat and inside_y:
+                            off = kx * dw - pl  # ix = ox + off
+                            lo_x = min(max(0, -off), ow)
+                            hi_x = max(min(ow, wd - off), lo_x)
+                        else:
+                            lo_x = hi_x = 0
+                        a0 = np.uint64(lo_x * n)
+                        if hi_x > lo_x:
+                            x0 = np.uint64(((b * h + iy) * wd + lo_x + off) * c_in)
+                            for j in range(np.uint64((hi_x - lo_x) * n)):
+                                acc[a0 + j] += np.int32(xf[x0 + j]) * wrow[w0 + a0 + j]
+                        if not flat and inside_y:
+                            for ox in range(ow):
+                                ix = ox * sw - pl + kx * dw
+                                o = ox * n
+                                if ix >= 0 and ix < wd and dm == 1:
+                                    x0 = np.uint64(((b * h + iy) * wd + ix) * c_in)
+                                    for c in range(np.uint64(n)):
+                                        acc[o + c] += np.int32(xf[x0 + c]) * w[ky, kx, c]
+                                elif ix >= 0 and ix < wd:
+                                    for c in range(n):
+                                        acc[o + c] += np.int32(x[b, iy, ix, c // dm]) * w[ky, kx, c]
+                                else:
+                                    for c in range(n):
+                                        acc[o + c] += in_zp * w[ky, kx, c]
+                        else:  # the padding read as in_zp: before and after the inside span (all of it off the rows)
+                            for j in range(a0):
+                                acc[j] += in_zp * wrow[w0 + j]
+                            for j in range(np.uint64(hi_x * n), np.uint64(row)):
+                                acc[j] += in_zp * wrow[w0 + j]
+                _row(acc, t_b, t_m, t_l, t_r, t_h, t_n, zp, lo, hi, out[b, oy].reshape(row))
+
+
+def fits(weights: np.ndarray) -> bool:
+    """Whether int32 sums of int8 inputs over these weights (N, K) are exact, and the kernel is compiled."""
+    return COMPILED and exactness.sum_bound(weights) < (1 << 31)
+
+
+def depthwise_requant(x: np.ndarray, w: np.ndarray, p: dict[str, int], out_hw: tuple[int, int],
+                      terms: tuple[np.ndarray, ...], out_dtype=np.int8) -> np.ndarray:
+    """x (B, H, W, C) int8 unpadded, w (kh, kw, N) int32, `terms` the matrix's `requant.column_terms` ->
+    (B, OH, OW, N) in `out_dtype`, bit-exact with TFLM's depthwise convolution (bias folded as the image has it)."""
+    out = np.empty((x.shape[0], *out_hw, w.shape[2]), out_dtype)
+    _dw(np.ascontiguousarray(x), w, np.int32(p["in_zp"]), p["stride_h"], p["stride_w"], p["dil_h"], p["dil_w"],
+        p["depth_mult"], p["pad_top"], p["pad_left"], *terms, p["out_zp"], p["act_min"], p["act_max"], out)
+    return out
+
+
+__all__ = ["depthwise_requant", "fits"]
