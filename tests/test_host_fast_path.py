@@ -93,3 +93,32 @@ def test_depthwise_past_the_int32_bound_falls_back(target):
     assert fast._dw[0] is None  # not the fused kernel
     assert np.array_equal(fast.sums(img.ops[0], x, img.tensors[img.ops[0].outputs[0]]).astype(np.int64).ravel(), want)
     assert np.array_equal(y, Executor(img, backend="tiles").run_op(0, [x]))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_noisy_fused_depthwise_equals_taps_then_finish(seed):
+    """The simulator's one-pass depthwise (`noisy.depthwise_finish`) gives the same int8 outputs as the shared tap
+    kernel on the padded input followed by the noisy finish: the same float32 sums and the same noise draws."""
+    from cimsdk.mac import accumulate, noisy
+    from cimsdk.mac.geometry import pad_input
+
+    if not noisy.COMPILED:
+        pytest.skip("the one-pass kernel needs numba")
+    img = depthwise_layers_image("nor-acim", 12, seed)
+    rng = np.random.default_rng(seed)
+    pool = noisy.make_pool(rng, max(m.cols for m in img.matrices))
+    chips = 3
+    for op in img.ops:
+        p, m = op.params, img.matrices[op.params["matrix"]]
+        x = _inputs(img, chips * 4, seed, op.inputs[0])
+        taps = m.weights.T.reshape(p["kernel_h"], p["kernel_w"], m.cols).astype(np.float32)
+        w = (taps[None] * rng.uniform(0.9, 1.1, (chips, 1, 1, m.cols))).astype(np.float32) * np.float32(0.02)
+        b = rng.normal(0, 1, (chips, m.cols)).astype(np.float32)
+        s = rng.uniform(0, 2, (chips, m.cols)).astype(np.float32)
+        out = img.tensors[op.outputs[0]]
+        hw = (out.shape[1], out.shape[2])
+        got = noisy.depthwise_finish(x, w, p, hw, b, s, pool, 99)
+        acc = accumulate.depthwise_taps(pad_input(x, p, hw), w, p, hw)
+        want = noisy.finish(acc.reshape(len(x), -1, m.cols), b, s, pool, 99, p["out_zp"], p["act_min"], p["act_max"])
+        assert np.array_equal(got, want.reshape(got.shape)), p
+        assert got.std() > 0
