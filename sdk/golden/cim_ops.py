@@ -21,7 +21,7 @@ from cimconv.target import Target, load_target
 from cimsdk.mac import accumulate, exactness, fused, geometry
 from cimsdk.mac.geometry import gather_windows, pad_input
 from cimsdk.mac.requant import column_terms, requantize, requantize_wide
-from cimsdk.mac.threads import map_chunks
+from cimsdk.mac.threads import in_worker, map_chunks
 
 EXACT_BACKENDS = ("fast", "tiles")
 CHUNK_VALUES = 1 << 20  # gathered input + accumulator values per chunk of a batch (a few MB: L2/L3-sized)
@@ -107,6 +107,9 @@ class CimModel:
             if self.backend == "tiles":
                 return self.matvec(mi, geometry.dense_rows(op.opcode, x, p, m.rows, out_hw))
             w = self._weights(mi, op)
+            if (out_hw is not None and fused.COMPILED and x.dtype == np.int8 and w.dtype != np.int64
+                    and not geometry.is_pointwise(p, x.shape[1:3], out_hw)):
+                return accumulate.dense(fused.im2col(x, p, out_hw, w.dtype), w)  # gathered straight into floats
             return accumulate.dense(geometry.dense_rows(op.opcode, x, p, m.rows, out_hw, w.dtype), w)
         if self.backend == "tiles":
             return self.depthwise(mi, geometry.depthwise_windows(x, p, out_hw))
@@ -123,6 +126,8 @@ class CimModel:
         m = self.image.matrices[op.params["matrix"]]
         per_item = max(1, int(np.prod(out_rec.shape[1:-1], dtype=np.int64)) * (m.rows + m.cols))
         chunk = max(1, CHUNK_VALUES // per_item)
+        if x.shape[0] <= chunk and in_worker():  # one chunk of the executor's: no further split
+            return self._run(op, x, out_rec)
         parts = map_chunks(lambda i, j: self._run(op, x[i:j], out_rec), x.shape[0], chunk)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -35,6 +35,7 @@ class Executor:
         self.cim = cim or cim_ops.CimModel.ideal(self.image, backend)
         self.state: dict[int, np.ndarray] = {}  # state tensor -> (streams, ...) values, updated in place
         self._chunk: int | None = None
+        self._plan: list | None = None
         for op in self.image.ops:
             if not op.cim and op.opcode not in KERNELS:
                 raise UserError(f"image op {op.opcode} has no host kernel; update cimsdk")
@@ -136,11 +137,23 @@ class Executor:
         outs = [values[io.tensor] for io in self.image.outputs]
         return (outs, values) if capture else outs
 
+    def _steps(self) -> list[tuple[int, OpRec, list[TensorRec], TensorRec, list[np.ndarray | None]]]:
+        """Per op, what `run_op` looks up on every call: operand records, output record, constant operands."""
+        if self._plan is None:
+            img = self.image
+            self._plan = [(i, op, [img.tensors[t] for t in op.inputs], img.tensors[op.outputs[0]],
+                           [img.const_array(t) if img.tensors[t].storage == STORE_CONST else None for t in op.inputs])
+                          for i, op in enumerate(img.ops)]
+        return self._plan
+
     def _program(self, values: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Every op in order on `values` (the inputs, then each op's output added)."""
-        for i, op in enumerate(self.image.ops):
-            args = [self._operand(t, values) for t in op.inputs]
-            values[op.outputs[0]] = self.run_op(i, args)
+        for i, op, recs, out_rec, consts in self._steps():
+            args = [values[t] if c is None else c for t, c in zip(op.inputs, consts, strict=True)]
+            if op.cim:
+                values[op.outputs[0]] = self.cim.run(i, op, args, recs, out_rec)
+            else:
+                values[op.outputs[0]] = KERNELS[op.opcode](op, args, recs, out_rec)
         return values
 
     def chunk_items(self) -> int:

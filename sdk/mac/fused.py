@@ -91,6 +91,40 @@ if COMPILED:
                 _row(acc, t_b, t_m, t_l, t_r, t_h, t_n, zp, lo, hi, out[b, oy].reshape(row))
 
 
+    @numba.njit(cache=True, nogil=True)
+    def _im2col(x, in_zp, kh, kw, sh, sw, dh, dw, pt, pl, out):  # pragma: no cover - compiled
+        """out[b, oy, ox, (ky*kw + kx)*C + c] = x[b, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, c] (in_zp outside),
+        converted to out's dtype as it is gathered."""
+        nb, h, wd, c_in = x.shape
+        oh, ow = out.shape[1], out.shape[2]
+        for b in range(nb):
+            for oy in range(oh):
+                for ox in range(ow):
+                    o = out[b, oy, ox]
+                    for ky in range(kh):
+                        iy = oy * sh - pt + ky * dh
+                        for kx in range(kw):
+                            ix = ox * sw - pl + kx * dw
+                            k0 = (ky * kw + kx) * c_in
+                            if iy >= 0 and iy < h and ix >= 0 and ix < wd:
+                                xr = x[b, iy, ix]
+                                for c in range(c_in):
+                                    o[k0 + c] = xr[c]
+                            else:
+                                for c in range(c_in):
+                                    o[k0 + c] = in_zp
+
+
+def im2col(x: np.ndarray, p: dict[str, int], out_hw: tuple[int, int], dtype) -> np.ndarray:
+    """A convolution's input rows (B*OH*OW, kh*kw*C), K in (ky, kx, ci) order like `geometry.dense_rows`, gathered
+    and converted to `dtype` in one pass (padding read as in_zp, not copied)."""
+    k = p["kernel_h"] * p["kernel_w"] * x.shape[3]
+    out = np.empty((x.shape[0], *out_hw, k), dtype)
+    _im2col(np.ascontiguousarray(x), p["in_zp"], p["kernel_h"], p["kernel_w"], p["stride_h"], p["stride_w"],
+            p["dil_h"], p["dil_w"], p["pad_top"], p["pad_left"], out)
+    return out.reshape(-1, k)
+
+
 def fits(weights: np.ndarray) -> bool:
     """Whether int32 sums of int8 inputs over these weights (N, K) are exact, and the kernel is compiled."""
     return COMPILED and exactness.sum_bound(weights) < (1 << 31)
@@ -106,4 +140,4 @@ def depthwise_requant(x: np.ndarray, w: np.ndarray, p: dict[str, int], out_hw: t
     return out
 
 
-__all__ = ["depthwise_requant", "fits"]
+__all__ = ["depthwise_requant", "fits", "im2col"]
