@@ -94,25 +94,46 @@ if COMPILED:
     @numba.njit(cache=True, nogil=True)
     def _im2col(x, in_zp, kh, kw, sh, sw, dh, dw, pt, pl, out):  # pragma: no cover - compiled
         """out[b, oy, ox, (ky*kw + kx)*C + c] = x[b, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, c] (in_zp outside),
-        converted to out's dtype as it is gathered."""
+        converted to out's dtype as it is gathered; without dilation a window row is one contiguous span."""
         nb, h, wd, c_in = x.shape
         oh, ow = out.shape[1], out.shape[2]
+        k = kh * kw * c_in
+        xf = x.reshape(x.size)
+        of = out.reshape(out.size)
         for b in range(nb):
             for oy in range(oh):
                 for ox in range(ow):
-                    o = out[b, oy, ox]
+                    o0 = ((b * oh + oy) * ow + ox) * k
+                    x_left = ox * sw - pl
                     for ky in range(kh):
                         iy = oy * sh - pt + ky * dh
-                        for kx in range(kw):
-                            ix = ox * sw - pl + kx * dw
-                            k0 = (ky * kw + kx) * c_in
-                            if iy >= 0 and iy < h and ix >= 0 and ix < wd:
-                                xr = x[b, iy, ix]
-                                for c in range(c_in):
-                                    o[k0 + c] = xr[c]
-                            else:
-                                for c in range(c_in):
-                                    o[k0 + c] = in_zp
+                        r0 = np.uint64(o0 + ky * kw * c_in)
+                        if iy < 0 or iy >= h:
+                            for j in range(np.uint64(kw * c_in)):
+                                of[r0 + j] = in_zp
+                            continue
+                        if dw == 1:  # taps lo_k..hi_k read inside the row: one span
+                            lo_k = min(max(0, -x_left), kw)
+                            hi_k = max(min(kw, wd - x_left), lo_k)
+                            for j in range(np.uint64(lo_k * c_in)):
+                                of[r0 + j] = in_zp
+                            x0 = np.uint64(((b * h + iy) * wd + x_left + lo_k) * c_in)
+                            s0 = r0 + np.uint64(lo_k * c_in)
+                            for j in range(np.uint64((hi_k - lo_k) * c_in)):
+                                of[s0 + j] = xf[x0 + j]
+                            for j in range(np.uint64(hi_k * c_in), np.uint64(kw * c_in)):
+                                of[r0 + j] = in_zp
+                        else:
+                            for kx in range(kw):
+                                ix = x_left + kx * dw
+                                t0 = r0 + np.uint64(kx * c_in)
+                                if ix >= 0 and ix < wd:
+                                    x0 = np.uint64(((b * h + iy) * wd + ix) * c_in)
+                                    for c in range(np.uint64(c_in)):
+                                        of[t0 + c] = xf[x0 + c]
+                                else:
+                                    for c in range(np.uint64(c_in)):
+                                        of[t0 + c] = in_zp
 
 
 def im2col(x: np.ndarray, p: dict[str, int], out_hw: tuple[int, int], dtype) -> np.ndarray:
