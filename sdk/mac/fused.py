@@ -28,11 +28,19 @@ if COMPILED:
     def _dw(x, w, in_zp, sh, sw, dh, dw, dm, pt, pl, bias, mult, left, right, half, neg, zp, lo, hi,
             out):  # pragma: no cover - compiled
         """out[b, oy, ox, c] = requant(sum_taps x[b, oy*sh - pt + ky*dh, ox*sw - pl + kx*dw, c // dm] * w[ky, kx, c]),
-        positions outside the input reading in_zp. Stride 1 without a multiplier (the common case) runs one flat
-        loop over the output row per tap, on weights repeated along the row."""
+        positions outside the input reading in_zp.
+
+        Each item is first copied into a padded buffer (so no tap needs an edge test). Stride 1 without a multiplier
+        (the common case) then runs one flat loop over the output row per three taps of a kernel row, on weights
+        repeated along the row; indices are unsigned (numba then skips negative-index wrap-around and the loops
+        vectorise)."""
         nb, h, wd, c_in = x.shape
         oh, ow, n = out.shape[1], out.shape[2], out.shape[3]
         kh, kw = w.shape[0], w.shape[1]
+        hp = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
+        wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + wd)
+        xp = np.empty((hp, wp, c_in), x.dtype)
+        xpf = xp.reshape(xp.size)
         row = ow * n
         acc = np.empty(row, np.int32)
         flat = dm == 1 and (sw == 1 or ow == 1)
@@ -47,47 +55,47 @@ if COMPILED:
             for k, t in enumerate((bias, mult, left, right, half, neg)):
                 terms[k, ox * n : (ox + 1) * n] = t
         t_b, t_m, t_l, t_r, t_h, t_n = terms[0], terms[1], terms[2], terms[3], terms[4], terms[5]
+        step = np.uint64(dw * c_in)  # from one tap of a kernel row to the next in the padded buffer
+        ru = np.uint64(row)
+        xp[:] = in_zp  # the padding stays: only the inside is copied per item, row by row
         xf = x.reshape(x.size)
-        # (flat loops index with unsigned integers: numba then skips its negative-index wrap-around and the
-        # loops vectorise)
+        span = np.uint64(wd * c_in)
         for b in range(nb):
+            for y in range(h):
+                d0 = np.uint64(((pt + y) * wp + pl) * c_in)
+                s0 = np.uint64((b * h + y) * wd * c_in)
+                for j in range(span):
+                    xpf[d0 + j] = xf[s0 + j]
             for oy in range(oh):
                 acc[:] = 0
                 for ky in range(kh):
-                    iy = oy * sh - pt + ky * dh
-                    inside_y = iy >= 0 and iy < h
-                    for kx in range(kw):
-                        w0 = np.uint64((ky * kw + kx) * row)
-                        if flat and inside_y:
-                            off = kx * dw - pl  # ix = ox + off
-                            lo_x = min(max(0, -off), ow)
-                            hi_x = max(min(ow, wd - off), lo_x)
-                        else:
-                            lo_x = hi_x = 0
-                        a0 = np.uint64(lo_x * n)
-                        if hi_x > lo_x:
-                            x0 = np.uint64(((b * h + iy) * wd + lo_x + off) * c_in)
-                            for j in range(np.uint64((hi_x - lo_x) * n)):
-                                acc[a0 + j] += np.int32(xf[x0 + j]) * wrow[w0 + a0 + j]
-                        if not flat and inside_y:
+                    iy = oy * sh + ky * dh
+                    if flat:
+                        base = np.uint64(iy * wp * c_in)
+                        w0 = np.uint64(ky * kw) * ru
+                        kx = 0
+                        while kx + 3 <= kw:
+                            x0 = base + np.uint64(kx) * step
+                            x1 = x0 + step
+                            x2 = x1 + step
+                            wk = w0 + np.uint64(kx) * ru
+                            for j in range(ru):
+                                acc[j] += (np.int32(xpf[x0 + j]) * wrow[wk + j] + np.int32(xpf[x1 + j]) * wrow[wk + ru + j]
+                                           + np.int32(xpf[x2 + j]) * wrow[wk + ru + ru + j])
+                            kx += 3
+                        while kx < kw:
+                            x0 = base + np.uint64(kx) * step
+                            wk = w0 + np.uint64(kx) * ru
+                            for j in range(ru):
+                                acc[j] += np.int32(xpf[x0 + j]) * wrow[wk + j]
+                            kx += 1
+                    else:
+                        for kx in range(kw):
                             for ox in range(ow):
-                                ix = ox * sw - pl + kx * dw
+                                ix = ox * sw + kx * dw
                                 o = ox * n
-                                if ix >= 0 and ix < wd and dm == 1:
-                                    x0 = np.uint64(((b * h + iy) * wd + ix) * c_in)
-                                    for c in range(np.uint64(n)):
-                                        acc[o + c] += np.int32(xf[x0 + c]) * w[ky, kx, c]
-                                elif ix >= 0 and ix < wd:
-                                    for c in range(n):
-                                        acc[o + c] += np.int32(x[b, iy, ix, c // dm]) * w[ky, kx, c]
-                                else:
-                                    for c in range(n):
-                                        acc[o + c] += in_zp * w[ky, kx, c]
-                        else:  # the padding read as in_zp: before and after the inside span (all of it off the rows)
-                            for j in range(a0):
-                                acc[j] += in_zp * wrow[w0 + j]
-                            for j in range(np.uint64(hi_x * n), np.uint64(row)):
-                                acc[j] += in_zp * wrow[w0 + j]
+                                for c in range(n):
+                                    acc[o + c] += np.int32(xp[iy, ix, c // dm]) * w[ky, kx, c]
                 _row(acc, t_b, t_m, t_l, t_r, t_h, t_n, zp, lo, hi, out[b, oy].reshape(row))
 
 
