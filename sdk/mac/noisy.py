@@ -81,15 +81,16 @@ if COMPILED:
     def _dw_finish(x, w, per_chip, in_zp, sh, sw, dh, dw, dm, pt, pl, b, s, pool, seed, zp, lo, hi,
                    out):  # pragma: no cover - compiled
         """A depthwise layer on each chip's folded weights w (T, kh, kw, N) and the noisy finish, in one pass:
-        the same float32 sums tap by tap as `accumulate.depthwise_taps` on the padded input (padding read as
-        in_zp, not copied), the same noise stream per batch row as `_finish`; one output row in cache."""
+        the same float32 sums tap by tap as `accumulate.depthwise_taps` on the padded input (each item copied
+        once into a padded float32 buffer, no padded copy of the batch), the same noise stream per batch row as
+        `_finish`; one output row in cache."""
         nb, h, wd, c_in = x.shape
         oh, ow, n = out.shape[1], out.shape[2], out.shape[3]
         kh, kw = w.shape[1], w.shape[2]
         nu = np.uint64(n)
         row = ow * n
+        ru = np.uint64(row)
         acc = np.empty(row, np.float32)
-        xf = x.reshape(x.size)
         of = out.reshape(out.size)
         bf = b.reshape(b.size)
         sf = s.reshape(s.size)
@@ -102,43 +103,38 @@ if COMPILED:
                     for ox in range(ow):
                         wrow[t, ky, kx, ox * n : (ox + 1) * n] = w[t, ky, kx]
         wf = wrow.reshape(wrow.size)
-        zf = np.float32(in_zp)
+        # each item copied once into a padded buffer (padding = in_zp): no tap needs an edge test
+        hp = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
+        wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + wd)
+        xp = np.empty((hp, wp, c_in), np.float32)
+        xpf = xp.reshape(xp.size)
+        xp[:] = np.float32(in_zp)
+        xf = x.reshape(x.size)
+        span = np.uint64(wd * c_in)
         for r in range(nb):
             t = r // per_chip
             st = _mix(np.uint64(seed) + np.uint64(r) * np.uint64(0x9E3779B97F4A7C15))
+            for y in range(h):
+                d0 = np.uint64(((pt + y) * wp + pl) * c_in)
+                s0 = np.uint64((r * h + y) * wd * c_in)
+                for j in range(span):
+                    xpf[d0 + j] = np.float32(xf[s0 + j])
             for oy in range(oh):
                 acc[:] = 0
                 for ky in range(kh):
-                    iy = oy * sh - pt + ky * dh
-                    inside_y = iy >= 0 and iy < h
-                    for kx in range(kw):
-                        w0 = np.uint64(((t * kh + ky) * kw + kx) * row)
-                        if flat and inside_y:
-                            off = kx * dw - pl  # ix = ox + off
-                            lo_x = min(max(0, -off), ow)
-                            hi_x = max(min(ow, wd - off), lo_x)
+                    iy = oy * sh + ky * dh
+                    for kx in range(kw):  # tap by tap, in the tap kernel's order (the same float32 sums)
+                        wk = np.uint64(((t * kh + ky) * kw + kx) * row)
+                        if flat:
+                            x0 = np.uint64((iy * wp + kx * dw) * c_in)
+                            for j in range(ru):
+                                acc[j] += xpf[x0 + j] * wf[wk + j]
                         else:
-                            lo_x = hi_x = 0
-                        a0 = np.uint64(lo_x * n)
-                        if hi_x > lo_x:
-                            x0 = np.uint64(((r * h + iy) * wd + lo_x + off) * c_in)
-                            for j in range(np.uint64((hi_x - lo_x) * n)):
-                                acc[a0 + j] += np.float32(xf[x0 + j]) * wf[w0 + a0 + j]
-                        if not flat and inside_y:
                             for ox in range(ow):
-                                ix = ox * sw - pl + kx * dw
+                                ix = ox * sw + kx * dw
                                 o = ox * n
-                                if ix >= 0 and ix < wd:
-                                    for c in range(n):
-                                        acc[o + c] += np.float32(x[r, iy, ix, c // dm]) * wf[w0 + o + c]
-                                else:
-                                    for c in range(n):
-                                        acc[o + c] += zf * wf[w0 + o + c]
-                        else:  # the padding read as in_zp: before and after the inside span (all of it off the rows)
-                            for j in range(a0):
-                                acc[j] += zf * wf[w0 + j]
-                            for j in range(np.uint64(hi_x * n), np.uint64(row)):
-                                acc[j] += zf * wf[w0 + j]
+                                for c in range(n):
+                                    acc[o + c] += xp[iy, ix, c // dm] * wf[wk + np.uint64(o + c)]
                 for ox in range(ow):
                     st = _next(st)
                     off = st >> np.uint64(64 - POOL_BITS)
