@@ -21,7 +21,7 @@ from cimsdk.golden import cim_ops
 from cimsdk.golden.kernels import KERNELS
 from cimsdk.mac.threads import map_chunks
 
-ACTIVATION_VALUES = 1 << 18  # values of a chunk's largest activation tensor (int8: fits a core's L2 with the rest)
+ACTIVATION_VALUES = 1 << 19  # values of a chunk's largest activation tensor (KWS: 65 items; half a core's L2 in int8)
 
 Kernel = Callable[[OpRec, list[np.ndarray], list[TensorRec], TensorRec], np.ndarray]
 
