@@ -38,9 +38,8 @@ def test_shared_model_list_is_complete():
 def test_fast_equals_tiles_on_shared_models(name, target):
     """A batch of several chunks (the executor splits stateless programs), every tensor equal."""
     img = convert(MODELS / f"{name}.tflite", target).image
-    fast = Executor(img, backend="fast")
-    n = 2 * fast.chunk_items() + 3 if not fast.stateful else 5  # uneven chunks
-    n = min(n, 70)
+    fast = Executor(img, backend="fast", chunk=8)
+    n = 19  # uneven chunks (a stateful program runs as one batch of streams)
     xs = [_inputs(img, n, seed=7 + j, tensor=io.tensor) for j, io in enumerate(img.inputs)]
     outs_f, got = fast.run_all(xs, capture=True)
     outs_t, want = Executor(img, backend="tiles").run_all(xs, capture=True)
@@ -53,11 +52,12 @@ def test_fast_equals_tiles_on_shared_models(name, target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_chunked_program_equals_tflm(target):
-    """KWS over a batch of many chunks on the worker threads, against the TFLM interpreter."""
+    """KWS over a batch of several chunks on the worker threads, against the TFLM interpreter."""
     model = MODELS / "kws_ref_model.tflite"
     img = convert(model, target).image
-    ex = Executor(img)
-    n = 3 * ex.chunk_items() + 5
+    ex = Executor(img, chunk=24)
+    assert Executor(img).chunk_items() > 24  # (the default chunk is larger)
+    n = 3 * 24 + 5
     xs = _inputs(img, n, seed=3, tensor=img.input_tensor)
     assert np.array_equal(ex.run(xs), TFLM(model).run(xs))
 
