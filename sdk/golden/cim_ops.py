@@ -128,8 +128,9 @@ class CimModel:
         chunk = max(1, CHUNK_VALUES // per_item)
         if x.shape[0] <= chunk and in_worker():  # one chunk of the executor's: no further split
             return self._run(op, x, out_rec)
-        parts = map_chunks(lambda i, j: self._run(op, x[i:j], out_rec), x.shape[0], chunk)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out = np.empty((x.shape[0], *out_rec.shape[1:]), np.dtype(out_rec.dtype))  # chunks write their rows
+        map_chunks(lambda i, j: self._run(op, x[i:j], out_rec, out[i:j]), x.shape[0], chunk)
+        return out
 
     def _fused_weights(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray | None:
         """The fused depthwise kernel's int32 weights when it applies (fast backend, int8 in and out, int32
@@ -143,7 +144,8 @@ class CimModel:
                             if ok else None)
         return self._dw[mi]
 
-    def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
+    def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec, out: np.ndarray | None = None) -> np.ndarray:
+        """The op on one chunk (x.shape[0] items), into `out` when given (a contiguous block of the whole output)."""
         p = op.params
         m = self.image.matrices[p["matrix"]]
         terms = self._terms.get(p["matrix"])
@@ -151,14 +153,17 @@ class CimModel:
             terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
         w_dw = self._fused_weights(p["matrix"], op, x, out_rec)
         if w_dw is not None:
-            return fused.depthwise_requant(x, w_dw, p, (out_rec.shape[1], out_rec.shape[2]), terms)
+            return fused.depthwise_requant(x, w_dw, p, (out_rec.shape[1], out_rec.shape[2]), terms, out=out)
         acc = self.sums(op, x, out_rec)
         if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
             y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],
-                                p["act_max"])
-            return y.reshape((x.shape[0], *out_rec.shape[1:]))
+                                p["act_max"]).reshape((x.shape[0], *out_rec.shape[1:]))
+            if out is None:
+                return y
+            out[...] = y
+            return out
         y = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"], terms,
-                       np.dtype(out_rec.dtype))
+                       np.dtype(out_rec.dtype), out=None if out is None else out.reshape(-1, m.cols))
         return y.reshape((x.shape[0], *out_rec.shape[1:]))
 
     def counters(self, index: int, op: OpRec, batch: int = 1) -> dict[str, int]:

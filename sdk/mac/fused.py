@@ -160,10 +160,12 @@ def fits(weights: np.ndarray) -> bool:
 
 
 def depthwise_requant(x: np.ndarray, w: np.ndarray, p: dict[str, int], out_hw: tuple[int, int],
-                      terms: tuple[np.ndarray, ...], out_dtype=np.int8) -> np.ndarray:
+                      terms: tuple[np.ndarray, ...], out_dtype=np.int8, out: np.ndarray | None = None) -> np.ndarray:
     """x (B, H, W, C) int8 unpadded, w (kh, kw, N) int32, `terms` the matrix's `requant.column_terms` ->
-    (B, OH, OW, N) in `out_dtype`, bit-exact with TFLM's depthwise convolution (bias folded as the image has it)."""
-    out = np.empty((x.shape[0], *out_hw, w.shape[2]), out_dtype)
+    (B, OH, OW, N) in `out_dtype` (into `out` when given: a contiguous array of that shape), bit-exact with TFLM's
+    depthwise convolution (bias folded as the image has it)."""
+    if out is None:
+        out = np.empty((x.shape[0], *out_hw, w.shape[2]), out_dtype)
     _dw(np.ascontiguousarray(x), w, np.int32(p["in_zp"]), p["stride_h"], p["stride_w"], p["dil_h"], p["dil_w"],
         p["depth_mult"], p["pad_top"], p["pad_left"], *terms, p["out_zp"], p["act_min"], p["act_max"], out)
     return out
