@@ -20,6 +20,7 @@ from cimconv.image import (
     MatrixRec,
     OpRec,
     TensorRec,
+    TileRec,
 )
 from cimconv.lowering import Lowered, MatrixSpec
 from cimconv.mapper import place
@@ -98,3 +99,38 @@ def bound_layer_image(target: str, k: int, weight: int, batch: int = 2) -> Image
                       np.full(n, -16, np.int32))
     tail = {"in_zp": 0, "out_zp": 0, "act_min": -128, "act_max": 127}
     return _image(target, [("FULLY_CONNECTED", tail, (batch, k), (batch, n), spec)], f"bound-{k}x{weight}")
+
+
+def depthwise_layers_image(target: str, n_ops: int, seed: int) -> Image:
+    """`n_ops` independent random depthwise layers (strides, dilations, multipliers, padding), for the fused
+    depthwise kernel of the fast backend."""
+    rng = np.random.default_rng(seed)
+    rows = load_target(target).rows
+    ops = []
+    while len(ops) < n_ops:
+        op = _op(rng, rows)
+        if op[0] == "DEPTHWISE_CONV_2D":
+            ops.append(op)
+    return _image(target, ops, f"depthwise-{seed}")
+
+
+def huge_depthwise_image(target: str, side: int, weight: int = -128) -> Image:
+    """One depthwise layer of one channel with a side x side kernel over a side x side input, every weight equal
+    to `weight`: 128 x 128 x side^2 passes 2^31 from side 363 on (past int32 sums, the fused kernel's bound).
+    No target's array holds such a window, so the image is built by hand with one logical tile: the mapper
+    keeps real depthwise windows far inside the bound, this is the host models' fallback only."""
+    k = side * side
+    w = np.full((1, k), weight, np.int8)
+    spec = MatrixSpec(MATRIX_DEPTHWISE, w, np.zeros(1, np.int32), np.full(1, 1 << 30, np.int32),
+                      np.full(1, -31, np.int32), kernel=(side, side))
+    params = dict(stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, kernel_h=side, kernel_w=side,
+                  depth_mult=1, in_zp=0, out_zp=0, act_min=-128, act_max=127)
+    t = load_target(target)
+    tensors = [TensorRec("int8", (1, side, side, 1), STORE_ARENA, 0, k, 0, 0.1),
+               TensorRec("int8", (1, 1, 1, 1), STORE_ARENA, (k + 7) // 8 * 8, 1, 0, 0.1)]
+    # no array holds such a window (the mapper refuses it): one logical tile, for the host models only
+    tile = TileRec(0, 0, 0, 0, 0, 0, k, 0, 1)
+    mats = [MatrixRec(MATRIX_DEPTHWISE, k, 1, w, spec.bias, spec.mult, spec.shift, [tile])]
+    ops = [OpRec("DEPTHWISE_CONV_2D", [0], [1], {"matrix": 0, **params}, True, 0)]
+    io = [IORec(0, 0, "int8", 0.1, 0), IORec(1, 1, "int8", 0.1, 0)]
+    return Image(t.name, t.id, (k + 7) // 8 * 8 + 8, tensors, ops, mats, io, b"", {"model": f"dw-{side}"})

@@ -18,10 +18,10 @@ import numpy as np
 from cimconv import energy
 from cimconv.image import MATRIX_DEPTHWISE, MATRIX_FORMAT_BF16, Image, MatrixRec, OpRec, TensorRec, TileRec
 from cimconv.target import Target, load_target
-from cimsdk.mac import accumulate, exactness, geometry
+from cimsdk.mac import accumulate, exactness, fused, geometry
 from cimsdk.mac.geometry import gather_windows, pad_input
 from cimsdk.mac.requant import column_terms, requantize, requantize_wide
-from cimsdk.mac.threads import map_chunks
+from cimsdk.mac.threads import in_worker, map_chunks
 
 EXACT_BACKENDS = ("fast", "tiles")
 CHUNK_VALUES = 1 << 20  # gathered input + accumulator values per chunk of a batch (a few MB: L2/L3-sized)
@@ -29,6 +29,8 @@ CHUNK_VALUES = 1 << 20  # gathered input + accumulator values per chunk of a bat
 
 class CimModel:
     """Hardware model of the macros an image was mapped onto."""
+
+    items_independent = True  # each batch item's outputs depend on that item alone (the executor may split a batch)
 
     def __init__(self, image: Image, target: Target | None = None, backend: str = "fast"):
         if backend not in EXACT_BACKENDS:
@@ -39,6 +41,7 @@ class CimModel:
         self._wt: dict[int, np.ndarray] = {}
         self._terms: dict[int, tuple[np.ndarray, ...]] = {}
         self._fp = None  # the BF16 matrices' arithmetic (cimsdk.golden.fp_cim), made on first use
+        self._dw: dict[int, np.ndarray | None] = {}  # fused depthwise weights (kh, kw, N) int32, None: not exact
 
     @classmethod
     def ideal(cls, image: Image, backend: str = "fast") -> CimModel:
@@ -105,6 +108,9 @@ class CimModel:
             if self.backend == "tiles":
                 return self.matvec(mi, geometry.dense_rows(op.opcode, x, p, m.rows, out_hw))
             w = self._weights(mi, op)
+            if (out_hw is not None and fused.COMPILED and x.dtype == np.int8 and w.dtype != np.int64
+                    and not geometry.is_pointwise(p, x.shape[1:3], out_hw)):
+                return accumulate.dense(fused.im2col(x, p, out_hw, w.dtype), w)  # gathered straight into floats
             return accumulate.dense(geometry.dense_rows(op.opcode, x, p, m.rows, out_hw, w.dtype), w)
         if self.backend == "tiles":
             return self.depthwise(mi, geometry.depthwise_windows(x, p, out_hw))
@@ -121,10 +127,26 @@ class CimModel:
         m = self.image.matrices[op.params["matrix"]]
         per_item = max(1, int(np.prod(out_rec.shape[1:-1], dtype=np.int64)) * (m.rows + m.cols))
         chunk = max(1, CHUNK_VALUES // per_item)
-        parts = map_chunks(lambda i, j: self._run(op, x[i:j], out_rec), x.shape[0], chunk)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if x.shape[0] <= chunk and in_worker():  # one chunk of the executor's: no further split
+            return self._run(op, x, out_rec)
+        out = np.empty((x.shape[0], *out_rec.shape[1:]), np.dtype(out_rec.dtype))  # chunks write their rows
+        map_chunks(lambda i, j: self._run(op, x[i:j], out_rec, out[i:j]), x.shape[0], chunk)
+        return out
 
-    def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray:
+    def _fused_weights(self, mi: int, op: OpRec, x: np.ndarray, out_rec: TensorRec) -> np.ndarray | None:
+        """The fused depthwise kernel's int32 weights when it applies (fast backend, int8 in and out, int32
+        sums provably exact), else None."""
+        if mi not in self._dw:
+            m = self.image.matrices[mi]
+            ok = (self.backend == "fast" and m.kind == MATRIX_DEPTHWISE and fused.fits(m.weights)
+                  and x.dtype == np.int8 and np.dtype(out_rec.dtype) == np.int8)
+            p = op.params
+            self._dw[mi] = (np.ascontiguousarray(m.weights.T.reshape(p["kernel_h"], p["kernel_w"], m.cols), np.int32)
+                            if ok else None)
+        return self._dw[mi]
+
+    def _run(self, op: OpRec, x: np.ndarray, out_rec: TensorRec, out: np.ndarray | None = None) -> np.ndarray:
+        """The op on one chunk (x.shape[0] items), into `out` when given (a contiguous block of the whole output)."""
         p = op.params
         m = self.image.matrices[p["matrix"]]
         if m.format == MATRIX_FORMAT_BF16:  # a floating-point macro (sram-fpcim): float32 in and out
@@ -132,17 +154,27 @@ class CimModel:
                 from cimsdk.golden.fp_cim import FpCim
 
                 self._fp = FpCim(self.image)
-            return self._fp.run(op, x, out_rec)
-        acc = self.sums(op, x, out_rec)
-        if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
-            y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],
-                                p["act_max"])
-            return y.reshape((x.shape[0], *out_rec.shape[1:]))
+            y = self._fp.run(op, x, out_rec)
+            if out is None:
+                return y
+            out[...] = y
+            return out
         terms = self._terms.get(p["matrix"])
         if terms is None:
             terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
+        w_dw = self._fused_weights(p["matrix"], op, x, out_rec)
+        if w_dw is not None:
+            return fused.depthwise_requant(x, w_dw, p, (out_rec.shape[1], out_rec.shape[2]), terms, out=out)
+        acc = self.sums(op, x, out_rec)
+        if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
+            y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],
+                                p["act_max"]).reshape((x.shape[0], *out_rec.shape[1:]))
+            if out is None:
+                return y
+            out[...] = y
+            return out
         y = requantize(acc, m.bias, m.mult, m.shift, p["out_zp"], p["act_min"], p["act_max"], terms,
-                       np.dtype(out_rec.dtype))
+                       np.dtype(out_rec.dtype), out=None if out is None else out.reshape(-1, m.cols))
         return y.reshape((x.shape[0], *out_rec.shape[1:]))
 
     def counters(self, index: int, op: OpRec, batch: int = 1) -> dict[str, int]:

@@ -19,6 +19,9 @@ from cimconv.errors import UserError
 from cimconv.image import STORE_CONST, Image, OpRec, TensorRec, parse_image
 from cimsdk.golden import cim_ops
 from cimsdk.golden.kernels import KERNELS
+from cimsdk.mac.threads import map_chunks
+
+ACTIVATION_VALUES = 1 << 23  # values of a chunk's largest activation tensor (KWS: 1,048 items; ops split further)
 
 Kernel = Callable[[OpRec, list[np.ndarray], list[TensorRec], TensorRec], np.ndarray]
 
@@ -26,11 +29,15 @@ Kernel = Callable[[OpRec, list[np.ndarray], list[TensorRec], TensorRec], np.ndar
 class Executor:
     """Run an image's layer program. Arrays carry a leading batch dimension in place of dim 0."""
 
-    def __init__(self, image: bytes | Image, cim: cim_ops.CimModel | None = None, backend: str = "fast"):
-        """`cim` models the macros (default: exact, `backend` "fast" or "tiles", see `cimsdk.mac`)."""
+    def __init__(self, image: bytes | Image, cim: cim_ops.CimModel | None = None, backend: str = "fast",
+                 chunk: int | None = None):
+        """`cim` models the macros (default: exact, `backend` "fast" or "tiles", see `cimsdk.mac`); `chunk`: batch
+        items per chunk of a stateless program (default: `chunk_items`)."""
         self.image = image if isinstance(image, Image) else parse_image(image)
         self.cim = cim or cim_ops.CimModel.ideal(self.image, backend)
         self.state: dict[int, np.ndarray] = {}  # state tensor -> (streams, ...) values, updated in place
+        self._chunk: int | None = chunk
+        self._plan: list | None = None
         for op in self.image.ops:
             if not op.cim and op.opcode not in KERNELS:
                 raise UserError(f"image op {op.opcode} has no host kernel; update cimsdk")
@@ -120,16 +127,62 @@ class Executor:
         if len({v.shape[0] for v in values.values()}) > 1:
             raise UserError(f"the model's inputs hold different numbers of items "
                             f"({', '.join(str(v.shape[0]) for v in values.values())}); give each the same batch")
+        n = next(iter(values.values())).shape[0]
         if self.stateful:  # state tensors carried from the previous run (each batch item its own stream)
-            values.update(self._state(next(iter(values.values())).shape[0]))
-        for i, op in enumerate(self.image.ops):
-            args = [self._operand(t, values) for t in op.inputs]
-            values[op.outputs[0]] = self.run_op(i, args)
-        for t, v in self.state.items():  # a state tensor written as an op's output (ASSIGN_VARIABLE)
-            if values.get(t) is not v:
-                self.state[t] = values[t]
+            values.update(self._state(n))
+            values = self._program(values)
+            for t, v in self.state.items():  # a state tensor written as an op's output (ASSIGN_VARIABLE)
+                if values.get(t) is not v:
+                    self.state[t] = values[t]
+        else:
+            values = self._program_chunked(values, n, capture)
         outs = [values[io.tensor] for io in self.image.outputs]
         return (outs, values) if capture else outs
+
+    def _steps(self) -> list[tuple[int, OpRec, list[TensorRec], TensorRec, list[np.ndarray | None]]]:
+        """Per op, what `run_op` looks up on every call: operand records, output record, constant operands."""
+        if self._plan is None:
+            img = self.image
+            self._plan = [(i, op, [img.tensors[t] for t in op.inputs], img.tensors[op.outputs[0]],
+                           [img.const_array(t) if img.tensors[t].storage == STORE_CONST else None for t in op.inputs])
+                          for i, op in enumerate(img.ops)]
+        return self._plan
+
+    def _program(self, values: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Every op in order on `values` (the inputs, then each op's output added)."""
+        for i, op, recs, out_rec, consts in self._steps():
+            args = [values[t] if c is None else c for t, c in zip(op.inputs, consts, strict=True)]
+            if op.cim:
+                values[op.outputs[0]] = self.cim.run(i, op, args, recs, out_rec)
+            else:
+                values[op.outputs[0]] = KERNELS[op.opcode](op, args, recs, out_rec)
+        return values
+
+    def chunk_items(self) -> int:
+        """Batch items per chunk of a stateless program: its largest activation tensor about ACTIVATION_VALUES."""
+        if self._chunk is None:
+            per_item = max((int(np.prod(r.shape[1:], dtype=np.int64)) for r in self.image.tensors
+                            if r.storage != STORE_CONST), default=1)
+            self._chunk = max(1, ACTIVATION_VALUES // max(per_item, 1))
+        return self._chunk
+
+    def _program_chunked(self, values: dict[int, np.ndarray], n: int, capture: bool) -> dict[int, np.ndarray]:
+        """A stateless program whose CiM model treats batch items independently runs the whole program chunk by
+        chunk when the batch is large, the chunks on worker threads (`cimsdk.mac.threads`), so the threads meet
+        once per run rather than once per op; inside a chunk each CiM op still cuts its rows into cache-sized
+        pieces (`CimModel.run`). Small chunks were measured slower (35% more CPU per inference at 65 KWS items:
+        more Python per item, and the two threads contend for the GIL), so a chunk is large."""
+        chunk = self.chunk_items()
+        if n <= chunk or not getattr(self.cim, "items_independent", False):
+            return self._program(values)
+        keep = None if capture else {io.tensor for io in self.image.outputs}
+
+        def part(i: int, j: int) -> dict[int, np.ndarray]:
+            got = self._program({t: v[i:j] for t, v in values.items()})
+            return got if keep is None else {t: got[t] for t in keep}
+
+        parts = map_chunks(part, n, chunk)
+        return {t: np.concatenate([q[t] for q in parts]) for t in parts[0]}
 
     def run(self, x: np.ndarray, capture: bool = False) -> np.ndarray | tuple[np.ndarray, dict[int, np.ndarray]]:
         """A one-input model's program on int8 codes; its first output (`run_all` gives every output)."""

@@ -71,13 +71,20 @@ def requantize_numpy(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: i
 
 
 def requantize(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int,
-               terms: tuple[np.ndarray, ...] | None = None, out_dtype=np.int8) -> np.ndarray:
+               terms: tuple[np.ndarray, ...] | None = None, out_dtype=np.int8, out: np.ndarray | None = None
+               ) -> np.ndarray:
     """(M, N) exact-integer accumulators (any dtype) + bias -> int8 (or `out_dtype`) (M, N), TFLM's arithmetic.
-    `terms`: the matrix's `column_terms(bias, mult, shift)`, when the caller keeps them."""
+    `terms`: the matrix's `column_terms(bias, mult, shift)`, when the caller keeps them; `out`: a contiguous
+    (M, N) array of `out_dtype` to write into."""
     if not COMPILED:
-        return requantize_numpy(acc, bias, mult, shift, zp, lo, hi, out_dtype)
+        y = requantize_numpy(acc, bias, mult, shift, zp, lo, hi, out_dtype)
+        if out is None:
+            return y
+        out[...] = y.reshape(out.shape)
+        return out
     acc = np.ascontiguousarray(acc).reshape(-1, acc.shape[-1])
-    out = np.empty(acc.shape, out_dtype)
+    if out is None:
+        out = np.empty(acc.shape, out_dtype)
     _rows(acc, *(terms or column_terms(bias, mult, shift)), zp, lo, hi, out)
     return out
 

@@ -72,6 +72,11 @@ def _executor(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def in_worker() -> bool:
+    """Whether the caller runs on one of map_chunks's worker threads (BLAS is held to one thread there)."""
+    return threading.current_thread().name.startswith("cimsdk-mac")
+
+
 def map_chunks(fn: Callable[[int, int], object], total: int, chunk: int) -> list:
     """[fn(i, min(i + chunk, total)) for i in range(0, total, chunk)], on worker threads when there are several
     chunks and several workers; results in order."""
@@ -98,4 +103,4 @@ def map_chunks(fn: Callable[[int, int], object], total: int, chunk: int) -> list
         return results
 
 
-__all__ = ["map_chunks", "single_threaded_blas", "workers"]
+__all__ = ["in_worker", "map_chunks", "single_threaded_blas", "workers"]

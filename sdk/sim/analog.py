@@ -124,6 +124,8 @@ class AnalogCimModel(CimModel):
     """Analog macro model: see the module docstring. `adc_ranges` (matrix -> (S, P, N) full scales) comes
     from `cimsdk.sim.calibrate`; without it the ADC is uncalibrated (naive)."""
 
+    items_independent = False  # trials ride on the batch axis: a batch is cut by chip, not by item
+
     def __init__(self, image: Image, target: Target, noise: NoiseModel, trials: int = 1, seed: int = 0,
                  mode: str = "fast", adc_ranges: dict[int, np.ndarray] | None = None, trial0: int = 0):
         super().__init__(image, target)
@@ -533,6 +535,10 @@ class AnalogCimModel(CimModel):
         b = x.shape[0]
         m = self.image.matrices[mi]
         with single_threaded_blas():  # Monte Carlo runs chip blocks on threads of its own
+            if m.kind == MATRIX_DEPTHWISE and noisy.COMPILED:  # sums and finish in one pass, no padded copy
+                out_hw = (out_rec.shape[1], out_rec.shape[2])
+                y = noisy.depthwise_finish(x, wt, p, out_hw, bf, sf, pool, seed, np.dtype(out_rec.dtype))
+                return y.reshape((b, *out_rec.shape[1:]))
             if m.kind == MATRIX_DEPTHWISE:
                 out_hw = (out_rec.shape[1], out_rec.shape[2])
                 acc = accumulate.depthwise_taps(pad_input(x, p, out_hw), wt, p, out_hw)

@@ -16,6 +16,7 @@ import numpy as np
 from cimconv.errors import UserError
 from cimconv.image import Image
 from cimconv.target import Target, load_target
+from cimsdk.mac.threads import single_threaded_blas
 from cimsdk.sim import calibrate as cal
 from cimsdk.sim import hybrid, recurrent
 from cimsdk.sim.analog import AnalogCimModel
@@ -147,8 +148,9 @@ def run_trials(image: Image, target: Target, noise: NoiseModel, x: np.ndarray, t
         outs = mapper(common, parts, progress)
     elif workers <= 1 or len(parts) == 1:
         outs = [block_predictions(**common, t0=t0, n=n, progress=progress) for t0, n in parts]
-    else:
-        with ThreadPoolExecutor(min(workers, len(parts))) as pool:
+    else:  # BLAS held to one thread across the workers: each op's own hold would end whenever the other
+        # worker is between ops, and BLAS threads started then oversubscribe the cores and spin
+        with single_threaded_blas(), ThreadPoolExecutor(min(workers, len(parts))) as pool:
             outs = list(pool.map(lambda b: block_predictions(**common, t0=b[0], n=b[1], progress=progress), parts))
     return np.concatenate(outs)
 
