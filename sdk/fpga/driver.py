@@ -57,6 +57,10 @@ class RtlCoprocessor:
         self.fd = os.memfd_create("cimsdk-rtl-ram", 0)
         os.ftruncate(self.fd, self.ram_size)
         self.mem = mmap.mmap(self.fd, self.ram_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        # Registers are written as whole aligned words (one store): struct.pack_into zeroes its target
+        # before it writes the bytes, so the co-simulation could read a DOORBELL of 0 in between and
+        # run a spurious command (the "2,001 commands for 2,000 NOPs" and doubled `macs` of old).
+        self._words = memoryview(self.mem).cast("I")
         self.proc = subprocess.Popen(
             [str(exe), "--fd", str(self.fd), "--ram-base", hex(self.RAM_BASE), "--ram-size", hex(self.ram_size),
              "--window", hex(self.window)],
@@ -92,6 +96,7 @@ class RtlCoprocessor:
                 self.proc.wait()
             self.proc = None
         if getattr(self, "mem", None) is not None:
+            self._words.release()
             self.mem.close()
             os.close(self.fd)
             self.mem = None
@@ -116,7 +121,7 @@ class RtlCoprocessor:
         return struct.unpack_from("<I", self.mem, self.window - self.RAM_BASE + mm.REG[name])[0]
 
     def set_reg(self, name: str, value: int) -> None:
-        struct.pack_into("<I", self.mem, self.window - self.RAM_BASE + mm.REG[name], value & 0xFFFFFFFF)
+        self._words[(self.window - self.RAM_BASE + mm.REG[name]) // 4] = value & 0xFFFFFFFF
 
     def counters(self) -> dict[str, int]:
         base = self.window - self.RAM_BASE + mm.REG["COUNTERS"]
