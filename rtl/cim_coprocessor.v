@@ -107,8 +107,8 @@ module cim_coprocessor #(
     end
 
     // ---- I/O -------------------------------------------------------------------------------------
-    reg         berr;                                    // a bus access got m_err (sticky)
-    reg  [31:0] berr_adr, cycles;
+    reg         berr;                                    // a bus access got m_err (sticky; m_adr keeps its address)
+    reg  [31:0] cycles;
     reg  [WAW-1:0]   w_addr;
     reg  [WMB-1:0]   w_we;
     reg  [8*WMB-1:0] w_din;
@@ -183,7 +183,7 @@ module cim_coprocessor #(
                 default: if (io[10:8] == 3'h1) rowin[32*io[7:2] +: 32] <= c_wdata;
             endcase else case (io)
                 11'h000: q_rdata <= {31'd0, berr};
-                11'h004: q_rdata <= berr_adr;
+                11'h004: q_rdata <= m_adr;
                 11'h008: q_rdata <= cycles;
                 11'h01C: q_rdata <= w_q[31:0];
                 11'h030: begin q_rdata <= w_q[31:0]; w_addr <= w_addr + 1'b1; end
@@ -191,16 +191,20 @@ module cim_coprocessor #(
                 default: if (sum_rd) q_rdata <= arr_sums[32*io[7:2] +: 32];
             endcase
         end
-        // the bus bridge: one Wishbone access per core access
+        // the bus bridge: one Wishbone access per core access; after an error, none (reads return 0)
+        // until the program clears BERR, so m_adr keeps the failing address for ERROR_DETAIL
         b_done <= 1'b0;
-        if (c_valid && sel_bus && !m_cyc && !b_done && !c_ready) begin
+        if (c_valid && sel_bus && !m_cyc && !b_done && !c_ready && berr) begin
+            q_ready <= 1'b1; q_rdata <= 32'd0; b_done <= 1'b1;
+        end
+        if (c_valid && sel_bus && !m_cyc && !b_done && !c_ready && !berr) begin
             m_adr <= {c_addr[31:2], 2'b00}; m_we <= |c_wstrb; m_sel <= |c_wstrb ? c_wstrb : 4'hf;
             m_dat_w <= c_wdata; m_cyc <= 1'b1; m_stb <= 1'b1;
         end
         if (m_cyc && (m_ack || m_err)) begin
             m_cyc <= 1'b0; m_stb <= 1'b0; b_done <= 1'b1;
             q_ready <= 1'b1; q_rdata <= m_err ? 32'd0 : m_dat_r;
-            if (m_err && !berr) begin berr <= 1'b1; berr_adr <= m_adr; end
+            if (m_err) berr <= 1'b1;
         end
         if (rst) begin
             busy <= 1'b0; berr <= 1'b0; a_st <= 3'd0; m_cyc <= 1'b0; m_stb <= 1'b0; cycles <= 0;

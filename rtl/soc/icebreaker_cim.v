@@ -38,8 +38,8 @@ module icebreaker_cim (
     reg  [31:0] c_rdata;
     picorv32 #(
         .STACKADDR(32'h0001_0000), .PROGADDR_RESET(32'h0010_0000), .PROGADDR_IRQ(32'h0000_0000),
-        .BARREL_SHIFTER(1), .COMPRESSED_ISA(1), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
-        .ENABLE_MUL(1), .ENABLE_DIV(1), .ENABLE_IRQ(0)
+        .BARREL_SHIFTER(0), .COMPRESSED_ISA(1), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
+        .ENABLE_MUL(1), .ENABLE_DIV(1), .ENABLE_IRQ(0), .CATCH_MISALIGN(0)
     ) cpu (
         .clk(clk), .resetn(resetn), .mem_valid(c_valid), .mem_instr(c_instr), .mem_ready(c_ready),
         .mem_addr(c_addr), .mem_wdata(c_wdata), .mem_wstrb(c_wstrb), .mem_rdata(c_rdata),
