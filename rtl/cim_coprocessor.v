@@ -56,7 +56,6 @@ module cim_coprocessor #(
     input  wire        m_err,
     output reg         busy
 );
-    localparam [31:0] MB_MAGIC = 32'h424D4943, MB_VERSION = 32'd1;
     localparam NSLICE = 8 / IB;
     localparam WPC = ROWS / WMB;                         // weight-memory words per column
     localparam WWORDS = NARR * WCOLS * WPC;
@@ -93,17 +92,17 @@ module cim_coprocessor #(
                         (s_adr >= 16'h050 && s_adr < 16'h060) ||
                         (s_adr >= 16'h100 && s_adr < 16'h100 + 4 * SCRATCH_WORDS);
     wire        s_in  = s_adr < 16'h100 + 4 * SCRATCH_WORDS;
-    reg  [1:0]  s_src;                                   // 0 RAM, 1 MAGIC, 2 VERSION, 3 zero
+    reg         s_src;                                   // 1: the RAM (MAGIC and VERSION are its initial words), 0: reads 0
     wire        r_go = c_valid && sel_ram && !s_req && !r_ack && !c_ready;
     wire [13:0] r_addr = s_req ? s_adr[15:2] : c_addr[15:2];
     wire [3:0]  r_we = s_req ? ((s_we && s_wok) ? s_sel : 4'd0) : (r_go ? c_wstrb : 4'd0);
     wire [31:0] r_din = s_req ? s_dat_w : c_wdata;
     cim_seq_ram ram (.clk(clk), .addr(r_addr), .we(r_we), .din(r_din), .dout(r_q));
-    always @* s_dat_r = s_src == 2'd0 ? r_q : s_src == 2'd1 ? MB_MAGIC : s_src == 2'd2 ? MB_VERSION : 32'd0;
+    always @* s_dat_r = s_src ? r_q : 32'd0;
     always @(posedge clk) begin
         s_ack <= s_req;
         r_ack <= r_go;
-        if (s_req) s_src <= s_adr == 16'h000 ? 2'd1 : s_adr == 16'h004 ? 2'd2 : s_in ? 2'd0 : 2'd3;
+        if (s_req) s_src <= s_in;
     end
 
     // ---- I/O -------------------------------------------------------------------------------------

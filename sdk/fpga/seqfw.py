@@ -12,6 +12,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from cimcontracts import mailbox
 from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
 from cimsdk.fpga.instance import Instance
@@ -68,7 +69,10 @@ def ram_module(inst: Instance) -> str:
     """Verilog of `cim_seq_ram` with the compiled program as its initial contents."""
     image, ram = _program(program_defines(inst))
     words = ram // 4
-    data = bytes(PROGRAM_START) + image
+    # the mailbox's MAGIC and VERSION (docs/mailbox.md) as the RAM's first words: the MCU reads them
+    # from the start, the program never writes them, the slave port does not let the MCU write them
+    data = (mailbox.MAGIC.to_bytes(4, "little") + mailbox.VERSION.to_bytes(4, "little")).ljust(PROGRAM_START, b"\0")
+    data += image
     data += bytes(-len(data) % 4)
     vals = [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
     init = "\n".join(f"        mem[{i}] = 32'h{v:08x};" for i, v in enumerate(vals) if v)
