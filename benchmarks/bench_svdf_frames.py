@@ -4,7 +4,10 @@ Frames run in order through one stream (the state stays in the arena); every fra
 against the golden model. The soft backend does the feature filters' MACs on the CPU; with the mailbox
 coprocessor they run on the (emulated) macro and the CPU keeps the state shifts, time filters, the
 other layers' requantization and the edges. No TFLM figure on this QEMU yet (its reference SVDF was not
-built here). Run: python benchmarks/bench_svdf_frames.py [frames]
+built here). Then the SVDF kernel's own cost per time-filter MAC, int8 and int16 state: one-layer models of
+ours (tests/svdf_models.py) at two memory lengths on the mailbox backend, the difference in CPU instructions
+per frame over the difference in MACs (the feature filter runs on the macro, the rest is the same), the
+figure in boards/cycle-costs-rv32imac.toml. Run: python benchmarks/bench_svdf_frames.py [frames]
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ def measure(backend: str, img: bytes, xs: np.ndarray, tmp: Path) -> dict:
             "cpu": statistics.median(i - w for i, w in zip(instret, wait, strict=True)), "state": state}
 
 
+def kernel_cost(n: int, tmp: Path) -> dict[str, float]:
+    """CPU instructions per SVDF time-filter MAC (state shift and store included), per state type."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from svdf_models import SvdfLayer, svdf_model
+
+    xs = np.random.default_rng(1).integers(-128, 128, size=(n, 1, 32)).astype(np.int8)
+    slopes = {}
+    for state in ("int8", "int16"):
+        cpu, macs = {}, {}
+        for memory in (8, 64):
+            path = tmp / f"svdf-{state}-{memory}.tflite"
+            path.write_bytes(svdf_model([SvdfLayer(32, 32, 1, memory, state=state)], seed=2))
+            conv = convert(path, "nor-acim")
+            cpu[memory] = measure("mailbox", conv.image_bytes, xs, tmp / f"{state}-{memory}")["cpu"]
+            macs[memory] = next(r["macs"] for r in conv.report["layers"] if r["op"] == "SVDF")
+        slopes[state] = (cpu[64] - cpu[8]) / (macs[64] - macs[8])
+    return slopes
+
+
 def main(n: int = 10) -> int:
     conv = convert(KEYWORD, "nor-acim")
     rng = np.random.default_rng(0)
@@ -59,6 +81,10 @@ def main(n: int = 10) -> int:
     print(f"  soft backend      : {soft['instret'] / 1e3:8.1f} K instructions per frame ({macs:,} CiM MACs on the CPU)")
     print(f"  mailbox CPU share : {mbox['cpu'] / 1e3:8.1f} K instructions per frame (the macro does the {macs:,} MACs)")
     print(f"  state in the arena: {soft['state']:,} B of {conv.report['totals']['activation_ram_bytes']:,} B")
+    with tempfile.TemporaryDirectory() as tmp:
+        slopes = kernel_cost(n, Path(tmp))
+    for state, slope in slopes.items():
+        print(f"  SVDF kernel, {state} state: {slope:.2f} CPU instructions per time-filter MAC")
     return 0
 
 

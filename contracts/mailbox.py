@@ -61,8 +61,9 @@ COMMANDS: list[tuple[str, int, str, str, str]] = [
      "the coprocessor reads the weight image from guest memory and keeps its weights resident"),
     ("RUN_OP", 3, "ARG0 op index, ARG1 input address, ARG2 output address",
      "RESULT0 output bytes written",
-     "runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; writes int8 outputs "
-     "(int16 for a FULLY_CONNECTED whose output tensor is int16: an LSTM's gate pre-activations)"),
+     "runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; reads and writes the "
+     "dtypes of the op's tensors in the image: int8, or int16 in and out (16x8 mode), or int8 in and int16 out (a "
+     "FULLY_CONNECTED writing an LSTM's gate pre-activations)"),
     ("RESET_COUNTERS", 4, "-", "-", "zeroes COUNTERS"),
 ]
 CMD = {name: code for name, code, _, _, _ in COMMANDS}

@@ -49,38 +49,45 @@ OPS: dict[str, OpSpec] = {
     s.name: s
     for s in [
         OpSpec(1, "CONV_2D", "cim", _CONV + _CIM_TAIL,
-               "int8 in/out, per-channel or per-tensor int8 weights, int32 bias; any stride, dilation, padding",
+               "int8 in/out, per-channel or per-tensor int8 weights, int32 bias; any stride, dilation, padding; "
+               "16x8: int16 in/out (zero point 0), int64 bias, twice the bit-serial input cycles",
                (2, 3), (2,), "Conv2DOptions"),
         OpSpec(2, "DEPTHWISE_CONV_2D", "cim", _CONV + ("depth_mult",) + _CIM_TAIL,
-               "as CONV_2D; block-diagonal placement (one column per output channel); any depth multiplier",
+               "as CONV_2D (16x8 too); block-diagonal placement (one column per output channel); any depth multiplier",
                (2, 3), (2,), "DepthwiseConv2DOptions"),
         OpSpec(3, "FULLY_CONNECTED", "cim", ("matrix",) + _CIM_TAIL,
-               "int8 in/out, int8 weights (per-tensor or per-channel), optional int32 bias",
+               "int8 in/out, int8 weights (per-tensor or per-channel), optional int32 bias; 16x8: int16 in/out "
+               "(zero point 0), int64 bias",
                (2, 3), (2,), "FullyConnectedOptions"),
-        OpSpec(10, "AVERAGE_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
-        OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8", options="Pool2DOptions"),
+        OpSpec(10, "AVERAGE_POOL_2D", "cpu", _POOL, "int8; windows inside the input (VALID) run on the CiM macro as a "
+               "depthwise pass whose output stage divides exactly (docs/energy-model.md), others on the CPU",
+               options="Pool2DOptions"),
+        OpSpec(11, "MAX_POOL_2D", "cpu", _POOL, "int8 or int16 (16x8)", options="Pool2DOptions"),
         OpSpec(12, "ADD", "cpu",
                ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift",
                 "in2_mult", "in2_shift", "out_mult", "out_shift", "act_min", "act_max"),
-               "int8, 4-D broadcasting", (2, 2), options="AddOptions"),
+               "int8, 4-D broadcasting; int16 (16x8: zero points 0, left shift 15)", (2, 2), options="AddOptions"),
         OpSpec(13, "MUL", "cpu",
                ("in1_offset", "in2_offset", "out_offset", "out_mult", "out_shift", "act_min", "act_max"),
-               "int8, 4-D broadcasting", (2, 2), options="MulOptions"),
+               "int8, 4-D broadcasting; int16 (16x8: zero points 0)", (2, 2), options="MulOptions"),
         OpSpec(14, "RESHAPE", "cpu", (), "any dtype; a copy, or nothing when planned in place; not along the batch dimension",
                (1, 2), (1,), "ReshapeOptions"),
         OpSpec(15, "SOFTMAX", "cpu", ("input_mult", "input_left_shift", "diff_min"), "int8 in, int8 or int16 out (int16: zero point -32768); TFLM fixed-point arithmetic",
                options="SoftmaxOptions"),
         OpSpec(16, "PAD", "cpu",
                ("before0", "before1", "before2", "before3", "after0", "after1", "after2", "after3", "pad_value"),
-               "int8, constant paddings, up to 4-D; not along the batch dimension", (2, 2), options="PadOptions"),
+               "int8 or int16 (16x8), constant paddings, up to 4-D; not along the batch dimension", (2, 2),
+               options="PadOptions"),
         OpSpec(17, "CONCATENATION", "cpu", ("axis",),
-               "int8, inputs with the output's scale and zero point, up to 4-D; not along the batch dimension", (1, 10),
-               options="ConcatenationOptions"),
+               "int8 or int16 (16x8), inputs with the output's scale and zero point, up to 4-D; not along the batch "
+               "dimension", (1, 10), options="ConcatenationOptions"),
         OpSpec(18, "MEAN", "cpu",
                ("axis_mask", "in_zp", "out_zp", "mult", "shift", "keep_dims"),
-               "int8, constant axes", (2, 2), options="ReducerOptions"),
+               "int8, constant axes; over H and W of a 4-D tensor on the CiM macro as a depthwise pass", (2, 2),
+               options="ReducerOptions"),
         OpSpec(19, "LOGISTIC", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
-               "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic"),
+               "int8 in, int8 out (scale 1/256, zero point -128); TFLM fixed-point arithmetic; int16 (16x8: Q0.15 out, "
+               "TFLM's 16-bit table)"),
         OpSpec(20, "QUANTIZE", "cpu", ("in_zp", "out_zp", "mult", "shift"),
                "int8 -> int8 and int16 -> int8/int16/int32 requantization inside the graph; float edges run on the host",
                options="QuantizeOptions"),
@@ -111,13 +118,15 @@ OPS: dict[str, OpSpec] = {
         OpSpec(29, "HARD_SWISH", "cpu", ("in_zp", "out_zp", "out_mult", "out_exp", "reluish_mult", "reluish_exp"),
                "int8; TFLM's 16-bit fixed-point arithmetic", c_check=True),
         OpSpec(30, "TANH", "cpu", ("in_zp", "input_range_radius", "input_mult", "input_left_shift"),
-               "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic", c_check=True),
+               "int8 in, int8 out (scale 1/128, zero point 0); TFLM fixed-point arithmetic; int16 (16x8: Q0.15 out, "
+               "TFLM's 16-bit table)", c_check=True),
         OpSpec(31, "SLICE", "cpu", ("begin0", "begin1", "begin2", "begin3"),
-               "int8, constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
+               "int8 or int16 (16x8), constant begin and size, up to 4-D; not along the batch dimension", (3, 3),
                options="SliceOptions", c_check=True),
         OpSpec(32, "STRIDED_SLICE", "cpu",
                tuple(f"{what}{i}" for what in ("start", "step", "count") for i in range(4)),
-               "int8, constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the batch dimension",
+               "int8 or int16 (16x8), constant begin/end/strides, begin/end/shrink masks, up to 4-D; not along the "
+               "batch dimension",
                (4, 4), options="StridedSliceOptions", c_check=True),
         OpSpec(33, "PACK", "cpu", ("axis",),
                "int8, inputs with the output's scale and zero point, up to 4-D out; not along the batch dimension",
@@ -125,7 +134,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec(34, "GATHER", "cpu", ("axis",),
                "int8, constant int32 indices, up to 4-D; not along the batch dimension", (2, 2),
                options="GatherOptions", c_check=True),
-        OpSpec(None, "SPLIT", "cpu", (), "int8, constant axis, 2-D to 4-D; not along the batch dimension; one "
+        OpSpec(None, "SPLIT", "cpu", (), "int8 or int16 (16x8), constant axis, 2-D to 4-D; not along the batch dimension; one "
                "STRIDED_SLICE record per output", (2, 2), options="SplitOptions", runs_as="STRIDED_SLICE", outputs=64),
         OpSpec(None, "SPLIT_V", "cpu", (), "int8, constant sizes and axis, 2-D to 4-D; not along the batch dimension; "
                "one STRIDED_SLICE record per output", (3, 3), options="SplitVOptions", runs_as="STRIDED_SLICE",
@@ -149,9 +158,9 @@ OPS: dict[str, OpSpec] = {
                "constant a FULLY_CONNECTED, which runs on the macro)", (2, 2), options="BatchMatMulOptions",
                c_check=True),
         OpSpec(35, "SVDF", "cpu", ("rank", "state_zp", "out_zp", "mult", "shift"),
-               "int8 with int8 state and time weights: the feature matrix runs on the CiM macro as a "
-               "FULLY_CONNECTED, state shift, time filter and rank sum on the CPU; state kept in the arena; as TFLM's "
-               "integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
+               "int8 with int8 or int16 state and time weights: the feature matrix runs on the CiM macro as a "
+               "FULLY_CONNECTED (int16 out for int16 state), state shift, time filter and rank sum on the CPU; state "
+               "kept in the arena; as TFLM's integer SVDF, the fused activation is not applied", (5, 5), (3,), "SVDFOptions"),
         OpSpec(36, "UNIDIRECTIONAL_SEQUENCE_LSTM", "cpu",
                tuple(f"h{g}_{what}" for g in "ifco" for what in ("mult", "shift"))
                + ("forget_mult", "forget_shift", "input_mult", "input_shift", "hidden_mult", "hidden_shift",
@@ -161,6 +170,11 @@ OPS: dict[str, OpSpec] = {
                "the arena; the input products of all steps run on the CiM macro as a FULLY_CONNECTED with int16 output, "
                "the recurrent products and the gates on the CPU", (24, 24), (9, 10, 11, 16, 17, 20, 21, 22, 23),
                "UnidirectionalSequenceLSTMOptions", c_check=True),
+        OpSpec(60, "ASSIGN_VARIABLE", "cpu", (),
+               "a resource variable (VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE, zero-initialised by CALL_ONCE) becomes "
+               "an int8 state tensor kept in the arena; the write copies the new value into it (through a 256-entry "
+               "table of TFLM's float round trip when the writer's quantization differs), last in the program "
+               "(converter/resource_vars.py)", (1, 2), c_check=True),
     ]
 }
 

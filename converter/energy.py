@@ -26,18 +26,25 @@ from cimconv.image import MATRIX_DEPTHWISE, TileRec
 from cimconv.target import Target
 
 __all__ = ["COUNT_KEYS", "DEFAULT_BOARD", "Estimate", "Mcu", "board_mcu", "cim_counts", "cim_cycles",
-           "cim_energy_pj", "cpu_op_cycles", "invoke_cycles", "price"]
+           "cim_energy_pj", "cpu_op_cycles", "input_bits", "invoke_cycles", "price"]
 
 
-def cim_counts(kind: int, tiles: list[TileRec], positions: int, t: Target) -> dict[str, int]:
-    """Macro operations for `positions` matrix-vector products through all tiles of one matrix."""
+def input_bits(dtype: str) -> int:
+    """Width of a CiM op's activations: 16 for TFLM's 16x8 mode (int16 input tensor), else 8."""
+    return 16 if dtype == "int16" else 8
+
+
+def cim_counts(kind: int, tiles: list[TileRec], positions: int, t: Target, in_bits: int = 8) -> dict[str, int]:
+    """Macro operations for `positions` matrix-vector products through all tiles of one matrix, with
+    `in_bits`-wide inputs (bit-serial: every input bit plane is one more pulse, conversion and shift-add)."""
+    cycles = t.input_cycles_for(in_bits)
     macs = adc = pulses = digital = 0
     for tile in tiles:
         rows = tile.k_len * (tile.n_len if kind == MATRIX_DEPTHWISE else 1)
         groups = t.row_groups(tile.k_len)
-        planes = tile.n_len * t.cells_per_weight * t.sign_factor * t.input_cycles
+        planes = tile.n_len * t.cells_per_weight * t.sign_factor * cycles
         macs += tile.k_len * tile.n_len
-        pulses += rows * t.input_cycles
+        pulses += rows * cycles
         if t.adc_bits:
             adc += planes * groups
         digital += planes * (groups if t.adc_bits else 1) + tile.n_len
@@ -50,13 +57,15 @@ def cim_counts(kind: int, tiles: list[TileRec], positions: int, t: Target) -> di
     }
 
 
-def cim_cycles(kind: int, tiles: list[TileRec], positions: int, t: Target) -> int:
-    """Macro clock cycles: tiles on different arrays run in parallel, tiles sharing an array in turn."""
+def cim_cycles(kind: int, tiles: list[TileRec], positions: int, t: Target, in_bits: int = 8) -> int:
+    """Macro clock cycles: tiles on different arrays run in parallel, tiles sharing an array in turn;
+    `in_bits`-wide inputs take `t.input_cycles_for(in_bits)` input cycles per product."""
+    cycles = t.input_cycles_for(in_bits)
     per_array: dict[tuple[int, int], int] = {}
     for tile in tiles:
         groups = 1 if t.adc_bits == 0 else t.row_groups(tile.k_len)
         key = (tile.macro, tile.array)
-        per_array[key] = per_array.get(key, 0) + t.input_cycles * groups
+        per_array[key] = per_array.get(key, 0) + cycles * groups
     return positions * max(per_array.values(), default=0)
 
 

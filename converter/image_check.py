@@ -54,6 +54,7 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
     _check_io(img, where)
     ready = {r.tensor for r in img.inputs} | set(img.state_tensors)
     used_matrices: set[int] = set()
+    assigned: set[int] = set()
     if not img.ops:
         raise _fail(where, "the layer program is empty")
     for i, op in enumerate(img.ops):
@@ -62,7 +63,9 @@ def check_image(img: Image, where: str, max_arena: int) -> None:
             if img.tensors[t].storage == STORE_ARENA and t not in ready:
                 raise _fail(at, f"reads tensor {t} before any op writes it")
         out = op.outputs[0]
-        if img.tensors[out].storage != STORE_ARENA or out in ready or img.tensors[out].state:
+        if op.opcode == "ASSIGN_VARIABLE" and img.tensors[out].state and out not in assigned:
+            assigned.add(out)  # a streaming model's new state, written once
+        elif img.tensors[out].storage != STORE_ARENA or out in ready or img.tensors[out].state:
             raise _fail(at, f"writes tensor {out}, a constant or a tensor already written")
         ready.add(out)
         check_for(op.opcode)(img, op, at)
@@ -209,10 +212,21 @@ def _cim_common(img: Image, op: OpRec, at: str, kind: int) -> tuple[TensorRec, T
     if not op.cim:
         raise _fail(at, "a CiM op without the CiM flag")
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x)
     if x.storage != STORE_ARENA:
         raise _fail(at, "the input of a CiM op must be an activation")
     p = op.params
+    if x.dtype == "int16":  # TFLM's 16x8 mode: int16 in and out, zero points 0, 64-bit requantization
+        if y.dtype != "int16":
+            raise _fail(at, f"an int16 input with a {y.dtype} output (16x8 ops write int16)")
+        _in_range(at, p, 0, 0, "in_zp", "out_zp")
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if p["act_min"] > p["act_max"]:
+            raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+        m = _matrix(img, op, at, kind)
+        if m.shift.size and int(m.shift.max()) >= 8:
+            raise _fail(at, f"shift {int(m.shift.max())} out of the 16x8 requantization's range (< 8)")
+        return x, y, m, p
+    _int8(at, x)
     if y.dtype == "int16" and op.opcode == "FULLY_CONNECTED":  # the LSTM's int16 gate pre-activations
         _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
         _in_range(at, p, 0, 0, "out_zp")
@@ -264,7 +278,9 @@ def _fully_connected(img: Image, op: OpRec, at: str) -> None:
 
 def _pool(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    wide = op.opcode == "MAX_POOL_2D" and x.dtype == y.dtype == "int16"  # 16x8
+    if not wide:
+        _int8(at, x, y)
     p = op.params
     if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != y.shape[0] or x.shape[3] != y.shape[3]:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: expected 4-D, same batch and channels")
@@ -272,13 +288,20 @@ def _pool(img: Image, op: OpRec, at: str) -> None:
     _in_range(at, p, 0, 1 << 16, "pad_top", "pad_left")
     _window(at, x.shape[1], y.shape[1], p["filter_h"], p["stride_h"], 1, p["pad_top"])
     _window(at, x.shape[2], y.shape[2], p["filter_w"], p["stride_w"], 1, p["pad_left"])
+    if wide:
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if p["act_min"] > p["act_max"]:
+            raise _fail(at, f"act_min {p['act_min']} > act_max {p['act_max']}")
+        return
     _act(at, p)
 
 
-def binary_shapes(img: Image, op: OpRec, at: str) -> None:
-    """A two-input int8 op with 4-D broadcasting: its output has the broadcast shape of its inputs."""
+def binary_shapes(img: Image, op: OpRec, at: str, int16: bool = False) -> None:
+    """A two-input int8 op (or all int16 with `int16`) with 4-D broadcasting: its output has the broadcast shape
+    of its inputs."""
     (a, b), y = _recs(img, op, at, (2, 2))
-    _int8(at, a, b, y)
+    if not (int16 and a.dtype == b.dtype == y.dtype == "int16"):
+        _int8(at, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise _fail(at, "more than 4 dimensions")
     try:
@@ -290,8 +313,17 @@ def binary_shapes(img: Image, op: OpRec, at: str) -> None:
 
 
 def _binary(img: Image, op: OpRec, at: str) -> None:
-    binary_shapes(img, op, at)
+    binary_shapes(img, op, at, int16=True)
     p = op.params
+    if img.tensors[op.outputs[0]].dtype == "int16":  # 16x8 ADD (left_shift 15) and MUL: offsets 0
+        _in_range(at, p, 0, 0, "in1_offset", "in2_offset", "out_offset")
+        _in_range(at, p, -32768, 32767, "act_min", "act_max")
+        if op.opcode == "ADD":
+            _in_range(at, p, 15, 15, "left_shift")
+            for k in ("in1", "in2"):
+                _requant(at, p, f"{k}_mult", f"{k}_shift")
+        _requant(at, p, "out_mult", "out_shift")
+        return
     _act(at, p)
     if op.opcode == "ADD":
         _in_range(at, p, -I8_MAX, -I8_MIN, "in1_offset", "in2_offset")
@@ -325,13 +357,15 @@ def _softmax(img: Image, op: OpRec, at: str) -> None:
 
 def _pad(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    wide = x.dtype == y.dtype == "int16"
+    if not wide:
+        _int8(at, x, y)
     p = op.params
     rank = len(x.shape)
     if len(y.shape) != rank or rank > 4:
         raise _fail(at, f"input {list(x.shape)} / output {list(y.shape)}: ranks differ or exceed 4")
     _in_range(at, p, 0, 1 << 24, *(f"{s}{i}" for s in ("before", "after") for i in range(4)))
-    _in_range(at, p, I8_MIN, I8_MAX, "pad_value")
+    _in_range(at, p, *((-32768, 32767) if wide else (I8_MIN, I8_MAX)), "pad_value")
     lead = 4 - rank
     if any(p[f"{s}{i}"] for s in ("before", "after") for i in range(lead + 1)):
         raise _fail(at, "padding along the batch dimension or beyond the tensor's rank")
@@ -342,7 +376,8 @@ def _pad(img: Image, op: OpRec, at: str) -> None:
 
 def _concatenation(img: Image, op: OpRec, at: str) -> None:
     xs, y = _recs(img, op, at, (1, 10))
-    _int8(at, y, *xs)
+    if not all(r.dtype == "int16" for r in (y, *xs)):
+        _int8(at, y, *xs)
     rank = len(y.shape)
     axis = op.params["axis"]
     if not 1 <= axis < rank or rank > 4:
@@ -372,9 +407,14 @@ def _mean(img: Image, op: OpRec, at: str) -> None:
 
 def _logistic(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
     _same_shape(at, x, y)
     p = op.params
+    if x.dtype == y.dtype == "int16":  # 16x8: TFLM's 16-bit table kernel
+        _in_range(at, p, 0, 0, "in_zp", "input_range_radius")
+        _in_range(at, p, 0, 32767, "input_mult")
+        _in_range(at, p, 0, 31, "input_left_shift")
+        return
+    _int8(at, x, y)
     _in_range(at, p, I8_MIN, I8_MAX, "in_zp")
     _in_range(at, p, 0, (1 << 31) - 1, "input_range_radius")
     _requant(at, p, "input_mult", "input_left_shift")
@@ -395,10 +435,13 @@ def _quantize(img: Image, op: OpRec, at: str) -> None:
 
 
 def _svdf(img: Image, op: OpRec, at: str) -> None:
-    """Inputs: feature (int8, batch 1), state (int8 state tensor), time weights (int8 const), bias (int32)."""
+    """Inputs: feature (batch 1), state (a state tensor), time weights (const), all int8 or all int16; bias
+    (int32); int8 output."""
     recs, y = _recs(img, op, at, (3, 4))
     feat, state, wt = recs[:3]
-    _int8(at, feat, state, wt, y)
+    _int8(at, y)
+    if wt.dtype not in ("int8", "int16") or feat.dtype != wt.dtype or state.dtype != wt.dtype:
+        raise _fail(at, f"feature {feat.dtype}, state {state.dtype}, time weights {wt.dtype}: one type, int8 or int16")
     if not state.state or wt.storage != STORE_CONST or len(wt.shape) != 2 or len(feat.shape) != 2 \
             or feat.storage != STORE_ARENA:
         raise _fail(at, "expects an activation, a state tensor and constant 2-D time weights")
@@ -412,7 +455,8 @@ def _svdf(img: Image, op: OpRec, at: str) -> None:
     if len(recs) == 4 and (recs[3].dtype != "int32" or recs[3].storage != STORE_CONST
                            or math.prod(recs[3].shape) != y.shape[1]):
         raise _fail(at, "bias must be a constant int32 tensor, one value per unit")
-    _in_range(at, p, I8_MIN, I8_MAX, "state_zp", "out_zp")
+    _in_range(at, p, *ZP_RANGE[state.dtype], "state_zp")
+    _in_range(at, p, I8_MIN, I8_MAX, "out_zp")
     _requant(at, p, "mult", "shift")
 
 

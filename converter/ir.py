@@ -42,6 +42,12 @@ class Quant:
         return int(self.zero_point[0])
 
 
+def same_per_tensor_quant(a: Quant | None, b: Quant | None) -> bool:
+    """Both per-tensor with equal scale and zero point: moving a value from one to the other changes nothing."""
+    return (a is not None and b is not None and not a.per_channel and not b.per_channel
+            and a.s == b.s and a.zp == b.zp)
+
+
 @dataclass
 class Tensor:
     index: int
@@ -89,6 +95,9 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     description: str = ""
+    # Resource variables' initial values by shared name, from the CALL_ONCE initialisation subgraphs
+    # (None: initialised by something other than a constant); converter/resource_vars.py reads them.
+    variable_inits: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     def producer(self, tensor: int) -> Operator | None:
         for op in self.operators:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cimconv.errors import ModelError
+from cimconv.float_islands import fold_float_islands
 from cimconv.fold import FOLDERS, fold_constants, why_not_folded
 from cimconv.image import DTYPES, MAX_RANK
-from cimconv.ir import Graph, Operator, Tensor, is_float_model, shape_text
+from cimconv.ir import Graph, Operator, Tensor, is_float_model, same_per_tensor_quant, shape_text
 from cimconv.opspec import OPS
+from cimconv.resource_vars import lower_resource_variables
+from cimconv.unrolled import (
+    pack_then_unpack,
+    reshape_dropping_batch_before_broadcast,
+    unstack_time_through_batch,
+)
 
 QUANTIZE_HINT = (
     "quantize it to int8 first from the original Keras/SavedModel model: TFLiteConverter with "
@@ -22,8 +30,8 @@ QUANTIZE_HINT = (
 ARITY: dict[str, tuple[int, int, tuple[int, ...], str, int]] = {
     s.name: (*s.inputs, s.optional, s.options, s.outputs) for s in OPS.values()
 }
-# Integer edges the program reads or writes as they are (kernels inside the program convert them): an
-# int16 input a QUANTIZE reads, an int16/int32 output a QUANTIZE or SOFTMAX writes (TFLM's keyword model).
+# Integer edges the program reads or writes as they are: int16 inputs and outputs (a QUANTIZE reading one, TFLM's
+# keyword model; or a 16x8 model's ops, whose lowerings check they take int16), int32 outputs of QUANTIZE/SOFTMAX.
 WIDE_EDGES = ("int16", "int32")
 MAX_TENSOR_BYTES = 1 << 31  # an image records tensor sizes and offsets as u32; MCU tensors are far smaller
 
@@ -45,6 +53,29 @@ def check_structure(g: Graph, op: Operator) -> None:
     for t in [*op.inputs, *op.outputs]:
         if t >= 0:
             check_tensor(g.tensors[t], where)
+
+
+# Fewest (inputs, outputs) of the TFLite ops the graph rewrites read before check_structure runs.
+RESOURCE_ARITY = {"VAR_HANDLE": (0, 1), "READ_VARIABLE": (1, 1), "ASSIGN_VARIABLE": (2, 0), "CALL_ONCE": (0, 0)}
+
+
+def check_operand_counts(g: Graph) -> None:
+    """The fewest inputs and outputs each op needs, before the rewrites (resource variables, float islands,
+    unrolled recurrent layers) read them; the most, and the tensors, are check_structure's, after them (a
+    rewrite may remove a PACK of more inputs than the firmware takes)."""
+    for op in g.operators:
+        if op.opcode in RESOURCE_ARITY:  # TFLite's form (ASSIGN_VARIABLE has no output until it is rewritten)
+            (lo, lo_out), optional = RESOURCE_ARITY[op.opcode], ()
+        elif op.opcode in ARITY:
+            lo, _hi, optional, _options, _most = ARITY[op.opcode]
+            lo_out = 1
+        else:
+            lo, lo_out, optional = 0, 0, ()
+        missing = [i for i in range(min(lo, len(op.inputs))) if op.inputs[i] < 0 and i not in optional]
+        if len(op.inputs) < lo or len(op.outputs) < lo_out or missing:
+            raise ModelError(f"{g.name}: {op.opcode} at operator {op.index}: {len(op.inputs)} inputs and "
+                             f"{len(op.outputs)} outputs{f', input {missing[0]} omitted' if missing else ''}; the op "
+                             f"takes at least {lo} input(s) and {lo_out} output(s)")
 
 
 def check_tensor(t: Tensor, where: str) -> None:
@@ -127,12 +158,11 @@ def _input_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(q.outputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(q.outputs[0], "float32", out.quant.s, out.quant.zp)
-    if tensor.dtype == "int16" and first and all(op.opcode == "QUANTIZE" for op in first) \
-            and tensor.quant is not None and not tensor.quant.per_channel:
-        return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # the program's own QUANTIZE reads it
+    if tensor.dtype == "int16" and first and tensor.quant is not None and not tensor.quant.per_channel:
+        return Edge(t, "int16", tensor.quant.s, tensor.quant.zp)  # its readers' lowerings check they take int16
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: input {tensor.label} is {tensor.dtype}; inputs must be int8, float32, uint8 "
-                         f"or int16 into QUANTIZE; {QUANTIZE_HINT}")
+                         f"or int16 (per-tensor); {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
 
 
@@ -153,13 +183,44 @@ def _output_edge(g: Graph, ops: list[Operator], t: int) -> Edge:
         if tensor.dtype == "uint8":
             return Edge(prod.inputs[0], "uint8", tensor.quant.s, tensor.quant.zp)
         return Edge(prod.inputs[0], "float32", src.quant.s, src.quant.zp)
-    if tensor.dtype in WIDE_EDGES and prod is not None and prod.opcode in ("QUANTIZE", "SOFTMAX") \
-            and tensor.quant is not None and not tensor.quant.per_channel:
+    if tensor.dtype in WIDE_EDGES and prod is not None and tensor.quant is not None \
+            and not tensor.quant.per_channel and (tensor.dtype == "int16" or prod.opcode in ("QUANTIZE", "SOFTMAX")):
         return Edge(t, tensor.dtype, tensor.quant.s, tensor.quant.zp)  # written by the program's own kernel
     if not _int8_per_tensor(tensor):
         raise ModelError(f"{g.name}: output {tensor.label} is {tensor.dtype}; outputs must be int8, float32, uint8 "
-                         f"or int16/int32 from QUANTIZE/SOFTMAX; {QUANTIZE_HINT}")
+                         f"int16 or int32 from QUANTIZE/SOFTMAX; {QUANTIZE_HINT}")
     return Edge(t, "int8", tensor.quant.s, tensor.quant.zp)
+
+
+def drop_flattening_reshapes(g: Graph, ops: list[Operator]) -> list[Operator]:
+    """A RESHAPE whose only reader is a FULLY_CONNECTED's input goes: the FULLY_CONNECTED flattens its input to
+    rows of its depth anyway, so it reads the RESHAPE's input (same bytes, same quantization) and the program
+    saves the RESHAPE's dispatch and copy (KWS and VWW: the pooled features before the classifier)."""
+    readers: dict[int, list[Operator]] = {}
+    for op in ops:
+        for t in op.inputs:
+            readers.setdefault(t, []).append(op)
+    dropped = []
+    for op in ops:
+        if op.opcode != "RESHAPE" or len(op.outputs) != 1:
+            continue
+        src, dst = op.inputs[0], op.outputs[0]
+        users = readers.get(dst, [])
+        if (dst in g.outputs or src in g.inputs or len(users) != 1 or users[0].opcode != "FULLY_CONNECTED"
+                or users[0].inputs[0] != dst or users[0].inputs[1:].count(dst)):
+            continue
+        x, y, fc = g.tensors[src], g.tensors[dst], users[0]
+        if x.data is not None or x.dtype != y.dtype or x.size != y.size or not same_per_tensor_quant(x.quant, y.quant):
+            continue
+        w = g.tensors[fc.inputs[1]]
+        if len(x.shape) < 2 or len(w.shape) != 2 or x.shape[0] != y.shape[0] or math.prod(x.shape[1:]) % w.shape[1]:
+            continue  # the batch rows must stay the same rows
+        fc.inputs[0] = src
+        readers.setdefault(src, []).append(fc)
+        dropped.append(op)
+    if dropped:
+        g.operators = [op for op in g.operators if all(op is not d for d in dropped)]
+    return [op for op in ops if all(op is not d for d in dropped)]
 
 
 def prepare(g: Graph) -> Prepared:
@@ -167,7 +228,13 @@ def prepare(g: Graph) -> Prepared:
         raise ModelError(f"{g.name}: the model has no operators")
     if is_float_model(g):
         raise ModelError(f"{g.name}: this is a float32 model, not int8 quantized; {QUANTIZE_HINT}")
+    check_operand_counts(g)
+    lower_resource_variables(g)
     fold_constants(g)
+    fold_float_islands(g)
+    unstack_time_through_batch(g)
+    pack_then_unpack(g)
+    reshape_dropping_batch_before_broadcast(g)
     check_supported(g)
     for op in g.operators:
         check_structure(g, op)
@@ -180,6 +247,7 @@ def prepare(g: Graph) -> Prepared:
                          f"{MAX_IO} of each")
     inputs = [_input_edge(g, ops, t) for t in g.inputs]
     outputs = [_output_edge(g, ops, t) for t in g.outputs]
+    ops = drop_flattening_reshapes(g, ops)
     program = [e.tensor for e in inputs]
     produced = [e.tensor for e in outputs]
     if len(set(produced)) != len(produced):

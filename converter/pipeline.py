@@ -25,10 +25,11 @@ from cimconv.image import (
 )
 from cimconv.ir import Graph
 from cimconv.lowering import Lowered, lower_ops
-from cimconv.mapper import Mapping, place, tile_extent
+from cimconv.mapper import Mapping, tile_extent
 from cimconv.passes import prepare
 from cimconv.planner import Plan, plan
 from cimconv.reader import read_model
+from cimconv.reductions import place_program, positions
 from cimconv.target import Target, load_target
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,26 @@ class Conversion:
     report: dict
 
 
-def positions(graph: Graph, low: Lowered) -> int:
-    """Matrix-vector products per inference of a CiM op."""
-    y = graph.tensors[low.outputs[0]]
-    if low.opcode == "FULLY_CONNECTED":
-        return graph.tensors[low.inputs[0]].size // low.matrix.rows
-    return int(np.prod(y.shape[1:3]))
+def refuse_wide_inputs_on_rtl(graph: Graph, lowered: list[Lowered], tgt: Target) -> None:
+    """The RTL coprocessor (FPGA targets, `[rtl]`) takes int8 activations only: no 16x8 layers there."""
+    if not tgt.rtl:
+        return
+    for low in lowered:
+        if low.cim and graph.tensors[low.inputs[0]].dtype == "int16":
+            raise ModelError(f"{low.opcode} at operator {low.source_index}: int16 activations (16x8) do not run on "
+                             f"the RTL coprocessor of {tgt.name}; convert for sram-dcim or nor-acim")
 
 
-def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD
-            ) -> Conversion:
+def convert(model: str | Path, target: str | Target = "nor-acim", board: str | energy.Mcu = energy.DEFAULT_BOARD,
+            *, reductions: bool = True) -> Conversion:
     """Convert an int8 TFLite model for a CiM target: read, fold, lower, place on macros, plan the arena,
     write the weight image, and report (its CPU part priced with `board`'s MCU).
 
     model: a .tflite file. target: a target name (converter/targets: "nor-acim", "sram-dcim", ...), a
     target .toml path, or a loaded `Target`. board: a board name under boards/ (default the emulated
-    board) or an `Mcu`. Returns a `Conversion` whose `image_bytes` is the `.cimg` the
+    board) or an `Mcu`. reductions: run AVERAGE_POOL_2D / MEAN window sums on the macro where they place
+    (`cimconv.reductions`); False keeps them on the CPU (the before/after benchmark). Returns a
+    `Conversion` whose `image_bytes` is the `.cimg` the
     device and the golden model run and whose `report` is report.json. Raises `ModelError` for a model it
     cannot read or does not support and `FitError` when it does not fit the target (both `UserError`s:
     one line saying what to do). Writes nothing; `cimsdk.api.convert` wraps this with `save()`.
@@ -77,14 +82,11 @@ def convert(model: str | Path, target: str | Target = "nor-acim", board: str | e
     prep = prepare(graph)
     log.info("folded to %d operators, %d inputs, %d outputs", len(prep.ops), len(prep.inputs), len(prep.outputs))
     lowered = [low for op in prep.ops for low in lower_ops(graph, op)]
+    refuse_wide_inputs_on_rtl(graph, lowered, tgt)
     for low in lowered:
         log.debug("lowered op %d %s -> %s", low.source_index, low.opcode, "CiM" if low.cim else "CPU")
-    mi = 0
-    for low in lowered:
-        if low.cim:
-            low.params["matrix"] = mi
-            mi += 1
-    mapping = place(lowered, tgt)
+    lowered, mapping = place_program(graph, lowered, tgt, mcu, enabled=reductions)
+    mi = len(mapping.tiles)
     log.info("placed %d matrices on %d arrays", mi, len(set().union(*mapping.per_matrix_arrays.values()))
              if mapping.per_matrix_arrays else 0)
     in_ts, out_ts = [e.tensor for e in prep.inputs], [e.tensor for e in prep.outputs]
@@ -170,16 +172,18 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
                  data: bytes, mcu: energy.Mcu | None = None) -> dict:
     mcu = mcu or energy.board_mcu()
     layers = []
-    tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0}
+    tot = {"macs": 0, "cim_macs": 0, "weight_bytes": 0, "reduction_cells": 0}
     counts_total = dict.fromkeys(energy.COUNT_KEYS, 0)
     cpu_cycles_total = energy.invoke_cycles(mcu)
     cim_latency_total = 0.0
     for i, low in enumerate(lowered):
         x = graph.tensors[low.inputs[0]] if low.inputs else None
         y = graph.tensors[low.outputs[0]]
-        row = {"index": i, "source_op": low.source_index, "op": low.opcode,
+        row = {"index": i, "source_op": low.source_index, "op": low.label,
                "input_shape": list(x.shape) if x is not None else [], "output_shape": list(y.shape),
                "runs_on": "cim" if low.cim else "cpu"}
+        if low.label != low.opcode:
+            row["program_op"] = low.opcode  # runs as this program op (a reduction as a depthwise CiM pass)
         cpu_macs, steps = cpu_work(graph, low)
         cyc_cpu = energy.cpu_op_cycles(mcu, low.opcode, low.cim, x.size if x is not None else 0, y.size, y.nbytes,
                                        cpu_macs)
@@ -191,9 +195,17 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             mi = low.params["matrix"]
             tiles = mapping.tiles[mi]
             pos = positions(graph, low)
-            counts = energy.cim_counts(m.kind, tiles, pos, t)
-            cim_lat = energy.cim_cycles(m.kind, tiles, pos, t) / energy.macro_clock_hz(t) * 1e6
+            bits = energy.input_bits(x.dtype)
+            counts = energy.cim_counts(m.kind, tiles, pos, t, bits)
+            cim_lat = energy.cim_cycles(m.kind, tiles, pos, t, bits) / energy.macro_clock_hz(t) * 1e6
             row["cim_latency_us"] = cim_lat
+            row["input_bits"] = bits
+            row["input_cycles"] = t.input_cycles_for(bits)
+            if bits != 8:  # what the wider inputs cost against the same layer on int8 inputs
+                lat8 = energy.cim_cycles(m.kind, tiles, pos, t) / energy.macro_clock_hz(t) * 1e6
+                pj8 = energy.cim_energy_pj(energy.cim_counts(m.kind, tiles, pos, t), t)
+                row["wide_input_cost"] = {"input_cycles_int8": t.input_cycles, "latency_us": cim_lat - lat8,
+                                          "energy_uj": (energy.cim_energy_pj(counts, t) - pj8) / 1e6}
             macs = pos * m.rows * m.cols
             arrays = sorted(mapping.per_matrix_arrays.get(mi, set()))
             cells = sum(h * w for h, w in (tile_extent(tl, m.kind) for tl in tiles))
@@ -205,7 +217,10 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             for k in counts_total:
                 counts_total[k] += counts[k]
             tot["cim_macs"] += macs
-            tot["weight_bytes"] += m.rows * m.cols
+            if low.label == low.opcode:
+                tot["weight_bytes"] += m.rows * m.cols
+            else:  # a reduction's constant column: cells on the macro, not a weight of the model
+                tot["reduction_cells"] += m.rows * m.cols
         else:
             macs = cpu_macs
             row.update({"macs": macs, "tiles": 0, "cells": 0, "utilization": 0.0, "weight_bytes": 0})
@@ -235,6 +250,7 @@ def build_report(graph: Graph, t: Target, lowered: list[Lowered], mapping: Mappi
             "cim_macs": tot["cim_macs"],
             "cpu_macs": tot["macs"] - tot["cim_macs"],
             "weight_bytes": tot["weight_bytes"],
+            "reduction_cells": tot["reduction_cells"],
             "activation_ram_bytes": arena.arena_size,
             "macros_used": len({(tl.macro) for ts in mapping.tiles.values() for tl in ts}),
             "arrays_used": mapping.arrays_used,

@@ -15,6 +15,7 @@ from cimconv.ir import Graph
 from cimconv.lowering import Lowered
 
 ALIGN = 4
+STATE_WRITER = "ASSIGN_VARIABLE"  # the one op that writes a state tensor as its output (once per invocation)
 
 
 @dataclass
@@ -36,6 +37,7 @@ def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int | Sequenc
                    output_tensor: int | Sequence[int]) -> None:
     """Every op reads constants or tensors already written, and writes a new tensor; every output gets written."""
     ready = set(_tensors(input_tensor)) | state_tensors(graph, ops)
+    written: set[int] = set()
     for op in ops:
         where = f"{graph.name}: {op.opcode} at operator {op.source_index}"
         for t in op.inputs:
@@ -43,6 +45,9 @@ def check_dataflow(graph: Graph, ops: list[Lowered], input_tensor: int | Sequenc
                 raise ModelError(f"{where} reads {graph.tensors[t].label}, which no earlier operator writes "
                                  "(operators out of order or a broken graph)")
         for t in op.outputs:
+            if op.opcode == STATE_WRITER and graph.tensors[t].variable and t not in written:
+                written.add(t)  # the state's new value, written once (converter/resource_vars.py)
+                continue
             if graph.tensors[t].data is not None or t in ready or graph.tensors[t].variable:
                 kind = "a constant" if graph.tensors[t].data is not None else "already written"
                 raise ModelError(f"{where} writes {graph.tensors[t].label}, which is {kind}")

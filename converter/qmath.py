@@ -37,12 +37,15 @@ def activation_range(act: str, scale: float, zero_point: int, qmin: int = INT8_M
     """TFLM CalculateActivationRangeQuantized for a fused activation."""
 
     def q(x: float) -> int:
-        # TFLM: zero_point + TfLiteRound(f / scale) in float32, rounding half away from zero
-        with np.errstate(over="ignore", divide="ignore"):
+        # TFLM: zero_point + TfLiteRound(f / scale) in float32, rounding half away from zero; its Prepare fails
+        # (no_integer_overflow_from_quantization) when the rounded value leaves int32: a degenerate scale
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             v = float(np.float32(x) / np.float32(scale))
-        if not math.isfinite(v):  # a tiny scale: the bound lies far outside any int8 value
-            v = math.copysign(float(1 << 40), v)
-        return zero_point + int(math.copysign(math.floor(abs(v) + 0.5), v))
+        r = math.copysign(math.floor(abs(v) + 0.5), v) if math.isfinite(v) else v
+        if not -(2.0**31) <= r <= float(np.float32(2**31 - 1)):
+            raise QuantRangeError(f"the {act} bound {x} is {v:.3g} steps of the output scale {scale:.3g}, beyond "
+                                  "int32 (TFLM refuses such a scale)")
+        return zero_point + int(r)
 
     if act in ("NONE", None):
         return qmin, qmax

@@ -203,4 +203,35 @@ def _parse(data: bytes, name: str) -> Graph:
     inputs = _indices(sg.InputsAsNumpy() if sg.InputsLength() else [], nt, f"{name}: model input")
     outputs = _indices(sg.OutputsAsNumpy() if sg.OutputsLength() else [], nt, f"{name}: model output")
     desc = model.Description().decode(errors="replace") if model.Description() else ""
-    return Graph(name, tensors, ops, inputs, outputs, desc)
+    return Graph(name, tensors, ops, inputs, outputs, desc, _variable_inits(model, data, name, opcodes, ops))
+
+
+def _variable_inits(model: tflite.Model, data: bytes, name: str, opcodes: list[tuple[str, int]],
+                    ops: list[Operator]) -> dict[str, np.ndarray | None]:
+    """What the CALL_ONCE initialisation subgraphs assign to each resource variable (by shared name): a
+    constant, or None when the value is computed."""
+    inits: dict[str, np.ndarray | None] = {}
+    for op in ops:
+        k = op.options.get("init_subgraph_index") if op.opcode == "CALL_ONCE" else None
+        if k is None or not 0 < k < model.SubgraphsLength():
+            continue
+        sg = model.Subgraphs(k)
+        handles: dict[int, str] = {}
+        for i in range(sg.OperatorsLength()):
+            sop = sg.Operators(i)
+            if sop.OpcodeIndex() >= len(opcodes):
+                raise ModelError(f"{name}: subgraph {k} operator {i} uses operator code {sop.OpcodeIndex()}; the "
+                                 f"model has {len(opcodes)}")
+            code = opcodes[sop.OpcodeIndex()][0]
+            ins = [int(v) for v in sop.InputsAsNumpy()] if sop.InputsLength() else []
+            outs = [int(v) for v in sop.OutputsAsNumpy()] if sop.OutputsLength() else []
+            if code == "VAR_HANDLE" and outs:
+                shared = _decode_options(sop).get("shared_name") or b""
+                handles[outs[0]] = shared.decode(errors="replace") if isinstance(shared, bytes) else str(shared)
+            elif code == "ASSIGN_VARIABLE" and len(ins) == 2 and ins[0] in handles:
+                if not 0 <= ins[1] < sg.TensorsLength():
+                    raise ModelError(f"{name}: subgraph {k} operator {i} refers to tensor {ins[1]}; the subgraph "
+                                     f"has {sg.TensorsLength()}")
+                value = _tensor(model, data, sg.Tensors(ins[1]), ins[1], name)
+                inits[handles[ins[0]]] = value.data
+    return inits

@@ -38,6 +38,7 @@ class Target:
     noise: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
     path: str = ""
+    rtl: dict = field(default_factory=dict)  # an RTL coprocessor instance's parameters (fpga-dcim-*), else empty
 
     @property
     def sign_factor(self) -> int:
@@ -64,7 +65,13 @@ class Target:
 
     @property
     def input_cycles(self) -> int:
+        """Input cycles of one matrix-vector product of the macro's native (`input_bits`, int8) inputs."""
         return math.ceil(self.input_bits / self.input_bits_per_cycle)
+
+    def input_cycles_for(self, bits: int) -> int:
+        """Input cycles of `bits`-wide activations: bit-serial inputs (`input_bits_per_cycle` at a time) take
+        one cycle per slice, so int16 (TFLM's 16x8 mode) takes twice the cycles of int8 at 1 bit per cycle."""
+        return math.ceil(max(bits, self.input_bits) / self.input_bits_per_cycle)
 
     def row_groups(self, k: int) -> int:
         return math.ceil(k / self.rows_active)
@@ -108,6 +115,7 @@ def load_target(name_or_path: str) -> Target:
             arrays_per_macro=int(m["arrays_per_macro"]), macros=int(m["macros"]),
             digital_bits=int(m.get("digital_bits", 0)), timing=dict(data.get("timing", {})), energy=dict(data.get("energy", {})),
             noise=dict(data.get("noise", {})), sources=dict(data.get("sources", {})), path=str(path),
+            rtl=dict(data.get("rtl", {})),
         )
     except (KeyError, ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: invalid target file ({type(exc).__name__}: {exc}); "

@@ -109,16 +109,20 @@ class Converted:
         return f"<pre>{html.escape(self.summary())}</pre>"
 
 
-def convert(model: str | os.PathLike, target: str = "nor-acim", board: str | None = None) -> Converted:
+def convert(model: str | os.PathLike, target: str = "nor-acim", board: str | None = None, *,
+            cpu_reductions: bool = False) -> Converted:
     """Map an int8 TFLite model onto a CiM target (a name from `cimsdk convert --help`, or a .toml file);
-    the CPU part of the report is priced with `board`'s MCU (default the emulated board).
+    the CPU part of the report is priced with `board`'s MCU (default the emulated board). `cpu_reductions`
+    keeps AVERAGE_POOL_2D / MEAN on the CPU (exact) instead of the macro where it prices better (on an
+    analog macro the sum then carries analog error; docs/energy-model.md).
 
     Same as `cimsdk convert MODEL -t TARGET`, without writing anything; `.save(outdir)` writes the files.
     """
     from cimconv import energy
     from cimconv.pipeline import convert as _convert
 
-    return Converted(Path(model), _convert(model, target, board or energy.DEFAULT_BOARD))
+    return Converted(Path(model), _convert(model, target, board or energy.DEFAULT_BOARD,
+                                           reductions=not cpu_reductions))
 
 
 def load_image(image: Converted | Image | bytes | str | os.PathLike) -> Image:

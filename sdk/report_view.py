@@ -42,7 +42,20 @@ def summary_lines(report: dict) -> list[str]:
         f"energy {tot['energy_uj']:.3f} uJ/inference (model: docs/energy-model.md)",
         *_packing_line(tot),
         *energy_lines(report),
+        *wide_input_lines(report),
     ]
+
+
+def wide_input_lines(report: dict) -> list[str]:
+    """What int16 activations (TFLM's 16x8 mode) cost on a bit-serial macro: more input cycles per product."""
+    wide = [row for row in report["layers"] if "wide_input_cost" in row]
+    if not wide:
+        return []
+    c = wide[0]["wide_input_cost"]
+    lat = sum(row["wide_input_cost"]["latency_us"] for row in wide)
+    uj = sum(row["wide_input_cost"]["energy_uj"] for row in wide)
+    return [f"int16 inputs (16x8): {len(wide)} CiM layer(s) take {wide[0]['input_cycles']} input cycles per product "
+            f"instead of {c['input_cycles_int8']} for int8: +{lat:.1f} us macro latency, +{uj:.4f} uJ macro energy"]
 
 
 def _packing_line(tot: dict) -> list[str]:
@@ -50,7 +63,8 @@ def _packing_line(tot: dict) -> list[str]:
     if "cells_occupied" not in tot:  # a report from before packing
         return []
     used = tot["arrays_used"] * tot["array_weights"]
-    line = (f"cells: {tot['weight_bytes']:,} weights; their tiles occupy {tot['cells_occupied']:,} of the "
+    reductions = f" + {tot['reduction_cells']:,} of reductions on the macro" if tot.get("reduction_cells") else ""
+    line = (f"cells: {tot['weight_bytes']:,} weights{reductions}; their tiles occupy {tot['cells_occupied']:,} of the "
             f"{used:,} cells of the arrays used (target: {tot['capacity_weights']:,})")
     if tot.get("depthwise_block"):
         line += f"; depthwise blocks <= {tot['depthwise_block']} channels"

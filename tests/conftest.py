@@ -1,5 +1,6 @@
 """Shared fixtures: where the real models and recordings live (../shared beside the checkout)."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,13 @@ import pytest
 import cimsdk
 
 SHARED = cimsdk.project_root().parent / "shared"
+
+# A test run started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored, and so
+# would every board and command the tests start: Python then installs no Ctrl-C handler, and the tests that
+# send SIGINT on purpose (to `cimsdk emulate`, the launchers) saw it ignored and left boards running. The
+# tests play an interactive user, so SIGINT gets its default meaning here and in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

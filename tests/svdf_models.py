@@ -27,6 +27,8 @@ class SvdfLayer:
     memory: int
     relu: bool = False
     state: str = "int8"  # activation state and time weights: int8 (TFLM's keyword model) or int16
+    state_zp: int | None = None  # None: random in [-20, 20] for int8 state, 0 for int16 (as TFLite makes it)
+    saturate: float = 0.0  # share of feature values pushed past the state's range (their scale shrunk to match)
 
 
 class _Builder:
@@ -87,8 +89,12 @@ class _Builder:
         # time weights 1,700), so few saturate
         state_sd, wt_sd = (4000, 1700) if wide else (40, 74)
         state_scale = float(x_scale * wf_scale * 74 * 74 * np.sqrt(layer.n_input) / state_sd)
+        if layer.saturate:  # a feature standard deviation at which that share falls outside +-range/2
+            from statistics import NormalDist
+            half = 32767 if wide else 127
+            state_scale *= (state_sd / half) * NormalDist().inv_cdf(1 - layer.saturate / 2)
         out_scale = float(state_scale * wt_scale * wt_sd * state_sd * np.sqrt(layer.memory * layer.rank) / 40)
-        state_zp = 0 if wide else int(self.rng.integers(-20, 21))
+        state_zp = layer.state_zp if layer.state_zp is not None else 0 if wide else int(self.rng.integers(-20, 21))
         out_zp = int(self.rng.integers(-30, 31))
         bias = self.rng.integers(-3000, 3000, size=layer.units).astype(np.int32)
         t_wf = self.tensor(f"svdf{i}/feature", wf.shape, "int8", wf_scale, 0, wf)

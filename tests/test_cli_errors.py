@@ -281,8 +281,7 @@ def test_two_emulators_cannot_share_a_flash_file(tmp_path):
         res = cimsdk("emulate", "--firmware", elf, "--backend", "soft", "--flash", flash, "--no-wait", timeout=60)
         assert "in use by another emulated board" in one_line_error(res)
     finally:
-        first.send_signal(signal.SIGINT)
-        first.wait(30)
+        procs.stop(first, grace=30, sig=signal.SIGINT)  # Ctrl-C; killed if it does not end, so nothing stays
 
 
 @pytest.mark.qemu
@@ -303,8 +302,7 @@ def test_emulate_keeps_an_installed_bootloader(tmp_path):
             line = proc.stderr.readline()
             assert line, "".join(lines)
             lines.append(line)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        procs.stop(proc, grace=30, sig=signal.SIGINT)  # Ctrl-C; killed if it does not end, so nothing stays
         return "".join(lines)
 
     assert "--install-bootloader" in emulate()

@@ -4,7 +4,6 @@ and no record offset or mailbox address is typed by hand outside generated files
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -138,17 +137,9 @@ def _env(tmp: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(tmp / "pylinks")}
 
 
-def _runtime_build():
-    spec = importlib.util.spec_from_file_location("runtime_build", HERE / "c" / "runtime_build.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["runtime_build"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 def test_shifted_field_breaks_the_c_loader_until_regenerated(models_dir: Path, tmp_path: Path) -> None:
-    rb = _runtime_build()
+    from test_runtime_host import rb  # tests/c/runtime_build.py, loaded once
     out = tmp_path / "conv"
     proc = subprocess.run([sys.executable, "-m", "cimsdk", "convert", str(models_dir / "hello_world_int8.tflite"),
                            "--target", "sram-dcim", "-o", str(out)], capture_output=True, text=True, timeout=600)

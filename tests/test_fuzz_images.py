@@ -18,7 +18,6 @@ Seeds are fixed; a failure prints seed, case and mutation (`mutate_image(base, r
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import struct
@@ -300,19 +299,11 @@ def test_run_with_empty_npy_input(models_dir: Path, tmp_path: Path) -> None:
 
 
 # --- firmware: the C runtime's loader under ASan/UBSan ------------------------------------------------------
-def _runtime_build():
-    spec = importlib.util.spec_from_file_location("runtime_build", HERE / "c" / "runtime_build.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["runtime_build"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def fuzz_c(models_dir: Path, tmp: Path, seed: int, n: int) -> tuple[str, list[str]]:
-    rb = _runtime_build()
+    from test_runtime_host import rb  # tests/c/runtime_build.py, loaded once
     if not rb.have_gcc():
         pytest.skip("needs gcc")
     exe = rb.build_host(tmp, None, extra=SANITIZE, opt="-O1")

@@ -349,20 +349,9 @@ def test_op_matches_tflm_and_c_kernel_many(opcode: str, lib, tmp_path: Path) -> 
 
 
 # -- each op end to end: converted image, golden model, the firmware runtime built natively --------------
-def _runtime_build():
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("runtime_build", Path(__file__).parent / "c" / "runtime_build.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("runtime_build", mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def host_runtime(tmp_path_factory):
-    rb = _runtime_build()
+    from test_runtime_host import rb  # tests/c/runtime_build.py, loaded once
     if not rb.have_gcc():
         pytest.skip("needs gcc")
     return rb, rb.build_host(tmp_path_factory.mktemp("ops_rt"))

@@ -86,16 +86,18 @@ def test_kws_v3_fits_and_report_utilization_adds_up(target):
     assert tot["weight_bytes"] == dense + dw
     assert tot["arrays_used"] == len(grids) <= geo["arrays"]
     assert tot["cells_occupied"] == sum(int(g.sum()) for g in grids.values())
-    assert tot["utilization"] == pytest.approx((dense + dw) / (len(grids) * geo["rows"] * geo["wcols"]))
+    # cells in use: the model's weights and the constant columns of reductions on the macro (its global pool)
+    assert tot["utilization"] == pytest.approx((dense + dw + tot["reduction_cells"])
+                                               / (len(grids) * geo["rows"] * geo["wcols"]))
     assert tot["capacity_weights"] == geo["capacity"]
     dw_tiles = [tl for m in conv.image.matrices if m.kind == MATRIX_DEPTHWISE for tl in m.tiles]
     assert tot["depthwise_block"] == max(tl.n_len for tl in dw_tiles) < widest
     # per layer: the share of its rectangles holding weights (a depthwise block of n channels: 1/n)
     cim_rows = [r for r in conv.report["layers"] if r["runs_on"] == "cim"]
-    assert [(r["op"], r["weight_bytes"]) for r in cim_rows] == ops
+    assert [(r["op"], r["weight_bytes"]) for r in cim_rows if "program_op" not in r] == ops
     for row, m in zip(cim_rows, conv.image.matrices, strict=True):
         if m.kind == MATRIX_DEPTHWISE:
-            cells = sum(9 * tl.n_len * tl.n_len for tl in m.tiles)
+            cells = sum(m.rows * tl.n_len * tl.n_len for tl in m.tiles)
         else:
             cells = m.rows * m.cols
         assert row["cells"] == cells and row["utilization"] == pytest.approx(row["weight_bytes"] / cells)
@@ -238,13 +240,15 @@ def test_analog_positions_one_cell_per_weight():
                     key = (arr, int(rows[n, k]), int(cols[n, k]))
                     assert key not in seen, (key, seen[key], (mi, n, k))
                     seen[key] = (mi, n, k)
-    assert len(seen) == conv.report["totals"]["weight_bytes"]
+    assert len(seen) == conv.report["totals"]["weight_bytes"] + conv.report["totals"]["reduction_cells"]
 
 
 def test_fitting_models_keep_the_widest_blocks():
     """A model that fits with the widest blocks keeps them (fewest array activations per pixel)."""
     conv = convert(SHARED / "models" / "kws_ref_model.tflite", "nor-acim")
-    dws = [m for m in conv.image.matrices if m.kind == MATRIX_DEPTHWISE]
+    cim_rows = [r for r in conv.report["layers"] if r["runs_on"] == "cim"]
+    dws = [m for m, r in zip(conv.image.matrices, cim_rows, strict=True)
+           if m.kind == MATRIX_DEPTHWISE and "program_op" not in r]  # the model's, not the global pool's
     assert dws and all(m.rows == 9 and m.cols == 64 for m in dws)  # 64 channels < 1024 // 9 rows
     assert all(len(m.tiles) == 1 for m in dws)
     assert conv.report["totals"]["depthwise_block"] == 64

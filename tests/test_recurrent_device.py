@@ -1,6 +1,7 @@
-"""SVDF models on the emulated board: frame after frame with the state kept in the device's arena, every
-frame's output equal to the host golden model and to one TFLM interpreter invoked frame by frame, with
-both CiM backends (the feature filters on the macro: the C soft macro or the emulated coprocessor)."""
+"""SVDF models (int8 and int16 state) on the emulated board: frame after frame with the state kept in the
+device's arena, every frame's output equal to the host golden model and to one TFLM interpreter invoked
+frame by frame, with both CiM backends (the feature filters on the macro: the C soft macro or the emulated
+coprocessor); and an unrolled stacked GRU."""
 
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ def test_keyword_model_frames_on_device(firmware, target):
 
 
 def test_own_svdf_model_frames_on_device(firmware, tmp_path):
-    """Outputs that spread over the int8 range (the keyword model's scrambled weights saturate them)."""
+    """Outputs that spread over the int8 range (the keyword model's scrambled weights saturate them); the
+    second layer keeps int16 state (its feature filter writes int16 from the macro)."""
     backend, elf = firmware
-    layers = [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16)]
+    layers = [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16, state="int16")]
     data = svdf_model(layers, seed=3)
     path = tmp_path / "svdf.tflite"
     path.write_bytes(data)
@@ -84,6 +86,7 @@ def test_own_svdf_model_frames_on_device(firmware, tmp_path):
     tflm = np.concatenate([ref.invoke(x) for x in xs])
     assert np.array_equal(golden, tflm) and len(np.unique(tflm)) > 50
     device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, golden[0].size)
+    assert info["state_bytes"] == 32 * 2 * 12 + 2 * 24 * 16  # int8 state, then int16 state
     assert int((device != tflm.reshape(device.shape)).sum()) == 0
     # after a state reset the first frame gives the first output again (and the last frame's state did not)
     np.testing.assert_array_equal(info["first_again"], device[0])
@@ -147,3 +150,57 @@ def test_device_run_stream_starts_a_new_stream(firmware, tmp_path):
     continued = np.concatenate([ref.invoke(x) for x in xs])  # TFLM's frames 9..16 of the same stream
     np.testing.assert_array_equal(outs["continued"], continued)
     assert not np.array_equal(continued, tflm)
+
+
+def test_resource_variable_model_frames_on_device(firmware, tmp_path):
+    """A stateful model exported with TFLite resource variables (tests/streaming_models.py): 100 frames on
+    the board, each equal to TFLM invoked frame by frame, the state in the device's arena (written through
+    TFLM's float round trip: this model's write and read are quantized apart); a state reset gives the
+    first frame's output again."""
+    import streaming_models
+
+    backend, elf = firmware
+    path = tmp_path / "recurrent.tflite"
+    path.write_bytes(streaming_models.recurrent(40, 64, seed=2))
+    conv = convert(path, "nor-acim")
+    assert conv.image.ops[-1].opcode == "ASSIGN_VARIABLE" and len(conv.image.ops[-1].inputs) == 2
+    xs = np.random.default_rng(12).integers(-128, 128, size=(100, 1, 40)).astype(np.int8)
+    ref = TFLM(path)
+    tflm = np.concatenate([ref.invoke(x) for x in xs])
+    device, info = _frames_on_device(elf, backend, conv.image_bytes, xs, np.int8, tflm[0].size)
+    assert info["state_bytes"] == info["reset_bytes"] == 64
+    assert int((device != tflm.reshape(device.shape)).sum()) == 0 and len(np.unique(tflm)) > 20
+    np.testing.assert_array_equal(info["first_again"], device[0])
+    assert len({d.tobytes() for d in device}) > 90  # the frames' outputs differ: the state moves
+
+
+@pytest.fixture(scope="module")
+def stacked_gru(tmp_path_factory):
+    """Two stacked Keras GRUs unrolled over 12 steps (tests/gru_models.py), built once for both backends."""
+    from gru_models import GruSpec, gru_model
+
+    spec = GruSpec(12, 16, (16, 12))
+    data = gru_model(spec)
+    path = tmp_path_factory.mktemp("gru") / "gru.tflite"
+    path.write_bytes(data)
+    return spec, data, convert(path, "nor-acim")
+
+
+@pytest.mark.slow  # ~40 s per backend with the TensorFlow export: the GRU's host tests are in the default run
+def test_stacked_gru_model_on_device(firmware, stacked_gru):
+    """The stacked GRU (446 program ops, 47 matrices), 20 inputs on the board equal to TFLM; no state
+    between invocations (the model takes the whole sequence)."""
+    from cimsdk.emulator import EmulatedBoard
+
+    backend, elf = firmware
+    spec, data, conv = stacked_gru
+    xs = np.random.default_rng(5).integers(-128, 128, size=(20, 1, spec.steps, spec.features)).astype(np.int8)
+    ref = TFLM(data)
+    tflm = np.stack([ref.invoke(x) for x in xs]).reshape(20, -1)
+    assert np.array_equal(Executor(conv.image_bytes).run(xs[:, 0]).reshape(tflm.shape), tflm)
+    with EmulatedBoard(firmware=elf, backend=backend, wait_for_client=False) as board, \
+            Device(board.url, timeout=10.0) as dev:
+        ensure_image(dev, conv.image_bytes, show_progress=False)
+        assert dev.info().state_bytes == 0
+        outs = [np.frombuffer(dev.run(x.tobytes(), tflm.shape[1], timeout=120.0)[0], np.int8) for x in xs]
+    assert int((np.stack(outs) != tflm).sum()) == 0

@@ -1,5 +1,5 @@
-"""The C kernels of the SVDF model (firmware/kernels/svdf.c, quantize.c and softmax.c on int16) against
-the host kernels, element by element, the SVDF state carried over many frames.
+"""The C kernels of the SVDF model (firmware/kernels/svdf.c with int8 and int16 state, quantize.c and
+softmax.c on int16) against the host kernels, element by element, the SVDF state carried over many frames.
 
 Compiled natively and called through ctypes, as tests/test_kernels_c.py does for the other kernels (the
 host kernels are checked against TFLM in tests/test_recurrent_svdf.py); the same sources must compile for
@@ -51,34 +51,43 @@ def call(lib: ctypes.CDLL, op: OpRec, arrays: list[np.ndarray], recs: list[Tenso
     assert fn(ctypes.byref(cop), ptrs, len(cts), ctypes.byref(c_out)) == 0
 
 
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
 @pytest.mark.parametrize("case", range(12))
-def test_svdf_kernel_matches_host_over_frames(lib: ctypes.CDLL, case: int) -> None:
+def test_svdf_kernel_matches_host_over_frames(lib: ctypes.CDLL, case: int, dtype: str) -> None:
+    """int8 or int16 state and time weights; int16 ones in odd cases over the whole range (the int32 sums
+    wrap, the outputs saturate), in even ones within +-3000 (outputs spread)."""
     rng = np.random.default_rng(100 + case)
+    info = np.iinfo(dtype)
+    full = dtype == "int8" or case % 2 == 1
+    lo, hi = (info.min, info.max) if full else (-3000, 3000)
     rank = int(rng.integers(1, 4))
     units, memory = int(rng.integers(1, 40)), int(rng.integers(1, 33))
     n_filter = units * rank
-    state_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    state_zp, out_zp = int(rng.integers(lo, hi + 1)), int(rng.integers(-128, 128))
     params = {"rank": rank, "state_zp": state_zp, "out_zp": out_zp,
-              "mult": int(rng.integers(1 << 30, 1 << 31)), "shift": int(rng.integers(-12, 1))}
+              "mult": int(rng.integers(1 << 30, 1 << 31)), "shift": int(rng.integers(-12, 1)) - (0 if full else 14)}
     with_bias = bool(case % 3)
     op = OpRec("SVDF", list(range(4 if with_bias else 3)), [9], params)
-    wt = rng.integers(-128, 128, size=(n_filter, memory)).astype(np.int8)
+    wt = rng.integers(lo, hi + 1, size=(n_filter, memory)).astype(dtype)
     bias = rng.integers(-(1 << 16), 1 << 16, size=units).astype(np.int32)
-    recs = [TensorRec("int8", (1, n_filter), 0, 0, n_filter),
-            TensorRec("int8", (1, n_filter * memory), 0, 0, n_filter * memory, state_zp, 0.0, TENSOR_STATE),
-            TensorRec("int8", (n_filter, memory), 1, 0, wt.nbytes),
+    recs = [TensorRec(dtype, (1, n_filter), 0, 0, n_filter * info.bits // 8),
+            TensorRec(dtype, (1, n_filter * memory), 0, 0, n_filter * memory * info.bits // 8, state_zp, 0.0,
+                      TENSOR_STATE),
+            TensorRec(dtype, (n_filter, memory), 1, 0, wt.nbytes),
             TensorRec("int32", (units,), 1, 0, bias.nbytes)][: len(op.inputs)]
     out_rec = TensorRec("int8", (1, units), 0, 0, units, out_zp)
-    host_state = rng.integers(-128, 128, size=(1, n_filter * memory)).astype(np.int8)
+    host_state = rng.integers(lo, hi + 1, size=(1, n_filter * memory)).astype(dtype)
     c_state = host_state.copy()
     for frame in range(3 * memory + 2):
-        feature = rng.integers(-128, 128, size=(1, n_filter)).astype(np.int8)
+        feature = rng.integers(lo, hi + 1, size=(1, n_filter)).astype(dtype)
         consts = [wt, bias][: len(op.inputs) - 2]
         host = KERNELS["SVDF"](op, [feature, host_state, *consts], recs, out_rec)
         y = np.full((1, units), 99, np.int8)
         call(lib, op, [feature, c_state, *consts], recs, y, out_rec)
         np.testing.assert_array_equal(c_state, host_state, err_msg=f"frame {frame}: state")
         np.testing.assert_array_equal(y, host, err_msg=f"frame {frame}: output")
+    if not full:
+        assert ((host > -128) & (host < 127)).any()  # not all saturated
 
 
 @pytest.mark.parametrize("out_dtype", ["int8", "int16", "int32"])

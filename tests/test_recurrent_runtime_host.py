@@ -51,6 +51,18 @@ def test_own_svdf_frames_equal_golden(exe: Path, own_image: bytes, tmp_path: Pat
     assert int((got != want).sum()) == 0 and len(np.unique(want)) > 50
 
 
+def test_int16_state_svdf_frames_equal_golden(exe: Path, tmp_path: Path) -> None:
+    """int16 state: the soft macro writes the int16 feature values, the C SVDF kernel keeps the int16 state."""
+    path = tmp_path / "svdf16.tflite"
+    path.write_bytes(svdf_model([SvdfLayer(48, 24, 2, 10, state="int16"), SvdfLayer(32, 20, 1, 14, state="int16")],
+                                seed=7))
+    image = convert(path, "nor-acim").image_bytes
+    xs = np.random.default_rng(3).integers(-128, 128, size=(40, 48)).astype(np.int8)
+    want = Executor(image).run_frames(xs)
+    got = _frames_in_c(exe, image, xs, tmp_path)
+    assert int((got != want).sum()) == 0 and len(np.unique(want)) > 50
+
+
 def test_keyword_frames_equal_golden(exe: Path, tmp_path: Path) -> None:
     image = convert(KEYWORD, "nor-acim").image_bytes
     xs = keyword_frames(30, seed=2)[:, 0]

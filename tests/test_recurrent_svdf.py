@@ -1,13 +1,17 @@
 """SVDF on the host golden model: bit-exact with TFLM frame by frame, the state carried between invocations.
 
 TFLM's keyword benchmark model (int16 input, seven SVDF layers with int8 state, int32 output) and SVDF
-models of our own (tests/svdf_models.py: ranks 1 and 2, two sizes, stacked) run as consecutive frames
+models of our own (tests/svdf_models.py: ranks 1 and 2, two sizes, int8 and int16 state, stacked) run as
+consecutive frames
 through one golden executor and one TFLM interpreter invoked repeatedly; every frame's output, and for the
 keyword model every tensor TFLM keeps (states, features, layer outputs), must be equal.
 """
 
 from __future__ import annotations
 
+import importlib
+
+import flatbuffers
 import numpy as np
 import pytest
 from paths import SHARED, TARGETS
@@ -105,6 +109,16 @@ OWN = {
     "rank1_large": [SvdfLayer(160, 96, 1, 24)],
     "rank2_large": [SvdfLayer(160, 96, 2, 24)],
     "stacked": [SvdfLayer(64, 32, 2, 12), SvdfLayer(48, 24, 1, 16, relu=True)],
+    # int16 state and time weights (TFLM's other integer SVDF): the feature filter writes int16 from the macro
+    "int16_rank1_small": [SvdfLayer(40, 16, 1, 8, state="int16")],
+    "int16_rank2_small": [SvdfLayer(40, 16, 2, 8, state="int16")],
+    "int16_rank1_large": [SvdfLayer(160, 96, 1, 24, state="int16")],
+    "int16_rank2_large": [SvdfLayer(160, 96, 2, 24, state="int16")],
+    "int16_stacked": [SvdfLayer(64, 32, 2, 12, state="int16"), SvdfLayer(48, 24, 1, 16, state="int16")],
+    # a fifth of the feature values past the state's range, a state zero point: TFLM clamps, then adds the
+    # zero point and the store wraps
+    "int16_saturating_zp": [SvdfLayer(40, 16, 2, 8, state="int16", state_zp=3000, saturate=0.2)],
+    "int8_saturating_zp": [SvdfLayer(40, 16, 2, 8, state_zp=60, saturate=0.2)],
 }
 
 
@@ -159,13 +173,43 @@ def test_cli_convert_run_stream_and_compare(tmp_path):
     assert "bit-exact" in res.stdout
 
 
-def test_int16_state_svdf_is_refused_by_name(tmp_path):
-    """TFLM runs int16-state SVDF; the macro writes int8 results, so the converter says what it lacks."""
+def test_int16_state_feature_filter_on_the_macro_and_macs_in_the_report(tmp_path):
+    """The int16-state SVDF's feature filter is a CiM FULLY_CONNECTED writing int16 (zero point 0, clamped to
+    int16); the SVDF row counts its time-filter MACs (n_filter x n_memory), per frame."""
+    layer = SvdfLayer(40, 16, 2, 8, state="int16")
+    path = tmp_path / "svdf16.tflite"
+    path.write_bytes(svdf_model([layer], seed=1))
+    conv = convert(path, "nor-acim")
+    img = conv.image
+    fc, svdf = img.ops[-2], img.ops[-1]
+    assert (fc.opcode, fc.cim, svdf.opcode, svdf.cim) == ("FULLY_CONNECTED", True, "SVDF", False)
+    assert img.tensors[fc.outputs[0]].dtype == "int16" and fc.params["out_zp"] == 0
+    assert (fc.params["act_min"], fc.params["act_max"]) == (-32768, 32767)
+    assert [img.tensors[t].dtype for t in svdf.inputs[:3]] == ["int16"] * 3
+    n_filter = layer.units * layer.rank
+    rows = {r["op"]: r for r in conv.report["layers"]}
+    assert rows["FULLY_CONNECTED"]["macs"] == n_filter * layer.n_input
+    assert rows["SVDF"]["macs"] == n_filter * layer.memory and rows["SVDF"]["runs_on"] == "cpu"
+    assert conv.report["totals"]["macs"] == n_filter * (layer.n_input + layer.memory)
+
+
+def test_mixed_state_and_time_weight_types_are_refused_by_name(tmp_path):
+    """TFLM picks its integer SVDF by the time weights' type and reads the state as that type: an int16 state
+    with int8 time weights is not a model it runs correctly, so the converter refuses it."""
     from cimconv.errors import ModelError
 
+    s = importlib.import_module("tensorflow.lite.python.schema_py_generated")
     data = svdf_model([SvdfLayer(40, 16, 2, 8, state="int16")], seed=1)
-    path = tmp_path / "svdf16.tflite"
-    path.write_bytes(data)
-    TFLM(data).invoke(np.zeros((1, 40), np.int8))  # a model TFLM accepts
-    with pytest.raises(ModelError, match="SVDF at operator 0: int16 activation state is not supported"):
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
+    time = next(t for t in model.subgraphs[0].tensors if t.name == b"svdf0/time")
+    buf = model.buffers[time.buffer]
+    buf.data = np.frombuffer(np.frombuffer(buf.data.tobytes(), np.int16).clip(-127, 127).astype(np.int8).tobytes(),
+                             np.uint8)
+    time.type = s.TensorType.INT8
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(model.Pack(fb), file_identifier=b"TFL3")
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(bytes(fb.Output()))
+    with pytest.raises(ModelError, match="SVDF at operator 0: tensor .*state.* is int16; SVDF takes per-tensor "
+                                         "quantized int8 here"):
         convert(path, "nor-acim")

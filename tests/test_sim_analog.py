@@ -103,7 +103,9 @@ def test_accuracy_falls_with_noise_and_adc_bits(kws, kws_data):
     assert by_bits[0] > by_bits[1] > by_bits[2], by_bits
 
 
-@pytest.mark.parametrize("preset,level", [("nor-flash", 2.0), ("reram", 1.0)])
+# reram at 0.5: at 1.0 the KWS image (its global pool a CiM pass on the analog array since issue 18) is at
+# chance with and without calibration (8.5 % vs 8.3 % of 480 clips), where the comparison is noise
+@pytest.mark.parametrize("preset,level", [("nor-flash", 2.0), ("reram", 0.5)])
 def test_calibration_never_worse_same_seed(kws, kws_data, preset, level):
     _, ds = kws_data
     x, lab = ds.inputs, ds.labels
@@ -198,3 +200,18 @@ def test_kws_1000_clips_within_1pp(kws, tmp_path):
     print(r.stdout)
     assert res["reference_accuracy"] - res["accuracy_mean"] <= 0.01
     assert "naive" in res["configs"]
+
+
+def test_rounding_statistics_table_matches_the_sums():
+    """The ADC-rounding statistics read from a table equal the sums over grid points (to 1e-5), and join the
+    large-noise limit (kappa 1, variance + 1/12) at the table's end."""
+    from cimsdk.sim.analog import _round_gauss, _round_gauss_exact
+
+    rng = np.random.default_rng(5)
+    var = np.concatenate([rng.uniform(0, 9.0, 50_000), rng.uniform(0, 1e-3, 1_000), [0.0]])
+    kap, vr = _round_gauss(var)
+    kap_e, vr_e = _round_gauss_exact(var)
+    assert np.abs(kap - kap_e).max() < 1e-5 and np.abs(vr - vr_e).max() < 1e-5
+    assert kap[-1] == 0.0 and vr[-1] == 0.0  # no noise: rounding removes it all
+    k3, v3 = _round_gauss_exact(np.array([9.0]))
+    assert abs(k3[0] - 1.0) < 1e-4 and abs(v3[0] - (9.0 + 1 / 12)) < 1e-3

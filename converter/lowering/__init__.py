@@ -48,6 +48,12 @@ class Lowered:
     params: dict[str, int]
     matrix: MatrixSpec | None
     source_index: int
+    source_opcode: str = ""  # the TFLite op, when it runs as another program op (a pool as a depthwise pass)
+
+    @property
+    def label(self) -> str:
+        """How reports name the op: the model's op (AVERAGE_POOL_2D), whatever program op runs it."""
+        return self.source_opcode or self.opcode
 
     @property
     def cim(self) -> bool:

@@ -19,6 +19,23 @@ def require_int8(graph: Graph, op: Operator, *tensors: Tensor) -> None:
                              "onto CiM macros (quantize the model to int8)")
 
 
+def require_activations(graph: Graph, op: Operator, x: Tensor, w: Tensor, y: Tensor) -> None:
+    """int8 weights, and int8 activations or TFLM's 16x8 mode: int16 input and output, both zero point 0
+    (TFLM's int16 kernels take no activation offsets). The input width is the input tensor's dtype in the
+    image: a 16-bit input takes twice the bit-serial input cycles (docs/targets.md)."""
+    if x.dtype != "int16":
+        require_int8(graph, op, x, w, y)
+        return
+    require_int8(graph, op, w)
+    for t in (x, y):
+        if t.dtype != "int16" or t.quant is None:
+            raise fail(op, f"tensor {t.label} is {t.dtype}{'' if t.quant else ' without quantization'}; with an "
+                           "int16 input the output must be int16 too (TFLM's 16x8 mode)")
+        if t.quant.zp != 0:
+            raise fail(op, f"int16 tensor {t.label} has zero point {t.quant.zp}; TFLM's 16x8 kernels take zero "
+                           "point 0 (quantize with TFLite's 16x8 mode)")
+
+
 def require_per_tensor(op: Operator, *tensors: Tensor) -> None:
     for t in tensors:
         if t.quant is not None and t.quant.per_channel:
@@ -63,8 +80,11 @@ def bias_of(graph: Graph, op: Operator, n: int, pos: int = 2) -> np.ndarray:
     b = graph.tensors[op.inputs[pos]]
     if b.data is None:
         raise ModelError(f"{op.opcode} at operator {op.index}: bias is not constant")
-    if b.dtype != "int32":
-        raise ModelError(f"{op.opcode} at operator {op.index}: bias is {b.dtype}, expected int32 (int8 model)")
+    wide = graph.tensors[op.inputs[0]].dtype == "int16"
+    want = "int64" if wide else "int32"
+    if b.dtype != want:
+        raise ModelError(f"{op.opcode} at operator {op.index}: bias is {b.dtype}, expected {want} "
+                         f"({'16x8' if wide else 'int8'} model)")
     if b.data.size != n:
         raise fail(op, f"bias {b.label} holds {b.data.size} values for {n} output channels")
     return b.data.reshape(-1).astype(np.int64)
@@ -74,8 +94,16 @@ def fold_bias(op: Operator, bias: np.ndarray, weights: np.ndarray, in_zp: int) -
     """bias - in_zp * sum_k W[c, k]: lets the array multiply raw int8 inputs."""
     folded = bias - in_zp * weights.astype(np.int64).sum(axis=1)
     if np.any(np.abs(folded) >= 2**31):
-        raise fail(op, "bias with the input zero point folded in overflows int32")
+        raise fail(op, "bias with the input zero point folded in overflows int32" if in_zp else
+                   f"int64 bias {int(folded[np.abs(folded) >= 2**31][0])} does not fit the image's int32 bias")
     return folded.astype(np.int32)
+
+
+def require_wide_shift(op: Operator, x: Tensor, shift: np.ndarray) -> None:
+    """TFLM's 64-bit MultiplyByQuantizedMultiplier (16x8 mode) takes shifts below 8 (a rescale < 128)."""
+    if x.dtype == "int16" and np.any(shift >= 8):
+        raise fail(op, f"rescaling shift {int(shift.max())} is out of the 16x8 kernels' range (< 8); "
+                       "check the model's quantization")
 
 
 def act_params(op: Operator, out: Tensor) -> dict[str, int]:
@@ -84,10 +112,10 @@ def act_params(op: Operator, out: Tensor) -> dict[str, int]:
 
 
 def operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
-    """(input, constant filter, output) of a conv-like op, checked to be int8 4-D."""
+    """(input, constant filter, output) of a conv-like op, checked to be int8 (or 16x8) 4-D."""
     x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     y = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, x, w, y)
+    require_activations(graph, op, x, w, y)
     require_per_tensor(op, x, y)
     if w.data is None:
         raise ModelError(f"{op.opcode} at operator {op.index}: filter is not constant")
@@ -131,6 +159,7 @@ def windowed_matrix_op(graph: Graph, op: Operator, x: Tensor, w: Tensor, y: Tens
     require_filter_quant(op, w, n, filter_axis)
     window = window_params(op, x, y, kh, kw)
     mult, shift = conv_multipliers(x.quant.s, w.quant.scale, y.quant.s, n)
+    require_wide_shift(op, x, shift)
     bias = fold_bias(op, bias_of(graph, op, n), weights, x.quant.zp)
     params = {"matrix": -1, **window, **extra, "in_zp": x.quant.zp, **act_params(op, y)}
     return Lowered(op.opcode, [op.inputs[0]], list(op.outputs), params,

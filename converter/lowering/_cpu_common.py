@@ -6,7 +6,7 @@ import numpy as np
 
 from cimconv.errors import ModelError
 from cimconv.ir import Graph, Operator, Tensor
-from cimconv.qmath import activation_range
+from cimconv.qmath import QuantRangeError, activation_range
 
 
 def fail(op: Operator, what: str) -> ModelError:
@@ -33,6 +33,21 @@ def int8(op: Operator, *tensors: Tensor) -> None:
             raise fail(op, f"tensor {t.label} is per-channel quantized; this op takes per-tensor scales")
 
 
+def int8_or_int16(op: Operator, *tensors: Tensor) -> str:
+    """Every tensor int8 (as `int8`), or every one int16 with per-tensor quantization and zero point 0 (TFLM's
+    16x8 mode, whose int16 kernels take no offsets); returns the dtype."""
+    if any(t.dtype != "int16" for t in tensors):
+        int8(op, *tensors)
+        return "int8"
+    for t in tensors:
+        if t.quant is None or t.quant.per_channel:
+            raise fail(op, f"tensor {t.label} needs one scale (per-tensor quantization)")
+        if t.quant.zp != 0:
+            raise fail(op, f"int16 tensor {t.label} has zero point {t.quant.zp}; TFLM's int16 kernels take zero "
+                           "point 0 (quantize with TFLite's 16x8 mode)")
+    return "int16"
+
+
 def f32(x: float) -> float:
     """A scale as TFLM holds it (float32), widened to double as TFLM's Prepare does."""
     return float(np.float32(x))
@@ -48,7 +63,11 @@ def const_ints(graph: Graph, op: Operator, pos: int, what: str) -> np.ndarray:
 def fused_range(op: Operator, out: Tensor) -> tuple[int, int]:
     act = op.options.get("fused_activation_function", "NONE") or "NONE"
     try:
+        if out.dtype == "int16":
+            return activation_range(act, out.quant.s, out.quant.zp, -32768, 32767)
         return activation_range(act, out.quant.s, out.quant.zp)
+    except QuantRangeError:
+        raise  # a degenerate output scale: lower_op names the op
     except ValueError:
         raise fail(op, f"fused activation {act} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1)") from None
 

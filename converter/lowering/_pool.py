@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import compute_out_and_pad, fail, fused_range, int8, tensor
+from cimconv.lowering._cpu_common import compute_out_and_pad, fail, fused_range, int8, int8_or_int16, tensor
 
 
-def lower_pool(graph: Graph, op: Operator) -> dict[str, int]:
+def lower_pool(graph: Graph, op: Operator, int16: bool = False) -> dict[str, int]:
+    """`int16`: the op also takes TFLM's 16x8 int16 tensors (MAX_POOL_2D)."""
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    if int16:
+        int8_or_int16(op, x, y)
+    else:
+        int8(op, x, y)
     if len(x.shape) != 4 or len(y.shape) != 4:
         raise fail(op, f"input {x.shape} / output {y.shape}: only 4-D NHWC tensors are supported")
     o = op.options

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
 from cimconv.lowering import Lowered
-from cimconv.lowering._cpu_common import fail, int8, tensor
+from cimconv.lowering._cpu_common import fail, int8_or_int16, tensor
 from cimconv.lowering.strided_slice import NAMES
 
 
@@ -23,7 +23,7 @@ def pieces(graph: Graph, op: Operator, x_pos: int, axis: int, sizes: list[int], 
     outputs drop the axis when not `keep_axis` (UNPACK)."""
     x = tensor(graph, op, x_pos)
     ys = [tensor(graph, op, i, output=True) for i in range(len(op.outputs))]
-    int8(op, x, *ys)
+    int8_or_int16(op, x, *ys)
     rank = len(x.shape)
     if not 2 <= rank <= 4:
         raise fail(op, f"input {list(x.shape)}: only 2-D to 4-D inputs are supported")

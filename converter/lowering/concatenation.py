@@ -1,9 +1,9 @@
-"""CONCATENATION lowering: TFLM copies int8 bytes without requantizing, so only the axis is kept."""
+"""CONCATENATION lowering: TFLM copies int8 (or int16, 16x8) values without requantizing, so only the axis is kept."""
 
 from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import fail, int8, tensor
+from cimconv.lowering._cpu_common import fail, int8_or_int16, tensor
 
 PARAM_INPUTS: tuple[int, ...] = ()
 
@@ -13,7 +13,7 @@ MAX_INPUTS = 10  # TFLM kMaxInputNum
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     y = tensor(graph, op, 0, output=True)
     xs = [tensor(graph, op, i) for i in range(len(op.inputs))]
-    int8(op, y, *xs)
+    int8_or_int16(op, y, *xs)
     if not 1 <= len(xs) <= MAX_INPUTS:
         raise fail(op, f"{len(xs)} inputs; TFLM concatenates 1 to {MAX_INPUTS}")
     act = op.options.get("fused_activation_function", "NONE") or "NONE"

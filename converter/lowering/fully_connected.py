@@ -15,9 +15,10 @@ from cimconv.lowering._conv_common import (
     bias_of,
     conv_multipliers,
     fold_bias,
+    require_activations,
     require_filter_quant,
-    require_int8,
     require_per_tensor,
+    require_wide_shift,
 )
 from cimconv.lowering._cpu_common import f32, fail
 from cimconv.qmath import quantize_multiplier
@@ -26,7 +27,7 @@ from cimconv.qmath import quantize_multiplier
 def lower(graph: Graph, op: Operator) -> Lowered:
     x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     y = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, x, w, y)
+    require_activations(graph, op, x, w, y)
     require_per_tensor(op, x, y)
     if w.data is None:
         raise ModelError(f"FULLY_CONNECTED at operator {op.index}: weights are not constant")
@@ -52,6 +53,7 @@ def lower(graph: Graph, op: Operator) -> Lowered:
         real = f32(x.quant.s) * f32(w.quant.s) / f32(y.quant.s)
         m0, s0 = quantize_multiplier(real)
         mult, shift = np.full(n, m0, np.int32), np.full(n, s0, np.int32)
+    require_wide_shift(op, x, shift)
     bias = fold_bias(op, bias_of(graph, op, n), weights, x.quant.zp)
     params = {"matrix": -1, "in_zp": x.quant.zp, **act_params(op, y)}
     m = MatrixSpec(MATRIX_DENSE, weights, bias, mult, shift)

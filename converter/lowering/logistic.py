@@ -1,10 +1,12 @@
-"""LOGISTIC lowering: TFLM CalculateArithmeticOpDataLogistic for int8 (input in Q4.27)."""
+"""LOGISTIC lowering: TFLM CalculateArithmeticOpDataLogistic for int8 (input in Q4.27) and int16 (16x8: the
+16-bit table kernel, `_act16`)."""
 
 from __future__ import annotations
 
 import math
 
 from cimconv.ir import Graph, Operator
+from cimconv.lowering._act16 import params16
 from cimconv.lowering._cpu_common import f32, fail, int8, tensor
 from cimconv.lowering.softmax import calculate_input_radius
 
@@ -16,6 +18,10 @@ INPUT_INTEGER_BITS = 4
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
+    if x.dtype == y.dtype == "int16":
+        if x.shape != y.shape:
+            raise fail(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape")
+        return params16(op, x, y, (0,))
     int8(op, x, y)
     if x.shape != y.shape:
         raise fail(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape")

@@ -1,4 +1,4 @@
-"""MAX_POOL_2D lowering: TFLM pooling Prepare (window maxima clamped to the activation range)."""
+"""MAX_POOL_2D lowering: TFLM pooling Prepare (window maxima clamped to the activation range); int8 or int16."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ PARAM_INPUTS: tuple[int, ...] = ()
 
 
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
-    return lower_pool(graph, op)
+    return lower_pool(graph, op, int16=True)

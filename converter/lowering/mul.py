@@ -1,9 +1,9 @@
-"""MUL lowering: TFLM mul_common Prepare for int8 (one multiplier in1 * in2 / out)."""
+"""MUL lowering: TFLM mul_common Prepare for int8 and int16 (16x8) (one multiplier in1 * in2 / out)."""
 
 from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import broadcast_ok, f32, fail, fused_range, int8, tensor
+from cimconv.lowering._cpu_common import broadcast_ok, f32, fail, fused_range, int8_or_int16, tensor
 from cimconv.qmath import quantize_multiplier
 
 PARAM_INPUTS: tuple[int, ...] = ()
@@ -12,7 +12,7 @@ PARAM_INPUTS: tuple[int, ...] = ()
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     a, b = tensor(graph, op, 0), tensor(graph, op, 1)
     y = tensor(graph, op, 0, output=True)
-    int8(op, a, b, y)
+    int8_or_int16(op, a, b, y)
     if max(len(a.shape), len(b.shape), len(y.shape)) > 4:
         raise fail(op, "tensors of more than 4 dimensions are not supported")
     broadcast_ok(op, a, b, y)

@@ -1,9 +1,9 @@
-"""PAD lowering: constant paddings folded into params (4-D, right-aligned as TFLM extends shapes)."""
+"""PAD lowering: constant paddings folded into params (4-D, right-aligned as TFLM extends shapes); int8 or int16."""
 
 from __future__ import annotations
 
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import const_ints, fail, int8, tensor
+from cimconv.lowering._cpu_common import const_ints, fail, int8_or_int16, tensor
 
 PARAM_INPUTS: tuple[int, ...] = (1,)
 
@@ -11,7 +11,7 @@ PARAM_INPUTS: tuple[int, ...] = (1,)
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    int8_or_int16(op, x, y)
     rank = len(x.shape)
     if rank > 4 or rank < 1:
         raise fail(op, f"input {x.shape}: only 1-D to 4-D tensors are supported")

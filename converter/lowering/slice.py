@@ -6,7 +6,7 @@ from __future__ import annotations
 from cimconv.image import Image, OpRec
 from cimconv.image_check import _fail, _int8, _recs
 from cimconv.ir import Graph, Operator
-from cimconv.lowering._cpu_common import const_ints, fail, int8, tensor
+from cimconv.lowering._cpu_common import const_ints, fail, int8_or_int16, tensor
 
 PARAM_INPUTS: tuple[int, ...] = (1, 2)
 
@@ -14,7 +14,7 @@ PARAM_INPUTS: tuple[int, ...] = (1, 2)
 def lower(graph: Graph, op: Operator) -> dict[str, int]:
     x = tensor(graph, op, 0)
     y = tensor(graph, op, 0, output=True)
-    int8(op, x, y)
+    int8_or_int16(op, x, y)
     rank = len(x.shape)
     if not 1 <= rank <= 4:
         raise fail(op, f"input {list(x.shape)}: only 1-D to 4-D tensors are supported")
@@ -35,7 +35,8 @@ def lower(graph: Graph, op: Operator) -> dict[str, int]:
 
 def check_record(img: Image, op: OpRec, at: str) -> None:
     (x,), y = _recs(img, op, at, (1, 1))
-    _int8(at, x, y)
+    if not x.dtype == y.dtype == "int16":  # int8, or int16 (16x8)
+        _int8(at, x, y)
     lead = 4 - len(x.shape)
     begin = [op.params[f"begin{i}"] for i in range(4)]
     xd, yd = (1,) * lead + tuple(x.shape), (1,) * (4 - len(y.shape)) + tuple(y.shape)

@@ -1,16 +1,21 @@
-"""SVDF (int8, int8 activation state) as two program ops: the feature filter on the CiM macro, the rest on the CPU.
+"""SVDF (int8, int8 or int16 activation state) as two program ops: the feature filter on the CiM macro, the rest
+on the CPU.
 
-TFLM's integer SVDF per invocation (one frame): shift every filter's memory of `n_memory` past feature
-values left by one; the feature filter (an `n_filter x n_input` matrix times the input, minus its zero point)
-requantized with `effective_scale_1`, clamped to int8, then the state's zero point added (stored as int8, so a
-clamped value plus the zero point wraps, as TFLM's does) becomes the newest column; each filter's memory dot
-its time weights (int32, state zero point subtracted); the `rank` filters of each unit summed with the bias;
-requantized with `effective_scale_2`, plus the output zero point, clamped to int8. The fused activation is
-not applied (TFLM's integer SVDF ignores it; a RELU model of ours gives negative outputs in TFLM).
+TFLM's integer SVDF per invocation (one frame), with T the type of the activation state and time weights
+(int8, as in TFLM's keyword model, or int16: TFLM picks the variant by the time weights' type): shift every
+filter's memory of `n_memory` past feature values left by one; the feature filter (an `n_filter x n_input`
+matrix times the input, minus its zero point) requantized with `effective_scale_1`, clamped to T, then the
+state's zero point added (stored as T, so a clamped value plus the zero point wraps, as the installed TFLM's
+does) becomes the newest column; each filter's memory dot its time weights (int32, state zero point
+subtracted); the `rank` filters of each unit summed with the bias; requantized with `effective_scale_2`, plus
+the output zero point, clamped to int8. The fused activation is not applied (TFLM's integer SVDF ignores it; a
+RELU model of ours gives negative outputs in TFLM).
 
-The feature filter is a matrix-vector product with resident weights, so it becomes a FULLY_CONNECTED CiM op
-writing the clamped int8 values (output zero point 0) into a new tensor; the SVDF CPU op does the rest and
-keeps the state tensor (a TFLite variable tensor) in the arena between invocations. TFLM's Prepare takes
+The feature filter is a matrix-vector product with resident weights and an int32 sum requantized by one
+multiplier and clamped to T with no zero point, which is exactly what a CiM FULLY_CONNECTED computes, int8
+or int16 out (the int16 result path the LSTM's input products use). So it becomes a FULLY_CONNECTED CiM op
+writing the clamped values (output zero point 0) into a new tensor of type T; the SVDF CPU op does the rest
+and keeps the state tensor (a TFLite variable tensor) in the arena between invocations. TFLM's Prepare takes
 both effective scales as float32 products widened to double.
 """
 
@@ -33,21 +38,30 @@ def _scale_product(a: float, b: float, c: float) -> float:
     return float(F(F(a) * F(b)) / F(c))
 
 
-def _per_tensor_int8(op: Operator, *tensors: Tensor) -> None:
+RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def _per_tensor(op: Operator, dtype: str, *tensors: Tensor) -> None:
     for t in tensors:
-        if t.dtype != "int8" or t.quant is None or t.quant.per_channel:
+        if t.dtype != dtype or t.quant is None or t.quant.per_channel:
             raise fail(op, f"tensor {t.label} is {t.dtype}{'' if t.quant else ' without quantization'}; SVDF "
-                           "takes per-tensor quantized int8 input, output, weights and state")
+                           f"takes per-tensor quantized {dtype} here (int8 input, output and feature weights; "
+                           "int8 or int16 state and time weights, both of one type)")
+
+
+def cpu_work(graph: Graph, low: Lowered) -> tuple[int, int]:
+    """(multiply-accumulates, time steps) of the CPU op: each filter's memory dot its time weights."""
+    return graph.tensors[low.inputs[2]].size, 1
 
 
 def lower(graph: Graph, op: Operator) -> list[Lowered]:
     x, wf, wt = tensor(graph, op, 0), tensor(graph, op, 1), tensor(graph, op, 2)
     state = tensor(graph, op, 4)
     y = tensor(graph, op, 0, output=True)
-    if state.dtype == "int16" or wt.dtype == "int16":
-        raise fail(op, "int16 activation state is not supported yet (the CiM macro writes int8); "
-                       "this SVDF runs with int8 state and int8 time weights")
-    _per_tensor_int8(op, x, wf, wt, state, y)
+    _per_tensor(op, "int8", x, wf, y)
+    if wt.dtype not in RANGE:
+        raise fail(op, f"time weights {wt.label} are {wt.dtype}; TFLM's integer SVDF takes int8 or int16")
+    _per_tensor(op, wt.dtype, wt, state)  # TFLM reads the state as the time weights' type
     if wf.data is None or wt.data is None:
         raise fail(op, "feature and time weights must be constant tensors")
     if state.data is not None or not state.variable:
@@ -76,14 +90,15 @@ def lower(graph: Graph, op: Operator) -> list[Lowered]:
     m1, s1 = quantize_multiplier(_scale_product(x.quant.s, wf.quant.s, state.quant.s))
     m2, s2 = quantize_multiplier(_scale_product(state.quant.s, wt.quant.s, y.quant.s))
 
-    feature = Tensor(len(graph.tensors), f"{state.name}/feature", (1, n_filter), "int8",
+    lo, hi = RANGE[state.dtype]
+    feature = Tensor(len(graph.tensors), f"{state.name}/feature", (1, n_filter), state.dtype,
                      Quant(np.array([state.quant.s], np.float32), np.array([0], np.int64)))
     graph.tensors.append(feature)
     weights = wf.data.reshape(n_filter, n_input).astype(np.int8)
     matrix = MatrixSpec(MATRIX_DENSE, weights, fold_bias(op, np.zeros(n_filter, np.int64), weights, x.quant.zp),
                         np.full(n_filter, m1, np.int32), np.full(n_filter, s1, np.int32))
     fc = Lowered("FULLY_CONNECTED", [op.inputs[0]], [feature.index],
-                 {"matrix": -1, "in_zp": x.quant.zp, "out_zp": 0, "act_min": -128, "act_max": 127},
+                 {"matrix": -1, "in_zp": x.quant.zp, "out_zp": 0, "act_min": lo, "act_max": hi},
                  matrix, op.index)
     params = {"rank": rank, "state_zp": state.quant.zp, "out_zp": y.quant.zp, "mult": m2, "shift": s2}
     time = Lowered("SVDF", [feature.index, state.index, op.inputs[2], *bias_ids], list(op.outputs), params,

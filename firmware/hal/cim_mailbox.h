@@ -41,7 +41,7 @@
 #define CIM_MB_CMD_NOP 0u /* does nothing; round-trip latency probe */
 #define CIM_MB_CMD_MEMCPY 1u /* diagnostic: the coprocessor copies guest memory and checksums it (tests the data path, not inference) */
 #define CIM_MB_CMD_LOAD_IMAGE 2u /* the coprocessor reads the weight image from guest memory and keeps its weights resident */
-#define CIM_MB_CMD_RUN_OP 3u /* runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; writes int8 outputs (int16 for a FULLY_CONNECTED whose output tensor is int16: an LSTM's gate pre-activations) */
+#define CIM_MB_CMD_RUN_OP 3u /* runs one CiM op of the image's layer program: gather, all tiles, bias, requantization; reads and writes the dtypes of the op's tensors in the image: int8, or int16 in and out (16x8 mode), or int8 in and int16 out (a FULLY_CONNECTED writing an LSTM's gate pre-activations) */
 #define CIM_MB_CMD_RESET_COUNTERS 4u /* zeroes COUNTERS */
 
 /* status codes (STATUS) */

@@ -33,16 +33,20 @@ static inline int cim_bcast_check_binary(const cim_tensor_t *a, const cim_tensor
 /* The output of a two-input broadcasting op in order: for each element, BODY runs with the int8 values
  * `v1` (of a, strides sa) and `v2` (of b, strides sb) and writes through `y`, which walks `out`'s data.
  * A macro, not a callback: it is the inner loop of ADD, SUB, MUL, MINIMUM, MAXIMUM and PRELU. */
-#define CIM_BCAST_FOR_EACH2(out, a, sa, b, sb, y, v1, v2, BODY)                                        \
+#define CIM_BCAST_FOR_EACH2(out, a, sa, b, sb, y, v1, v2, BODY) \
+    CIM_BCAST_FOR_EACH2_T(int8_t, out, a, sa, b, sb, y, v1, v2, BODY)
+
+/* The same over elements of type T (int16_t: the 16x8 ADD). */
+#define CIM_BCAST_FOR_EACH2_T(T, out, a, sa, b, sb, y, v1, v2, BODY)                                   \
     do {                                                                                             \
-        const int8_t *x1_ = (const int8_t *)(a)->data, *x2_ = (const int8_t *)(b)->data;            \
-        int8_t *y = (int8_t *)(out)->data;                                                           \
+        const T *x1_ = (const T *)(a)->data, *x2_ = (const T *)(b)->data;                            \
+        T *y = (T *)(out)->data;                                                                     \
         const int32_t *d_ = (out)->dims;                                                             \
         for (int32_t i0_ = 0; i0_ < d_[0]; ++i0_)                                                    \
             for (int32_t i1_ = 0; i1_ < d_[1]; ++i1_)                                                \
                 for (int32_t i2_ = 0; i2_ < d_[2]; ++i2_) {                                          \
-                    const int8_t *r1_ = x1_ + i0_ * (sa)[0] + i1_ * (sa)[1] + i2_ * (sa)[2];         \
-                    const int8_t *r2_ = x2_ + i0_ * (sb)[0] + i1_ * (sb)[1] + i2_ * (sb)[2];         \
+                    const T *r1_ = x1_ + i0_ * (sa)[0] + i1_ * (sa)[1] + i2_ * (sa)[2];              \
+                    const T *r2_ = x2_ + i0_ * (sb)[0] + i1_ * (sb)[1] + i2_ * (sb)[2];              \
                     for (int32_t i3_ = 0; i3_ < d_[3]; ++i3_) {                                      \
                         const int32_t v1 = r1_[i3_ * (sa)[3]], v2 = r2_[i3_ * (sb)[3]];              \
                         BODY;                                                                        \

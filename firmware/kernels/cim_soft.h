@@ -33,6 +33,13 @@ int cim_soft_depthwise(const cim_op_t *op, const cim_matrix_t *m, const cim_tens
                        const cim_tensor_t *out);
 int cim_soft_fc(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out);
 
+/* TFLM's 16x8 mode (int16 input and output, zero points 0, 64-bit sums and requantization;
+ * cim_soft_wide.c): the three kernels above hand an int16-input op to these. */
+int cim_soft_conv_wide(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out);
+int cim_soft_depthwise_wide(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in,
+                            const cim_tensor_t *out);
+int cim_soft_fc_wide(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out);
+
 /* Output stage shared by the kernels. */
 typedef struct {
     int32_t out_zp, act_min, act_max;

@@ -120,6 +120,7 @@ static void pixel_checked(const dw_geom_t *g, const int8_t *img, int32_t oy, int
 
 int cim_soft_depthwise(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in,
                        const cim_tensor_t *out) {
+    if (in->dtype == CIMG_DTYPE_INT16) return cim_soft_depthwise_wide(op, m, in, out); /* 16x8 */
     const int32_t *p = op->params;
     dw_geom_t g = {
         .H = in->dims[1], .W = in->dims[2], .C = in->dims[3],

@@ -2,6 +2,7 @@
 #include "cim_soft.h"
 
 int cim_soft_fc(const cim_op_t *op, const cim_matrix_t *m, const cim_tensor_t *in, const cim_tensor_t *out) {
+    if (in->dtype == CIMG_DTYPE_INT16) return cim_soft_fc_wide(op, m, in, out); /* 16x8 */
     const int32_t *p = op->params;
     const uint32_t K = m->rows, N = m->cols;
     if (K == 0 || N == 0 || in->nbytes % K != 0) return CIM_E_SHAPE;

@@ -1,4 +1,4 @@
-/* CONCATENATION int8 (TFLM reference_ops::Concatenation): byte copies, no requantization. */
+/* CONCATENATION int8 or int16 (TFLM reference_ops::Concatenation): copies, no requantization. */
 #include <stdint.h>
 #include <string.h>
 
@@ -18,10 +18,12 @@ int cim_kernel_concatenation(const cim_op_t *op, const cim_tensor_t *const *inpu
         total += inputs[i]->dims[axis];
     }
     if (total != output->dims[axis]) return CIM_E_SHAPE;
+    if (output->dtype != CIMG_DTYPE_INT8 && output->dtype != CIMG_DTYPE_INT16) return CIM_E_UNSUPPORTED;
+    const size_t es = output->dtype == CIMG_DTYPE_INT16 ? 2u : 1u; /* element bytes */
     int8_t *y = (int8_t *)output->data;
     for (int32_t o = 0; o < outer; ++o)
         for (int i = 0; i < n_inputs; ++i) {
-            const size_t n = (size_t)(inputs[i]->dims[axis] * inner);
+            const size_t n = (size_t)(inputs[i]->dims[axis] * inner) * es;
             memcpy(y, (const int8_t *)inputs[i]->data + (size_t)o * n, n);
             y += n;
         }

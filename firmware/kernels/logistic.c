@@ -1,14 +1,25 @@
 /* LOGISTIC int8 (TFLM reference_integer_ops::Logistic): input rescaled to Q4.27, gemmlowp logistic,
- * output scale 1/256 with zero point -128; inputs beyond the radius saturate. */
+ * output scale 1/256 with zero point -128; inputs beyond the radius saturate. int16 (16x8): TFLM's 16-bit
+ * table kernel (cim_sigmoid16.h), Q0.15 out. */
 #include <stdint.h>
 
 #include "cim_gemmlowp.h"
 #include "cim_kernel.h"
+#include "cim_sigmoid16.h"
 
 int cim_kernel_logistic(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                         cim_tensor_t *output) {
     if (n_inputs < 1 || op->n_params < CIM_OP_LOGISTIC_NPARAMS) return CIM_E_PARAM;
     const cim_tensor_t *in = inputs[0];
+    if (in->dtype == CIMG_DTYPE_INT16 && output->dtype == CIMG_DTYPE_INT16) {
+        if (in->nbytes != output->nbytes) return CIM_E_SHAPE;
+        const int16_t *x = (const int16_t *)in->data;
+        int16_t *y = (int16_t *)output->data;
+        for (uint32_t i = 0; i < in->nbytes / 2u; ++i)
+            y[i] = cim_sigmoid16(x[i], op->params[CIM_P_LOGISTIC_INPUT_MULT],
+                                 op->params[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT]);
+        return CIM_OK;
+    }
     if (in->dtype != CIMG_DTYPE_INT8 || output->dtype != CIMG_DTYPE_INT8) return CIM_E_UNSUPPORTED;
     if (in->nbytes != output->nbytes) return CIM_E_SHAPE;
     const int32_t *p = op->params;

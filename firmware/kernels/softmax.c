@@ -1,10 +1,16 @@
 /* SOFTMAX int8 -> int8 or int16 over the last axis (TFLM reference_ops::Softmax, gemmlowp fixed point):
  * differences to the row maximum scaled to Q5.26, exp, a Q12.19 sum, its reciprocal, and outputs
- * with scale 1/256 and zero point -128 (int8) or scale 1/65536 and zero point -32768 (int16). */
+ * with scale 1/256 and zero point -128 (int8) or scale 1/65536 and zero point -32768 (int16).
+ * Rows up to CIM_SOFTMAX_CACHE long compute each exp once (the sum pass keeps it for the output pass);
+ * longer rows compute it again, as TFLM does. */
 #include <stdint.h>
 
 #include "cim_gemmlowp.h"
 #include "cim_kernel.h"
+
+#ifndef CIM_SOFTMAX_CACHE
+#define CIM_SOFTMAX_CACHE 64 /* row length whose exps are kept on the stack (4 bytes each) */
+#endif
 
 int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
                        cim_tensor_t *output) {
@@ -24,6 +30,9 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
     const int8_t *x = (const int8_t *)in->data;
     int8_t *y8 = (int8_t *)output->data;
     int16_t *y16 = (int16_t *)output->data;
+    /* exp of each element once: kept for the output pass when the row fits (the exp dominates the op) */
+    int32_t cache[CIM_SOFTMAX_CACHE];
+    const int cached = depth <= CIM_SOFTMAX_CACHE;
     for (uint32_t r = 0; r < rows; ++r, x += depth) {
         int32_t max = INT8_MIN;
         for (int32_t c = 0; c < depth; ++c)
@@ -31,10 +40,13 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
         int32_t sum = 0; /* Q12.19 */
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = x[c] - max;
+            int32_t e = 0;
             if (diff >= diff_min) {
                 const int32_t scaled = cim_srdhm((int32_t)((uint32_t)diff << ls), mult);
-                sum += cim_rdbpot(cim_gl_exp_on_negative_values(scaled, 5), 12);
+                e = cim_gl_exp_on_negative_values(scaled, 5);
+                sum += cim_rdbpot(e, 12);
             }
+            if (cached) cache[c] = e;
         }
         int nbou;
         const int32_t scale = cim_gl_reciprocal(sum, 12, &nbou);
@@ -42,8 +54,13 @@ int cim_kernel_softmax(const cim_op_t *op, const cim_tensor_t *const *inputs, in
             const int32_t diff = x[c] - max;
             int32_t v = out_min;
             if (diff >= diff_min) {
-                const int32_t scaled = cim_srdhm((int32_t)((uint32_t)diff << ls), mult);
-                const int32_t e = cim_gl_exp_on_negative_values(scaled, 5);
+                int32_t e;
+                if (cached) {
+                    e = cache[c];
+                } else {
+                    const int32_t scaled = cim_srdhm((int32_t)((uint32_t)diff << ls), mult);
+                    e = cim_gl_exp_on_negative_values(scaled, 5);
+                }
                 v = cim_clamp(cim_rdbpot(cim_srdhm(scale, e), nbou + 31 - out_bits) + out_min, out_min, out_max);
             }
             const uint32_t i = r * (uint32_t)depth + (uint32_t)c;

@@ -126,6 +126,10 @@ int cim_kernel_svdf(const cim_op_t *op, const cim_tensor_t *const *inputs, int n
 int cim_kernel_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
 int cim_check_unidirectional_sequence_lstm(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
 #endif
+#if CIM_USE_ASSIGN_VARIABLE
+int cim_kernel_assign_variable(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, cim_tensor_t *output);
+int cim_check_assign_variable(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs, const cim_tensor_t *output);
+#endif
 
 cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
     switch (opcode) {
@@ -228,6 +232,9 @@ cim_kernel_fn cim_dispatch_kernel(uint16_t opcode) {
 #if CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
     case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return cim_kernel_unidirectional_sequence_lstm;
 #endif
+#if CIM_USE_ASSIGN_VARIABLE
+    case CIM_OP_ASSIGN_VARIABLE: return cim_kernel_assign_variable;
+#endif
     default: return NULL;
     }
 }
@@ -294,6 +301,9 @@ cim_check_fn cim_dispatch_check(uint16_t opcode) {
 #if CIM_USE_UNIDIRECTIONAL_SEQUENCE_LSTM
     case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return cim_check_unidirectional_sequence_lstm;
 #endif
+#if CIM_USE_ASSIGN_VARIABLE
+    case CIM_OP_ASSIGN_VARIABLE: return cim_check_assign_variable;
+#endif
     default: return NULL;
     }
 }
@@ -345,6 +355,7 @@ int cim_dispatch_nparams(uint16_t opcode) {
     case CIM_OP_BATCH_MATMUL: return CIM_OP_BATCH_MATMUL_NPARAMS;
     case CIM_OP_SVDF: return CIM_OP_SVDF_NPARAMS;
     case CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM: return CIM_OP_UNIDIRECTIONAL_SEQUENCE_LSTM_NPARAMS;
+    case CIM_OP_ASSIGN_VARIABLE: return CIM_OP_ASSIGN_VARIABLE_NPARAMS;
     default: return -1;
     }
 }

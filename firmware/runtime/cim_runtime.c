@@ -226,11 +226,25 @@ static int requant_ok(int32_t mult, int32_t shift) { return mult >= 0 && IN_RANG
 static int act_ok(int32_t lo, int32_t hi) { return I8(lo) && I8(hi) && lo <= hi; }
 
 /* Shapes and parameters of a CiM op against its matrix record. */
+/* TFLM's 16x8 mode: int16 in and out, zero points 0, an int16 activation range, shifts below 8 (the 64-bit
+ * MultiplyByQuantizedMultiplier's range). The in_zp, out_zp, act_min, act_max params end every CiM record. */
+static int wide_ok(const cim_op_t *op, const cim_matrix_t *m) {
+    const int32_t *tail = op->params + op->n_params - 4;
+    if (tail[0] != 0 || tail[1] != 0 || !IN_RANGE(tail[2], INT16_MIN, tail[3]) || !IN_RANGE(tail[3], INT16_MIN, INT16_MAX))
+        return 0;
+    for (uint32_t c = 0; c < m->cols; c++)
+        if (m->quant[3 * c + 2] >= 8) return 0;
+    return 1;
+}
+
 static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
-    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0) */
-    const int wide = op->opcode == CIM_OP_FULLY_CONNECTED && tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
-    if (op->n_inputs != 1 || !tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8) ||
-        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)))
+    /* int8 out; a FULLY_CONNECTED may write int16 (the LSTM's gate pre-activations, zero point 0); an int16
+     * input (16x8) writes int16 */
+    const int wide_in = tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
+    const int wide = (wide_in || op->opcode == CIM_OP_FULLY_CONNECTED) &&
+                     tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT16);
+    if (op->n_inputs != 1 || !(wide_in || tensor_is(tids[0], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) ||
+        !(wide || tensor_is(tids[1], CIMG_STORE_ARENA, CIMG_DTYPE_INT8)) || (wide_in && !wide))
         return CIM_RT_E_PROGRAM;
     const uint32_t mi = (uint32_t)op->params[0];
     int rc = check_matrix(mi);
@@ -241,6 +255,14 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     view(tids[0], &in);
     view(tids[1], &out);
     const int32_t *p = op->params;
+    if (wide_in) {
+        if (!wide_ok(op, &m)) return CIM_RT_E_PROGRAM;
+        if (op->opcode == CIM_OP_FULLY_CONNECTED)
+            return m.kind == CIMG_MATRIX_DENSE && in.nbytes % (2u * m.rows) == 0 &&
+                           (uint64_t)out.nbytes == (uint64_t)(in.nbytes / m.rows) * m.cols
+                       ? 0
+                       : CIM_RT_E_MATRIX;
+    }
     switch (op->opcode) {
     case CIM_OP_FULLY_CONNECTED:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_FULLY_CONNECTED_IN_ZP]) ||
@@ -256,7 +278,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
         return 0;
     case CIM_OP_CONV_2D:
         if (m.kind != CIMG_MATRIX_DENSE || !I8(p[CIM_P_CONV_2D_IN_ZP]) || !I8(p[CIM_P_CONV_2D_OUT_ZP]) ||
-            !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX]) ||
+            (!wide_in && !act_ok(p[CIM_P_CONV_2D_ACT_MIN], p[CIM_P_CONV_2D_ACT_MAX])) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_CONV_2D_KERNEL_H], p[CIM_P_CONV_2D_STRIDE_H],
                        p[CIM_P_CONV_2D_DIL_H], p[CIM_P_CONV_2D_PAD_TOP]) ||
             !window_ok(in.dims[2], out.dims[2], p[CIM_P_CONV_2D_KERNEL_W], p[CIM_P_CONV_2D_STRIDE_W],
@@ -270,7 +292,7 @@ static int check_cim_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEPTHWISE_CONV_2D:
         if (m.kind != CIMG_MATRIX_DEPTHWISE || !I8(p[CIM_P_DEPTHWISE_CONV_2D_IN_ZP]) ||
             !I8(p[CIM_P_DEPTHWISE_CONV_2D_OUT_ZP]) ||
-            !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX]) ||
+            (!wide_in && !act_ok(p[CIM_P_DEPTHWISE_CONV_2D_ACT_MIN], p[CIM_P_DEPTHWISE_CONV_2D_ACT_MAX])) ||
             !IN_RANGE(p[CIM_P_DEPTHWISE_CONV_2D_DEPTH_MULT], 1, 65536) ||
             !window_ok(in.dims[1], out.dims[1], p[CIM_P_DEPTHWISE_CONV_2D_KERNEL_H],
                        p[CIM_P_DEPTHWISE_CONV_2D_STRIDE_H], p[CIM_P_DEPTHWISE_CONV_2D_DIL_H],
@@ -322,17 +344,33 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     case CIM_OP_DEQUANTIZE:
         return one_in && int8_io && same_dims(&in[0], &out) ? 0 : CIM_RT_E_PROGRAM;
     case CIM_OP_AVERAGE_POOL_2D:
-    case CIM_OP_MAX_POOL_2D: /* same parameter layout */
-        if (!one_in || !int8_io || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
+    case CIM_OP_MAX_POOL_2D: { /* same parameter layout; MAX_POOL_2D also int16 (16x8) */
+        const int wide = op->opcode == CIM_OP_MAX_POOL_2D && one_in && in[0].dtype == CIMG_DTYPE_INT16 &&
+                         out.dtype == CIMG_DTYPE_INT16;
+        if (!one_in || !(int8_io || wide) || in[0].rank != 4 || out.rank != 4 || in[0].dims[0] != out.dims[0] ||
             in[0].dims[3] != out.dims[3] ||
             !window_ok(in[0].dims[1], out.dims[1], p[CIM_P_MAX_POOL_2D_FILTER_H], p[CIM_P_MAX_POOL_2D_STRIDE_H], 1,
                        p[CIM_P_MAX_POOL_2D_PAD_TOP]) ||
             !window_ok(in[0].dims[2], out.dims[2], p[CIM_P_MAX_POOL_2D_FILTER_W], p[CIM_P_MAX_POOL_2D_STRIDE_W], 1,
                        p[CIM_P_MAX_POOL_2D_PAD_LEFT]) ||
-            !act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX]))
+            !(wide ? IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MIN], INT16_MIN, p[CIM_P_MAX_POOL_2D_ACT_MAX]) &&
+                         IN_RANGE(p[CIM_P_MAX_POOL_2D_ACT_MAX], INT16_MIN, INT16_MAX)
+                   : act_ok(p[CIM_P_MAX_POOL_2D_ACT_MIN], p[CIM_P_MAX_POOL_2D_ACT_MAX])))
             return CIM_RT_E_PROGRAM;
         return 0;
+    }
     case CIM_OP_ADD:
+        if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16 && in[1].dtype == CIMG_DTYPE_INT16 &&
+            out.dtype == CIMG_DTYPE_INT16) /* 16x8: offsets 0, left_shift 15, an int16 activation range */
+            return broadcast_ok(&in[0], &in[1], &out) && p[CIM_P_ADD_IN1_OFFSET] == 0 &&
+                           p[CIM_P_ADD_IN2_OFFSET] == 0 && p[CIM_P_ADD_OUT_OFFSET] == 0 &&
+                           p[CIM_P_ADD_LEFT_SHIFT] == 15 && requant_ok(p[CIM_P_ADD_IN1_MULT], p[CIM_P_ADD_IN1_SHIFT]) &&
+                           requant_ok(p[CIM_P_ADD_IN2_MULT], p[CIM_P_ADD_IN2_SHIFT]) &&
+                           requant_ok(p[CIM_P_ADD_OUT_MULT], p[CIM_P_ADD_OUT_SHIFT]) &&
+                           IN_RANGE(p[CIM_P_ADD_ACT_MIN], INT16_MIN, p[CIM_P_ADD_ACT_MAX]) &&
+                           IN_RANGE(p[CIM_P_ADD_ACT_MAX], INT16_MIN, INT16_MAX)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
             !IN_RANGE(p[CIM_P_ADD_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_ADD_IN2_OFFSET], -127, 128) ||
             !I8(p[CIM_P_ADD_OUT_OFFSET]) || !IN_RANGE(p[CIM_P_ADD_LEFT_SHIFT], 0, 20) ||
@@ -343,6 +381,15 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_MUL:
+        if (op->n_inputs == 2 && in[0].dtype == CIMG_DTYPE_INT16 && in[1].dtype == CIMG_DTYPE_INT16 &&
+            out.dtype == CIMG_DTYPE_INT16) /* 16x8: offsets 0, an int16 activation range */
+            return broadcast_ok(&in[0], &in[1], &out) && p[CIM_P_MUL_IN1_OFFSET] == 0 &&
+                           p[CIM_P_MUL_IN2_OFFSET] == 0 && p[CIM_P_MUL_OUT_OFFSET] == 0 &&
+                           requant_ok(p[CIM_P_MUL_OUT_MULT], p[CIM_P_MUL_OUT_SHIFT]) &&
+                           IN_RANGE(p[CIM_P_MUL_ACT_MIN], INT16_MIN, p[CIM_P_MUL_ACT_MAX]) &&
+                           IN_RANGE(p[CIM_P_MUL_ACT_MAX], INT16_MIN, INT16_MAX)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (op->n_inputs != 2 || !int8_io || !broadcast_ok(&in[0], &in[1], &out) ||
             !IN_RANGE(p[CIM_P_MUL_IN1_OFFSET], -127, 128) || !IN_RANGE(p[CIM_P_MUL_IN2_OFFSET], -127, 128) ||
             !I8(p[CIM_P_MUL_OUT_OFFSET]) || !requant_ok(p[CIM_P_MUL_OUT_MULT], p[CIM_P_MUL_OUT_SHIFT]) ||
@@ -357,7 +404,10 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
             return CIM_RT_E_PROGRAM;
         return 0;
     case CIM_OP_PAD: {
-        if (!one_in || !int8_io || in[0].rank != out.rank || !I8(p[CIM_P_PAD_PAD_VALUE])) return CIM_RT_E_PROGRAM;
+        const int wide = one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16;
+        if (!one_in || !(int8_io || wide) || in[0].rank != out.rank ||
+            !(wide ? IN_RANGE(p[CIM_P_PAD_PAD_VALUE], INT16_MIN, INT16_MAX) : I8(p[CIM_P_PAD_PAD_VALUE])))
+            return CIM_RT_E_PROGRAM;
         const int lead = 4 - (int)in[0].rank;
         for (int d = 0; d < 4; d++) {
             const int32_t b = p[CIM_P_PAD_BEFORE0 + d], a = p[CIM_P_PAD_AFTER0 + d];
@@ -369,7 +419,9 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
     }
     case CIM_OP_CONCATENATION: {
         const int32_t axis = p[CIM_P_CONCATENATION_AXIS];
-        if (!int8_io || !IN_RANGE(axis, 1, (int32_t)out.rank - 1)) return CIM_RT_E_PROGRAM;
+        int int16_io = out.dtype == CIMG_DTYPE_INT16; /* 16x8 */
+        for (uint32_t i = 0; i < op->n_inputs; i++) int16_io = int16_io && in[i].dtype == CIMG_DTYPE_INT16;
+        if (!(int8_io || int16_io) || !IN_RANGE(axis, 1, (int32_t)out.rank - 1)) return CIM_RT_E_PROGRAM;
         const int a4 = axis + 4 - (int)out.rank;
         int64_t total = 0;
         for (uint32_t i = 0; i < op->n_inputs; i++) {
@@ -393,6 +445,12 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         return kept == out.nbytes ? 0 : CIM_RT_E_PROGRAM;
     }
     case CIM_OP_LOGISTIC:
+        if (one_in && in[0].dtype == CIMG_DTYPE_INT16 && out.dtype == CIMG_DTYPE_INT16) /* 16x8 */
+            return same_dims(&in[0], &out) && p[CIM_P_LOGISTIC_IN_ZP] == 0 &&
+                           p[CIM_P_LOGISTIC_INPUT_RANGE_RADIUS] == 0 && IN_RANGE(p[CIM_P_LOGISTIC_INPUT_MULT], 0, 32767) &&
+                           IN_RANGE(p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT], 0, 31)
+                       ? 0
+                       : CIM_RT_E_PROGRAM;
         if (!one_in || !int8_io || !same_dims(&in[0], &out) || !I8(p[CIM_P_LOGISTIC_IN_ZP]) ||
             p[CIM_P_LOGISTIC_INPUT_RANGE_RADIUS] < 0 ||
             !requant_ok(p[CIM_P_LOGISTIC_INPUT_MULT], p[CIM_P_LOGISTIC_INPUT_LEFT_SHIFT]))
@@ -412,18 +470,24 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         return 0;
     }
     case CIM_OP_SVDF: {
-        /* feature (activation), state (state tensor), time weights (const 2-D), optional int32 bias */
+        /* feature (activation), state (state tensor), time weights (const 2-D): all int8 or all int16;
+         * optional int32 bias */
         const int has_bias = op->n_inputs == 4;
-        if ((op->n_inputs != 3 && !has_bias) || in[0].dtype != CIMG_DTYPE_INT8 || in[1].dtype != CIMG_DTYPE_INT8 ||
-            in[2].dtype != CIMG_DTYPE_INT8 || out.dtype != CIMG_DTYPE_INT8 ||
+        const uint8_t t = in[2].dtype;
+        const int wide = t == CIMG_DTYPE_INT16;
+        if ((op->n_inputs != 3 && !has_bias) || (t != CIMG_DTYPE_INT8 && !wide) || in[0].dtype != t ||
+            in[1].dtype != t || out.dtype != CIMG_DTYPE_INT8 ||
             !(tensor_rec(tids[1])[T_FLAGS] & CIMG_TENSOR_STATE) || !tensor_is(tids[2], CIMG_STORE_CONST, 0) ||
-            in[2].rank != 2 || !I8(p[CIM_P_SVDF_STATE_ZP]) || !I8(p[CIM_P_SVDF_OUT_ZP]) ||
-            !requant_ok(p[CIM_P_SVDF_MULT], p[CIM_P_SVDF_SHIFT]))
+            in[2].rank != 2 ||
+            !(wide ? IN_RANGE(p[CIM_P_SVDF_STATE_ZP], INT16_MIN, INT16_MAX) : I8(p[CIM_P_SVDF_STATE_ZP])) ||
+            !I8(p[CIM_P_SVDF_OUT_ZP]) || !requant_ok(p[CIM_P_SVDF_MULT], p[CIM_P_SVDF_SHIFT]))
             return CIM_RT_E_PROGRAM;
         const uint32_t n_filter = (uint32_t)in[2].dims[2], n_memory = (uint32_t)in[2].dims[3];
+        const uint32_t esize = wide ? 2u : 1u;
         const int32_t rank = p[CIM_P_SVDF_RANK];
-        if (!IN_RANGE(rank, 1, n_filter) || n_filter % (uint32_t)rank != 0 || in[0].nbytes != n_filter ||
-            (uint64_t)in[1].nbytes != (uint64_t)n_filter * n_memory || out.nbytes != n_filter / (uint32_t)rank ||
+        if (!IN_RANGE(rank, 1, n_filter) || n_filter % (uint32_t)rank != 0 || in[0].nbytes != esize * n_filter ||
+            (uint64_t)in[1].nbytes != (uint64_t)esize * n_filter * n_memory ||
+            out.nbytes != n_filter / (uint32_t)rank ||
             (has_bias && (in[3].dtype != CIMG_DTYPE_INT32 || in[3].nbytes != 4u * out.nbytes)))
             return CIM_RT_E_PROGRAM;
         return 0;
@@ -432,6 +496,11 @@ static int check_cpu_op(const cim_op_t *op, const uint16_t *tids) {
         /* the hidden and cell states are updated in place: two distinct state tensors (so in the arena) */
         if (op->n_inputs != 5 || tids[3] == tids[4] || !(tensor_rec(tids[3])[T_FLAGS] & CIMG_TENSOR_STATE) ||
             !(tensor_rec(tids[4])[T_FLAGS] & CIMG_TENSOR_STATE))
+            return CIM_RT_E_PROGRAM;
+        return kernel_file_check(op, in, &out);
+    case CIM_OP_ASSIGN_VARIABLE: /* writes the new value into a state tensor (the table, if any, is constant) */
+        if (!(tensor_rec(tids[op->n_inputs])[T_FLAGS] & CIMG_TENSOR_STATE) ||
+            (op->n_inputs == 2 && !tensor_is(tids[1], CIMG_STORE_CONST, CIMG_DTYPE_INT8)))
             return CIM_RT_E_PROGRAM;
         return kernel_file_check(op, in, &out);
     default: /* ops whose kernel file carries the check (contracts/ops.py c_check) */
@@ -523,6 +592,9 @@ static int check_program(void) {
         for (uint32_t i = 0; i < (uint32_t)op.n_inputs + 1u; i++)
             if (tids[i] >= rt.n_tensors) return CIM_RT_E_PROGRAM;
         if (!tensor_is(tids[op.n_inputs], CIMG_STORE_ARENA, 0)) return CIM_RT_E_PROGRAM;
+        /* only ASSIGN_VARIABLE writes a state tensor (a streaming model's new state) */
+        if ((tensor_rec(tids[op.n_inputs])[T_FLAGS] & CIMG_TENSOR_STATE) && op.opcode != CIM_OP_ASSIGN_VARIABLE)
+            return CIM_RT_E_PROGRAM;
         const int is_cim = (op.flags & CIMG_OPF_CIM) != 0;
         if (!cim_dispatch_supported(op.opcode, is_cim)) return CIM_RT_E_OP_MISSING;
         rc = is_cim ? check_cim_op(&op, tids) : check_cpu_op(&op, tids);

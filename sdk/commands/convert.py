@@ -42,8 +42,11 @@ def _print_supported() -> None:
               help="representative inputs (labelled folder, folder of files, or a file; >= 100 frames): "
                    "quantize a float MODEL with them first, and calibrate per-column ADC ranges into the image "
                    "(analog targets)")
+@click.option("--cpu-reductions", is_flag=True,
+              help="keep AVERAGE_POOL_2D / MEAN on the CPU (exact) instead of running their window sums on the macro "
+                   "where the energy model prices that better (analog macros add their error to the sum)")
 def command(model: Path | None, target: str, board: str, output: Path | None, supported_ops: bool, as_json: bool, quiet: bool,
-            calib: Path | None) -> None:
+            calib: Path | None, cpu_reductions: bool) -> None:
     """Map an int8 TFLite MODEL onto CiM macros and write the weight image and report.
 
     \b
@@ -64,13 +67,13 @@ def command(model: Path | None, target: str, board: str, output: Path | None, su
 
     quantized = _quantize_if_float(model, calib)  # a float model + --calib: quantize first (cimsdk quantize)
     if quantized is None:
-        converted = convert(model, target, board)
+        converted = convert(model, target, board, cpu_reductions=cpu_reductions)
     else:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cimsdk-quant-") as d:
             (Path(d) / "model_int8.tflite").write_bytes(quantized.model)
-            converted = convert(Path(d) / "model_int8.tflite", target, board)
+            converted = convert(Path(d) / "model_int8.tflite", target, board, cpu_reductions=cpu_reductions)
     conv = converted.conversion
     image_bytes, image_sha = conv.image_bytes, conv.image.sha256
     adc_calibrated = calib is not None and not (quantized is not None and (conv.target.exact or not conv.target.adc_bits))

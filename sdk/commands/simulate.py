@@ -109,6 +109,10 @@ def _print(r: dict) -> None:
         click.echo(f"  {'':<11} mapping: {_mapping_text(c['mapping'])}")
         click.echo(f"  {'':<11} per-layer SNR (dB): "
                    + ", ".join(f"{k}:{v:.1f}" for k, v in c["layer_snr_db"].items()))
+        for op, st in c.get("recurrent_steps", {}).items():
+            a = st["agreement"]
+            click.echo(f"  {'':<11} sequence op {op}: outputs equal to the ideal at step 0 {pct(a[0])}, "
+                       f"step {len(a) // 2} {pct(a[len(a) // 2])}, last step {pct(a[-1])}")
     sp = r.get("split_sweep")
     if sp:
         click.echo(f"  digital/analog split ({sp['metric']}, calibrated, {sp['samples']} inputs x {sp['trials']} chips; "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimcontracts.errors import UserError
 from cimconv.image import STORE_CONST, Image, parse_image
 from cimsdk.emulator import mailbox_map as mm
 from cimsdk.fpga.instance import Instance
@@ -151,7 +152,12 @@ class RtlCoprocessor:
         return [self.reg(f"RESULT{i}") for i in range(4)]
 
     def load_image(self, data: bytes) -> list[int]:
-        self.image = parse_image(data)
+        image = parse_image(data)
+        wide = next((i for i, op in enumerate(image.ops) if op.cim and image.tensors[op.inputs[0]].dtype != "int8"), None)
+        if wide is not None:
+            raise UserError(f"op {wide} ({image.ops[wide].opcode}) takes int16 activations (16x8); the RTL "
+                            "coprocessor takes int8 only: convert for sram-dcim or nor-acim")
+        self.image = image
         self.image_addr = self.alloc(len(data))
         self.write(self.image_addr, data)
         return self.command(mm.CMD["LOAD_IMAGE"], [self.image_addr, len(data)])

@@ -20,7 +20,7 @@ from cimconv.image import MATRIX_DEPTHWISE, Image, MatrixRec, OpRec, TensorRec, 
 from cimconv.target import Target, load_target
 from cimsdk.mac import accumulate, exactness, geometry
 from cimsdk.mac.geometry import gather_windows, pad_input
-from cimsdk.mac.requant import column_terms, requantize
+from cimsdk.mac.requant import column_terms, requantize, requantize_wide
 from cimsdk.mac.threads import map_chunks
 
 EXACT_BACKENDS = ("fast", "tiles")
@@ -50,7 +50,7 @@ class CimModel:
 
     # -- tiles backend ------------------------------------------------------------------------------
     def tile_matvec(self, mi: int, tile: TileRec, x: np.ndarray) -> np.ndarray:
-        """x (M, k_len) int8 -> int64 partial sums (M, n_len) of one dense tile."""
+        """x (M, k_len) int8 or int16 -> int64 partial sums (M, n_len) of one dense tile."""
         w = self.image.matrices[mi].weights[tile.n0 : tile.n0 + tile.n_len, tile.k0 : tile.k0 + tile.k_len]
         return accumulate.dense(x, w.T.astype(np.int64))
 
@@ -82,7 +82,8 @@ class CimModel:
         w = self._wt.get(mi)
         if w is None:
             m = self.image.matrices[mi]
-            dtype = exactness.exact_dtype(m.weights)
+            wide = self.image.tensors[op.inputs[0]].dtype == "int16"
+            dtype = exactness.exact_dtype(m.weights, exactness.X_MAX16 if wide else exactness.X_MAX)
             if m.kind == MATRIX_DEPTHWISE:
                 p = op.params
                 w = m.weights.T.reshape(1, p["kernel_h"], p["kernel_w"], m.cols)
@@ -126,6 +127,10 @@ class CimModel:
         p = op.params
         m = self.image.matrices[p["matrix"]]
         acc = self.sums(op, x, out_rec)
+        if x.dtype == np.int16:  # TFLM's 16x8 mode: 64-bit accumulator and requantization
+            y = requantize_wide(acc.reshape(-1, m.cols), m.bias, m.mult, m.shift, p["out_zp"], p["act_min"],
+                                p["act_max"])
+            return y.reshape((x.shape[0], *out_rec.shape[1:]))
         terms = self._terms.get(p["matrix"])
         if terms is None:
             terms = self._terms[p["matrix"]] = column_terms(m.bias, m.mult, m.shift)
@@ -140,7 +145,8 @@ class CimModel:
             pos = int(np.prod(self.image.tensors[op.inputs[0]].shape)) // m.rows
         else:
             pos = out.shape[1] * out.shape[2]
-        return energy.cim_counts(m.kind, m.tiles, pos * batch, self.target_or_load())
+        bits = energy.input_bits(self.image.tensors[op.inputs[0]].dtype)
+        return energy.cim_counts(m.kind, m.tiles, pos * batch, self.target_or_load(), bits)
 
 
 __all__ = ["EXACT_BACKENDS", "CimModel", "MATRIX_DEPTHWISE", "gather_windows", "pad_input"]

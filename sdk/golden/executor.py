@@ -125,6 +125,9 @@ class Executor:
         for i, op in enumerate(self.image.ops):
             args = [self._operand(t, values) for t in op.inputs]
             values[op.outputs[0]] = self.run_op(i, args)
+        for t, v in self.state.items():  # a state tensor written as an op's output (ASSIGN_VARIABLE)
+            if values.get(t) is not v:
+                self.state[t] = values[t]
         outs = [values[io.tensor] for io in self.image.outputs]
         return (outs, values) if capture else outs
 

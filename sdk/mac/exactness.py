@@ -14,20 +14,22 @@ from __future__ import annotations
 import numpy as np
 
 X_MAX = 128  # largest |int8 activation|
+X_MAX16 = 32768  # largest |int16 activation| (TFLM's 16x8 mode)
 F32_EXACT = 1 << 24
 F64_EXACT = 1 << 53
 
 
-def sum_bound(weights: np.ndarray) -> int:
-    """max over columns of X_MAX * sum_k |w[n, k]|: the largest |partial sum| weights (N, K) can produce."""
+def sum_bound(weights: np.ndarray, x_max: int = X_MAX) -> int:
+    """max over columns of x_max * sum_k |w[n, k]|: the largest |partial sum| weights (N, K) can produce."""
     if weights.size == 0:
         return 0
-    return X_MAX * int(np.abs(weights.astype(np.int64)).sum(axis=-1).max())
+    return x_max * int(np.abs(weights.astype(np.int64)).sum(axis=-1).max())
 
 
-def exact_dtype(weights: np.ndarray) -> type:
-    """The cheapest accumulation dtype whose sums over these int8 weights (N, K) are exact."""
-    bound = sum_bound(weights)
+def exact_dtype(weights: np.ndarray, x_max: int = X_MAX) -> type:
+    """The cheapest accumulation dtype whose sums over these int8 weights (N, K) are exact, for inputs of
+    magnitude up to `x_max` (X_MAX16 for int16 activations)."""
+    bound = sum_bound(weights, x_max)
     if bound <= F32_EXACT:
         return np.float32
     if bound <= F64_EXACT:
@@ -35,4 +37,4 @@ def exact_dtype(weights: np.ndarray) -> type:
     return np.int64
 
 
-__all__ = ["F32_EXACT", "F64_EXACT", "X_MAX", "exact_dtype", "sum_bound"]
+__all__ = ["F32_EXACT", "F64_EXACT", "X_MAX", "X_MAX16", "exact_dtype", "sum_bound"]

@@ -2,7 +2,8 @@
 
 `requantize` takes accumulators holding exact integers in any dtype (int64 from the tile-by-tile backend,
 float32/float64 from the BLAS path, see `exactness`) and returns int8 (int16 for a FULLY_CONNECTED whose
-output is int16: the LSTM's gate pre-activations). The formulas are gemmlowp/TFLM's
+output is int16: the LSTM's gate pre-activations). `requantize_wide` is TFLM's 16x8 finish (int16 inputs):
+a 64-bit accumulator and the 64-bit MultiplyByQuantizedMultiplier with its 16-bit reduced multiplier. The formulas are gemmlowp/TFLM's
 MultiplyByQuantizedMultiplier without single rounding (see `cimsdk.golden.fixedpoint.mbqm`), rewritten for
 non-negative multipliers (all QuantizeMultiplier produces): SaturatingRoundingDoublingHighMul is
 floor((a*b + 2^30) / 2^31) when b >= 0, and RoundingDivideByPOT(t, r) is floor((t + 2^(r-1) - [t < 0]) / 2^r)
@@ -81,4 +82,27 @@ def requantize(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int,
     return out
 
 
-__all__ = ["COMPILED", "column_terms", "requantize", "requantize_numpy"]
+def reduced_multiplier(mult) -> np.ndarray:
+    """TFLM's 64-bit MultiplyByQuantizedMultiplier keeps the multiplier's top 16 bits, rounded:
+    (m + 2^15) >> 16, or 0x7FFF from 0x7FFF0000 up."""
+    m = np.asarray(mult, np.int64)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+
+
+def requantize_wide(acc: np.ndarray, bias, mult, shift, zp: int, lo: int, hi: int, out_dtype=np.int16
+                    ) -> np.ndarray:
+    """TFLM's 16x8 finish (int16 activations, int64 bias): acc + bias in int64, then the 64-bit
+    MultiplyByQuantizedMultiplier, single rounding: (t * reduced + 2^(14-shift)) >> (15 - shift), clamped.
+    (The products stay within int64: |t| < 2^47 by TFLM's own assumption, reduced <= 2^15.)"""
+    t = np.array(acc, dtype=np.int64, copy=True)
+    t += np.asarray(bias, np.int64)
+    total = 15 - np.asarray(shift, np.int64)
+    t *= reduced_multiplier(mult)
+    t += np.left_shift(1, total - 1)
+    t >>= total
+    t += zp
+    np.clip(t, lo, hi, out=t)
+    return t.astype(out_dtype)
+
+
+__all__ = ["COMPILED", "column_terms", "reduced_multiplier", "requantize", "requantize_numpy", "requantize_wide"]

@@ -70,7 +70,8 @@ class ImageActivity:
             positions = c["tile_ops"] // max(len(m.tiles), 1)
             idx.append(i)
             counts.append(c)
-            lat.append(energy.cim_cycles(m.kind, m.tiles, positions, tgt) / clock_hz)
+            bits = energy.input_bits(img.tensors[op.inputs[0]].dtype)
+            lat.append(energy.cim_cycles(m.kind, m.tiles, positions, tgt, bits) / clock_hz)
         totals: dict[str, int] = {}
         for c in counts:
             for k, v in c.items():

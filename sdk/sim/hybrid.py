@@ -48,7 +48,7 @@ def macro_energy_uj(image: Image, t: Target) -> float:
         out = image.tensors[op.outputs[0]]
         pos = (int(np.prod(image.tensors[op.inputs[0]].shape)) // m.rows if op.opcode == "FULLY_CONNECTED"
                else out.shape[1] * out.shape[2])
-        c = energy.cim_counts(m.kind, m.tiles, pos, t)
+        c = energy.cim_counts(m.kind, m.tiles, pos, t, energy.input_bits(image.tensors[op.inputs[0]].dtype))
         total += c["macs"] * mac_pj(t) + analog * (c["adc_conversions"] * e.get("pj_per_adc_conversion", 0.0)
                                                    + c["input_bit_pulses"] * e.get("pj_per_input_bit", 0.0)
                                                    + c["digital_ops"] * e.get("pj_per_digital_op", 0.0))

@@ -44,7 +44,7 @@ def macro_energy_uj(image: Image, t: Target) -> float:
         out = image.tensors[op.outputs[0]]
         pos = (int(np.prod(image.tensors[op.inputs[0]].shape)) // m.rows if op.opcode == "FULLY_CONNECTED"
                else out.shape[1] * out.shape[2])
-        total += energy.cim_energy_pj(energy.cim_counts(m.kind, m.tiles, pos, t), t)
+        total += energy.cim_energy_pj(energy.cim_counts(m.kind, m.tiles, pos, t, energy.input_bits(image.tensors[op.inputs[0]].dtype)), t)
     return total / 1e6
 
 

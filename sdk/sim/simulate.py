@@ -17,11 +17,12 @@ from cimconv.errors import UserError
 from cimconv.image import Image
 from cimconv.target import Target, load_target
 from cimsdk.sim import calibrate as cal
-from cimsdk.sim import hybrid
+from cimsdk.sim import hybrid, recurrent
 from cimsdk.sim.analog import AnalogCimModel
 from cimsdk.sim.noise import NoiseModel
 
 CALIB_FRAMES = 128
+STEP_SAMPLES = 64  # inputs whose sequence layers are compared step by step with the ideal
 
 
 @dataclass
@@ -42,6 +43,9 @@ def load_data(image: Image, path: str | Path) -> Dataset:
         raise UserError(f"--data {path}: the model has {len(image.inputs)} inputs; simulate takes one-input models")
     rec = image.tensors[image.input_tensor]
     io = image.inputs[0]
+    if any(op.cim and image.tensors[op.inputs[0]].dtype != "int8" for op in image.ops):
+        raise UserError("this image's CiM layers take int16 activations (16x8); the analog simulator models int8 "
+                        "inputs only (`cimsdk run`, `compare` and `validate` run it exactly)")
     spec = input_spec(image)  # the model's edge: float values for a float-edged model (docs/edges.md)
     path = Path(path)
     if path.is_dir() and not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
@@ -261,13 +265,18 @@ def simulate(image: Image, data: Dataset, noise: NoiseModel, trials: int = 10, s
             r["inferences_per_s"] = trials * len(x) / dt
             r["layer_snr_db"] = {str(k): v for k, v in layer_snr(
                 image, tc, noise, x[:snr_samples], min(trials, 4), seed, c, cin, rc).items()}
+            if recurrent.sequence_layers(image):
+                r["recurrent_steps"] = recurrent.per_step(
+                    image, build_model(image, tc, noise, trials, seed, 0, c, cin, rc), x[:STEP_SAMPLES], trials)
             result["configs"][cfg] = r
     finally:
         if bar is not None:
             bar.stop()
     head = result["configs"].get("calibrated") or result["configs"][configs[0]]
-    for k in ("accuracy_mean", "accuracy_std", "agreement_mean", "agreement_std", "layer_snr_db", "inferences_per_s"):
-        result[k] = head[k]
+    for k in ("accuracy_mean", "accuracy_std", "agreement_mean", "agreement_std", "layer_snr_db", "inferences_per_s",
+              "recurrent_steps"):
+        if k in head:
+            result[k] = head[k]
     result["headline_config"] = "calibrated" if "calibrated" in result["configs"] else configs[0]
     if sweeps:
         result["sweeps"] = run_sweeps(image, t, noise, x, labels, ref_pred, min(trials, 5), seed, cin,
@@ -347,6 +356,10 @@ def plots(result: dict, out_dir: Path) -> list[Path]:
     fig.savefig(p, dpi=100)
     plt.close(fig)
     files.append(p)
+    if result.get("recurrent_steps"):
+        p = out_dir / "recurrent_steps.png"
+        recurrent.plot(result["recurrent_steps"], result["headline_config"], result["noise"]["name"], p)
+        files.append(p)
     sw = result.get("sweeps")
     if sw:
         fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))

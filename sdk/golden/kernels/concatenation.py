@@ -1,4 +1,4 @@
-"""CONCATENATION int8: TFLM copies bytes (no requantization) along the axis."""
+"""CONCATENATION int8 or int16: TFLM copies values (no requantization) along the axis."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""LOGISTIC int8 (TFLM reference_integer_ops::Logistic: gemmlowp logistic on Q4.27), as a 256-entry table."""
+"""LOGISTIC int8 (TFLM reference_integer_ops::Logistic: gemmlowp logistic on Q4.27), as a 256-entry table; int16
+(16x8): TFLM's 16-bit table kernel (`_sigmoid16`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cimconv.image import OpRec, TensorRec
 from cimsdk.golden.fixedpoint import mbqm, rdbpot
 from cimsdk.golden.kernels._common import INT8_ALL, apply_lut
 from cimsdk.golden.kernels._gemmlowp import logistic
+from cimsdk.golden.kernels._sigmoid16 import sigmoid16
 
 INPUT_INTEGER_BITS = 4
 OUTPUT_INTEGER_BITS = 8
@@ -29,5 +31,7 @@ def table(in_zp: int, radius: int, mult: int, left_shift: int) -> np.ndarray:
 
 def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: TensorRec) -> np.ndarray:
     p = op.params
+    if out_rec.dtype == "int16":  # 16x8: TFLM's 16-bit table kernel, Q0.15 out
+        return sigmoid16(inputs[0], p["input_mult"], p["input_left_shift"]).astype(np.int16)
     lut = table(p["in_zp"], p["input_range_radius"], p["input_mult"], p["input_left_shift"])
     return apply_lut(lut, inputs[0])

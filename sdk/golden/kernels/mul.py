@@ -1,4 +1,5 @@
-"""MUL (int8): TFLM reference_integer_ops::MulElementwise with 4-D broadcasting, as a 256 x 256 table."""
+"""MUL (int8, int16): TFLM reference_integer_ops::MulElementwise with 4-D broadcasting; int8 as a 256 x 256 table,
+int16 (16x8) element by element (vectorized)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,9 @@ def run(op: OpRec, inputs: list[np.ndarray], in_recs: list[TensorRec], out_rec: 
     rank = max(x.ndim for x in inputs)
     a = align(inputs[0], in_recs[0], rank)
     b = align(inputs[1], in_recs[1], rank)
+    if out_rec.dtype == "int16":
+        p = op.params
+        prod = (a.astype(np.int64) + p["in1_offset"]) * (b.astype(np.int64) + p["in2_offset"])
+        out = mbqm(prod, p["out_mult"], p["out_shift"]) + p["out_offset"]
+        return np.clip(out, p["act_min"], p["act_max"]).astype(np.int16)
     return pair_lookup(table(*op.param_list()), a, b)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from cimsdk.golden.kernels import (
     add,
+    assign_variable,
     average_pool_2d,
     batch_matmul,
     concatenation,
@@ -75,4 +76,5 @@ KERNELS = {
     "BATCH_MATMUL": batch_matmul.run,
     "SVDF": svdf.run,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": unidirectional_sequence_lstm.run,
+    "ASSIGN_VARIABLE": assign_variable.run,
 }

@@ -1,4 +1,4 @@
-"""SLICE int8 (TFLM reference_ops::Slice): the output's extent of the input from `begin`, bytes unchanged."""
+"""SLICE int8 or int16 (TFLM reference_ops::Slice): the output's extent of the input from `begin`, bytes unchanged."""
 
 from __future__ import annotations
 

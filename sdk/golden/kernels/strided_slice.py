@@ -1,4 +1,4 @@
-"""STRIDED_SLICE int8 (TFLM reference_ops::StridedSlice): per axis `count` elements from `start` by `step`,
+"""STRIDED_SLICE int8 or int16 (TFLM reference_ops::StridedSlice): per axis `count` elements from `start` by `step`,
 bytes unchanged; the output's shape drops the shrunk axes."""
 
 from __future__ import annotations
