@@ -46,7 +46,7 @@ module cim_coprocessor #(
     output reg  [31:0] s_dat_r,       // (combinational from the registered read)
     // bus master into the MCU's RAM: Wishbone classic, byte addresses of 32-bit words
     output reg  [31:0] m_adr,
-    output reg  [31:0] m_dat_w,
+    output wire [31:0] m_dat_w,       // the core's store data (held until the access ends)
     output reg  [3:0]  m_sel,
     output reg         m_we,
     output reg         m_cyc,
@@ -88,10 +88,11 @@ module cim_coprocessor #(
     // ---- block RAM: program, data, mailbox; the slave port goes first ---------------------------
     wire        s_req = s_cyc && s_stb && !s_ack;
     // what the MCU may write: DOORBELL, COMMAND, ARG0-7, MARKER0-3, SCRATCH
-    wire        s_wok = s_adr == 16'h008 || s_adr == 16'h018 || (s_adr >= 16'h020 && s_adr < 16'h040) ||
-                        (s_adr >= 16'h050 && s_adr < 16'h060) ||
-                        (s_adr >= 16'h100 && s_adr < 16'h100 + 4 * SCRATCH_WORDS);
-    wire        s_in  = s_adr < 16'h100 + 4 * SCRATCH_WORDS;
+    // (address bit patterns, not magnitude comparisons: no carry chains; SCRATCH_WORDS a power of two <= 64)
+    localparam  SCW = $clog2(4 * SCRATCH_WORDS);
+    wire        s_scr = s_adr[15:SCW] == (16'h100 >> SCW);
+    wire        s_wok = s_adr == 16'h008 || s_adr == 16'h018 || s_adr[15:5] == 11'h001 || s_adr[15:4] == 12'h005 || s_scr;
+    wire        s_in  = s_adr[15:8] == 8'h00 || s_scr;
     reg         s_src;                                   // 1: the RAM (MAGIC and VERSION are its initial words), 0: reads 0
     wire        r_go = c_valid && sel_ram && !s_req && !r_ack && !c_ready;
     wire [13:0] r_addr = s_req ? s_adr[15:2] : c_addr[15:2];
@@ -113,8 +114,6 @@ module cim_coprocessor #(
     reg  [8*WMB-1:0] w_din;
     wire [8*WMB-1:0] w_q;
     cim_wmem #(.WORDS(WORDS), .BYTES(WMB)) wmem (.clk(clk), .addr(w_addr), .we(w_we), .din(w_din), .dout(w_q));
-    reg  [31:0] mul_in, mul_p;
-    always @(posedge clk) mul_p <= mul_in[31:16] * mul_in[15:0];
 
     // the array and its column latch
     reg [8*ROWS-1:0]     rowin;
@@ -122,6 +121,7 @@ module cim_coprocessor #(
     reg                  arr_clear, arr_step;
     reg [6:0]            arr_slice;             // step: (slice, plane) for the serial array
     wire [32*PAR-1:0]    arr_sums;
+    assign m_dat_w = c_wdata;
     localparam NSTEP = SERIAL ? 64 : NSLICE;            // array steps per matrix-vector product
     generate if (SERIAL) begin : serial
         cim_array_serial #(.ROWS(ROWS), .PAR(PAR)) array (
@@ -144,6 +144,8 @@ module cim_coprocessor #(
     wire io_wr = io_go && |c_wstrb;
     wire sum_rd = io[10:8] == 3'h2;
     reg         b_done;
+    reg  [31:0] mul_p;                                   // the 16 x 16 product of the last MUL write (a DSP)
+    always @(posedge clk) if (io_wr && io == 11'h020) mul_p <= c_wdata[31:16] * c_wdata[15:0];
     always @(posedge clk) begin
         q_ready <= 1'b0;
         w_we <= {WMB{1'b0}};
@@ -177,7 +179,6 @@ module cim_coprocessor #(
                 11'h014: begin w_din <= {WMB{c_wdata[7:0]}}; w_we <= {{(WMB-1){1'b0}}, 1'b1} << c_wdata[15:8]; end
                 11'h018: begin w_din <= {(WMB/4){c_wdata}}; w_we <= {WMB{1'b0}} | 4'hf; end
                 11'h02C: begin w_din <= {8*WMB{1'b0}}; w_we <= {WMB{1'b1}}; end
-                11'h020: mul_in <= c_wdata;
                 11'h028: begin a_base <= c_wdata[WAW-1:0]; a_nv <= c_wdata[31:24]; a_idx <= 0; a_st <= 3'd1; end
                 default: if (io[10:8] == 3'h1) rowin[32*io[7:2] +: 32] <= c_wdata;
             endcase else case (io)
@@ -198,7 +199,7 @@ module cim_coprocessor #(
         end
         if (c_valid && sel_bus && !m_cyc && !b_done && !c_ready && !berr) begin
             m_adr <= {c_addr[31:2], 2'b00}; m_we <= |c_wstrb; m_sel <= |c_wstrb ? c_wstrb : 4'hf;
-            m_dat_w <= c_wdata; m_cyc <= 1'b1; m_stb <= 1'b1;
+            m_cyc <= 1'b1; m_stb <= 1'b1;
         end
         if (m_cyc && (m_ack || m_err)) begin
             m_cyc <= 1'b0; m_stb <= 1'b0; b_done <= 1'b1;

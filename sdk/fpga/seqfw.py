@@ -65,8 +65,64 @@ def program_defines(inst: Instance) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(inst.verilog_parameters().items()))
 
 
+def _parts(words: int) -> list[tuple[int, int]]:
+    """(first word, depth) of the RAM's parts: powers of two of at most 2048 words, largest first (so
+    each part starts at a multiple of its depth)."""
+    parts, base = [], 0
+    while base < words:
+        depth = min(2048, 1 << ((words - base).bit_length() - 1))
+        parts.append((base, depth))
+        base += depth
+    return parts
+
+
+def _bram_width(depth: int) -> int:
+    """Bits of one iCE40 block RAM (4 Kbit) at this depth: 2048 x 2, 1024 x 4, 512 x 8, 256 x 16."""
+    return max(2, min(16, 4096 // depth))
+
+
+def _synthesis_ram(vals: list[int], words: int) -> str:
+    """The RAM for yosys: each power-of-two part cut into slices one block RAM deep (2048 x 2 bits,
+    512 x 8, ...), so no block-RAM output needs a multiplexer but the parts' (a word-wide inferred
+    memory of 2560 words took 256 x 16 blocks ten deep, 164 LUTs of read multiplexer)."""
+    out, sel = [], []
+    for pi, (base, depth) in enumerate(_parts(words)):
+        w = _bram_width(depth)
+        aw = max(1, (depth - 1).bit_length())
+        out.append(f"    // part {pi}: words {base}-{base + depth - 1}, {32 // w} block RAMs of {depth} x {w}")
+        out.append(f"    wire [31:0] q{pi};")
+        for sl in range(32 // w):
+            lo = sl * w
+            name = f"m{pi}_{sl}"
+            out.append(f"    reg [{w - 1}:0] {name} [0:{depth - 1}];")
+            init = [f"        {name}[{i}] = {w}'d{(vals[base + i] >> lo) & ((1 << w) - 1)};"
+                    for i in range(min(depth, len(vals) - base)) if (vals[base + i] >> lo) & ((1 << w) - 1)]
+            if init:
+                out.append("    initial begin")
+                out.extend(init)
+                out.append("    end")
+            out.append(f"    reg [{w - 1}:0] q{pi}_{sl};")
+            out.append("    always @(posedge clk) begin")
+            out.append(f"        if (we[{lo // 8}] && p{pi}) {name}[addr[{aw - 1}:0]] <= din[{lo + w - 1}:{lo}];")
+            out.append(f"        if (!(|we)) q{pi}_{sl} <= {name}[addr[{aw - 1}:0]];")
+            out.append("    end")
+            out.append(f"    assign q{pi}[{lo + w - 1}:{lo}] = q{pi}_{sl};")
+        sel.append((pi, base, depth))
+    head = []
+    for pi, base, depth in sel:
+        ab = (depth - 1).bit_length()
+        head.append(f"    wire p{pi} = addr[13:{ab}] == {14 - ab}'d{base >> ab};")
+    mux = "    always @* begin\n        dout = 32'd0;\n"
+    mux += "".join(f"        if (r{pi}) dout = q{pi};\n" for pi, _, _ in sel)
+    mux += "    end\n"
+    regs = "    always @(posedge clk) begin\n" + "".join(f"        r{pi} <= p{pi};\n" for pi, _, _ in sel) + "    end\n"
+    decl = "".join(f"    reg r{pi};\n" for pi, _, _ in sel)
+    return "\n".join(head) + "\n" + decl + "\n".join(out) + "\n" + regs + mux
+
+
 def ram_module(inst: Instance) -> str:
-    """Verilog of `cim_seq_ram` with the compiled program as its initial contents."""
+    """Verilog of `cim_seq_ram` with the compiled program as its initial contents (one word-wide memory
+    for simulation; for synthesis, `SYNTHESIS` defined, the same memory cut into block-RAM slices)."""
     image, ram = _program(program_defines(inst))
     words = ram // 4
     # the mailbox's MAGIC and VERSION (docs/mailbox.md) as the RAM's first words: the MCU reads them
@@ -87,6 +143,8 @@ module cim_seq_ram (
     input  wire [31:0] din,
     output reg  [31:0] dout
 );
+`ifdef SYNTHESIS
+{_synthesis_ram(vals, words)}`else
     localparam WORDS = {words};
     reg [31:0] mem [0:WORDS-1];
     integer i;
@@ -100,8 +158,9 @@ module cim_seq_ram (
         if (we[1]) mem[a][15:8] <= din[15:8];
         if (we[2]) mem[a][23:16] <= din[23:16];
         if (we[3]) mem[a][31:24] <= din[31:24];
-        dout <= mem[a];
+        if (!(|we)) dout <= mem[a];    // a read or a write a cycle (no read-during-write logic)
     end
+`endif
 endmodule
 `default_nettype wire
 """

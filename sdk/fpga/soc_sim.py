@@ -1,8 +1,8 @@
 """The whole FPGA system in Verilator, as a board a host talks to over TCP like the emulated one.
 
 `SimulatedBoard` builds (once, cached like the coprocessor's co-simulation) the Verilated iCEBreaker
-system: rtl/soc/icebreaker_cim.v with PicoRV32, PicoSoC's SPRAM, flash controller and UART from
-their Python package, the coprocessor instance of the board's target, and the host
+system: rtl/soc/icebreaker_cim.v with PicoRV32 from its Python package, the SPRAM, the flash reader
+and UART of rtl/soc/, the coprocessor instance of the board's target, and the host
 rtl/sim/soc_main.cpp, which models the SPI flash chip and bridges the UART to a TCP socket. The
 firmware's .bin goes into the simulated flash at the board's flash origin (1 MiB, the reset
 vector), as `iceprog -o 1M firmware.bin` puts it on the board; `url` is then
