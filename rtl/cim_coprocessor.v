@@ -67,18 +67,24 @@ module cim_coprocessor #(
     wire        c_valid, c_instr;
     wire [31:0] c_addr, c_wdata;
     wire [3:0]  c_wstrb;
+    wire        c_la_read, c_la_write;                   // look-ahead: the next access, a cycle early
+    wire [31:0] c_la_addr, c_la_wdata;
+    wire [3:0]  c_la_wstrb;
     reg         q_ready;                                 // I/O and bus accesses: registered
     reg  [31:0] q_rdata;
     reg         r_ack;                                   // block RAM: data the cycle after the address
+    reg         la_ack;                                  // block RAM, started from the look-ahead: no wait
     wire [31:0] r_q;
-    wire        c_ready = q_ready | r_ack;
-    wire [31:0] c_rdata = r_ack ? r_q : q_rdata;
+    wire        c_ready = q_ready | r_ack | la_ack;
+    wire [31:0] c_rdata = (r_ack || la_ack) ? r_q : q_rdata;
     picorv32 #(
         .PROGADDR_RESET(32'hFFFF_0140),
         .ENABLE_COUNTERS(0), .ENABLE_COUNTERS64(0), .CATCH_MISALIGN(0), .CATCH_ILLINSN(0)
     ) core (
         .clk(clk), .resetn(!rst), .mem_valid(c_valid), .mem_instr(c_instr), .mem_ready(c_ready),
         .mem_addr(c_addr), .mem_wdata(c_wdata), .mem_wstrb(c_wstrb), .mem_rdata(c_rdata),
+        .mem_la_read(c_la_read), .mem_la_write(c_la_write), .mem_la_addr(c_la_addr), .mem_la_wdata(c_la_wdata),
+        .mem_la_wstrb(c_la_wstrb),
         .pcpi_wr(1'b0), .pcpi_rd(32'd0), .pcpi_wait(1'b0), .pcpi_ready(1'b0), .irq(32'd0)
     );
     wire sel_io  = c_addr[31:11] == 21'h1FFFFF;
@@ -94,15 +100,22 @@ module cim_coprocessor #(
     wire        s_wok = s_adr == 16'h008 || s_adr == 16'h018 || s_adr[15:5] == 11'h001 || s_adr[15:4] == 12'h005 || s_scr;
     wire        s_in  = s_adr[15:8] == 8'h00 || s_scr;
     reg         s_src;                                   // 1: the RAM (MAGIC and VERSION are its initial words), 0: reads 0
+    // The core's RAM accesses start from its look-ahead interface, the cycle before mem_valid, so the
+    // data (or the write) is done when mem_valid rises: one clock an access instead of two. When the
+    // slave port takes that cycle, the access runs the ordinary way (r_go) a cycle later.
+    wire        la_ram = (c_la_read || c_la_write) && c_la_addr[31:16] == 16'hFFFF && c_la_addr[15:11] != 5'h1F;
+    wire        la_go = la_ram && !s_req;
     wire        r_go = c_valid && sel_ram && !s_req && !r_ack && !c_ready;
-    wire [13:0] r_addr = s_req ? s_adr[15:2] : c_addr[15:2];
-    wire [3:0]  r_we = s_req ? ((s_we && s_wok) ? s_sel : 4'd0) : (r_go ? c_wstrb : 4'd0);
-    wire [31:0] r_din = s_req ? s_dat_w : c_wdata;
+    wire [13:0] r_addr = s_req ? s_adr[15:2] : la_go ? c_la_addr[15:2] : c_addr[15:2];
+    wire [3:0]  r_we = s_req ? ((s_we && s_wok) ? s_sel : 4'd0) :
+                       la_go ? (c_la_write ? c_la_wstrb : 4'd0) : (r_go ? c_wstrb : 4'd0);
+    wire [31:0] r_din = s_req ? s_dat_w : la_go ? c_la_wdata : c_wdata;
     cim_seq_ram ram (.clk(clk), .addr(r_addr), .we(r_we), .din(r_din), .dout(r_q));
     always @* s_dat_r = s_src ? r_q : 32'd0;
     always @(posedge clk) begin
         s_ack <= s_req;
         r_ack <= r_go;
+        la_ack <= la_go;
         if (s_req) s_src <= s_in;
     end
 
