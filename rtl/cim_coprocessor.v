@@ -157,6 +157,7 @@ module cim_coprocessor #(
     wire io_wr = io_go && |c_wstrb;
     wire sum_rd = io[10:8] == 3'h2;
     reg         b_done;
+    integer     rb;
     reg  [31:0] mul_p;                                   // the 16 x 16 product of the last MUL write (a DSP)
     always @(posedge clk) if (io_wr && io == 11'h020) mul_p <= c_wdata[31:16] * c_wdata[15:0];
     always @(posedge clk) begin
@@ -193,7 +194,9 @@ module cim_coprocessor #(
                 11'h018: begin w_din <= {(WMB/4){c_wdata}}; w_we <= {WMB{1'b0}} | 4'hf; end
                 11'h02C: begin w_din <= {8*WMB{1'b0}}; w_we <= {WMB{1'b1}}; end
                 11'h028: begin a_base <= c_wdata[WAW-1:0]; a_nv <= c_wdata[31:24]; a_idx <= 0; a_st <= 3'd1; end
-                default: if (io[10:8] == 3'h1) rowin[32*io[7:2] +: 32] <= c_wdata;
+                default: if (io[10:8] == 3'h1)                     // row inputs: words or single bytes
+                    for (rb = 0; rb < 4; rb = rb + 1)
+                        if (c_wstrb[rb]) rowin[32*io[7:2] + 8*rb +: 8] <= c_wdata[8*rb +: 8];
             endcase else case (io)
                 11'h000: q_rdata <= {31'd0, berr};
                 11'h004: q_rdata <= m_adr;

@@ -28,6 +28,7 @@
 #define IO_MUL_P IO(0x024)      /* r: a * b */
 #define IO_ARR_GO IO(0x028)     /* w: word address of the group's first column | valid columns << 24 */
 #define IO_ROWIN(k) IO(0x100 + 4 * (k)) /* w: row inputs, 4 rows a word */
+#define IO_ROWIN_B(r) (*(volatile uint8_t *)(0xFFFFF900u + (r)))  /* w: row r's input alone */
 #define IO_SUM(j) IO(0x200 + 4 * (j))   /* r: column j's dot product (waits for the array) */
 
 enum { CMD_NOP, CMD_MEMCPY, CMD_LOAD_IMAGE, CMD_RUN_OP, CMD_RESET_COUNTERS };
@@ -353,7 +354,6 @@ static void run_op(void) {
             IO_W_ADDR = TT_BASE + 8 * ti;
             uint32_t colw = IO_W_QI, row0 = IO_W_QI, k0 = IO_W_QI, klen = IO_W_QI;
             uint32_t n0 = IO_W_QI, nlen = IO_W_QI, cd = IO_W_QI;   /* (word 7, klen x nlen, is not read here) */
-            union { uint8_t b[ROWS]; uint32_t w[ROWS / 4]; } rows;
             if (kind != 1 && row0 == 0 && !(k0 & 3)) {   /* the common case: whole words of the window */
                 uint32_t full = klen >> 2, r = 0;
                 const uint32_t *src = &wbuf.w[(k0 & (WINMAX - 1)) >> 2];
@@ -362,21 +362,20 @@ static void run_op(void) {
                 for (; r < ROWS / 4; r++) IO_ROWIN(r) = 0;
                 goto compute;
             }
-            for (uint32_t r = 0; r < ROWS / 4; r++) rows.w[r] = 0;
+            for (uint32_t r = 0; r < ROWS / 4; r++) IO_ROWIN(r) = 0;   /* then the tile's rows byte by byte */
             if (kind == 1) {                       /* block j: rows row0 + j*K + k */
                 uint32_t cch = cd & 0xffff, dmr = cd >> 16, kaddr = cch, prow = row0;
                 for (uint32_t j = 0; j < nlen; j++) {
                     for (uint32_t k = 0; k < klen; k++) {
-                        rows.b[prow++ & (ROWS - 1)] = win[kaddr & (WINMAX - 1)];
-                        if (k + 1 < klen) kaddr += in_c;
+                        IO_ROWIN_B(prow++ & (ROWS - 1)) = win[kaddr & (WINMAX - 1)];
+                        kaddr += in_c;
                     }
                     if (dmr + 1 == P.dm) { dmr = 0; cch++; } else dmr++;
                     kaddr = cch;
                 }
             } else {
-                for (uint32_t k = 0; k < klen; k++) rows.b[(row0 + k) & (ROWS - 1)] = win[(k0 + k) & (WINMAX - 1)];
+                for (uint32_t k = 0; k < klen; k++) IO_ROWIN_B((row0 + k) & (ROWS - 1)) = win[(k0 + k) & (WINMAX - 1)];
             }
-            for (uint32_t r = 0; r < ROWS / 4; r++) IO_ROWIN(r) = rows.w[r];
         compute:
             for (uint32_t g0 = 0; g0 < nlen; g0 += PAR) {
                 uint32_t nv = nlen - g0 < PAR ? nlen - g0 : PAR;
