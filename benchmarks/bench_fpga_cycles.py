@@ -112,7 +112,7 @@ def cpu_instructions(xs: np.ndarray) -> None:
     print(f"  without the coprocessor (soft backend): {rows['soft'][0] / 1e6:8.2f} M")
     print(f"  with the RTL coprocessor (mailbox)    : {rows['mailbox'][1] / 1e6:8.2f} M CPU instructions "
           f"(+ {(rows['mailbox'][0] - rows['mailbox'][1]) / 1e6:.2f} M in the wait loop, host-speed dependent)")
-    print("  (the same RV32IMC code runs on the PicoRV32 soft core; its CPI of about 4 is not simulated here)")
+    print("  (the PicoRV32 soft core runs the firmware built for RV32I: its instructions and cycles below; --no-soc skips them)")
 
 
 def soft_core(xs: np.ndarray) -> None:

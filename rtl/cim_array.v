@@ -70,6 +70,55 @@ module cim_array #(
     end endgenerate
 endmodule
 
+// The same array computed one bit plane a cycle (for the smallest FPGAs): each step counts the rows
+// whose cell in plane `plane` and input bit `slice` are both set (one popcount tree per column instead
+// of eight) and folds the count into the column's sum by Horner's rule, planes and slices from the
+// most significant down: inner = 2 * inner + sign * count over the planes of a slice, and at plane 0
+// sum = 2 * sum + inner (signs: plane 7 negative, the top input bit negative). 8 x 8 steps per
+// matrix-vector product, clear first; IB = 1.
+module cim_array_serial #(
+    parameter ROWS = 16,
+    parameter PAR = 1
+) (
+    input  wire                    clk,
+    input  wire                    clear,   // zero the column sums (before the first step)
+    input  wire                    step,    // one (slice, plane) pair, in the order slice 7..0, plane 7..0
+    input  wire [2:0]              slice,   // input bit
+    input  wire [2:0]              plane,   // weight bit plane
+    input  wire [8*ROWS-1:0]       x,       // row inputs, int8, row r at [8r +: 8]
+    input  wire [8*ROWS*PAR-1:0]   w,       // latched weights, column p row r at [8(p*ROWS+r) +: 8]
+    output wire [32*PAR-1:0]       sums     // column sums, int32
+);
+    localparam CW = $clog2(ROWS + 1);
+    localparam IW = CW + 9;                 // a slice's plane sum, signed
+    wire neg = (plane == 3'd7) != (slice == 3'd7);
+    wire [ROWS-1:0] xb;
+    genvar g, r;
+    generate for (r = 0; r < ROWS; r = r + 1) begin : xbit
+        assign xb[r] = x[8*r + slice];
+    end endgenerate
+    generate for (g = 0; g < PAR; g = g + 1) begin : col
+        wire [ROWS-1:0] cells;
+        for (r = 0; r < ROWS; r = r + 1) begin : wl
+            assign cells[r] = w[8*(g*ROWS + r) + plane];
+        end
+        wire [CW-1:0] cnt;
+        cim_popcount #(.N(ROWS)) pc (.bits(cells & xb), .count(cnt));
+        wire signed [IW-1:0] term = neg ? -$signed({1'b0, cnt}) : $signed({1'b0, cnt});
+        reg  signed [IW-1:0] inner;
+        wire signed [IW-1:0] inner_next = ((plane == 3'd7) ? {IW{1'b0}} : inner <<< 1) + term;
+        reg  signed [31:0]   acc;
+        always @(posedge clk) begin
+            if (clear) begin inner <= 0; acc <= 0; end
+            else if (step) begin
+                inner <= inner_next;
+                if (plane == 3'd0) acc <= (acc <<< 1) + {{(32-IW){inner_next[IW-1]}}, inner_next};
+            end
+        end
+        assign sums[32*g +: 32] = acc;
+    end endgenerate
+endmodule
+
 // Number of set bits of `bits`: a balanced tree of adders whose widths grow with the level.
 module cim_popcount #(
     parameter N = 16

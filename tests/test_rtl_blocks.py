@@ -1,14 +1,16 @@
-"""Unit tests of the RTL blocks in Verilator: the requantizer against TFLM's integer arithmetic
-(cimsdk.golden.fixedpoint), the bit-serial array against exact integer dot products."""
+"""Unit tests of the coprocessor's blocks: the sequencer program's requantization (rtl/seq/cim_requant.h,
+compiled for the host) against TFLM's integer arithmetic (cimsdk.golden.fixedpoint), the bit-serial
+arrays in Verilator against exact integer dot products."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-from cimsdk.fpga.verilate import Model, build_model
+from cimsdk.fpga.verilate import Model, build_model, rtl_dir
 from cimsdk.golden.fixedpoint import mbqm
 
 
@@ -17,7 +19,8 @@ def _run(model: Model, data: bytes) -> bytes:
     return subprocess.run([str(exe)], input=data, capture_output=True, check=True, timeout=600).stdout
 
 
-def test_requant_matches_tflm_arithmetic():
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+def test_requant_matches_tflm_arithmetic(tmp_path):
     rng = np.random.default_rng(1)
     n = 200_000
     acc = rng.integers(-(1 << 24), 1 << 24, size=n, dtype=np.int64)
@@ -36,15 +39,19 @@ def test_requant_matches_tflm_arithmetic():
     full = rng.random(n) < 0.5
     lo[full], hi[full] = -128, 127
     rec = np.stack([acc, mult, shift, zp, lo, hi], axis=1).astype("<i4")
-    got = np.frombuffer(_run(Model("requant", "cim_requant", ("cim_requant.v",), "sim/requant_tb.cpp", ()),
-                             rec.tobytes()), np.int8)
+    exe = tmp_path / "requant_host"
+    subprocess.run(["cc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(rtl_dir() / "sim" / "requant_host.c")], check=True)
+    got = np.frombuffer(subprocess.run([str(exe)], input=rec.tobytes(), capture_output=True, check=True,
+                                       timeout=600).stdout, np.int8)
     want = np.clip(mbqm(acc, mult, shift) + zp, lo, hi).astype(np.int8)
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, f"{bad.size} of {n} differ, first: {rec[bad[0]].tolist()} -> {got[bad[0]]} want {want[bad[0]]}"
 
 
-@pytest.mark.parametrize("rows,par,ib", [(16, 1, 1), (32, 2, 1), (16, 4, 2), (8, 3, 4), (5, 1, 8)])
-def test_array_dot_products(rows, par, ib):
+@pytest.mark.parametrize("rows,par,ib,serial", [(16, 1, 1, False), (32, 2, 1, False), (16, 4, 2, False),
+                                                (8, 3, 4, False), (5, 1, 8, False), (16, 1, 1, True),
+                                                (7, 2, 1, True)])
+def test_array_dot_products(rows, par, ib, serial):
     rng = np.random.default_rng(rows * 100 + par * 10 + ib)
     n = 3000
     x = rng.integers(-128, 128, size=(n, rows), dtype=np.int8)
@@ -52,8 +59,12 @@ def test_array_dot_products(rows, par, ib):
     x[:50], w[:50] = -128, -128  # extremes: the signed top slice and the negative bit plane
     x[50:100], w[50:100] = 127, -128
     data = b"".join(x[i].tobytes() + w[i].tobytes() for i in range(n))
-    model = Model(f"array-{rows}x{par}-ib{ib}", "cim_array", ("cim_array.v",), "sim/array_tb.cpp",
-                  (("IB", ib), ("PAR", par), ("ROWS", rows)))
+    if serial:  # one weight bit plane a cycle (the UP5K instance's array)
+        model = Model(f"array-serial-{rows}x{par}", "cim_array_serial", ("cim_array.v",), "sim/array_tb.cpp",
+                      (("PAR", par), ("ROWS", rows)))
+    else:
+        model = Model(f"array-{rows}x{par}-ib{ib}", "cim_array", ("cim_array.v",), "sim/array_tb.cpp",
+                      (("IB", ib), ("PAR", par), ("ROWS", rows)))
     got = np.frombuffer(_run(model, data), "<i4").reshape(n, par)
     want = np.einsum("npr,nr->np", w.astype(np.int64), x.astype(np.int64))
     assert np.array_equal(got, want)

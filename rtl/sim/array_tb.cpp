@@ -1,11 +1,20 @@
-// Unit-test host of cim_array: stdin carries records of P_ROWS input bytes then P_PAR * P_ROWS weight
-// bytes (column-major); for each the host clears the accumulators, clocks the 8 / P_IB input slices,
-// and writes the P_PAR column sums (int32, little-endian) to stdout.
+// Unit-test host of cim_array (or cim_array_serial): stdin carries records of P_ROWS input bytes then
+// P_PAR * P_ROWS weight bytes (column-major); for each the host clears the accumulators, clocks the
+// 8 / P_IB input slices (the serial array: 64 (slice, plane) steps, most significant first), and
+// writes the P_PAR column sums (int32, little-endian) to stdout.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 
+#if __has_include("Vcim_array_serial.h")
+#include "Vcim_array_serial.h"
+typedef Vcim_array_serial Top;
+#define SERIAL 1
+#else
 #include "Vcim_array.h"
+typedef Vcim_array Top;
+#define SERIAL 0
+#endif
 #include "verilated.h"
 
 // Verilated ports are VlWide word arrays above 64 bits, plain integers below.
@@ -28,7 +37,7 @@ template <typename T> static void get(const T &port, int32_t *out, int n) {
 
 int main(int argc, char **argv) {
     Verilated::commandArgs(argc, argv);
-    Vcim_array top;
+    Top top;
     auto tick = [&] { top.clk = 0; top.eval(); top.clk = 1; top.eval(); };
     static uint8_t x[P_ROWS], w[P_PAR * P_ROWS];
     while (fread(x, 1, sizeof x, stdin) == sizeof x && fread(w, 1, sizeof w, stdin) == sizeof w) {
@@ -37,10 +46,17 @@ int main(int argc, char **argv) {
         top.clear = 1; top.step = 0;
         tick();
         top.clear = 0;
+#if SERIAL
+        for (int k = 0; k < 64; k++) {
+            top.step = 1; top.slice = 7 - k / 8; top.plane = 7 - k % 8;
+            tick();
+        }
+#else
         for (int s = 0; s < 8 / P_IB; s++) {
             top.step = 1; top.slice = s;
             tick();
         }
+#endif
         top.step = 0;
         tick();
         int32_t out[P_PAR];

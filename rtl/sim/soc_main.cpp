@@ -5,7 +5,8 @@
 // and bridges the UART pins to a TCP socket, bit by bit at the divider the firmware programmed into
 // the UART, so a host talks to the simulated board as to the emulated one (socket://HOST:PORT).
 //
-// The flash model answers what PicoSoC's spimemio sends: READ (0x03, single line), DUAL I/O READ
+// The flash model answers what a flash controller sends (rtl/soc/cim_flash.v: READ 0x03; PicoSoC's
+// spimemio, which the system used before, also the others): READ (0x03, single line), DUAL I/O READ
 // (0xBB) and QUAD I/O READ (0xEB, mode byte then 4 dummy clocks, as a W25Q128JV), both with the
 // continuous-read mode (mode bits 5:4 = 10: the next transaction starts at the address); anything
 // else (0xFF, 0xAB at start-up) is accepted and ignored. Reads only: writes are not modelled.
@@ -183,7 +184,7 @@ struct Flash {
 };
 
 // ---- UART <-> TCP ----------------------------------------------------------------------------
-// simpleuart's bit lasts divider + 2 clocks (its counter runs 0 .. divider + 1).
+// The UART's bit (rtl/soc/cim_uart.v, as simpleuart's) lasts divider + 2 clocks.
 struct Uart {
     // transmit side of the board (ser_tx): decoded here
     int tx_state = 0;          // 0 idle, 1 receiving bits

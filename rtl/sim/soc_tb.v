@@ -30,7 +30,7 @@ module soc_tb (
     assign io2 = flash_io_oe[2] ? flash_io_out[2] : 1'bz;
     assign io3 = flash_io_oe[3] ? flash_io_out[3] : 1'bz;
     assign flash_io_in = {io3, io2, io1, io0};
-    assign uart_divider = dut.uart.cfg_divider;
+    assign uart_divider = {16'd0, dut.uart.cfg_divider};
     assign uart_rx_full = dut.uart.recv_buf_valid;
     assign cpu_trap = dut.cpu.trap;
     assign cpu_pc = dut.cpu.reg_pc;

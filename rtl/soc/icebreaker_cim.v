@@ -1,6 +1,7 @@
 // iCEBreaker (iCE40 UP5K) system: PicoRV32 soft core, 64 KiB SPRAM, SPI-flash execute-in-place,
-// UART, a 64-bit timer and the CiM coprocessor. The core, the SPRAM wrapper, the flash controller and
-// UART are PicoSoC's, used unmodified from the pythondata-cpu-picorv32 package; this file is the glue:
+// UART, a 64-bit timer and the CiM coprocessor. The core and the flash controller are PicoSoC's, used
+// unmodified from the pythondata-cpu-picorv32 package; the UART (cim_uart.v) has simpleuart's
+// registers and timing in a third of its logic cells; this file is the glue:
 // the CPU's RAM (two of the four SPRAM blocks; the coprocessor's weight memory takes the other two),
 // an address decoder and a two-master arbiter (CPU, coprocessor bus master) in front of it.
 //
@@ -35,11 +36,11 @@ module icebreaker_cim (
     wire [31:0] c_addr, c_wdata;
     wire [3:0]  c_wstrb;
     reg         c_ready;
-    reg  [31:0] c_rdata;
+    wire [31:0] c_rdata;
     picorv32 #(
         .STACKADDR(32'h0001_0000), .PROGADDR_RESET(32'h0010_0000), .PROGADDR_IRQ(32'h0000_0000),
-        .BARREL_SHIFTER(1), .COMPRESSED_ISA(1), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
-        .ENABLE_MUL(1), .ENABLE_DIV(1), .ENABLE_IRQ(0)
+        .BARREL_SHIFTER(0), .COMPRESSED_ISA(0), .ENABLE_COUNTERS(1), .ENABLE_COUNTERS64(1),
+        .ENABLE_MUL(0), .ENABLE_DIV(0), .ENABLE_IRQ(0), .CATCH_MISALIGN(0), .CATCH_ILLINSN(0)
     ) cpu (
         .clk(clk), .resetn(resetn), .mem_valid(c_valid), .mem_instr(c_instr), .mem_ready(c_ready),
         .mem_addr(c_addr), .mem_wdata(c_wdata), .mem_wstrb(c_wstrb), .mem_rdata(c_rdata),
@@ -51,7 +52,7 @@ module icebreaker_cim (
     wire [3:0]  m_sel;
     wire        m_we, m_cyc, m_stb;
     reg         m_ack, m_err;
-    reg  [31:0] m_dat_r;
+    wire [31:0] m_dat_r;
     reg  [15:0] s_adr;
     reg  [31:0] s_dat_w;
     reg         s_we, s_stb;
@@ -81,13 +82,15 @@ module icebreaker_cim (
     reg  [31:0] b_rdata;
 
     // ---- slaves --------------------------------------------------------------------------------
-    wire sel_ram   = b_addr < 32'h0001_0000;
-    wire sel_flash = b_addr >= 32'h0010_0000 && b_addr < 32'h0100_0000;
-    wire sel_cfg   = b_addr == 32'h0200_0000;
-    wire sel_div   = b_addr == 32'h0200_0004;
-    wire sel_dat   = b_addr == 32'h0200_0008;
-    wire sel_tlo   = b_addr == 32'h0200_0010;
-    wire sel_thi   = b_addr == 32'h0200_0014;
+    // (bit patterns rather than magnitude comparisons: no carry chains)
+    wire sel_ram   = b_addr[31:16] == 16'h0000;
+    wire sel_flash = b_addr[31:24] == 8'h00 && b_addr[23:20] != 4'h0;
+    wire sel_io    = b_addr[31:5] == 27'h010_0000 && b_addr[1:0] == 2'b00;   // 0x0200_0000 - 0x0200_001F
+    wire sel_cfg   = sel_io && b_addr[4:2] == 3'd0;
+    wire sel_div   = sel_io && b_addr[4:2] == 3'd1;
+    wire sel_dat   = sel_io && b_addr[4:2] == 3'd2;
+    wire sel_tlo   = sel_io && b_addr[4:2] == 3'd4;
+    wire sel_thi   = sel_io && b_addr[4:2] == 3'd5;
     wire sel_mb    = b_addr[31:16] == 16'h0300;
 
     reg ram_done;
@@ -103,25 +106,20 @@ module icebreaker_cim (
         .WREN(|ram_wen[3:2]), .CHIPSELECT(1'b1), .CLOCK(clk), .STANDBY(1'b0), .SLEEP(1'b0), .POWEROFF(1'b1),
         .DATAOUT(ram_rdata[31:16]));
 
-    wire flash_ready;
-    wire [31:0] flash_rdata, cfg_do;
-    wire f0_oe, f1_oe, f2_oe, f3_oe, f0_do, f1_do, f2_do, f3_do;
-    spimemio flash (
+    wire flash_ready, flash_mosi;
+    wire [31:0] flash_rdata;
+    cim_flash flash (
         .clk(clk), .resetn(resetn), .valid(b_valid && sel_flash), .ready(flash_ready),
         .addr(b_addr[23:0]), .rdata(flash_rdata),
-        .flash_csb(flash_csb), .flash_clk(flash_clk),
-        .flash_io0_oe(f0_oe), .flash_io1_oe(f1_oe), .flash_io2_oe(f2_oe), .flash_io3_oe(f3_oe),
-        .flash_io0_do(f0_do), .flash_io1_do(f1_do), .flash_io2_do(f2_do), .flash_io3_do(f3_do),
-        .flash_io0_di(flash_io0), .flash_io1_di(flash_io1), .flash_io2_di(flash_io2), .flash_io3_di(flash_io3),
-        .cfgreg_we((b_valid && sel_cfg) ? b_wstrb : 4'b0), .cfgreg_di(b_wdata), .cfgreg_do(cfg_do));
-    assign flash_io0 = f0_oe ? f0_do : 1'bz;
-    assign flash_io1 = f1_oe ? f1_do : 1'bz;
-    assign flash_io2 = f2_oe ? f2_do : 1'bz;
-    assign flash_io3 = f3_oe ? f3_do : 1'bz;
+        .flash_csb(flash_csb), .flash_clk(flash_clk), .flash_mosi(flash_mosi), .flash_miso(flash_io1));
+    assign flash_io0 = flash_mosi;
+    assign flash_io1 = 1'bz;
+    assign flash_io2 = 1'b1;                                  // WP# and HOLD# high: single-line SPI
+    assign flash_io3 = 1'b1;
 
     wire [31:0] div_do, dat_do;
     wire dat_wait;
-    simpleuart uart (
+    cim_uart uart (
         .clk(clk), .resetn(resetn), .ser_tx(ser_tx), .ser_rx(ser_rx),
         .reg_div_we((b_valid && sel_div) ? b_wstrb : 4'b0), .reg_div_di(b_wdata), .reg_div_do(div_do),
         .reg_dat_we(b_valid && sel_dat && b_wstrb[0]), .reg_dat_re(b_valid && sel_dat && !b_wstrb),
@@ -140,7 +138,7 @@ module icebreaker_cim (
         if (b_valid) begin
             if (sel_ram) begin b_ready = ram_done; b_rdata = ram_rdata; end
             else if (sel_flash) begin b_ready = flash_ready; b_rdata = flash_rdata; end
-            else if (sel_cfg) begin b_ready = 1'b1; b_rdata = cfg_do; end
+            else if (sel_cfg) begin b_ready = 1'b1; b_rdata = 32'd0; end   // (spimemio's configuration: none)
             else if (sel_div) begin b_ready = 1'b1; b_rdata = div_do; end
             else if (sel_dat) begin b_ready = !dat_wait; b_rdata = dat_do; end
             else if (sel_tlo) begin b_ready = 1'b1; b_rdata = timer[31:0]; end
@@ -150,6 +148,9 @@ module icebreaker_cim (
         end
     end
 
+    reg [31:0] rdata;                                        // the read data, for whichever master got it
+    assign c_rdata = rdata;
+    assign m_dat_r = rdata;
     always @(posedge clk) begin
         ram_done <= b_valid && sel_ram && !ram_done;         // SPRAM: data one cycle after the address
         c_ready <= 1'b0; m_ack <= 1'b0; m_err <= 1'b0;
@@ -160,8 +161,9 @@ module icebreaker_cim (
         end else if (b_ready || !(owner_cop ? want_cop : want_cpu)) begin
             active <= 1'b0;
             if (b_valid && b_ready) begin
-                if (owner_cop) begin m_ack <= !b_error; m_err <= b_error; m_dat_r <= b_rdata; end
-                else begin c_ready <= 1'b1; c_rdata <= b_rdata; end
+                rdata <= b_rdata;
+                if (owner_cop) begin m_ack <= !b_error; m_err <= b_error; end
+                else c_ready <= 1'b1;
             end
         end
     end

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
+from cimsdk.fpga import seqfw
 from cimsdk.fpga.instance import Instance, load_instance
 
 TOOLS = ("yosys", "nextpnr-ice40", "icepack")
@@ -41,7 +42,7 @@ class BoardFpga:
     defines: dict[str, str] = field(default_factory=dict)
 
 
-def _package_dir(module: str) -> Path:
+def package_dir(module: str) -> Path:
     try:
         mod = __import__(module)
     except ImportError:
@@ -60,7 +61,7 @@ def load_board_fpga(board: str) -> BoardFpga:
     f = d["fpga"]
     sources = [project_root() / s for s in f["rtl"]]
     for pkg, files in f.get("packages", {}).items():
-        base = _package_dir(pkg)
+        base = package_dir(pkg)
         sources += [base / s for s in files]
     return BoardFpga(board, root, f["device"], f["package"], root / f["pcf"], float(f["clock_mhz"]), f["top"],
                      f["target"], sources, {k: str(v) for k, v in f.get("defines", {}).items()})
@@ -73,10 +74,10 @@ def check_tools() -> None:
                         "(scripts/setup.sh installs them)")
 
 
-def yosys_script(b: BoardFpga, inst: Instance, json_out: Path) -> str:
+def yosys_script(b: BoardFpga, inst: Instance, json_out: Path, generated: list[Path] = ()) -> str:
     defs = " ".join(f"-D{k}={v}" for k, v in b.defines.items())
     params = " ".join(f"-set {k} {v}" for k, v in inst.verilog_parameters().items())
-    lines = [f"read_verilog -DSYNTHESIS {defs} {' '.join(str(s) for s in b.sources)}",
+    lines = [f"read_verilog -DSYNTHESIS {defs} {' '.join(str(s) for s in [*b.sources, *generated])}",
              f"chparam {params} cim_coprocessor",
              f"synth_ice40 -top {b.top} -dsp -json {json_out}",
              f"tee -q -o {json_out.with_suffix('.stat.txt')} stat"]
@@ -95,12 +96,14 @@ def run_flow(board: str, out_dir: Path, seed: int = 1, log=print) -> FlowResult:
     b = load_board_fpga(board)
     inst = load_instance(b.target)
     if "ICE40_SPRAM" in b.defines and (inst.memory_words > 16384 or inst.weight_word_bytes != 4):
-        raise UserError(f"{inst.name}: the weight memory and quantization table need {inst.memory_words} words of "
+        raise UserError(f"{inst.name}: the weight memory, quantization and tile tables need {inst.memory_words} words of "
                         f"{inst.weight_word_bytes} bytes; two iCE40 SPRAM blocks hold 16384 words of 4 bytes "
                         "(weight_word_bytes = 4, fewer arrays or quant_words in the target's TOML)")
     out_dir.mkdir(parents=True, exist_ok=True)
     js, asc, rep, bit = (out_dir / f"{b.top}.{e}" for e in ("json", "asc", "report.json", "bin"))
-    (out_dir / "synth.ys").write_text(yosys_script(b, inst, js))
+    seq_ram = out_dir / seqfw.MODULE_FILE  # the coprocessor's sequencer program in its block RAM
+    seq_ram.write_text(seqfw.ram_module(inst))
+    (out_dir / "synth.ys").write_text(yosys_script(b, inst, js, [seq_ram]))
     steps = [
         ("synthesis (yosys)", ["yosys", "-q", "-l", str(out_dir / "yosys.log"), str(out_dir / "synth.ys")]),
         ("place and route (nextpnr-ice40)",

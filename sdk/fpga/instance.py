@@ -25,6 +25,7 @@ class Instance:
     max_tiles: int
     clock_mhz: float
     weight_word_bytes: int = 4
+    serial_planes: bool = False  # the array one weight bit plane a cycle (rtl/cim_array.v, cim_array_serial)
 
     @property
     def name(self) -> str:
@@ -32,9 +33,10 @@ class Instance:
 
     @property
     def memory_words(self) -> int:
-        """32-bit words of the coprocessor's weight memory: every array's weights, then the quantization table."""
+        """Words of the coprocessor's weight memory: every array's weights, the quantization table, then
+        the running op's tile table (8 words a tile, rtl/seq/cim_seq.c)."""
         t = self.target
-        return t.arrays * t.weight_cols * t.rows // self.weight_word_bytes + self.quant_words
+        return t.arrays * t.weight_cols * t.rows // self.weight_word_bytes + self.quant_words + 8 * self.max_tiles
 
     def verilog_parameters(self) -> dict[str, int]:
         t = self.target
@@ -42,7 +44,7 @@ class Instance:
             "TARGET_ID": t.id, "ROWS": t.rows, "WCOLS": t.weight_cols, "NARR": t.arrays,
             "APM": t.arrays_per_macro, "PAR": self.par, "IB": t.input_bits_per_cycle,
             "QWORDS": self.quant_words, "WINMAX": self.window_bytes, "NMAX": self.max_out_channels,
-            "TMAX": self.max_tiles, "WMB": self.weight_word_bytes,
+            "TMAX": self.max_tiles, "WMB": self.weight_word_bytes, "SERIAL": int(self.serial_planes),
         }  # fmt: skip
 
 
@@ -67,7 +69,7 @@ def load_instance(target: str | Target) -> Instance:
         raise UserError(f"{t.path}: the RTL adder tree sums every row; set rows_active = rows")
     inst = Instance(t, int(rtl["parallel_columns"]), int(rtl["quant_words"]), int(rtl["window_bytes"]),
                     int(rtl["max_out_channels"]), int(rtl["max_tiles"]), float(rtl.get("clock_mhz", 12.0)),
-                    int(rtl.get("weight_word_bytes", 4)))
+                    int(rtl.get("weight_word_bytes", 4)), bool(rtl.get("serial_planes", False)))
     for key, value in (("quant_words", inst.quant_words), ("window_bytes", inst.window_bytes),
                        ("max_out_channels", inst.max_out_channels), ("max_tiles", inst.max_tiles),
                        ("arrays x weight columns", t.arrays * t.weight_cols)):
@@ -77,6 +79,8 @@ def load_instance(target: str | Target) -> Instance:
     if wmb % 4 or t.rows % wmb:
         raise UserError(f"{t.path}: [rtl] weight_word_bytes = {wmb}: the weight memory word must be a multiple "
                         f"of 4 bytes that divides rows ({t.rows})")
+    if inst.serial_planes and t.input_bits_per_cycle != 1:
+        raise UserError(f"{t.path}: [rtl] serial_planes computes one input bit a cycle: set input_bits_per_cycle = 1")
     if not 1 <= inst.par <= t.weight_cols:
         raise UserError(f"{t.path}: parallel_columns must be between 1 and the weight columns ({t.weight_cols})")
     return inst

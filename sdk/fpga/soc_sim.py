@@ -1,8 +1,8 @@
 """The whole FPGA system in Verilator, as a board a host talks to over TCP like the emulated one.
 
 `SimulatedBoard` builds (once, cached like the coprocessor's co-simulation) the Verilated iCEBreaker
-system: rtl/soc/icebreaker_cim.v with PicoRV32, PicoSoC's SPRAM, flash controller and UART from
-their Python package, the coprocessor instance of the board's target, and the host
+system: rtl/soc/icebreaker_cim.v with PicoRV32 from its Python package, the SPRAM, the flash reader
+and UART of rtl/soc/, the coprocessor instance of the board's target, and the host
 rtl/sim/soc_main.cpp, which models the SPI flash chip and bridges the UART to a TCP socket. The
 firmware's .bin goes into the simulated flash at the board's flash origin (1 MiB, the reset
 vector), as `iceprog -o 1M firmware.bin` puts it on the board; `url` is then
@@ -30,6 +30,7 @@ from cimconv.errors import UserError
 from cimsdk import procs
 from cimsdk.build.boards import load_board
 from cimsdk.emulator.board import _Pump
+from cimsdk.fpga import seqfw
 from cimsdk.fpga.flow import load_board_fpga
 from cimsdk.fpga.instance import load_instance
 from cimsdk.fpga.verilate import Model, build_model
@@ -99,7 +100,8 @@ def soc_model(board: str = DEFAULT_BOARD) -> Model:
     if top_file is None:
         raise UserError(f"boards/{board}/fpga.toml: no source file named {b.top}.v among its rtl sources")
     others = tuple(str(s) for s in b.sources if s != top_file)
-    generated = ((top_file.name, _with_parameters(top_file.read_text(), inst.verilog_parameters())),)
+    generated = ((top_file.name, _with_parameters(top_file.read_text(), inst.verilog_parameters())),
+                 (seqfw.MODULE_FILE, seqfw.ram_module(inst)))
     return Model(f"soc-{board}-{inst.name}", TOP, (*SIM_SOURCES, *others), HOST_SOURCE, (), BINARY, generated)
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from cimcontracts.resources import data_root as project_root
 from cimconv.errors import UserError
+from cimsdk.fpga import seqfw
+from cimsdk.fpga.flow import package_dir
 from cimsdk.fpga.instance import Instance
 
-RTL_SOURCES = ("cim_coprocessor.v", "cim_array.v", "cim_requant.v")
+RTL_SOURCES = ("cim_coprocessor.v", "cim_array.v")
 HOST_SOURCE = "sim/cosim_main.cpp"
 TOP = "cim_coprocessor"
 BINARY = "cimcop-cosim"
@@ -75,8 +77,15 @@ class Model:
         return h.hexdigest()[:16]
 
 
+def sequencer_core() -> str:
+    """PicoRV32's Verilog (the coprocessor's sequencer core), from its Python data package."""
+    return str(package_dir("pythondata_cpu_picorv32") / "picorv32.v")
+
+
 def coprocessor_model(inst: Instance) -> Model:
-    return Model(inst.name, TOP, RTL_SOURCES, HOST_SOURCE, tuple(sorted(inst.verilog_parameters().items())))
+    return Model(inst.name, TOP, (*RTL_SOURCES, sequencer_core()), HOST_SOURCE,
+                 tuple(sorted(inst.verilog_parameters().items())),
+                 generated=((seqfw.MODULE_FILE, seqfw.ram_module(inst)),))
 
 
 def source_hash(inst: Instance) -> str:
