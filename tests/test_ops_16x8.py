@@ -163,17 +163,18 @@ def gen_concatenation(rng: np.random.Generator) -> OpCase:
     return OpCase(lambda *xs, a=named: tf.concat(xs, axis=a), shapes, [r] * n)
 
 
-def gen_max_pool(rng: np.random.Generator) -> OpCase:
-    """4-D, a random window, stride and padding (a non-empty output)."""
-    while True:
-        h, w, c = (int(v) for v in rng.integers(1, 9, 3))
-        fh, fw = (int(v) for v in rng.integers(1, 4, 2))
-        sh, sw = (int(v) for v in rng.integers(1, 4, 2))
-        pad = "SAME" if rng.random() < 0.5 else "VALID"
-        if pad == "SAME" or (h >= fh and w >= fw):
-            break
-    return OpCase(lambda x, k=(fh, fw), s=(sh, sw), p=pad: tf.nn.max_pool2d(x, k, s, p), [(1, h, w, c)],
-                  [_range(rng)])
+def gen_pool(tf_pool: Callable) -> Callable[[np.random.Generator], OpCase]:
+    """4-D, a random window, stride and padding (a non-empty output), pooled by `tf_pool`."""
+    def make(rng: np.random.Generator) -> OpCase:
+        while True:
+            h, w, c = (int(v) for v in rng.integers(1, 9, 3))
+            fh, fw = (int(v) for v in rng.integers(1, 4, 2))
+            sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+            pad = "SAME" if rng.random() < 0.5 else "VALID"
+            if pad == "SAME" or (h >= fh and w >= fw):
+                break
+        return OpCase(lambda x, k=(fh, fw), s=(sh, sw), p=pad: tf_pool(x, k, s, p), [(1, h, w, c)], [_range(rng)])
+    return make
 
 
 def gen_reshape(rng: np.random.Generator) -> OpCase:
@@ -316,19 +317,6 @@ def gen_resize_nearest(rng: np.random.Generator) -> OpCase:
         x, s, align_corners=a, half_pixel_centers=hp), [(1, h, w, c)], [_range(rng)])
 
 
-def gen_average_pool(rng: np.random.Generator) -> OpCase:
-    """4-D, a random window, stride and padding (a non-empty output)."""
-    while True:
-        h, w, c = (int(v) for v in rng.integers(1, 9, 3))
-        fh, fw = (int(v) for v in rng.integers(1, 4, 2))
-        sh, sw = (int(v) for v in rng.integers(1, 4, 2))
-        pad = "SAME" if rng.random() < 0.5 else "VALID"
-        if pad == "SAME" or (h >= fh and w >= fw):
-            break
-    return OpCase(lambda x, k=(fh, fw), s=(sh, sw), p=pad: tf.nn.avg_pool2d(x, k, s, p), [(1, h, w, c)],
-                  [_range(rng)])
-
-
 def gen_mean(rng: np.random.Generator) -> OpCase:
     """A 2-4-D input averaged over a random set of the axes after the batch, one of them longer than 1 (TensorFlow
     drops a mean over ones), keep_dims or not."""
@@ -362,7 +350,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "PAD": gen_pad,
     "MUL": gen_mul,
     "CONCATENATION": gen_concatenation,
-    "MAX_POOL_2D": gen_max_pool,
+    "MAX_POOL_2D": gen_pool(tf.nn.max_pool2d),
     "LOGISTIC": gen_unary(tf.math.sigmoid),
     "TANH": gen_unary(tf.math.tanh),
     "RESHAPE": gen_reshape,
@@ -378,7 +366,7 @@ GENERATORS: dict[str, Callable[[np.random.Generator], OpCase]] = {
     "RELU6": gen_relu6,
     "LEAKY_RELU": gen_leaky_relu,
     "RESIZE_NEAREST_NEIGHBOR": gen_resize_nearest,
-    "AVERAGE_POOL_2D": gen_average_pool,
+    "AVERAGE_POOL_2D": gen_pool(tf.nn.avg_pool2d),
     "MEAN": gen_mean,
     "SOFTMAX": gen_unary(tf.nn.softmax),
     "BATCH_MATMUL": gen_batch_matmul,
