@@ -5,38 +5,27 @@
 #include <string.h>
 
 #include "cim_kernel.h"
+#include "cim_pool.h"
 
 /* The pooled output in order; `return CIM_E_SHAPE` leaves the kernel on an empty window. */
-#define AVERAGE_POOL_BODY(T)                                                                              \
-    do {                                                                                                  \
-        const T *x = (const T *)in->data;                                                                 \
-        T *y = (T *)output->data;                                                                         \
-        for (int32_t b = 0; b < nb; ++b) {                                                                \
-            for (int32_t oy = 0; oy < oh; ++oy) {                                                         \
-                const int32_t iy0 = oy * sh - pt;                                                         \
-                const int32_t fy0 = iy0 < 0 ? -iy0 : 0;                                                   \
-                const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;                                          \
-                for (int32_t ox = 0; ox < ow; ++ox) {                                                     \
-                    const int32_t ix0 = ox * sw - pl;                                                     \
-                    const int32_t fx0 = ix0 < 0 ? -ix0 : 0;                                               \
-                    const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;                                      \
-                    const int32_t count = (fy1 - fy0) * (fx1 - fx0);                                      \
-                    if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE; /* TFLM fails on an empty window */ \
-                    T *yo = y + (((b * oh + oy) * ow) + ox) * c;                                          \
-                    for (int32_t ch = 0; ch < c; ++ch) {                                                  \
-                        int32_t acc = 0;                                                                  \
-                        for (int32_t fy = fy0; fy < fy1; ++fy) {                                          \
-                            const T *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;                   \
-                            for (int32_t fx = fx0; fx < fx1; ++fx) acc += row[fx * c];                    \
-                        }                                                                                 \
-                        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;            \
-                        if (acc < lo) acc = lo;                                                           \
-                        if (acc > hi) acc = hi;                                                           \
-                        yo[ch] = (T)acc;                                                                  \
-                    }                                                                                     \
-                }                                                                                         \
-            }                                                                                             \
-        }                                                                                                 \
+#define AVERAGE_POOL_BODY(T)                                                                          \
+    do {                                                                                              \
+        const T *x = (const T *)in->data;                                                             \
+        T *y = (T *)output->data;                                                                     \
+        CIM_POOL_FOR_EACH_WINDOW(T,                                                                   \
+            const int32_t count = (fy1 - fy0) * (fx1 - fx0);                                         \
+            if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE; /* TFLM fails on an empty window */     \
+            for (int32_t ch = 0; ch < c; ++ch) {                                                      \
+                int32_t acc = 0;                                                                      \
+                for (int32_t fy = fy0; fy < fy1; ++fy) {                                              \
+                    const T *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;                       \
+                    for (int32_t fx = fx0; fx < fx1; ++fx) acc += row[fx * c];                        \
+                }                                                                                     \
+                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;                \
+                if (acc < lo) acc = lo;                                                               \
+                if (acc > hi) acc = hi;                                                               \
+                yo[ch] = (T)acc;                                                                      \
+            })                                                                                        \
     } while (0)
 
 /* float32 (a float model on a floating-point target; TFLM's float AveragePool): the valid taps added in
@@ -53,31 +42,19 @@ static int average_pool_float(const int32_t *p, const cim_tensor_t *in, cim_tens
     if (output->dims[3] != c || output->dims[0] != nb) return CIM_E_SHAPE;
     const float *x = (const float *)in->data;
     float *y = (float *)output->data;
-    for (int32_t b = 0; b < nb; ++b) {
-        for (int32_t oy = 0; oy < oh; ++oy) {
-            const int32_t iy0 = oy * sh - pt;
-            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
-            const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;
-            for (int32_t ox = 0; ox < ow; ++ox) {
-                const int32_t ix0 = ox * sw - pl;
-                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
-                const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;
-                if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE;
-                const float count = (float)((fy1 - fy0) * (fx1 - fx0));
-                float *yo = y + (((b * oh + oy) * ow) + ox) * c;
-                for (int32_t ch = 0; ch < c; ++ch) {
-                    float total = 0.0f;
-                    for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        const float *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;
-                        for (int32_t fx = fx0; fx < fx1; ++fx) total += row[fx * c];
-                    }
-                    float v = total / count;
-                    v = v < lo ? lo : v;
-                    yo[ch] = v > hi ? hi : v;
-                }
+    CIM_POOL_FOR_EACH_WINDOW(float,
+        if (fy1 <= fy0 || fx1 <= fx0) return CIM_E_SHAPE;
+        const float count = (float)((fy1 - fy0) * (fx1 - fx0));
+        for (int32_t ch = 0; ch < c; ++ch) {
+            float total = 0.0f;
+            for (int32_t fy = fy0; fy < fy1; ++fy) {
+                const float *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;
+                for (int32_t fx = fx0; fx < fx1; ++fx) total += row[fx * c];
             }
-        }
-    }
+            float v = total / count;
+            v = v < lo ? lo : v;
+            yo[ch] = v > hi ? hi : v;
+        })
     return CIM_OK;
 }
 

@@ -3,35 +3,23 @@
 #include <stdint.h>
 
 #include "cim_kernel.h"
+#include "cim_pool.h"
 
-#define MAX_POOL_BODY(T, T_MIN)                                                                        \
-    do {                                                                                               \
-        const T *x = (const T *)in->data;                                                              \
-        T *y = (T *)output->data;                                                                      \
-        for (int32_t b = 0; b < nb; ++b) {                                                             \
-            for (int32_t oy = 0; oy < oh; ++oy) {                                                      \
-                const int32_t iy0 = oy * sh - pt;                                                      \
-                const int32_t fy0 = iy0 < 0 ? -iy0 : 0;                                                \
-                const int32_t fy1 = fh < h - iy0 ? fh : h - iy0;                                       \
-                for (int32_t ox = 0; ox < ow; ++ox) {                                                  \
-                    const int32_t ix0 = ox * sw - pl;                                                  \
-                    const int32_t fx0 = ix0 < 0 ? -ix0 : 0;                                            \
-                    const int32_t fx1 = fw < w - ix0 ? fw : w - ix0;                                   \
-                    T *yo = y + (((b * oh + oy) * ow) + ox) * c;                                       \
-                    for (int32_t ch = 0; ch < c; ++ch) {                                               \
-                        int32_t m = T_MIN;                                                             \
-                        for (int32_t fy = fy0; fy < fy1; ++fy) {                                       \
-                            const T *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;                \
-                            for (int32_t fx = fx0; fx < fx1; ++fx)                                     \
-                                if (row[fx * c] > m) m = row[fx * c];                                  \
-                        }                                                                              \
-                        if (m < lo) m = lo;                                                            \
-                        if (m > hi) m = hi;                                                            \
-                        yo[ch] = (T)m;                                                                 \
-                    }                                                                                  \
-                }                                                                                      \
-            }                                                                                          \
-        }                                                                                              \
+#define MAX_POOL_BODY(T, T_MIN)                                                      \
+    do {                                                                             \
+        const T *x = (const T *)in->data;                                            \
+        T *y = (T *)output->data;                                                    \
+        CIM_POOL_FOR_EACH_WINDOW(T, for (int32_t ch = 0; ch < c; ++ch) {             \
+            int32_t m = T_MIN;                                                       \
+            for (int32_t fy = fy0; fy < fy1; ++fy) {                                 \
+                const T *row = x + ((b * h + iy0 + fy) * w + ix0) * c + ch;          \
+                for (int32_t fx = fx0; fx < fx1; ++fx)                               \
+                    if (row[fx * c] > m) m = row[fx * c];                            \
+            }                                                                        \
+            if (m < lo) m = lo;                                                      \
+            if (m > hi) m = hi;                                                      \
+            yo[ch] = (T)m;                                                           \
+        })                                                                           \
     } while (0)
 
 int cim_kernel_max_pool_2d(const cim_op_t *op, const cim_tensor_t *const *inputs, int n_inputs,
